@@ -1,0 +1,79 @@
+"""unyo (運用): put LLM API calls into production safely, predictably and within budget.
+
+The public API is exactly `__all__`; everything in `_modules` is private. Names are loaded
+lazily so `import unyo` (and `unyo --help`) stays fast.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+__version__ = "0.1.0"
+
+_EXPORTS = {
+    "APIError": "unyo._errors",
+    "APIStatusError": "unyo._errors",
+    "APITimeout": "unyo._errors",
+    "Answer": "unyo._ask",
+    "AsyncOpenAI": "unyo._client",
+    "Attempt": "unyo._call",
+    "AuthenticationError": "unyo._errors",
+    "BadRequest": "unyo._errors",
+    "BudgetExceeded": "unyo._errors",
+    "CallInfo": "unyo._call",
+    "CancelToken": "unyo._stream",
+    "Cancelled": "unyo._errors",
+    "ConfigError": "unyo._errors",
+    "Conflict": "unyo._errors",
+    "ConnectionFailed": "unyo._errors",
+    "ContextTooLong": "unyo._errors",
+    "MalformedResponse": "unyo._errors",
+    "NotFound": "unyo._errors",
+    "OpenAI": "unyo._client",
+    "PermissionDenied": "unyo._errors",
+    "Pipeline": "unyo._pipeline",
+    "Profile": "unyo._profiles",
+    "QuotaExhausted": "unyo._errors",
+    "RateLimited": "unyo._errors",
+    "RequestTimeout": "unyo._errors",
+    "ServerError": "unyo._errors",
+    "Settings": "unyo._config",
+    "StreamInterrupted": "unyo._errors",
+    "StreamResult": "unyo._stream",
+    "TextStream": "unyo._stream",
+    "TransportError": "unyo._errors",
+    "Unprocessable": "unyo._errors",
+    "UnyoError": "unyo._errors",
+    "Usage": "unyo._call",
+    "ask": "unyo._ask",
+    "call_info": "unyo._call",
+    "load_settings": "unyo._config",
+    "register_profile": "unyo._profiles",
+    "stream": "unyo._ask",
+}
+
+__all__ = sorted(_EXPORTS)
+
+if TYPE_CHECKING:  # pragma: no cover
+    from unyo._ask import Answer, ask, stream
+    from unyo._call import Attempt, CallInfo, Usage, call_info
+    from unyo._client import AsyncOpenAI, OpenAI
+    from unyo._config import Settings, load_settings
+    from unyo._errors import *  # noqa: F403
+    from unyo._pipeline import Pipeline
+    from unyo._profiles import Profile, register_profile
+    from unyo._stream import CancelToken, StreamResult, TextStream
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'unyo' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return __all__

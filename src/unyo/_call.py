@@ -1,0 +1,109 @@
+"""The record of one call: what was asked, every attempt, timing, usage, outcome.
+
+It rides on the SDK object the call returned (`unyo.call_info(response)`) without changing
+that object's type or its serialisation.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import asdict, dataclass, field
+from typing import Any, Literal
+
+Status = Literal["pending", "completed", "incomplete", "cancelled", "interrupted", "failed"]
+
+
+@dataclass
+class Usage:
+    input_tokens: int = 0
+    cached_input_tokens: int = 0
+    output_tokens: int = 0  # reasoning tokens included, as providers bill them
+    reasoning_tokens: int = 0
+    reported: bool = True  # False: counted by unyo because the provider never said (cut stream)
+
+    @property
+    def total_tokens(self) -> int:
+        return self.input_tokens + self.output_tokens
+
+    @classmethod
+    def from_api(cls, usage: Any) -> Usage | None:
+        """From a Responses or Chat Completions usage object (or dict)."""
+        if usage is None:
+            return None
+        get = usage.get if isinstance(usage, dict) else lambda k, d=None: getattr(usage, k, d)
+
+        def detail(name: str, key: str) -> int:
+            d = get(name)
+            if d is None:
+                return 0
+            value = d.get(key) if isinstance(d, dict) else getattr(d, key, 0)
+            return int(value or 0)
+
+        if get("input_tokens") is not None:
+            return cls(
+                int(get("input_tokens") or 0),
+                detail("input_tokens_details", "cached_tokens"),
+                int(get("output_tokens") or 0),
+                detail("output_tokens_details", "reasoning_tokens"),
+            )
+        return cls(
+            int(get("prompt_tokens") or 0),
+            detail("prompt_tokens_details", "cached_tokens"),
+            int(get("completion_tokens") or 0),
+            detail("completion_tokens_details", "reasoning_tokens"),
+        )
+
+
+@dataclass
+class Attempt:
+    number: int
+    outcome: str  # "ok" or the error class name
+    duration_s: float
+    status: int | None = None
+    request_id: str | None = None
+    wait_s: float = 0.0  # the wait that followed this attempt before the next one
+
+
+@dataclass
+class CallInfo:
+    api: str
+    profile: str
+    host: str
+    model: str
+    role: str | None = None
+    stream: bool = False
+    max_output_tokens: int | None = None
+    input_tokens: int | None = None  # counted by unyo before sending
+    input_tokens_exact: bool = True
+    started_at: float = field(default_factory=time.time)
+    limiter_wait_s: float = 0.0
+    attempts: list[Attempt] = field(default_factory=list)
+    latency_s: float | None = None
+    ttft_s: float | None = None
+    request_id: str | None = None
+    response_id: str | None = None
+    status: Status = "pending"
+    usage: Usage | None = None
+    error: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["attempt_count"] = len(self.attempts)
+        return data
+
+
+_ATTR = "_unyo_call"
+
+
+def attach(obj: Any, info: CallInfo) -> None:
+    """Hang the record on an SDK object. Pydantic keeps undeclared `_` attributes out of
+    `model_dump()` / `model_dump_json()`, so the object serialises exactly as before."""
+    try:
+        object.__setattr__(obj, _ATTR, info)
+    except (AttributeError, TypeError):
+        pass
+
+
+def call_info(obj: Any) -> CallInfo | None:
+    """The CallInfo of a response, stream or Answer that unyo returned, or None."""
+    return getattr(obj, _ATTR, None) or getattr(obj, "call", None)

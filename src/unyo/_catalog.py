@@ -1,0 +1,48 @@
+"""What unyo knows about a model before calling it: context window, max output, tokenizer."""
+
+from __future__ import annotations
+
+import functools
+import tomllib
+from dataclasses import dataclass
+from importlib import resources
+from typing import Any
+
+
+@dataclass(frozen=True)
+class ModelInfo:
+    model: str
+    context_window: int | None = None  # None: unknown, so the fit check is skipped
+    max_output: int | None = None
+    tokenizer: str = "~o200k_base"  # "~" marks an estimate
+
+    @property
+    def exact_count(self) -> bool:
+        return not self.tokenizer.startswith("~")
+
+
+@functools.cache
+def _builtin() -> dict[str, dict[str, Any]]:
+    text = resources.files("unyo").joinpath("data/models.toml").read_text(encoding="utf-8")
+    return tomllib.loads(text)["models"]
+
+
+def catalog_version() -> str:
+    text = resources.files("unyo").joinpath("data/models.toml").read_text(encoding="utf-8")
+    return str(tomllib.loads(text)["version"])
+
+
+def model_info(model: str, overrides: dict[str, dict[str, Any]] | None = None) -> ModelInfo:
+    """Facts for `model`: an exact entry in `overrides` (unyo.toml) or the catalogue wins,
+    else the longest catalogue entry the id starts with, else unknown."""
+    table = {**_builtin(), **(overrides or {})}
+    key = model if model in table else max((k for k in table if model.startswith(k)), key=len, default=None)
+    if key is None:
+        return ModelInfo(model)
+    facts = table[key]
+    return ModelInfo(
+        model,
+        context_window=facts.get("context_window"),
+        max_output=facts.get("max_output"),
+        tokenizer=facts.get("tokenizer", "~o200k_base"),
+    )

@@ -1,0 +1,267 @@
+"""Settings, resolved once per client from five sources.
+
+Precedence, highest first: explicit arguments > environment > `.env` in the working directory
+(never overrides the real environment) > `unyo.toml` (`[unyo]` table) > defaults.
+
+Keys are read only from the environment, `.env`, or a secret file named by `<KEY_ENV>_FILE`
+(Docker/Kubernetes style). A key in `unyo.toml` is refused. Keys are registered with the
+redactor the moment they are read and are held in a `Secret` whose repr never shows them.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+from unyo._errors import ConfigError
+from unyo._profiles import Profile, get_profile
+from unyo._redact import register_secret
+
+
+class Secret:
+    """A key. `str()` and `repr()` never show it; `.reveal()` does, for the transport only."""
+
+    __slots__ = ("_value",)
+
+    def __init__(self, value: str) -> None:
+        register_secret(value)
+        self._value = value
+
+    def reveal(self) -> str:
+        return self._value
+
+    def __len__(self) -> int:
+        return len(self._value)
+
+    def __repr__(self) -> str:
+        return f"Secret(<{len(self._value)} chars>)"
+
+    __str__ = __repr__
+
+
+# name -> (env var, type, default). The toml key is the name itself under [unyo].
+_KNOBS: dict[str, tuple[str, type, Any]] = {
+    "profile": ("UNYO_PROFILE", str, None),
+    "model": ("UNYO_MODEL", str, "main"),
+    "base_url": ("UNYO_BASE_URL", str, None),
+    "max_output_tokens": ("UNYO_MAX_OUTPUT_TOKENS", int, 1024),
+    "max_attempts": ("UNYO_MAX_ATTEMPTS", int, 3),
+    "deadline_s": ("UNYO_DEADLINE_S", float, 120.0),
+    "connect_timeout_s": ("UNYO_CONNECT_TIMEOUT_S", float, 10.0),
+    "read_timeout_s": ("UNYO_READ_TIMEOUT_S", float, 60.0),
+    "stream_idle_s": ("UNYO_STREAM_IDLE_S", float, 30.0),
+    "retry_after_cap_s": ("UNYO_RETRY_AFTER_CAP_S", float, 60.0),
+    "backoff_base_s": ("UNYO_BACKOFF_BASE_S", float, 0.5),
+    "backoff_max_s": ("UNYO_BACKOFF_MAX_S", float, 20.0),
+    "lang": ("UNYO_LANG", str, None),
+    "home": ("UNYO_HOME", str, None),
+    "local_model": ("UNYO_LOCAL_MODEL", str, None),
+    "local_ctx": ("UNYO_LOCAL_CTX", int, 4096),
+}
+
+
+def knob_table() -> list[tuple[str, str, str]]:
+    """(toml key, env var, default) for documentation and `unyo doctor`."""
+    return [(name, env, repr(default)) for name, (env, _t, default) in _KNOBS.items()]
+
+
+@dataclass(frozen=True)
+class Settings:
+    profile: Profile
+    api_key: Secret | None
+    key_source: str  # where the key came from, e.g. "env OPENAI_API_KEY"; never the key
+    base_url: str | None
+    model: str
+    max_output_tokens: int
+    max_attempts: int
+    deadline_s: float
+    connect_timeout_s: float
+    read_timeout_s: float
+    stream_idle_s: float
+    retry_after_cap_s: float
+    backoff_base_s: float
+    backoff_max_s: float
+    lang: str
+    home: Path
+    local_model: str | None
+    local_ctx: int
+    models: dict[str, dict[str, Any]] = field(default_factory=dict)  # [models."id"] overrides
+    notices: tuple[str, ...] = ()  # said once on stderr by the CLI (e.g. "using the local model")
+    config_files: tuple[str, ...] = ()
+
+    @property
+    def host(self) -> str:
+        if self.profile.local:
+            return "local"
+        from urllib.parse import urlsplit
+
+        return urlsplit(self.base_url or "").hostname or "?"
+
+    def with_overrides(self, **changes: Any) -> Settings:
+        return replace(self, **changes)
+
+
+def default_home() -> Path:
+    if sys.platform == "darwin":
+        return Path.home() / "Library" / "Application Support" / "unyo"
+    if os.name == "nt":
+        return Path(os.environ.get("LOCALAPPDATA", Path.home())) / "unyo"
+    return Path(os.environ.get("XDG_DATA_HOME") or Path.home() / ".local" / "share") / "unyo"
+
+
+def ensure_home(home: Path) -> Path:
+    """Create UNYO_HOME private to the user (0700); files in it are created 0600."""
+    home.mkdir(parents=True, exist_ok=True, mode=0o700)
+    return home
+
+
+class _Sources:
+    def __init__(self, env: Mapping[str, str], cwd: Path) -> None:
+        self.env = env
+        self.dotenv_path = cwd / ".env"
+        self.dotenv: dict[str, str] = {}
+        if self.dotenv_path.is_file():
+            from dotenv import dotenv_values
+
+            self.dotenv = {k: v for k, v in dotenv_values(self.dotenv_path).items() if v is not None}
+        self.toml_path = cwd / "unyo.toml"
+        self.toml: dict[str, Any] = {}
+        if self.toml_path.is_file():
+            try:
+                self.toml = tomllib.loads(self.toml_path.read_text(encoding="utf-8"))
+            except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+                raise ConfigError(f"{self.toml_path}: not valid TOML: {exc}") from None
+
+    def env_value(self, name: str) -> tuple[str | None, str]:
+        if self.env.get(name):
+            return self.env[name], f"env {name}"
+        if self.dotenv.get(name):
+            return self.dotenv[name], f".env {name}"
+        return None, ""
+
+    def knob(self, name: str) -> Any:
+        env_name, kind, default = _KNOBS[name]
+        raw, origin = self.env_value(env_name)
+        if raw is None:
+            raw, origin = self.toml.get("unyo", {}).get(name), f"unyo.toml [unyo] {name}"
+        if raw is None:
+            return default
+        try:
+            return kind(raw)
+        except (TypeError, ValueError):
+            raise ConfigError(f"{origin}: expected {kind.__name__}, got {raw!r}") from None
+
+
+def _read_key(sources: _Sources, profile: Profile) -> tuple[Secret | None, str]:
+    if not profile.key_env:
+        return None, "none needed"
+    value, origin = sources.env_value(profile.key_env)
+    if value:
+        return Secret(value.strip()), origin
+    file_var = f"{profile.key_env}_FILE"
+    path, origin = sources.env_value(file_var)
+    if path:
+        try:
+            text = Path(path).read_text(encoding="utf-8").strip()
+        except OSError as exc:
+            raise ConfigError(f"{origin}: cannot read the key file: {exc.strerror}") from None
+        if not text:
+            raise ConfigError(f"{origin}: the key file is empty")
+        return Secret(text), f"file via {file_var}"
+    return None, "none"
+
+
+def _profile_for(sources: _Sources, explicit: str | None) -> tuple[Profile, tuple[str, ...]]:
+    name = explicit or sources.knob("profile")
+    notices: tuple[str, ...] = ()
+    if not name:
+        has_openai = any(sources.env_value(v)[0] for v in ("OPENAI_API_KEY", "OPENAI_API_KEY_FILE", "OPENAI_BASE_URL"))
+        if has_openai:
+            name = "openai"
+        else:
+            name = "local"
+            notices = ("unyo: no API key or endpoint configured; using the bundled local model (profile 'local')",)
+    profile = get_profile(name)
+    table = sources.toml.get("profiles", {}).get(name)
+    if isinstance(table, dict):
+        profile = profile.amended(table)
+    return profile, notices
+
+
+def _custom_profiles(sources: _Sources) -> None:
+    """Register profiles that exist only in unyo.toml, so `get_profile` can find them."""
+    from unyo._profiles import _REGISTRY, register_profile
+
+    for name, table in sources.toml.get("profiles", {}).items():
+        if name not in _REGISTRY and isinstance(table, dict):
+            if "base_url" not in table:
+                raise ConfigError(f"unyo.toml [profiles.{name}] needs base_url")
+            register_profile(Profile(name, None).amended(table))
+
+
+def load_settings(
+    *,
+    profile: str | None = None,
+    api_key: str | None = None,
+    base_url: str | None = None,
+    model: str | None = None,
+    cwd: str | Path | None = None,
+    env: Mapping[str, str] | None = None,
+    **overrides: Any,
+) -> Settings:
+    """Resolve settings. Keyword overrides use the `[unyo]` table's names (e.g. deadline_s=5)."""
+    sources = _Sources(os.environ if env is None else env, Path(cwd or os.getcwd()))
+    _custom_profiles(sources)
+    if api_key and not profile and not sources.knob("profile"):
+        profile = "openai"  # OpenAI(api_key=...) means OpenAI, as with the official SDK
+    prof, notices = _profile_for(sources, profile)
+    unknown = set(overrides) - set(_KNOBS)
+    if unknown:
+        raise ConfigError(f"unknown settings {sorted(unknown)}; known: {sorted(_KNOBS)}")
+    values = {name: sources.knob(name) for name in _KNOBS}
+    values.update({k: v for k, v in overrides.items() if v is not None})
+
+    key, key_source = (Secret(api_key), "argument") if api_key else _read_key(sources, prof)
+    if prof.key_required and key is None:
+        raise ConfigError(
+            f"profile {prof.name!r} needs a key: set {prof.key_env} in the environment or .env "
+            f"(or {prof.key_env}_FILE to a secret file)"
+        )
+    url = base_url or values["base_url"]
+    if not url and prof.name == "openai":
+        url = sources.env_value("OPENAI_BASE_URL")[0]
+    url = url or prof.base_url
+    chosen_model = model or (values["model"] if values["model"] != "main" else None)
+    if not chosen_model and prof.name == "openai":
+        chosen_model = sources.env_value("OPENAI_MODEL")[0]
+    lang = values["lang"] or ("ja" if (os.environ.get("LANG") or "").lower().startswith("ja") else "en")
+    files = tuple(str(p) for p in (sources.dotenv_path, sources.toml_path) if p.is_file())
+    toml_models = sources.toml.get("models", {})
+    return Settings(
+        profile=prof,
+        api_key=key,
+        key_source=key_source,
+        base_url=url,
+        model=chosen_model or "main",
+        max_output_tokens=values["max_output_tokens"],
+        max_attempts=max(1, values["max_attempts"]),
+        deadline_s=values["deadline_s"],
+        connect_timeout_s=values["connect_timeout_s"],
+        read_timeout_s=values["read_timeout_s"],
+        stream_idle_s=values["stream_idle_s"],
+        retry_after_cap_s=values["retry_after_cap_s"],
+        backoff_base_s=values["backoff_base_s"],
+        backoff_max_s=values["backoff_max_s"],
+        lang=lang,
+        home=Path(values["home"]).expanduser() if values["home"] else default_home(),
+        local_model=values["local_model"],
+        local_ctx=values["local_ctx"],
+        models=toml_models if isinstance(toml_models, dict) else {},
+        notices=notices,
+        config_files=files,
+    )

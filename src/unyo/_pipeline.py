@@ -1,0 +1,160 @@
+"""The call pipeline: small steps run in order before a request is sent.
+
+    validate -> apply output cap -> count input tokens -> check context window -> rate limit
+    [issue 3 slots in here: reserve budget -> cache]  then send with retry  [-> settle -> audit]
+
+Each step is a plain function `step(call) -> None` that reads and amends `call.params` /
+`call.info` or raises an UnyoError. A client composes a Pipeline; the steps know nothing of
+sync/async or of the transport, and each is testable alone.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from unyo._call import CallInfo
+from unyo._catalog import ModelInfo, model_info
+from unyo._config import Settings
+from unyo._errors import BadRequest, ContextTooLong, ErrorContext
+from unyo._limiter import limiter_for
+from unyo._tokens import Counter, bpe_counter, count_input
+
+CONTENT_APIS = ("responses", "chat")
+
+
+@dataclass
+class Call:
+    api: str  # "responses" | "chat" | "embeddings" | "models"
+    params: dict[str, Any]  # exactly what will be sent to the SDK
+    settings: Settings
+    info: CallInfo
+    model: ModelInfo = field(default_factory=lambda: ModelInfo(""))
+
+    @property
+    def stream(self) -> bool:
+        return bool(self.params.get("stream"))
+
+    def error_context(self) -> ErrorContext:
+        return ErrorContext(provider=self.info.profile, host=self.info.host, model=self.info.model, attempts=len(self.info.attempts))
+
+
+Step = Callable[[Call], None]
+
+
+def _refuse(call: Call, message: str) -> BadRequest:
+    return BadRequest(message, call.error_context())
+
+
+def resolve_model(call: Call) -> None:
+    """Turn a role (`main`, `premium`, `bulk`, ...) into the profile's model id."""
+    if call.api == "models":
+        return
+    name = call.params.get("model") or call.settings.model
+    model_id, role = call.settings.profile.resolve_model(str(name))
+    call.params["model"] = model_id
+    call.info.model, call.info.role = model_id, role
+    call.model = model_info(model_id, call.settings.models)
+
+
+def validate(call: Call) -> None:
+    p = call.params
+    if call.api == "responses" and not (p.get("input") or p.get("previous_response_id") or p.get("conversation") or p.get("prompt")):
+        raise _refuse(call, "responses.create needs `input` (or previous_response_id / conversation / prompt)")
+    if call.api == "chat":
+        messages = p.get("messages")
+        if not isinstance(messages, list) or not messages or not all(isinstance(m, dict) and m.get("role") for m in messages):
+            raise _refuse(call, "chat.completions.create needs `messages`: a non-empty list of {role, content}")
+    if call.api == "embeddings" and not p.get("input"):
+        raise _refuse(call, "embeddings.create needs `input`")
+    temperature = p.get("temperature")
+    if temperature is not None and not (isinstance(temperature, (int, float)) and 0 <= temperature <= 2):
+        raise _refuse(call, f"temperature must be a number from 0 to 2, got {temperature!r}")
+
+
+def _cap_key(call: Call) -> str:
+    return "max_output_tokens" if call.api == "responses" else call.settings.profile.chat_cap_param
+
+
+def apply_output_cap(call: Call) -> None:
+    """Always send an output cap: the caller's, else UNYO_MAX_OUTPUT_TOKENS, never above the
+    model's own maximum. Without it a single call's cost has no upper bound."""
+    if call.api not in CONTENT_APIS:
+        return
+    given = [call.params[k] for k in ("max_output_tokens", "max_completion_tokens", "max_tokens") if call.params.get(k) is not None]
+    cap = given[0] if given else call.settings.max_output_tokens
+    if not isinstance(cap, int) or isinstance(cap, bool) or cap <= 0:
+        raise _refuse(call, f"the output cap must be a positive integer, got {cap!r}")
+    if call.model.max_output and cap > call.model.max_output:
+        if given:
+            raise _refuse(call, f"output cap {cap} exceeds {call.info.model}'s maximum output of {call.model.max_output} tokens")
+        cap = call.model.max_output
+    for key in ("max_output_tokens", "max_completion_tokens", "max_tokens"):
+        call.params.pop(key, None)
+    call.params[_cap_key(call)] = cap
+    call.info.max_output_tokens = cap
+    if call.api == "chat" and call.stream and call.settings.profile.stream_usage:
+        call.params.setdefault("stream_options", {"include_usage": True})
+
+
+def counter_for(call: Call) -> Counter:
+    if call.settings.profile.local:
+        from unyo._local._model import get_model
+
+        return get_model(call.settings.local_model, call.settings.local_ctx)
+    return bpe_counter(call.model.tokenizer if call.model.tokenizer != "local" else "o200k_base")
+
+
+def count_input_tokens(call: Call) -> None:
+    if call.api == "models":
+        return
+    call.info.input_tokens = count_input(call.api, call.params, counter_for(call))
+    call.info.input_tokens_exact = call.settings.profile.local or call.model.exact_count
+
+
+def check_context_window(call: Call) -> None:
+    """Refuse, before sending, a request that cannot fit: input + output cap > context window."""
+    window = call.model.context_window
+    if call.settings.profile.local:
+        window = counter_for(call).context_window  # type: ignore[attr-defined]
+    if not window or call.info.input_tokens is None:
+        return
+    needed = call.info.input_tokens + (call.info.max_output_tokens or 0)
+    if needed > window:
+        ctx = call.error_context()
+        raise ContextTooLong(
+            f"{call.info.input_tokens} input tokens + {call.info.max_output_tokens or 0} output cap = {needed} "
+            f"exceeds {call.info.model}'s context window of {window} tokens (not sent)",
+            ctx,
+        )
+
+
+def rate_limit(call: Call) -> None:
+    """Reserve capacity in the profile's client-side RPM/TPM limiter; the sender waits."""
+    profile = call.settings.profile
+    limiter = limiter_for(profile.name, profile.rpm, profile.tpm)
+    if limiter is not None:
+        call.info.limiter_wait_s = limiter.reserve((call.info.input_tokens or 0) + (call.info.max_output_tokens or 0))
+
+
+DEFAULT_STEPS: tuple[Step, ...] = (resolve_model, validate, apply_output_cap, count_input_tokens, check_context_window, rate_limit)
+
+
+class Pipeline:
+    """An ordered list of steps before sending and of finishers after the call settles."""
+
+    def __init__(self, steps: Sequence[Step] = DEFAULT_STEPS, finishers: Sequence[Callable[[Call], None]] = ()) -> None:
+        self.steps = tuple(steps)
+        self.finishers = tuple(finishers)
+
+    def prepare(self, api: str, kwargs: dict[str, Any], settings: Settings) -> Call:
+        info = CallInfo(api=api, profile=settings.profile.name, host=settings.host, model="", stream=bool(kwargs.get("stream")))
+        call = Call(api, dict(kwargs), settings, info)
+        for step in self.steps:
+            step(call)
+        return call
+
+    def finish(self, call: Call) -> None:
+        for finisher in self.finishers:
+            finisher(call)

@@ -1,0 +1,233 @@
+"""OpenAI wire shapes that unyo *serves*: the in-process local model and the test server.
+
+Requests are turned into chat messages; a generated text plus token counts is turned back into
+a Responses object, a Chat Completion, or the SSE events of either. Shapes follow the official
+OpenAPI spec (checked in tests/test_shapes.py against ../shared/openai-openapi.yaml).
+"""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+
+@dataclass
+class Generated:
+    text: str
+    input_tokens: int
+    output_tokens: int
+    finish: str = "stop"  # "stop" | "length"
+    cached_tokens: int = 0
+
+
+def new_id(prefix: str) -> str:
+    return f"{prefix}_{uuid.uuid4().hex[:24]}"
+
+
+def _content_text(content: Any) -> str:
+    if isinstance(content, str):
+        return content
+    if isinstance(content, list):
+        return "".join(
+            part.get("text", "") for part in content if isinstance(part, dict) and isinstance(part.get("text"), str)
+        )
+    return ""
+
+
+def responses_messages(body: dict[str, Any]) -> list[dict[str, str]]:
+    """A Responses request's instructions + input as chat messages."""
+    messages: list[dict[str, str]] = []
+    if body.get("instructions"):
+        messages.append({"role": "system", "content": str(body["instructions"])})
+    raw = body.get("input", "")
+    if isinstance(raw, str):
+        messages.append({"role": "user", "content": raw})
+        return messages
+    for item in raw or []:
+        if not isinstance(item, dict):
+            continue
+        role = item.get("role", "user")
+        role = "system" if role == "developer" else role
+        messages.append({"role": role, "content": _content_text(item.get("content", ""))})
+    return messages
+
+
+def chat_messages(body: dict[str, Any]) -> list[dict[str, str]]:
+    return [
+        {"role": "system" if m.get("role") == "developer" else m.get("role", "user"), "content": _content_text(m.get("content", ""))}
+        for m in body.get("messages", [])
+        if isinstance(m, dict)
+    ]
+
+
+def json_schema_of(body: dict[str, Any]) -> dict[str, Any] | None:
+    """The JSON schema a request asks the output to match (either API), `{}` for any JSON."""
+    fmt = (body.get("text") or {}).get("format") if isinstance(body.get("text"), dict) else None
+    if isinstance(fmt, dict):
+        if fmt.get("type") == "json_schema":
+            return dict(fmt.get("schema") or {})
+        if fmt.get("type") == "json_object":
+            return {}
+    rf = body.get("response_format")
+    if isinstance(rf, dict):
+        if rf.get("type") == "json_schema":
+            return dict((rf.get("json_schema") or {}).get("schema") or {})
+        if rf.get("type") == "json_object":
+            return {}
+    return None
+
+
+def output_cap(body: dict[str, Any]) -> int | None:
+    for key in ("max_output_tokens", "max_completion_tokens", "max_tokens"):
+        if isinstance(body.get(key), int):
+            return int(body[key])
+    return None
+
+
+# --- Responses API -------------------------------------------------------------------------
+
+
+def _response_usage(g: Generated) -> dict[str, Any]:
+    return {
+        "input_tokens": g.input_tokens,
+        "input_tokens_details": {"cached_tokens": g.cached_tokens},
+        "output_tokens": g.output_tokens,
+        "output_tokens_details": {"reasoning_tokens": 0},
+        "total_tokens": g.input_tokens + g.output_tokens,
+    }
+
+
+def _message_item(item_id: str, text: str, status: str) -> dict[str, Any]:
+    return {
+        "id": item_id,
+        "type": "message",
+        "role": "assistant",
+        "status": status,
+        "content": [{"type": "output_text", "text": text, "annotations": [], "logprobs": []}],
+    }
+
+
+def response_object(
+    body: dict[str, Any], model: str, g: Generated | None, *, resp_id: str, item_id: str, created: int
+) -> dict[str, Any]:
+    done = g is not None
+    incomplete = done and g.finish == "length"
+    status = "in_progress" if not done else ("incomplete" if incomplete else "completed")
+    return {
+        "id": resp_id,
+        "object": "response",
+        "created_at": created,
+        "status": status,
+        "model": model,
+        "output": [_message_item(item_id, g.text, "incomplete" if incomplete else "completed")] if done else [],
+        "usage": _response_usage(g) if done else None,
+        "error": None,
+        "incomplete_details": {"reason": "max_output_tokens"} if incomplete else None,
+        "instructions": body.get("instructions"),
+        "max_output_tokens": body.get("max_output_tokens"),
+        "temperature": body.get("temperature", 1.0),
+        "top_p": body.get("top_p", 1.0),
+        "parallel_tool_calls": True,
+        "tool_choice": "auto",
+        "tools": [],
+        "text": body.get("text") or {"format": {"type": "text"}},
+        "metadata": body.get("metadata") or {},
+        "store": False,
+    }
+
+
+def response_json(body: dict[str, Any], model: str, g: Generated) -> dict[str, Any]:
+    return response_object(body, model, g, resp_id=new_id("resp"), item_id=new_id("msg"), created=int(time.time()))
+
+
+def response_events(body: dict[str, Any], model: str, deltas: Iterable[str], finish: Any) -> Iterator[dict[str, Any]]:
+    """Responses SSE events for text arriving in `deltas`; `finish()` is called after the last
+    delta and returns the Generated record (usage, finish reason)."""
+    resp_id, item_id, created = new_id("resp"), new_id("msg"), int(time.time())
+    seq = iter(range(1_000_000))
+    start = response_object(body, model, None, resp_id=resp_id, item_id=item_id, created=created)
+    yield {"type": "response.created", "sequence_number": next(seq), "response": start}
+    yield {"type": "response.in_progress", "sequence_number": next(seq), "response": start}
+    empty = _message_item(item_id, "", "in_progress")
+    empty["content"] = []
+    yield {"type": "response.output_item.added", "sequence_number": next(seq), "output_index": 0, "item": empty}
+    part = {"type": "output_text", "text": "", "annotations": [], "logprobs": []}
+    where = {"item_id": item_id, "output_index": 0, "content_index": 0}
+    yield {"type": "response.content_part.added", "sequence_number": next(seq), **where, "part": part}
+    for delta in deltas:
+        yield {"type": "response.output_text.delta", "sequence_number": next(seq), **where, "delta": delta, "logprobs": []}
+    g: Generated = finish()
+    yield {"type": "response.output_text.done", "sequence_number": next(seq), **where, "text": g.text, "logprobs": []}
+    yield {"type": "response.content_part.done", "sequence_number": next(seq), **where, "part": {**part, "text": g.text}}
+    final = response_object(body, model, g, resp_id=resp_id, item_id=item_id, created=created)
+    yield {"type": "response.output_item.done", "sequence_number": next(seq), "output_index": 0, "item": final["output"][0]}
+    kind = "response.incomplete" if final["status"] == "incomplete" else "response.completed"
+    yield {"type": kind, "sequence_number": next(seq), "response": final}
+
+
+# --- Chat Completions API ------------------------------------------------------------------
+
+
+def _chat_usage(g: Generated) -> dict[str, Any]:
+    return {
+        "prompt_tokens": g.input_tokens,
+        "completion_tokens": g.output_tokens,
+        "total_tokens": g.input_tokens + g.output_tokens,
+        "prompt_tokens_details": {"cached_tokens": g.cached_tokens},
+        "completion_tokens_details": {"reasoning_tokens": 0},
+    }
+
+
+def chat_json(model: str, g: Generated) -> dict[str, Any]:
+    return {
+        "id": new_id("chatcmpl"),
+        "object": "chat.completion",
+        "created": int(time.time()),
+        "model": model,
+        "choices": [
+            {
+                "index": 0,
+                "message": {"role": "assistant", "content": g.text, "refusal": None},
+                "finish_reason": g.finish,
+                "logprobs": None,
+            }
+        ],
+        "usage": _chat_usage(g),
+    }
+
+
+def chat_events(body: dict[str, Any], model: str, deltas: Iterable[str], finish: Any) -> Iterator[dict[str, Any]]:
+    chunk_id, created = new_id("chatcmpl"), int(time.time())
+
+    def chunk(delta: dict[str, Any], reason: str | None) -> dict[str, Any]:
+        choice = {"index": 0, "delta": delta, "finish_reason": reason, "logprobs": None}
+        return {"id": chunk_id, "object": "chat.completion.chunk", "created": created, "model": model, "choices": [choice]}
+
+    yield chunk({"role": "assistant", "content": ""}, None)
+    for delta in deltas:
+        yield chunk({"content": delta}, None)
+    g: Generated = finish()
+    yield chunk({}, g.finish)
+    if (body.get("stream_options") or {}).get("include_usage"):
+        yield {"id": chunk_id, "object": "chat.completion.chunk", "created": created, "model": model, "choices": [], "usage": _chat_usage(g)}
+
+
+def sse(events: Iterable[dict[str, Any]], *, done_marker: bool) -> Iterator[bytes]:
+    """Encode events as server-sent events; Chat ends with `data: [DONE]`, Responses names events."""
+    for event in events:
+        name = f"event: {event['type']}\n" if "type" in event and not done_marker else ""
+        yield f"{name}data: {json.dumps(event, ensure_ascii=False)}\n\n".encode()
+    if done_marker:
+        yield b"data: [DONE]\n\n"
+
+
+def error_json(status: int, message: str, code: str | None = None, kind: str = "invalid_request_error") -> dict[str, Any]:
+    return {"error": {"message": message, "type": kind, "param": None, "code": code}}
+
+
+def models_json(model_ids: Iterable[str]) -> dict[str, Any]:
+    return {"object": "list", "data": [{"id": m, "object": "model", "created": 0, "owned_by": "unyo"} for m in model_ids]}

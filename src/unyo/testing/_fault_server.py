@@ -1,0 +1,306 @@
+"""A fault-injecting OpenAI-compatible server on 127.0.0.1, for tests and benchmarks.
+
+    with FaultServer() as server:
+        server.script("429", {"action": "429", "retry_after": 0.2}, "ok")
+        client = unyo.OpenAI(base_url=server.url, api_key="sk-test...")
+
+Each request takes the next scripted action (then "ok" when the script runs out). Actions:
+
+    ok                  a normal answer (JSON or SSE, Responses or Chat), usage counted with o200k
+    400 401 403 404 408 409 422 500 502 503   that status with an OpenAI-style error body
+    429                 rate limited; "retry_after" / "retry_after_ms" set the headers
+    quota               429 with code insufficient_quota
+    context             400 with code context_length_exceeded
+    hang                accept, never answer (until the client goes away or the server stops)
+    reset               close the TCP connection with a RST, no response
+    cut                 start a stream, send "after" deltas (default 2), then drop the connection
+    malformed           200 with a body that is not JSON
+    stall               start a stream, send "after" deltas, then go silent (idle timeout test)
+
+Dict actions take extra keys: text, delay (seconds between stream deltas), after, retry_after,
+retry_after_ms. The 401 body echoes the key it received, as a careless server would: clients
+must never repeat it. `requests`, `disconnects` and `billed` record what happened.
+"""
+
+from __future__ import annotations
+
+import json
+import socket
+import struct
+import threading
+import time
+from collections import deque
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+from unyo import _shapes
+
+DEFAULT_TEXT = "Hello from the fault server. This reply has several words in it."
+_ERROR_KINDS = {400: "invalid_request_error", 401: "invalid_request_error", 403: "permission_error", 404: "invalid_request_error",
+                408: "timeout", 409: "conflict", 422: "invalid_request_error", 429: "rate_limit_exceeded"}
+
+
+def _counter() -> Any:
+    from unyo._tokens import bpe_counter
+
+    return bpe_counter("o200k_base")
+
+
+class FaultServer:
+    def __init__(self, host: str = "127.0.0.1", port: int = 0, models: tuple[str, ...] = ("gpt-4o-mini", "gpt-4.1-mini")) -> None:
+        self.models = models
+        self._script: deque[dict[str, Any]] = deque()
+        self._lock = threading.Lock()
+        self.requests: list[dict[str, Any]] = []
+        self.disconnects: list[dict[str, Any]] = []  # streams the client closed early
+        self.billed = {"input_tokens": 0, "output_tokens": 0, "requests": 0}
+        self.stopping = threading.Event()
+        self._httpd = _QuietServer((host, port), _handler_for(self))
+        self._httpd.daemon_threads = True
+        self._thread: threading.Thread | None = None
+
+    @property
+    def url(self) -> str:
+        host, port = self._httpd.server_address[:2]
+        return f"http://{host}:{port}/v1"
+
+    def script(self, *actions: str | dict[str, Any]) -> None:
+        with self._lock:
+            for action in actions:
+                self._script.append({"action": action} if isinstance(action, str) else dict(action))
+
+    def next_action(self) -> dict[str, Any]:
+        with self._lock:
+            return self._script.popleft() if self._script else {"action": "ok"}
+
+    def reset(self) -> None:
+        with self._lock:
+            self._script.clear()
+            self.requests.clear()
+            self.disconnects.clear()
+            self.billed = {"input_tokens": 0, "output_tokens": 0, "requests": 0}
+
+    def record(self, entry: dict[str, Any]) -> None:
+        with self._lock:
+            self.requests.append(entry)
+
+    def bill(self, g: _shapes.Generated) -> None:
+        with self._lock:
+            self.billed["input_tokens"] += g.input_tokens
+            self.billed["output_tokens"] += g.output_tokens
+            self.billed["requests"] += 1
+
+    def start(self) -> FaultServer:
+        self._thread = threading.Thread(target=self._httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self.stopping.set()
+        self._httpd.shutdown()
+        self._httpd.server_close()
+
+    def __enter__(self) -> FaultServer:
+        return self.start()
+
+    def __exit__(self, *exc: Any) -> None:
+        self.stop()
+
+
+class _QuietServer(ThreadingHTTPServer):
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        import sys
+
+        if not isinstance(sys.exc_info()[1], (ConnectionError, OSError)):  # resets are scripted
+            super().handle_error(request, client_address)
+
+
+def _handler_for(server: FaultServer) -> type[BaseHTTPRequestHandler]:
+    class Handler(_Handler):
+        fault = server
+
+    return Handler
+
+
+class _Handler(BaseHTTPRequestHandler):
+    fault: FaultServer
+    protocol_version = "HTTP/1.1"
+
+    def log_message(self, format: str, *args: Any) -> None:  # keep test output clean
+        pass
+
+    # --- plumbing -------------------------------------------------------------------------
+
+    def _send_json(self, status: int, payload: Any, headers: dict[str, str] | None = None, raw: bytes | None = None) -> None:
+        body = raw if raw is not None else json.dumps(payload).encode()
+        self.send_response(status)
+        self.send_header("content-type", "application/json")
+        self.send_header("content-length", str(len(body)))
+        self.send_header("x-request-id", _shapes.new_id("req"))
+        for name, value in (headers or {}).items():
+            self.send_header(name, value)
+        self.end_headers()
+        self.wfile.write(body)
+
+    def _start_stream(self) -> None:
+        self.send_response(200)
+        self.send_header("content-type", "text/event-stream")
+        self.send_header("transfer-encoding", "chunked")
+        self.send_header("x-request-id", _shapes.new_id("req"))
+        self.end_headers()
+
+    def _chunk(self, data: bytes) -> None:
+        self.wfile.write(f"{len(data):x}\r\n".encode() + data + b"\r\n")
+        self.wfile.flush()
+
+    def _abort(self) -> None:
+        """Drop the connection with a TCP RST."""
+        self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        self.connection.close()
+        self.close_connection = True
+
+    def _hang(self) -> None:
+        while not self.fault.stopping.is_set():
+            time.sleep(0.02)
+            try:  # the client went away: stop hanging
+                if self.connection.recv(1, socket.MSG_PEEK | socket.MSG_DONTWAIT) == b"":
+                    return
+            except BlockingIOError:
+                continue
+            except OSError:
+                return
+        self.close_connection = True
+
+    # --- routes ---------------------------------------------------------------------------
+
+    def do_GET(self) -> None:  # noqa: N802
+        self._serve("GET", None)
+
+    def do_POST(self) -> None:  # noqa: N802
+        length = int(self.headers.get("content-length") or 0)
+        raw = self.rfile.read(length) if length else b""
+        try:
+            body = json.loads(raw or b"{}")
+        except json.JSONDecodeError:
+            body = {"_unparseable": raw.decode("utf-8", "replace")}
+        self._serve("POST", body)
+
+    def _serve(self, method: str, body: dict[str, Any] | None) -> None:
+        path = self.path.split("?")[0].rsplit("/v1", 1)[-1]
+        action = self.fault.next_action()
+        self.fault.record({"method": method, "path": path, "headers": dict(self.headers), "body": body, "action": action["action"], "at": time.monotonic()})
+        kind = str(action["action"])
+        if kind in ("hang",):
+            return self._hang()
+        if kind == "reset":
+            return self._abort()
+        if kind == "malformed":
+            return self._send_json(200, None, raw=b'{"id": "resp_1", "object": "respo')
+        if kind.isdigit() or kind in ("quota", "context"):
+            return self._error(kind, action)
+        if method == "GET" and path == "/models":
+            return self._send_json(200, _shapes.models_json(self.fault.models))
+        if method == "POST" and path == "/embeddings":
+            return self._embeddings(body or {})
+        if method == "POST" and path in ("/responses", "/chat/completions"):
+            return self._generate(path == "/responses", body or {}, action)
+        self._send_json(404, _shapes.error_json(404, f"no route {method} {path}", "unknown_url"))
+
+    def _error(self, kind: str, action: dict[str, Any]) -> None:
+        headers: dict[str, str] = {}
+        if kind == "quota":
+            status, code, message = 429, "insufficient_quota", "You exceeded your current quota, please check your plan and billing details."
+        elif kind == "context":
+            status, code, message = 400, "context_length_exceeded", "This model's maximum context length is 128000 tokens."
+        else:
+            status, code, message = int(kind), None, f"scripted error {kind}"
+        if status == 401:
+            auth = self.headers.get("authorization", "")
+            message = f"Incorrect API key provided: {auth.removeprefix('Bearer ')}. You can find your API key at the dashboard."
+            code = "invalid_api_key"
+        if status == 429 and kind != "quota":
+            code = "rate_limit_exceeded"
+            message = "Rate limit reached for requests"
+        if "retry_after" in action:
+            headers["retry-after"] = str(action["retry_after"])
+        if "retry_after_ms" in action:
+            headers["retry-after-ms"] = str(action["retry_after_ms"])
+        kind_name = _ERROR_KINDS.get(status, "server_error")
+        self._send_json(status, _shapes.error_json(status, message, code, kind_name), headers)
+
+    def _embeddings(self, body: dict[str, Any]) -> None:
+        raw = body.get("input", "")
+        items = raw if isinstance(raw, list) else [raw]
+        tokens = sum(_counter().count_text(x) for x in items if isinstance(x, str))
+        data = [{"object": "embedding", "index": i, "embedding": [0.1 * (i + 1), 0.2, 0.3]} for i, _ in enumerate(items)]
+        self._send_json(200, {"object": "list", "data": data, "model": body.get("model", "?"), "usage": {"prompt_tokens": tokens, "total_tokens": tokens}})
+
+    def _generate(self, responses: bool, body: dict[str, Any], action: dict[str, Any]) -> None:
+        from unyo._tokens import count_input
+
+        api = "responses" if responses else "chat"
+        model = str(body.get("model", "gpt-4o-mini"))
+        text = str(action.get("text", DEFAULT_TEXT))
+        words = [w + " " for w in text.split(" ")]
+        words[-1] = words[-1].rstrip()
+        cap = _shapes.output_cap(body)
+        counter = _counter()
+        finish = "stop"
+        if cap is not None and counter.count_text(text) > cap:  # honour the output cap like a provider
+            kept: list[str] = []
+            while words and counter.count_text("".join(kept + words[:1])) <= cap:
+                kept.append(words.pop(0))
+            words, finish = kept, "length"
+        input_tokens = count_input(api, body, counter)
+
+        def generated(parts: list[str]) -> _shapes.Generated:
+            out = "".join(parts)
+            return _shapes.Generated(out, input_tokens, counter.count_text(out), finish)
+
+        if not body.get("stream"):
+            g = generated(words)
+            self.fault.bill(g)
+            payload = _shapes.response_json(body, model, g) if responses else _shapes.chat_json(model, g)
+            return self._send_json(200, payload)
+        self._stream(responses, body, model, words, generated, action)
+
+    def _stream(self, responses: bool, body: dict[str, Any], model: str, words: list[str], generated: Any, action: dict[str, Any]) -> None:
+        kind = action["action"]
+        delay = float(action.get("delay", 0))
+        after = int(action.get("after", 2))
+        sent: list[str] = []
+
+        def deltas() -> Iterator[str]:
+            for i, word in enumerate(words):
+                if kind in ("cut", "stall") and i == after:
+                    raise _StopStream(kind)
+                if delay:
+                    time.sleep(delay)
+                sent.append(word)
+                yield word
+
+        events = (_shapes.response_events if responses else _shapes.chat_events)(body, model, deltas(), lambda: generated(sent))
+        self._start_stream()
+        try:
+            for data in _shapes.sse(events, done_marker=not responses):
+                self._chunk(data)
+            self._chunk(b"")
+        except _StopStream as stop:
+            self.fault.bill(generated(sent))  # a provider bills what it generated before the cut
+            if stop.kind == "stall":
+                return self._hang()
+            self.connection.shutdown(socket.SHUT_WR)  # FIN mid-body: the client sees a truncated chunked stream
+            self.close_connection = True
+            return
+        except (BrokenPipeError, ConnectionResetError):
+            self.fault.bill(generated(sent))
+            self.fault.disconnects.append({"deltas_sent": len(sent), "of": len(words), "at": time.monotonic()})
+            self.close_connection = True
+            return
+        self.fault.bill(generated(sent))
+
+
+class _StopStream(Exception):
+    def __init__(self, kind: str) -> None:
+        self.kind = kind
