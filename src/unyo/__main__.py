@@ -1,0 +1,5 @@
+import sys
+
+from unyo._cli import main
+
+sys.exit(main())

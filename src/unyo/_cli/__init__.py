@@ -1,0 +1,104 @@
+"""The `unyo` command. Only argparse is imported at start-up; each command's module (and the
+openai SDK, llama.cpp, rich) is imported when that command runs, so `unyo --help` is instant."""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from collections.abc import Sequence
+
+EXIT_CODES = """exit codes:
+  0    ok
+  1    internal error
+  2    usage error
+  3    authentication, permission or configuration
+  4    refused by a budget
+  5    rate limit or quota exhausted
+  6    upstream failure after retries (5xx, timeout, connection, broken stream)
+  7    invalid request (400, 404, 422, context too long, output invalid)
+  130  cancelled (Ctrl-C)"""
+
+
+def _common(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--profile", help="provider profile (openai, gemini, xai, plamo, lmstudio, llama-server, ollama, vllm, local, or one from unyo.toml)")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="unyo",
+        description="unyo (運用): LLM API calls with guardrails — bounded retries, output caps, real stops, offline local model.",
+        epilog=EXIT_CODES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--version", action="version", version="unyo 0.1.0")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    ask = sub.add_parser("ask", help="ask once and print the answer", epilog=EXIT_CODES, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ask.add_argument("prompt", nargs="?", default="-", help="the prompt, or - to read it from stdin (the default)")
+    ask.add_argument("-m", "--model", help="model id or role (main, premium, bulk, ...)")
+    ask.add_argument("--system", help="system instructions")
+    ask.add_argument("--max-output-tokens", type=int, help="output cap (default UNYO_MAX_OUTPUT_TOKENS, 1024)")
+    ask.add_argument("--temperature", type=float)
+    ask.add_argument("--stream", action=argparse.BooleanOptionalAction, default=None, help="print the answer as it arrives (default: on when stdout is a terminal)")
+    ask.add_argument("--api", choices=["responses", "chat"], help="API shape (default: the profile's)")
+    ask.add_argument("--json", action="store_true", help="print one JSON record: text, model, provider, usage, attempts, ids, status")
+    _common(ask)
+    ask.set_defaults(handler="unyo._cli._ask:run")
+
+    chat = sub.add_parser("chat", help="interactive chat; Ctrl-C stops the reply, Ctrl-C at the prompt or `exit` quits")
+    chat.add_argument("-m", "--model")
+    chat.add_argument("--system")
+    chat.add_argument("--max-output-tokens", type=int)
+    chat.add_argument("--temperature", type=float)
+    chat.add_argument("--api", choices=["responses", "chat"])
+    _common(chat)
+    chat.set_defaults(handler="unyo._cli._chat:run")
+
+    models = sub.add_parser("models", help="the profile's models, roles and context windows")
+    models.add_argument("--json", action="store_true")
+    _common(models)
+    models.set_defaults(handler="unyo._cli._models:run")
+
+    init = sub.add_parser("init", help="write .env.example, unyo.toml and .gitignore entries here (never a real key)")
+    init.add_argument("--force", action="store_true", help="overwrite existing .env.example / unyo.toml")
+    init.set_defaults(handler="unyo._cli._setup:run_init")
+
+    doctor = sub.add_parser("doctor", help="check keys, files, permissions, reachability and models; each finding has a fix")
+    doctor.add_argument("--offline", action="store_true", help="skip the network checks")
+    doctor.add_argument("--json", action="store_true")
+    _common(doctor)
+    doctor.set_defaults(handler="unyo._cli._setup:run_doctor")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "handler", None):
+        parser.print_help()
+        return 2
+    module, func = args.handler.split(":")
+    try:
+        return int(getattr(importlib.import_module(module), func)(args) or 0)
+    except KeyboardInterrupt:
+        print("\ncancelled", file=sys.stderr)
+        return 130
+    except Exception as exc:  # every error ends here: message, hint, exit code
+        return report(exc)
+
+
+def report(exc: BaseException) -> int:
+    from unyo._errors import UnyoError
+    from unyo._redact import redact
+
+    if isinstance(exc, UnyoError):
+        print(f"error: {type(exc).__name__}: {exc}", file=sys.stderr)
+        print(f"hint: {exc.hint()}", file=sys.stderr)
+        return exc.exit_code
+    print(f"internal error: {type(exc).__name__}: {redact(str(exc))}", file=sys.stderr)
+    return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,175 @@
+"""`unyo init` and `unyo doctor`."""
+
+from __future__ import annotations
+
+import json
+import os
+import stat
+import subprocess
+from argparse import Namespace
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+ENV_EXAMPLE = """\
+# Copy to .env and fill in the keys you use. .env is git-ignored; never commit a real key.
+# A key may instead live in a secret file: OPENAI_API_KEY_FILE=/run/secrets/openai
+OPENAI_API_KEY=
+# OPENAI_BASE_URL=https://api.openai.com/v1
+# OPENAI_MODEL=gpt-5-mini
+GEMINI_API_KEY=
+XAI_API_KEY=
+PLAMO_API_KEY=
+# UNYO_PROFILE=openai
+# UNYO_MAX_OUTPUT_TOKENS=1024
+# UNYO_MAX_ATTEMPTS=3
+# UNYO_DEADLINE_S=120
+# UNYO_LANG=ja
+"""
+
+UNYO_TOML = """\
+# unyo configuration. Keys never go here: use the environment, .env or *_FILE secret files.
+[unyo]
+# profile = "openai"          # default: openai if OPENAI_API_KEY is set, else the local model
+# model = "main"              # a role or a model id
+max_output_tokens = 1024      # always sent; the most one call may generate
+max_attempts = 3              # retries included
+deadline_s = 120              # across all attempts
+# lang = "ja"
+
+# Roles per profile: code asks for "main", the profile says which model that is.
+[profiles.openai.models]
+main = "gpt-5-mini"
+premium = "gpt-5"
+bulk = "gpt-5-nano"
+
+# A client-side limit, so a batch never trips the provider's:
+# [profiles.openai]
+# rpm = 500
+# tpm = 200000
+
+# A custom OpenAI-compatible endpoint:
+# [profiles.myproxy]
+# base_url = "https://llm.example.internal/v1"
+# key_env = "MYPROXY_API_KEY"
+# api = "chat"
+# models = { main = "my-model" }
+
+# Facts for a model the catalogue does not know:
+# [models."my-model"]
+# context_window = 32768
+# max_output = 4096
+"""
+
+GITIGNORE_LINES = [".env", ".env.*", "!.env.example", ".unyo/"]
+
+
+def run_init(args: Namespace) -> int:
+    here = Path.cwd()
+    for name, text in ((".env.example", ENV_EXAMPLE), ("unyo.toml", UNYO_TOML)):
+        path = here / name
+        if path.exists() and not args.force:
+            print(f"kept     {name} (exists; --force to overwrite)")
+            continue
+        path.write_text(text, encoding="utf-8")
+        print(f"wrote    {name}")
+    gitignore = here / ".gitignore"
+    present = gitignore.read_text(encoding="utf-8").splitlines() if gitignore.exists() else []
+    missing = [line for line in GITIGNORE_LINES if line not in present]
+    if missing:
+        with gitignore.open("a", encoding="utf-8") as fh:
+            if present and present[-1].strip():
+                fh.write("\n")
+            fh.write("# unyo: secrets and local data\n" + "\n".join(missing) + "\n")
+        print(f"updated  .gitignore (+{', '.join(missing)})")
+    else:
+        print("kept     .gitignore (already ignores .env)")
+    print("next: put your key in .env (see .env.example), then run `unyo doctor`")
+    return 0
+
+
+@dataclass
+class Finding:
+    check: str
+    level: str  # ok | warn | fail
+    detail: str
+    fix: str = ""
+
+
+def _dotenv_findings(here: Path) -> list[Finding]:
+    path = here / ".env"
+    if not path.exists():
+        return [Finding(".env", "ok", "no .env here")]
+    found = []
+    mode = stat.S_IMODE(path.stat().st_mode)
+    if mode & 0o077:
+        found.append(Finding(".env permissions", "fail", f"mode {mode:o}: readable by other users", "chmod 600 .env"))
+    else:
+        found.append(Finding(".env permissions", "ok", f"mode {mode:o}"))
+    try:
+        inside = subprocess.run(["git", "rev-parse", "--is-inside-work-tree"], cwd=here, capture_output=True, text=True, timeout=5).returncode == 0
+        ignored = inside and subprocess.run(["git", "check-ignore", "-q", ".env"], cwd=here, timeout=5).returncode == 0
+    except (OSError, subprocess.TimeoutExpired):
+        inside, ignored = False, False
+    if inside and not ignored:
+        found.append(Finding(".env in git", "fail", ".env is not git-ignored: a commit would publish the key", "run `unyo init` or add .env to .gitignore"))
+    elif inside:
+        found.append(Finding(".env in git", "ok", "git-ignored"))
+    return found
+
+
+def _home_finding(home: Path) -> Finding:
+    if not home.exists():
+        return Finding("data dir", "ok", f"{home} (created on first write, mode 700)")
+    mode = stat.S_IMODE(home.stat().st_mode)
+    if mode & 0o077:
+        return Finding("data dir", "warn", f"{home} mode {mode:o}: other users can read call logs", f"chmod 700 {home}")
+    return Finding("data dir", "ok", f"{home} mode {mode:o}")
+
+
+def doctor(profile: str | None, offline: bool) -> list[Finding]:
+    from unyo._config import load_settings
+    from unyo._errors import UnyoError
+
+    here = Path.cwd()
+    findings = _dotenv_findings(here)
+    try:
+        settings = load_settings(profile=profile)
+    except UnyoError as exc:
+        return [*findings, Finding("configuration", "fail", str(exc), exc.hint())]
+    key = settings.api_key
+    key_detail = f"from {settings.key_source}, {len(key)} characters" if key else f"no key ({settings.key_source})"
+    findings.append(Finding("profile", "ok", f"{settings.profile.name} → {settings.base_url or 'in-process llama.cpp'}"))
+    findings.append(Finding("key", "ok", key_detail))
+    if key and os.environ.get(settings.profile.key_env or "") and (here / ".env").exists():
+        findings.append(Finding("key source", "warn", f"{settings.profile.key_env} is set in the environment and .env; the environment wins", "remove one of them"))
+    findings.append(_home_finding(settings.home))
+    if offline:
+        return findings
+    from unyo._client import OpenAI
+
+    try:
+        client = OpenAI(settings=settings.with_overrides(deadline_s=15.0, max_attempts=2))
+        served = {m.id for m in client.models.list()}
+        findings.append(Finding("reachable", "ok", f"{settings.host} answered: {len(served)} models"))
+    except UnyoError as exc:
+        findings.append(Finding("reachable", "fail", f"{type(exc).__name__}: {exc}", exc.hint()))
+        return findings
+    for role, model_id in sorted(settings.profile.models.items()):
+        if model_id in served:
+            findings.append(Finding(f"model {role}", "ok", model_id))
+        else:
+            findings.append(Finding(f"model {role}", "warn", f"{model_id} is not served here", f"set [profiles.{settings.profile.name}.models] {role} in unyo.toml (see `unyo models`)"))
+    return findings
+
+
+def run_doctor(args: Namespace) -> int:
+    findings = doctor(args.profile, args.offline)
+    if args.json:
+        print(json.dumps([asdict(f) for f in findings], ensure_ascii=False))
+    else:
+        marks = {"ok": "ok  ", "warn": "WARN", "fail": "FAIL"}
+        for f in findings:
+            print(f"{marks[f.level]}  {f.check}: {f.detail}")
+            if f.fix:
+                print(f"      fix: {f.fix}")
+    return 3 if any(f.level == "fail" for f in findings) else 0
