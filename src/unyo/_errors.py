@@ -345,6 +345,8 @@ def from_sdk(exc: BaseException, ctx: ErrorContext) -> UnyoError:
         code, body_message = _body_error(exc.body)
         ctx.code = code
         return StreamInterrupted(body_message or exc.message, ctx)
-    if isinstance(exc, openai.OpenAIError):  # e.g. missing api_key: a configuration problem
-        return ConfigError(str(exc))
+    if isinstance(exc, openai.OpenAIError):  # raised by the SDK before or after any request
+        if "api_key" in str(exc) or "client option" in str(exc):
+            return ConfigError(str(exc))
+        return BadRequest(f"{type(exc).__name__}: {exc}", ctx)
     return UnyoError(f"{type(exc).__name__}: {exc}")

@@ -1,0 +1,57 @@
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from unyo import load_settings
+from unyo.testing import FaultServer
+
+FAKE_KEY = "sk-test-PLANTED0123456789abcdefXYZ"
+ENV_PREFIXES = ("OPENAI_", "UNYO_", "GEMINI_", "XAI_", "PLAMO_")
+
+
+@pytest.fixture(scope="session")
+def server() -> Any:
+    with FaultServer() as srv:
+        yield srv
+
+
+@pytest.fixture
+def fault(server: FaultServer) -> FaultServer:
+    server.reset()
+    return server
+
+
+@pytest.fixture(autouse=True)
+def clean_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
+    """Every test starts with no provider configuration, in an empty directory."""
+    for name in list(os.environ):
+        if name.startswith(ENV_PREFIXES):
+            monkeypatch.delenv(name)
+    home = tmp_path / "unyo-home"
+    monkeypatch.setenv("UNYO_HOME", str(home))
+    monkeypatch.setenv("UNYO_LANG", "en")
+    work = tmp_path / "work"
+    work.mkdir()
+    monkeypatch.chdir(work)
+    return work
+
+
+def fast_settings(fault: FaultServer, **overrides: Any) -> Any:
+    """Settings pointing at the fault server with short waits, so retry tests run fast."""
+    options: dict[str, Any] = {"backoff_base_s": 0.01, "backoff_max_s": 0.05, "model": "gpt-4o-mini"}
+    options.update(overrides)
+    return load_settings(profile="openai", api_key=FAKE_KEY, base_url=fault.url, **options)
+
+
+def run_cli(*args: str, env: dict[str, str] | None = None, input: str | None = None, cwd: Path | None = None, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+    """Run `unyo` as a user does: a separate process, real stdin/stdout/stderr."""
+    full_env = {k: v for k, v in os.environ.items() if not k.startswith(ENV_PREFIXES)}
+    full_env.update({"UNYO_HOME": os.environ["UNYO_HOME"], "UNYO_LANG": "en"})
+    full_env.update(env or {})
+    return subprocess.run([sys.executable, "-m", "unyo", *args], env=full_env, input=input, capture_output=True, text=True, cwd=cwd, timeout=timeout)
