@@ -56,10 +56,10 @@ class _State:
 
     def observe(self, event: Any) -> None:
         info = self.call.info
-        if info.ttft_s is None:
-            info.ttft_s = time.monotonic() - self._began
         delta = event_text(event)
         if delta:
+            if info.ttft_s is None:  # time to the first token of text, not to the first event
+                info.ttft_s = time.monotonic() - self._began
             self._parts.append(delta)
         kind = getattr(event, "type", None)
         if kind in _TERMINAL or kind == "response.created":

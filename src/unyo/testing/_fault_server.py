@@ -130,6 +130,11 @@ class _Handler(BaseHTTPRequestHandler):
     def log_message(self, format: str, *args: Any) -> None:  # keep test output clean
         pass
 
+    def setup(self) -> None:
+        super().setup()
+        # headers and body go out in separate writes: without this, Nagle + delayed ACK add 40 ms
+        self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+
     # --- plumbing -------------------------------------------------------------------------
 
     def _send_json(self, status: int, payload: Any, headers: dict[str, str] | None = None, raw: bytes | None = None) -> None:

@@ -1,0 +1,85 @@
+"""The shapes unyo serves (local model, fault server) carry every field the official OpenAPI
+spec requires (../shared/openai-openapi.yaml)."""
+
+from __future__ import annotations
+
+import functools
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from unyo import _shapes
+
+SPEC = Path(__file__).resolve().parents[2] / "shared" / "openai-openapi.yaml"
+
+
+@functools.cache
+def schemas() -> dict[str, Any]:
+    if not SPEC.exists():
+        pytest.skip(f"{SPEC} not present")
+    import yaml
+
+    return yaml.safe_load(SPEC.read_text())["components"]["schemas"]
+
+
+def required(name: str) -> set[str]:
+    schema = schemas()[name]
+    fields = set(schema.get("required", []))
+    for part in schema.get("allOf", []):
+        if "$ref" in part:
+            fields |= required(part["$ref"].rsplit("/", 1)[-1])
+        fields |= set(part.get("required", []))
+    return fields
+
+
+def check(obj: dict[str, Any], name: str) -> None:
+    missing = required(name) - set(obj)
+    assert not missing, f"{name} lacks {sorted(missing)}"
+
+
+G = _shapes.Generated("hello world", 10, 2)
+EVENT_SCHEMAS = {
+    "response.created": "ResponseCreatedEvent",
+    "response.in_progress": "ResponseInProgressEvent",
+    "response.output_item.added": "ResponseOutputItemAddedEvent",
+    "response.content_part.added": "ResponseContentPartAddedEvent",
+    "response.output_text.delta": "ResponseTextDeltaEvent",
+    "response.output_text.done": "ResponseTextDoneEvent",
+    "response.content_part.done": "ResponseContentPartDoneEvent",
+    "response.output_item.done": "ResponseOutputItemDoneEvent",
+    "response.completed": "ResponseCompletedEvent",
+    "response.incomplete": "ResponseIncompleteEvent",
+}
+
+
+def test_response_object() -> None:
+    body = {"input": "hi", "max_output_tokens": 5}
+    obj = _shapes.response_json(body, "m", G)
+    check(obj, "Response")
+    check(obj["usage"], "ResponseUsage")
+    check(obj["output"][0], "OutputMessage")
+
+
+@pytest.mark.parametrize("finish", ["stop", "length"])
+def test_response_events(finish: str) -> None:
+    g = _shapes.Generated("hello world", 10, 2, finish)
+    events = list(_shapes.response_events({"input": "hi"}, "m", iter(["hello", " world"]), lambda: g))
+    assert events[-1]["type"] == ("response.completed" if finish == "stop" else "response.incomplete")
+    for event in events:
+        check(event, EVENT_SCHEMAS[event["type"]])
+    assert [e["sequence_number"] for e in events] == list(range(len(events)))
+
+
+def test_chat_shapes() -> None:
+    obj = _shapes.chat_json("m", G)
+    check(obj, "CreateChatCompletionResponse")
+    check(obj["usage"], "CompletionUsage")
+    chunks = list(_shapes.chat_events({"stream_options": {"include_usage": True}}, "m", iter(["a"]), lambda: G))
+    for chunk in chunks:
+        check(chunk, "CreateChatCompletionStreamResponse")
+    assert chunks[-1]["usage"]["completion_tokens"] == 2
+
+
+def test_models_list() -> None:
+    check(_shapes.models_json(["a"]), "ListModelsResponse")
