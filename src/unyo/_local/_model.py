@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import atexit
 import importlib.util
 import threading
 from collections.abc import Iterator
@@ -44,8 +45,18 @@ def get_model(configured: str | None, n_ctx: int) -> LocalModel:
     key = (str(path), n_ctx)
     with _models_lock:
         if key not in _models:
+            if not _models:
+                atexit.register(_close_all)
             _models[key] = LocalModel(path, n_ctx)
         return _models[key]
+
+
+def _close_all() -> None:
+    """Free llama.cpp while the interpreter is intact (its __del__ fails during shutdown)."""
+    with _models_lock:
+        for model in _models.values():
+            model.llama.close()
+        _models.clear()
 
 
 class LocalModel:
