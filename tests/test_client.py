@@ -56,6 +56,9 @@ def test_context_too_long_is_refused_before_sending(fault: FaultServer) -> None:
 
 
 def test_input_tokens_counted_exactly_as_the_server_bills(fault: FaultServer) -> None:
+    """The fault server bills with the same o200k counter, so this proves the pre-send count
+    reaches CallInfo unchanged for mixed Japanese/English chat input; the independent exactness
+    check is tests/test_local_model.py, against llama.cpp's own prompt_tokens."""
     client = unyo.OpenAI(settings=fast_settings(fault))
     messages = [{"role": "system", "content": "あなたは丁寧なアシスタントです。"}, {"role": "user", "content": "請求書の再発行をお願いします。Invoice #4411."}]
     chat = client.chat.completions.create(messages=messages)

@@ -103,3 +103,14 @@ def test_bad_values_get_clear_errors(clean_env: Path, monkeypatch: pytest.Monkey
     (clean_env / "unyo.toml").unlink()
     with pytest.raises(unyo.ConfigError, match="unknown profile"):
         load_settings(profile="nope")
+
+
+def test_openai_env_variables_outrank_unyo_toml(clean_env: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    (clean_env / "unyo.toml").write_text('[unyo]\nbase_url = "http://127.0.0.1:1/v1"\nmodel = "gpt-4o"\n')
+    monkeypatch.setenv("OPENAI_API_KEY", KEY)
+    monkeypatch.setenv("OPENAI_BASE_URL", "http://127.0.0.1:2/v1")
+    monkeypatch.setenv("OPENAI_MODEL", "gpt-4.1-mini")
+    s = load_settings()
+    assert (s.base_url, s.model) == ("http://127.0.0.1:2/v1", "gpt-4.1-mini")  # environment > unyo.toml
+    monkeypatch.setenv("UNYO_MODEL", "premium")
+    assert load_settings().model == "premium"  # UNYO_MODEL > OPENAI_MODEL

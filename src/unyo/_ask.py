@@ -34,6 +34,12 @@ class Answer:
     response_id: str | None = None
     request_id: str | None = None
 
+    @classmethod
+    def of(cls, text: str, info: CallInfo) -> Answer:
+        answer = cls(text, info.model, info.profile, info.status, info.usage, info, info.response_id, info.request_id)
+        attach(answer, info)
+        return answer
+
     def to_dict(self) -> dict[str, Any]:
         usage = self.usage
         return {
@@ -63,7 +69,7 @@ class Answer:
 
 def build_request(
     api: Literal["responses", "chat"],
-    prompt: str,
+    turns: str | list[dict[str, str]],
     *,
     model: str | None,
     system: str | None,
@@ -72,16 +78,17 @@ def build_request(
     stream: bool,
     extra: dict[str, Any],
 ) -> dict[str, Any]:
-    """One prompt as kwargs for either API (system text stays first so prompt caching works)."""
+    """A prompt, or a conversation's turns, as kwargs for either API (system text stays first
+    so provider prompt caching works)."""
     if api == "responses":
-        params: dict[str, Any] = {"input": prompt}
+        params: dict[str, Any] = {"input": turns}
         if system:
             params["instructions"] = system
         if max_output_tokens:
             params["max_output_tokens"] = max_output_tokens
     else:
-        messages = ([{"role": "system", "content": system}] if system else []) + [{"role": "user", "content": prompt}]
-        params = {"messages": messages}
+        history = [{"role": "user", "content": turns}] if isinstance(turns, str) else list(turns)
+        params = {"messages": ([{"role": "system", "content": system}] if system else []) + history}
         if max_output_tokens:
             params["max_tokens"] = max_output_tokens
     if model:
@@ -121,15 +128,12 @@ def ask(
     which = _api_for(client, api)
     params = build_request(which, prompt, model=model, system=system, max_output_tokens=max_output_tokens, temperature=temperature, stream=False, extra=extra)
     response = _create(client, which, params)
-    info: CallInfo = response._unyo_call
     text = response.output_text if which == "responses" else (response.choices[0].message.content or "")
-    answer = Answer(text, info.model, info.profile, info.status, info.usage, info, info.response_id, info.request_id)
-    attach(answer, info)
-    return answer
+    return Answer.of(text, response._unyo_call)
 
 
 def stream(
-    prompt: str,
+    prompt: str | list[dict[str, str]],
     *,
     model: str | None = None,
     system: str | None = None,
@@ -144,7 +148,7 @@ def stream(
     max_seconds: float | None = None,
     **extra: Any,
 ) -> TextStream:
-    """Stream text deltas. Stop with `cancel` (a CancelToken, from any thread), `on_delta`
+    """Stream text deltas for a prompt (or a list of turns). Stop with `cancel` (a CancelToken, from any thread), `on_delta`
     returning False, `max_chars`, `max_seconds`, Ctrl-C, or `.cancel()`; see `.result`."""
     client = client or default_client(profile)
     which = _api_for(client, api)

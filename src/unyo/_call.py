@@ -106,4 +106,4 @@ def attach(obj: Any, info: CallInfo) -> None:
 
 def call_info(obj: Any) -> CallInfo | None:
     """The CallInfo of a response, stream or Answer that unyo returned, or None."""
-    return getattr(obj, _ATTR, None) or getattr(obj, "call", None)
+    return getattr(obj, _ATTR, None)

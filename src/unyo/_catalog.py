@@ -27,11 +27,6 @@ def _builtin() -> dict[str, dict[str, Any]]:
     return tomllib.loads(text)["models"]
 
 
-def catalog_version() -> str:
-    text = resources.files("unyo").joinpath("data/models.toml").read_text(encoding="utf-8")
-    return str(tomllib.loads(text)["version"])
-
-
 def model_info(model: str, overrides: dict[str, dict[str, Any]] | None = None) -> ModelInfo:
     """Facts for `model`: an exact entry in `overrides` (unyo.toml) or the catalogue wins,
     else the longest catalogue entry the id starts with, else unknown."""

@@ -16,7 +16,7 @@ import sys
 import threading
 from typing import Any
 
-from unyo._call import CallInfo, attach
+from unyo._call import CallInfo, Usage, attach
 from unyo._config import Settings, load_settings
 from unyo._pipeline import Call, Pipeline
 from unyo._redact import install_log_redaction
@@ -129,13 +129,10 @@ class _BaseClient:
         self.pipeline.finish(call)
 
     def _deliver(self, call: Call, parsed: Any) -> Any:
-        from unyo._call import Usage
-
         info = call.info
-        info.latency_s = sum(a.duration_s + a.wait_s for a in info.attempts) + info.limiter_wait_s
         info.usage = Usage.from_api(getattr(parsed, "usage", None))
         info.response_id = getattr(parsed, "id", None)
-        info.status = "incomplete" if getattr(parsed, "status", None) == "incomplete" or _chat_truncated(parsed) else "completed"
+        call.end("incomplete" if getattr(parsed, "status", None) == "incomplete" or _chat_truncated(parsed) else "completed")
         attach(parsed, info)
         self._settled(call)
         return parsed

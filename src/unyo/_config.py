@@ -58,16 +58,10 @@ _KNOBS: dict[str, tuple[str, type, Any]] = {
     "retry_after_cap_s": ("UNYO_RETRY_AFTER_CAP_S", float, 60.0),
     "backoff_base_s": ("UNYO_BACKOFF_BASE_S", float, 0.5),
     "backoff_max_s": ("UNYO_BACKOFF_MAX_S", float, 20.0),
-    "lang": ("UNYO_LANG", str, None),
     "home": ("UNYO_HOME", str, None),
     "local_model": ("UNYO_LOCAL_MODEL", str, None),
     "local_ctx": ("UNYO_LOCAL_CTX", int, 4096),
 }
-
-
-def knob_table() -> list[tuple[str, str, str]]:
-    """(toml key, env var, default) for documentation and `unyo doctor`."""
-    return [(name, env, repr(default)) for name, (env, _t, default) in _KNOBS.items()]
 
 
 @dataclass(frozen=True)
@@ -86,7 +80,6 @@ class Settings:
     retry_after_cap_s: float
     backoff_base_s: float
     backoff_max_s: float
-    lang: str
     home: Path
     local_model: str | None
     local_ctx: int
@@ -114,12 +107,6 @@ def default_home() -> Path:
     return Path(os.environ.get("XDG_DATA_HOME") or Path.home() / ".local" / "share") / "unyo"
 
 
-def ensure_home(home: Path) -> Path:
-    """Create UNYO_HOME private to the user (0700); files in it are created 0600."""
-    home.mkdir(parents=True, exist_ok=True, mode=0o700)
-    return home
-
-
 class _Sources:
     def __init__(self, env: Mapping[str, str], cwd: Path) -> None:
         self.env = env
@@ -144,9 +131,11 @@ class _Sources:
             return self.dotenv[name], f".env {name}"
         return None, ""
 
-    def knob(self, name: str) -> Any:
+    def knob(self, name: str, alias: str | None = None) -> Any:
         env_name, kind, default = _KNOBS[name]
         raw, origin = self.env_value(env_name)
+        if raw is None and alias:
+            raw, origin = self.env_value(alias)
         if raw is None:
             raw, origin = self.toml.get("unyo", {}).get(name), f"unyo.toml [unyo] {name}"
         if raw is None:
@@ -195,10 +184,11 @@ def _profile_for(sources: _Sources, explicit: str | None) -> tuple[Profile, tupl
 
 def _custom_profiles(sources: _Sources) -> None:
     """Register profiles that exist only in unyo.toml, so `get_profile` can find them."""
-    from unyo._profiles import _REGISTRY, register_profile
+    from unyo._profiles import profile_names, register_profile
 
+    known = profile_names()
     for name, table in sources.toml.get("profiles", {}).items():
-        if name not in _REGISTRY and isinstance(table, dict):
+        if name not in known and isinstance(table, dict):
             if "base_url" not in table:
                 raise ConfigError(f"unyo.toml [profiles.{name}] needs base_url")
             register_profile(Profile(name, None).amended(table))
@@ -223,7 +213,8 @@ def load_settings(
     unknown = set(overrides) - set(_KNOBS)
     if unknown:
         raise ConfigError(f"unknown settings {sorted(unknown)}; known: {sorted(_KNOBS)}")
-    values = {name: sources.knob(name) for name in _KNOBS}
+    aliases = {"base_url": "OPENAI_BASE_URL", "model": "OPENAI_MODEL"} if prof.name == "openai" else {}
+    values = {name: sources.knob(name, aliases.get(name)) for name in _KNOBS}
     values.update({k: v for k, v in overrides.items() if v is not None})
 
     key, key_source = (Secret(api_key), "argument") if api_key else _read_key(sources, prof)
@@ -232,14 +223,7 @@ def load_settings(
             f"profile {prof.name!r} needs a key: set {prof.key_env} in the environment or .env "
             f"(or {prof.key_env}_FILE to a secret file)"
         )
-    url = base_url or values["base_url"]
-    if not url and prof.name == "openai":
-        url = sources.env_value("OPENAI_BASE_URL")[0]
-    url = url or prof.base_url
-    chosen_model = model or (values["model"] if values["model"] != "main" else None)
-    if not chosen_model and prof.name == "openai":
-        chosen_model = sources.env_value("OPENAI_MODEL")[0]
-    lang = values["lang"] or ("ja" if (os.environ.get("LANG") or "").lower().startswith("ja") else "en")
+    url = base_url or values["base_url"] or prof.base_url
     files = tuple(str(p) for p in (sources.dotenv_path, sources.toml_path) if p.is_file())
     toml_models = sources.toml.get("models", {})
     return Settings(
@@ -247,7 +231,7 @@ def load_settings(
         api_key=key,
         key_source=key_source,
         base_url=url,
-        model=chosen_model or "main",
+        model=model or values["model"],
         max_output_tokens=values["max_output_tokens"],
         max_attempts=max(1, values["max_attempts"]),
         deadline_s=values["deadline_s"],
@@ -257,7 +241,6 @@ def load_settings(
         retry_after_cap_s=values["retry_after_cap_s"],
         backoff_base_s=values["backoff_base_s"],
         backoff_max_s=values["backoff_max_s"],
-        lang=lang,
         home=Path(values["home"]).expanduser() if values["home"] else default_home(),
         local_model=values["local_model"],
         local_ctx=values["local_ctx"],

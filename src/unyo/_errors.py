@@ -31,7 +31,7 @@ error, its repr, a log line or a traceback.
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from unyo._redact import redact
@@ -121,7 +121,6 @@ class ErrorContext:
     status: int | None = None
     code: str | None = None
     partial_text: str = ""
-    extra: dict[str, Any] = field(default_factory=dict)
 
 
 class APIError(UnyoError):
@@ -132,7 +131,7 @@ class APIError(UnyoError):
 
     def __init__(self, message: str, ctx: ErrorContext | None = None) -> None:
         ctx = ctx or ErrorContext()
-        super().__init__(message, **{k: v for k, v in vars(ctx).items() if k != "extra"})
+        super().__init__(message, **vars(ctx))
 
     def __str__(self) -> str:
         where = " ".join(

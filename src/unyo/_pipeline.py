@@ -10,6 +10,7 @@ sync/async or of the transport, and each is testable alone.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -31,6 +32,12 @@ class Call:
     settings: Settings
     info: CallInfo
     model: ModelInfo = field(default_factory=lambda: ModelInfo(""))
+    began: float = field(default_factory=time.monotonic)  # when the pipeline took the call
+
+    def end(self, status: str) -> None:
+        """Mark the call finished: status and latency (limiter wait, attempts and waits included)."""
+        self.info.status = status  # type: ignore[assignment]
+        self.info.latency_s = time.monotonic() - self.began
 
     @property
     def stream(self) -> bool:

@@ -55,8 +55,8 @@ def _failed(call: Call, exc: BaseException, number: int, began: float, started: 
     status = getattr(err, "status", None)
     call.info.attempts.append(Attempt(number, type(err).__name__, time.monotonic() - began, status, getattr(err, "request_id", None), wait or 0.0))
     if wait is None:
-        call.info.status, call.info.error = "failed", type(err).__name__
-        call.info.latency_s = time.monotonic() - started
+        call.info.error = type(err).__name__
+        call.end("failed")
     return err, wait
 
 

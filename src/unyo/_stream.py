@@ -21,7 +21,7 @@ from typing import Any
 
 from unyo._call import CallInfo, Usage, attach
 from unyo._errors import StreamInterrupted, UnyoError, from_sdk
-from unyo._pipeline import Call
+from unyo._pipeline import Call, counter_for
 
 _TERMINAL = {"response.completed": "completed", "response.incomplete": "incomplete", "response.failed": "interrupted"}
 
@@ -44,7 +44,7 @@ class _State:
         self.call = call
         self._on_settled = on_settled
         self._parts: list[str] = []
-        self._began = time.monotonic()
+        self._began = time.monotonic()  # for time to first token, counted from when the stream opened
         self.ended: str | None = None  # terminal status seen in the stream
         self.settled = False
         self.cancel_requested = threading.Event()
@@ -92,13 +92,10 @@ class _State:
             return
         self.settled = True
         info = self.call.info
-        info.status = status  # type: ignore[assignment]
-        info.latency_s = time.monotonic() - self._began + sum(a.duration_s for a in info.attempts[:-1])
+        self.call.end(status)
         if status in ("cancelled", "interrupted") and self.cancel_reason:
             info.error = self.cancel_reason
         if info.usage is None:  # the provider never reported: count what we received
-            from unyo._pipeline import counter_for
-
             out = counter_for(self.call).count_text(self.text)
             info.usage = Usage(info.input_tokens or 0, 0, out, 0, reported=False)
         self._on_settled(self.call)
@@ -134,8 +131,8 @@ def _shutdown_socket(response: Any) -> None:
             pass
 
 
-class GuardedStream:
-    """Iterate it like the SDK's Stream; it also has `cancel()`, `text`, `status`, `call`."""
+class _Guarded:
+    """What the sync and async guarded streams share: state, metadata and the stop."""
 
     def __init__(self, sdk_stream: Any, call: Call, on_settled: Callable[[Call], None]) -> None:
         self._sdk = sdk_stream
@@ -152,11 +149,25 @@ class GuardedStream:
     def status(self) -> str:
         return self.call.status
 
+    @property
+    def stop_reason(self) -> str | None:
+        return self._state.cancel_reason or None
+
     def cancel(self, reason: str = "cancelled") -> None:
         """Stop the stream from any thread; the upstream connection is closed."""
         self._state.cancel_reason = reason
         self._state.cancel_requested.set()
         _shutdown_socket(self.response)
+
+    def _abandoned(self) -> None:
+        """Closed by the caller: if it had not ended, it ends as cancelled."""
+        if not self._state.settled:
+            self._state.stop_requested("closed")
+            self._state.settle(self._state.end_status())
+
+
+class GuardedStream(_Guarded):
+    """Iterate it like the SDK's Stream; it also has `cancel()`, `text`, `status`, `call`."""
 
     def __iter__(self) -> Iterator[Any]:
         state = self._state
@@ -193,9 +204,7 @@ class GuardedStream:
     def close(self) -> None:
         """Close the stream; if it had not ended, it ends as cancelled."""
         self._close_transport()
-        if not self._state.settled:
-            self._state.stop_requested("closed")
-            self._state.settle(self._state.end_status())
+        self._abandoned()
 
     def __enter__(self) -> GuardedStream:
         return self
@@ -204,24 +213,8 @@ class GuardedStream:
         self.close()
 
 
-class AsyncGuardedStream:
+class AsyncGuardedStream(_Guarded):
     """The async twin of GuardedStream."""
-
-    def __init__(self, sdk_stream: Any, call: Call, on_settled: Callable[[Call], None]) -> None:
-        self._sdk = sdk_stream
-        self._state = _State(call, on_settled)
-        self.call: CallInfo = call.info
-        self.response = sdk_stream.response
-        attach(self, call.info)
-
-    @property
-    def text(self) -> str:
-        return self._state.text
-
-    def cancel(self, reason: str = "cancelled") -> None:
-        self._state.cancel_reason = reason
-        self._state.cancel_requested.set()
-        _shutdown_socket(self.response)
 
     async def __aiter__(self) -> AsyncIterator[Any]:
         state = self._state
@@ -257,9 +250,7 @@ class AsyncGuardedStream:
 
     async def aclose(self) -> None:
         await self._close_transport()
-        if not self._state.settled:
-            self._state.stop_requested("closed")
-            self._state.settle(self._state.end_status())
+        self._abandoned()
 
     async def __aenter__(self) -> AsyncGuardedStream:
         return self
@@ -359,4 +350,4 @@ class TextStream:
     @property
     def result(self) -> StreamResult:
         info = self._guarded.call
-        return StreamResult(info.status, self._guarded.text, info.usage, info, self._guarded._state.cancel_reason or None)
+        return StreamResult(info.status, self._guarded.text, info.usage, info, self._guarded.stop_reason)

@@ -31,7 +31,9 @@ def build_parser() -> argparse.ArgumentParser:
         epilog=EXIT_CODES,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument("--version", action="version", version="unyo 0.1.0")
+    from unyo import __version__  # cheap: unyo/__init__ imports nothing eagerly
+
+    parser.add_argument("--version", action="version", version=f"unyo {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
 
     ask = sub.add_parser("ask", help="ask once and print the answer", epilog=EXIT_CODES, formatter_class=argparse.RawDescriptionHelpFormatter)

@@ -35,8 +35,7 @@ def run(args: Namespace) -> int:
     if args.json:
         from unyo._ask import Answer
 
-        info = result.call
-        print(json.dumps(Answer(result.text, info.model, info.profile, result.status, result.usage, info, info.response_id, info.request_id).to_dict(), ensure_ascii=False))
+        print(json.dumps(Answer.of(result.text, result.call).to_dict(), ensure_ascii=False))
     else:
         print()
         print(status_line(result.call), file=sys.stderr)

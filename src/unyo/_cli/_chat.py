@@ -10,22 +10,10 @@ from typing import Any
 from unyo._cli._shared import client_for, status_line
 
 
-def _reply(client: Any, api: str, history: list[dict[str, str]], args: Namespace) -> tuple[str, Any]:
-    from unyo._stream import TextStream
+def _reply(client: Any, history: list[dict[str, str]], args: Namespace) -> tuple[str, Any]:
+    from unyo._ask import stream
 
-    params: dict[str, Any] = {"stream": True}
-    if args.model:
-        params["model"] = args.model
-    if args.temperature is not None:
-        params["temperature"] = args.temperature
-    if api == "responses":
-        if args.max_output_tokens:
-            params["max_output_tokens"] = args.max_output_tokens
-        text_stream = TextStream(client.responses.create(input=history, **params))
-    else:
-        if args.max_output_tokens:
-            params["max_tokens"] = args.max_output_tokens
-        text_stream = TextStream(client.chat.completions.create(messages=history, **params))
+    text_stream = stream(history, client=client, model=args.model, system=args.system, max_output_tokens=args.max_output_tokens, temperature=args.temperature, api=args.api)
     try:
         for delta in text_stream:
             print(delta, end="", flush=True)
@@ -38,8 +26,7 @@ def run(args: Namespace) -> int:
     from unyo._errors import UnyoError
 
     client = client_for(args.profile)
-    api = args.api or client.settings.profile.api
-    history: list[dict[str, str]] = [{"role": "system", "content": args.system}] if args.system else []
+    history: list[dict[str, str]] = []
     print(f"unyo chat · {client.settings.profile.name} · Ctrl-C stops a reply · `exit` or Ctrl-C at the prompt quits", file=sys.stderr)
     while True:
         try:
@@ -54,7 +41,7 @@ def run(args: Namespace) -> int:
         history.append({"role": "user", "content": line})
         print("ai> ", end="", flush=True)
         try:
-            text, result = _reply(client, api, history, args)
+            text, result = _reply(client, history, args)
         except UnyoError as exc:
             print(f"\nerror: {type(exc).__name__}: {exc}\nhint: {exc.hint()}", file=sys.stderr)
             history.pop()

@@ -23,7 +23,6 @@ PLAMO_API_KEY=
 # UNYO_MAX_OUTPUT_TOKENS=1024
 # UNYO_MAX_ATTEMPTS=3
 # UNYO_DEADLINE_S=120
-# UNYO_LANG=ja
 """
 
 UNYO_TOML = """\
@@ -34,7 +33,6 @@ UNYO_TOML = """\
 max_output_tokens = 1024      # always sent; the most one call may generate
 max_attempts = 3              # retries included
 deadline_s = 120              # across all attempts
-# lang = "ja"
 
 # Roles per profile: code asks for "main", the profile says which model that is.
 [profiles.openai.models]
@@ -119,7 +117,7 @@ def _dotenv_findings(here: Path) -> list[Finding]:
 
 def _home_finding(home: Path) -> Finding:
     if not home.exists():
-        return Finding("data dir", "ok", f"{home} (created on first write, mode 700)")
+        return Finding("data dir", "ok", f"{home} (does not exist yet)")
     mode = stat.S_IMODE(home.stat().st_mode)
     if mode & 0o077:
         return Finding("data dir", "warn", f"{home} mode {mode:o}: other users can read call logs", f"chmod 700 {home}")
