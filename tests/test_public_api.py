@@ -4,10 +4,10 @@ import unyo
 
 EXPECTED = {
     "APIError", "APIStatusError", "APITimeout", "Answer", "AsyncOpenAI", "Attempt", "AuthenticationError",
-    "BadRequest", "BudgetExceeded", "CallInfo", "CancelToken", "Cancelled", "ConfigError", "Conflict",
+    "BadRequest", "BudgetConfig", "BudgetExceeded", "BudgetWarning", "CallInfo", "CancelToken", "Cancelled", "ConfigError", "Conflict",
     "ConnectionFailed", "ContextTooLong", "MalformedResponse", "NotFound", "OpenAI", "PermissionDenied",
     "Pipeline", "Profile", "QuotaExhausted", "RateLimited", "RequestTimeout", "ServerError", "Settings",
-    "StreamInterrupted", "StreamResult", "TextStream", "TransportError", "Unprocessable", "UnyoError", "Usage",
+    "StreamInterrupted", "StreamResult", "TextStream", "TransportError", "Unprocessable", "UnpricedModel", "UnyoError", "Usage",
     "ask", "call_info", "load_settings", "register_profile", "stream",
 }
 

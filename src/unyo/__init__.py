@@ -20,7 +20,9 @@ _EXPORTS = {
     "Attempt": "unyo._call",
     "AuthenticationError": "unyo._errors",
     "BadRequest": "unyo._errors",
+    "BudgetConfig": "unyo._budget",
     "BudgetExceeded": "unyo._errors",
+    "BudgetWarning": "unyo._budget",
     "CallInfo": "unyo._call",
     "CancelToken": "unyo._stream",
     "Cancelled": "unyo._errors",
@@ -44,6 +46,7 @@ _EXPORTS = {
     "TextStream": "unyo._stream",
     "TransportError": "unyo._errors",
     "Unprocessable": "unyo._errors",
+    "UnpricedModel": "unyo._errors",
     "UnyoError": "unyo._errors",
     "Usage": "unyo._call",
     "ask": "unyo._ask",
@@ -57,6 +60,7 @@ __all__ = sorted(_EXPORTS)
 
 if TYPE_CHECKING:  # pragma: no cover
     from unyo._ask import Answer, ask, stream
+    from unyo._budget import BudgetConfig, BudgetWarning
     from unyo._call import Attempt, CallInfo, Usage, call_info
     from unyo._client import AsyncOpenAI, OpenAI
     from unyo._config import Settings, load_settings

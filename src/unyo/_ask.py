@@ -64,6 +64,12 @@ class Answer:
             "role": self.call.role,
             "max_output_tokens": self.call.max_output_tokens,
             "input_tokens_counted": self.call.input_tokens,
+            "cost_usd": None if self.call.cost_usd is None else str(self.call.cost_usd),
+            "worst_case_usd": None if self.call.worst_case_usd is None else str(self.call.worst_case_usd),
+            "budget": self.call.budget,
+            "budget_warning": self.call.budget_warning,
+            "cache_hit": self.call.cache_hit,
+            "call_id": self.call.call_id,
         }
 
 

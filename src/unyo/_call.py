@@ -7,7 +7,9 @@ that object's type or its serialisation.
 from __future__ import annotations
 
 import time
+import uuid
 from dataclasses import asdict, dataclass, field
+from decimal import Decimal
 from typing import Any, Literal
 
 Status = Literal["pending", "completed", "incomplete", "cancelled", "interrupted", "failed"]
@@ -84,11 +86,22 @@ class CallInfo:
     response_id: str | None = None
     status: Status = "pending"
     usage: Usage | None = None
-    error: str | None = None
+    error: str | None = None  # the error class name
+    error_message: str | None = None  # redacted
+    call_id: str = field(default_factory=lambda: uuid.uuid4().hex)
+    user: str | None = None
+    tag: str | None = None  # the task tag budgets and reports group by
+    cost_usd: Decimal | None = None  # what the call cost; None: the model has no price
+    worst_case_usd: Decimal | None = None  # what was reserved before sending
+    budget: str | None = None  # the budget decision: reserved / no budget set / downgraded from X / refused / cache hit
+    budget_warning: str | None = None
+    cache_hit: bool = False
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
         data["attempt_count"] = len(self.attempts)
+        for key in ("cost_usd", "worst_case_usd"):
+            data[key] = None if data[key] is None else str(data[key])
         return data
 
 

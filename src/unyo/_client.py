@@ -98,6 +98,8 @@ class _BaseClient:
         settings: Settings | None = None,
         pipeline: Pipeline | None = None,
         max_retries: int | None = None,
+        user: str | None = None,
+        tag: str | None = None,
         **sdk_options: Any,
     ) -> None:
         install_log_redaction()
@@ -111,6 +113,7 @@ class _BaseClient:
         self.embeddings = _Resource(self, "embeddings", ("embeddings",))
         self.models = _Resource(self, "models", ("models",), method="list")
         self.last_call: CallInfo | None = None
+        self.user, self.tag = user, tag  # who budgets and reports charge; per call: unyo_user= / unyo_tag=
 
     def __getattr__(self, name: str) -> Any:
         if name in ("raw", "settings"):
@@ -121,21 +124,55 @@ class _BaseClient:
         return f"<unyo.{type(self).__name__} profile={self.settings.profile.name} host={self.settings.host}>"
 
     def _prepare(self, api: str, kwargs: dict[str, Any]) -> Call:
-        call = self.pipeline.prepare(api, kwargs, self.settings)
+        try:
+            call = self.pipeline.prepare(api, kwargs, self.settings, self.user, self.tag)
+        except Exception:
+            self.last_call = None
+            raise
         self.last_call = call.info
         return call
 
     def _settled(self, call: Call) -> None:
         self.pipeline.finish(call)
 
+    def _abandoned(self, call: Call, exc: BaseException) -> None:
+        """The call failed or was interrupted while sending: finish it (settle, audit) anyway."""
+        info = call.info
+        if info.status != "failed":  # send() already ended a call it gave up on
+            cancelled = not isinstance(exc, Exception) or info.status == "cancelled"
+            info.error = info.error or type(exc).__name__
+            call.end("cancelled" if cancelled else "failed")
+        info.error_message = info.error_message or str(exc)
+        self._settled(call)
+
     def _deliver(self, call: Call, parsed: Any) -> Any:
         info = call.info
-        info.usage = Usage.from_api(getattr(parsed, "usage", None))
+        if info.cache_hit:
+            info.usage = Usage(0, 0, 0, 0)  # nothing billed; the object keeps the original usage
+        else:
+            info.usage = Usage.from_api(getattr(parsed, "usage", None))
         info.response_id = getattr(parsed, "id", None)
+        call.output_text = _output_text(parsed)
+        if call.cache_key and not info.cache_hit:
+            call.response_body = parsed.model_dump_json()
         call.end("incomplete" if getattr(parsed, "status", None) == "incomplete" or _chat_truncated(parsed) else "completed")
         attach(parsed, info)
         self._settled(call)
         return parsed
+
+    def _from_cache(self, call: Call) -> Any:
+        from unyo._cache import revive
+
+        return self._deliver(call, revive(call.api, call.cached_body or {}))
+
+
+def _output_text(parsed: Any) -> str | None:
+    if getattr(parsed, "object", None) == "response":
+        return str(parsed.output_text)
+    choices = getattr(parsed, "choices", None)
+    if choices:
+        return getattr(choices[0].message, "content", None)
+    return None
 
 
 def _chat_truncated(parsed: Any) -> bool:
@@ -145,14 +182,21 @@ def _chat_truncated(parsed: Any) -> bool:
 
 class OpenAI(_BaseClient):
     """Drop-in for `openai.OpenAI` with unyo's guardrails. Extra keyword-only arguments:
-    `profile`, `model` (default model or role), `settings`, `pipeline`."""
+    `profile`, `model` (default model or role), `settings`, `pipeline`, `user` and `tag`
+    (who and what budgets and reports charge; per call: `unyo_user=`, `unyo_tag=`)."""
 
     def _run(self, api: str, method: Any, kwargs: dict[str, Any]) -> Any:
         from unyo._send import send
         from unyo._stream import GuardedStream
 
         call = self._prepare(api, kwargs)
-        parsed = send(call, method)
+        if call.cached_body is not None:
+            return self._from_cache(call)
+        try:
+            parsed = send(call, method)
+        except BaseException as exc:
+            self._abandoned(call, exc)
+            raise
         if call.stream:
             return GuardedStream(parsed, call, self._settled)
         return self._deliver(call, parsed)
@@ -177,7 +221,13 @@ class AsyncOpenAI(_BaseClient):
         from unyo._stream import AsyncGuardedStream
 
         call = self._prepare(api, kwargs)
-        parsed = await asend(call, method)
+        if call.cached_body is not None:
+            return self._from_cache(call)
+        try:
+            parsed = await asend(call, method)
+        except BaseException as exc:
+            self._abandoned(call, exc)
+            raise
         if call.stream:
             return AsyncGuardedStream(parsed, call, self._settled)
         return self._deliver(call, parsed)

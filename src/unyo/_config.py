@@ -15,9 +15,11 @@ import sys
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
+from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any
 
+from unyo._budget import BudgetConfig, budget_config
 from unyo._errors import ConfigError
 from unyo._profiles import Profile, get_profile
 from unyo._redact import register_secret
@@ -61,7 +63,44 @@ _KNOBS: dict[str, tuple[str, type, Any]] = {
     "home": ("UNYO_HOME", str, None),
     "local_model": ("UNYO_LOCAL_MODEL", str, None),
     "local_ctx": ("UNYO_LOCAL_CTX", int, 4096),
+    # money, memory and audit (issue 3)
+    "db_url": ("UNYO_DB_URL", str, None),  # postgresql://... | sqlite:///path | off; default UNYO_HOME/unyo.db
+    "max_request_usd": ("UNYO_MAX_REQUEST_USD", Decimal, None),
+    "budget_daily_usd": ("UNYO_BUDGET_DAILY_USD", Decimal, None),
+    "budget_monthly_usd": ("UNYO_BUDGET_MONTHLY_USD", Decimal, None),
+    "budget_user_daily_usd": ("UNYO_BUDGET_USER_DAILY_USD", Decimal, None),
+    "budget_user_monthly_usd": ("UNYO_BUDGET_USER_MONTHLY_USD", Decimal, None),
+    "budget_tz": ("UNYO_BUDGET_TZ", str, None),
+    "on_budget_exceeded": ("UNYO_ON_BUDGET_EXCEEDED", str, "stop"),
+    "downgrade_to": ("UNYO_DOWNGRADE_TO", str, "bulk"),
+    "soft_threshold": ("UNYO_SOFT_THRESHOLD", float, 0.8),
+    "allow_unpriced": ("UNYO_ALLOW_UNPRICED", bool, False),
+    "cache_ttl_s": ("UNYO_CACHE_TTL_S", float, 0.0),
+    "audit_content": ("UNYO_AUDIT_CONTENT", str, "masked"),
+    "retention_days": ("UNYO_RETENTION_DAYS", float, 90.0),
 }
+_TRUE, _FALSE = {"1", "true", "yes", "on"}, {"0", "false", "no", "off", ""}
+
+
+def _convert(kind: type, raw: Any) -> Any:
+    if kind is bool:
+        if isinstance(raw, bool):
+            return raw
+        text = str(raw).strip().lower()
+        if text not in _TRUE | _FALSE:
+            raise ValueError(raw)
+        return text in _TRUE
+    if kind is Decimal:
+        if isinstance(raw, float):
+            raw = repr(raw)
+        try:
+            value = Decimal(str(raw).strip())
+        except InvalidOperation:
+            raise ValueError(raw) from None
+        if not value.is_finite():
+            raise ValueError(raw)
+        return value
+    return kind(raw)
 
 
 @dataclass(frozen=True)
@@ -86,6 +125,11 @@ class Settings:
     models: dict[str, dict[str, Any]] = field(default_factory=dict)  # [models."id"] overrides
     notices: tuple[str, ...] = ()  # said once on stderr by the CLI (e.g. "using the local model")
     config_files: tuple[str, ...] = ()
+    db_url: str | None = None  # None: SQLite in `home`; "off": no ledger, audit or cache
+    budget: BudgetConfig = field(default_factory=BudgetConfig)
+    cache_ttl_s: float = 0.0
+    audit_content: str = "masked"  # none | masked | full
+    retention_days: float = 90.0
 
     @property
     def host(self) -> str:
@@ -141,7 +185,7 @@ class _Sources:
         if raw is None:
             return default
         try:
-            return kind(raw)
+            return _convert(kind, raw)
         except (TypeError, ValueError):
             raise ConfigError(f"{origin}: expected {kind.__name__}, got {raw!r}") from None
 
@@ -226,6 +270,11 @@ def load_settings(
     url = base_url or values["base_url"] or prof.base_url
     files = tuple(str(p) for p in (sources.dotenv_path, sources.toml_path) if p.is_file())
     toml_models = sources.toml.get("models", {})
+    budget = budget_config(values, sources.toml)
+    if values["audit_content"] not in ("none", "masked", "full"):
+        raise ConfigError(f"audit_content must be none, masked or full, got {values['audit_content']!r}")
+    if values["db_url"] == "off" and budget.limits:
+        raise ConfigError("a budget is set but db_url = off: budgets need the ledger (unset UNYO_DB_URL to use SQLite in UNYO_HOME)")
     return Settings(
         profile=prof,
         api_key=key,
@@ -247,4 +296,9 @@ def load_settings(
         models=toml_models if isinstance(toml_models, dict) else {},
         notices=notices,
         config_files=files,
+        db_url=values["db_url"],
+        budget=budget,
+        cache_ttl_s=values["cache_ttl_s"],
+        audit_content=values["audit_content"],
+        retention_days=values["retention_days"],
     )

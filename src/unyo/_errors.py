@@ -2,6 +2,7 @@
 
     UnyoError                         exit 1 unless a subclass says otherwise
     ├── ConfigError                   3  bad or missing configuration (profile, key file, unyo.toml)
+    │   └── UnpricedModel             3  a budget is set but the model has no price
     ├── BudgetExceeded                4  a budget refused the call before it was sent
     ├── Cancelled                     130 the caller stopped the call (Ctrl-C, cancel token)
     └── APIError                      the call reached (or tried to reach) a provider
@@ -57,6 +58,7 @@ __all__ = [
     "ServerError",
     "StreamInterrupted",
     "TransportError",
+    "UnpricedModel",
     "UnyoError",
     "Unprocessable",
 ]
@@ -94,6 +96,11 @@ class ConfigError(UnyoError):
     exit_code = 3
     hint_en = "Fix the configuration named above (env, .env or unyo.toml); `unyo doctor` checks it."
     hint_ja = "上記の設定 (環境変数・.env・unyo.toml) を修正してください。`unyo doctor` で確認できます。"
+
+
+class UnpricedModel(ConfigError):
+    hint_en = 'Add the model\'s price to unyo.toml under [models."ID"] (input, cached_input, output in USD per 1M tokens), or set allow_unpriced = true.'
+    hint_ja = 'unyo.toml の [models."ID"] にモデルの価格 (input, cached_input, output: 100万トークンあたりの USD) を追加するか、allow_unpriced = true を設定してください。'
 
 
 class BudgetExceeded(UnyoError):

@@ -1,7 +1,11 @@
 """The call pipeline: small steps run in order before a request is sent.
 
-    validate -> apply output cap -> count input tokens -> check context window -> rate limit
-    [issue 3 slots in here: reserve budget -> cache]  then send with retry  [-> settle -> audit]
+    resolve model -> validate -> apply output cap -> count input tokens -> check context window
+    -> check cache -> reserve budget -> rate limit      then send with retry (or serve the cache hit)
+    finishers: store in cache -> settle (cost, release the hold, audit record: one transaction)
+
+A call refused by a step (budget, context window, bad request) is still finished, so it is
+audited like any other.
 
 Each step is a plain function `step(call) -> None` that reads and amends `call.params` /
 `call.info` or raises an UnyoError. A client composes a Pipeline; the steps know nothing of
@@ -13,6 +17,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from decimal import Decimal
 from typing import Any
 
 from unyo._call import CallInfo
@@ -33,6 +38,13 @@ class Call:
     info: CallInfo
     model: ModelInfo = field(default_factory=lambda: ModelInfo(""))
     began: float = field(default_factory=time.monotonic)  # when the pipeline took the call
+    periods: dict[str, str] | None = None  # the budget periods the call is charged to
+    reserved_usd: Decimal | None = None
+    cache_mode: str | None = None  # None (settings decide) | "off" | "force"
+    cache_key: str | None = None
+    cached_body: dict[str, Any] | None = None  # a cache hit: the stored response
+    response_body: str | None = None  # the response as JSON, kept only when it will be cached
+    output_text: str | None = None  # what the model said (for the audit log's content policy)
 
     def end(self, status: str) -> None:
         """Mark the call finished: status and latency (limiter wait, attempts and waits included)."""
@@ -139,27 +151,72 @@ def check_context_window(call: Call) -> None:
 
 def rate_limit(call: Call) -> None:
     """Reserve capacity in the profile's client-side RPM/TPM limiter; the sender waits."""
+    if call.info.cache_hit:
+        return
     profile = call.settings.profile
     limiter = limiter_for(profile.name, profile.rpm, profile.tpm)
     if limiter is not None:
         call.info.limiter_wait_s = limiter.reserve((call.info.input_tokens or 0) + (call.info.max_output_tokens or 0))
 
 
-DEFAULT_STEPS: tuple[Step, ...] = (resolve_model, validate, apply_output_cap, count_input_tokens, check_context_window, rate_limit)
+def check_cache(call: Call) -> None:
+    if call.settings.db_url != "off":
+        from unyo._cache import check_cache as check
+
+        check(call)
+
+
+def reserve_budget(call: Call) -> None:
+    if not call.info.cache_hit:
+        from unyo._budget import reserve_budget as reserve
+
+        reserve(call)
+
+
+def store_in_cache(call: Call) -> None:
+    if call.cache_key:
+        from unyo._cache import store_in_cache as store
+
+        store(call)
+
+
+def settle(call: Call) -> None:
+    from unyo._ledger import settle as settle_call
+
+    settle_call(call)
+
+
+DEFAULT_STEPS: tuple[Step, ...] = (
+    resolve_model, validate, apply_output_cap, count_input_tokens, check_context_window, check_cache, reserve_budget, rate_limit,
+)  # fmt: skip
+DEFAULT_FINISHERS: tuple[Step, ...] = (store_in_cache, settle)
 
 
 class Pipeline:
     """An ordered list of steps before sending and of finishers after the call settles."""
 
-    def __init__(self, steps: Sequence[Step] = DEFAULT_STEPS, finishers: Sequence[Callable[[Call], None]] = ()) -> None:
+    def __init__(self, steps: Sequence[Step] = DEFAULT_STEPS, finishers: Sequence[Callable[[Call], None]] = DEFAULT_FINISHERS) -> None:
         self.steps = tuple(steps)
         self.finishers = tuple(finishers)
 
-    def prepare(self, api: str, kwargs: dict[str, Any], settings: Settings) -> Call:
-        info = CallInfo(api=api, profile=settings.profile.name, host=settings.host, model="", stream=bool(kwargs.get("stream")))
-        call = Call(api, dict(kwargs), settings, info)
-        for step in self.steps:
-            step(call)
+    def prepare(self, api: str, kwargs: dict[str, Any], settings: Settings, user: str | None = None, tag: str | None = None) -> Call:
+        """Run the steps. unyo's own per-call options are taken out of the SDK keyword arguments:
+        `unyo_user`, `unyo_tag` (budgets and reports), `unyo_cache` ("off" | "force")."""
+        params = dict(kwargs)
+        user = params.pop("unyo_user", None) or user or params.get("safety_identifier") or params.get("user")
+        tag = params.pop("unyo_tag", None) or tag
+        cache_mode = params.pop("unyo_cache", None)
+        info = CallInfo(api=api, profile=settings.profile.name, host=settings.host, model="", stream=bool(params.get("stream")), user=user, tag=tag)
+        call = Call(api, params, settings, info, cache_mode=cache_mode)
+        try:
+            for step in self.steps:
+                step(call)
+        except Exception as exc:  # refused before sending: still finished, so still audited
+            info.error = type(exc).__name__
+            info.error_message = str(exc)
+            call.end("failed")
+            self.finish(call)
+            raise
         return call
 
     def finish(self, call: Call) -> None:

@@ -93,6 +93,7 @@ class _State:
         self.settled = True
         info = self.call.info
         self.call.end(status)
+        self.call.output_text = self.text
         if status in ("cancelled", "interrupted") and self.cancel_reason:
             info.error = self.cancel_reason
         if info.usage is None:  # the provider never reported: count what we received

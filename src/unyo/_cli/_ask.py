@@ -13,7 +13,7 @@ def run(args: Namespace) -> int:
     from unyo._ask import ask, stream
 
     prompt = read_prompt(args.prompt)
-    client = client_for(args.profile)
+    client = client_for(args.profile, user=args.user, tag=args.tag)
     options = dict(model=args.model, system=args.system, max_output_tokens=args.max_output_tokens, temperature=args.temperature, api=args.api, client=client)
     streaming = args.stream if args.stream is not None else (sys.stdout.isatty() and not args.json)
     if not streaming:

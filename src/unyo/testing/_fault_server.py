@@ -165,6 +165,14 @@ class _Handler(BaseHTTPRequestHandler):
         self.connection.close()
         self.close_connection = True
 
+    def _peer_gone(self) -> bool:
+        try:
+            return self.connection.recv(1, socket.MSG_PEEK | socket.MSG_DONTWAIT) == b""
+        except BlockingIOError:
+            return False
+        except OSError:
+            return True
+
     def _hang(self) -> None:
         while not self.fault.stopping.is_set():
             time.sleep(0.02)
@@ -282,6 +290,8 @@ class _Handler(BaseHTTPRequestHandler):
                     raise _StopStream(kind)
                 if delay:
                     time.sleep(delay)
+                    if self._peer_gone():  # like a provider: stop generating once the client left
+                        raise BrokenPipeError
                 sent.append(word)
                 yield word
 

@@ -1,0 +1,273 @@
+"""Budgets that cannot be overshot: reserve the worst case before sending, settle after.
+
+    reserve:  worst case = (counted input + margin) × input price + output cap × output price,
+              checked against every applicable limit and reserved in ONE transaction
+              (SQLite BEGIN IMMEDIATE / PostgreSQL SELECT ... FOR UPDATE) -> fail closed
+    settle:   the actual cost (what the provider billed, partial streams included) is added to
+              `spent`, the reservation is released (see `_ledger.settle`)
+
+Limits: per request, per day, per month (calendar in `budget_tz`, default the system's zone),
+optionally per user and per task tag. On a refusal: `stop` raises BudgetExceeded, `downgrade`
+retries the reservation with a cheaper role first.
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+from typing import TYPE_CHECKING, Any
+
+from unyo._errors import BudgetExceeded, UnpricedModel
+
+if TYPE_CHECKING:
+    from unyo._pipeline import Call
+    from unyo._prices import Price
+
+PERIODS = ("request", "day", "month")
+
+
+class BudgetWarning(UserWarning):
+    """Spending in a period crossed the soft threshold (said once per period and scope)."""
+
+
+@dataclass(frozen=True)
+class Limit:
+    scope: str  # "all" | "user" (each user separately) | "tag:NAME"
+    period: str  # "request" | "day" | "month"
+    usd: Decimal
+
+    def describe(self) -> str:
+        who = {"all": "", "user": "per-user "}.get(self.scope, f"{self.scope} ")
+        return f"{who}{self.period} limit ${self.usd}"
+
+
+@dataclass(frozen=True)
+class BudgetConfig:
+    limits: tuple[Limit, ...] = ()
+    on_exceed: str = "stop"  # "stop" | "downgrade"
+    downgrade_to: str = "bulk"
+    soft_threshold: float = 0.8
+    tz: str | None = None  # IANA name; None = the system's zone
+    allow_unpriced: bool = False
+
+    def now(self) -> datetime:
+        if self.tz:
+            from zoneinfo import ZoneInfo
+
+            return datetime.now(ZoneInfo(self.tz))
+        return datetime.now().astimezone()
+
+    def period_keys(self, when: datetime | None = None) -> dict[str, str]:
+        when = when or self.now()
+        return {"day": f"day:{when:%Y-%m-%d}", "month": f"month:{when:%Y-%m}"}
+
+
+def scope_keys(user: str | None, tag: str | None) -> list[str]:
+    """Every scope a call's spend counts toward (counters are kept for all of them, so a limit
+    added later sees the spend made before it existed)."""
+    keys = ["all", f"user:{user or '-'}"]
+    if tag:
+        keys.append(f"tag:{tag}")
+    return keys
+
+
+def counter_keys(user: str | None, tag: str | None, periods: dict[str, str]) -> list[tuple[str, str]]:
+    return sorted((s, p) for s in scope_keys(user, tag) for p in periods.values())
+
+
+@dataclass(frozen=True)
+class Check:
+    """One limit applied to one counter row."""
+
+    scope: str
+    period: str
+    limit: Limit
+
+
+def checks_for(config: BudgetConfig, user: str | None, tag: str | None, periods: dict[str, str]) -> list[Check]:
+    out = []
+    for limit in config.limits:
+        if limit.period == "request":
+            continue
+        if limit.scope == "all":
+            scope = "all"
+        elif limit.scope == "user":
+            scope = f"user:{user or '-'}"
+        elif limit.scope == f"tag:{tag}":
+            scope = limit.scope
+        else:
+            continue
+        out.append(Check(scope, periods[limit.period], limit))
+    return out
+
+
+def margin_tokens(input_tokens: int, exact: bool) -> int:
+    """Counted input plus a margin for what the provider adds that unyo cannot see: 2 % + 16
+    tokens for an exact tokenizer, 25 % + 16 for an estimated one."""
+    return math.ceil(input_tokens * (1.02 if exact else 1.25)) + 16
+
+
+def worst_case(call: Call, price: Price) -> Decimal:
+    info = call.info
+    return price.worst_case(margin_tokens(info.input_tokens or 0, info.input_tokens_exact), info.max_output_tokens or 0)
+
+
+def price_of(call: Call) -> Price | None:
+    from unyo._prices import FREE
+
+    if call.settings.profile.local:
+        return FREE
+    return call.model.price
+
+
+def _unpriced(call: Call) -> UnpricedModel:
+    model = call.info.model
+    return UnpricedModel(
+        f"model {model!r} has no price, and a budget is set: unyo cannot cap what it cannot price. "
+        f'Add its price to unyo.toml:  [models."{model}"] input = "0.40"  cached_input = "0.10"  output = "1.60"  '
+        "(USD per 1M tokens), or set allow_unpriced = true under [unyo] to run it unbudgeted knowingly",
+        model=model,
+    )
+
+
+def _downgrade(call: Call) -> bool:
+    """Switch the call to the configured cheaper role; False if that changes nothing."""
+    from unyo._pipeline import apply_output_cap, check_context_window, count_input_tokens, resolve_model
+
+    config = call.settings.budget
+    target, _ = call.settings.profile.resolve_model(config.downgrade_to)
+    if target == call.info.model:
+        return False
+    was = call.info.model
+    call.params["model"] = config.downgrade_to
+    for step in (resolve_model, apply_output_cap, count_input_tokens, check_context_window):
+        step(call)
+    call.info.budget = f"downgraded from {was}"
+    return True
+
+
+def reserve_budget(call: Call) -> None:
+    """Pipeline step: price the worst case and reserve it against every applicable limit."""
+    if call.api == "models":
+        return
+    config = call.settings.budget
+    while True:
+        price = price_of(call)
+        call.info.worst_case_usd = worst_case(call, price) if price else None
+        if not config.limits:
+            call.info.budget = call.info.budget or "no budget set"
+            return
+        if price is None:
+            if config.allow_unpriced:
+                call.info.budget = "unpriced, allowed"
+                return
+            raise _unpriced(call)
+        refusal = _try_reserve(call, price)
+        if refusal is None:
+            call.info.budget = call.info.budget or "reserved"
+            return
+        if config.on_exceed == "downgrade" and _downgrade(call):
+            continue
+        call.info.budget = "refused"
+        raise refusal
+
+
+def _try_reserve(call: Call, price: Price) -> BudgetExceeded | None:
+    from unyo._ledger import ledger_for
+
+    config = call.settings.budget
+    asked = call.info.worst_case_usd or Decimal(0)
+    for limit in config.limits:
+        if limit.period == "request" and asked > limit.usd:
+            return _exceeded(call, limit, Decimal(0), Decimal(0), asked)
+    periods = config.period_keys()
+    call.periods = periods
+    checks = checks_for(config, call.info.user, call.info.tag, periods)
+    ledger = ledger_for(call.settings)
+    outcome = ledger.reserve(call.info.call_id, asked, checks, counter_keys(call.info.user, call.info.tag, periods), config.soft_threshold, call.settings.deadline_s)
+    if outcome.refused is not None:
+        check, spent, reserved = outcome.refused
+        return _exceeded(call, check.limit, spent, reserved, asked, check.period)
+    call.reserved_usd = asked
+    for check, spent, reserved in outcome.crossed:
+        message = (
+            f"unyo: {check.limit.describe()} ({check.period.split(':', 1)[1]}) is {float((spent + reserved) / check.limit.usd):.0%} used: "
+            f"${spent} spent, ${reserved} reserved"
+        )
+        call.info.budget_warning = message
+        warnings.warn(message, BudgetWarning, stacklevel=2)
+    return None
+
+
+def _exceeded(call: Call, limit: Limit, spent: Decimal, reserved: Decimal, asked: Decimal, period: str = "") -> BudgetExceeded:
+    when = f" for {period.split(':', 1)[1]}" if period else ""
+    return BudgetExceeded(
+        f"{limit.describe()}{when} would be exceeded: spent ${spent}, reserved ${reserved}, this call's worst case ${asked} "
+        f"({call.info.model}, {call.info.input_tokens} input tokens + {call.info.max_output_tokens} output cap); not sent",
+        limit=limit.usd,
+        spent=spent,
+        reserved=reserved,
+        asked=asked,
+        scope=limit.scope,
+        period=period or "request",
+    )
+
+
+def budget_config(values: dict[str, Any], toml: dict[str, Any]) -> BudgetConfig:
+    """Build the budget from resolved knobs and the `[budget.tags.NAME]` tables of unyo.toml."""
+    from unyo._errors import ConfigError
+
+    limits = []
+    for name, scope, period in (
+        ("max_request_usd", "all", "request"),
+        ("budget_daily_usd", "all", "day"),
+        ("budget_monthly_usd", "all", "month"),
+        ("budget_user_daily_usd", "user", "day"),
+        ("budget_user_monthly_usd", "user", "month"),
+    ):
+        if values.get(name) is not None:
+            limits.append(Limit(scope, period, values[name]))
+    tags = toml.get("budget", {}).get("tags", {})
+    for tag, table in tags.items() if isinstance(tags, dict) else ():
+        for key, period in (("daily_usd", "day"), ("monthly_usd", "month")):
+            if isinstance(table, dict) and table.get(key) is not None:
+                limits.append(Limit(f"tag:{tag}", period, _money(table[key], f"[budget.tags.{tag}] {key}")))
+    for limit in limits:
+        if limit.usd < 0:
+            raise ConfigError(f"budget {limit.describe()} is negative")
+    if values["on_budget_exceeded"] not in ("stop", "downgrade"):
+        raise ConfigError(f"on_budget_exceeded must be 'stop' or 'downgrade', got {values['on_budget_exceeded']!r}")
+    if not 0 < values["soft_threshold"] <= 1:
+        raise ConfigError(f"soft_threshold must be in (0, 1], got {values['soft_threshold']}")
+    if values.get("budget_tz"):
+        from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+        try:
+            ZoneInfo(values["budget_tz"])
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ConfigError(f"budget_tz {values['budget_tz']!r} is not a known time zone (e.g. Asia/Tokyo)") from None
+    return BudgetConfig(
+        limits=tuple(limits),
+        on_exceed=values["on_budget_exceeded"],
+        downgrade_to=values["downgrade_to"],
+        soft_threshold=values["soft_threshold"],
+        tz=values.get("budget_tz"),
+        allow_unpriced=values["allow_unpriced"],
+    )
+
+
+def _money(raw: Any, origin: str) -> Decimal:
+    from decimal import InvalidOperation
+
+    from unyo._errors import ConfigError
+
+    try:
+        value = Decimal(str(raw))
+    except InvalidOperation:
+        raise ConfigError(f"{origin}: expected an amount in USD, got {raw!r}") from None
+    if not value.is_finite():
+        raise ConfigError(f"{origin}: expected an amount in USD, got {raw!r}")
+    return value

@@ -1,0 +1,76 @@
+"""`unyo estimate`: the monthly cost of a planned workload — a normal case and a worst case —
+with the formula, for a quote."""
+
+from __future__ import annotations
+
+import json
+from argparse import Namespace
+from decimal import Decimal
+
+from unyo._cli._shared import settings_for
+
+
+def estimate(price: object, *, requests_per_day: float, days: float, input_tokens: float, output_tokens: float, output_cap: int,
+             retry_rate: float, cache_hit_rate: float, cached_input_share: float) -> dict[str, object]:
+    """Normal: average tokens, a `cached_input_share` of input at the cached price, cache hits
+    free, retried requests billed again. Worst: every output at the cap, no cache of any kind,
+    every retry billed."""
+    from unyo._call import Usage
+
+    d = lambda x: Decimal(str(x))  # noqa: E731
+    requests = d(requests_per_day) * d(days)
+    cached = int(round(input_tokens * cached_input_share))
+    normal_one = price.cost(Usage(int(round(input_tokens)), cached, int(round(output_tokens))))  # type: ignore[attr-defined]
+    worst_one = price.cost(Usage(int(round(input_tokens)), 0, output_cap))  # type: ignore[attr-defined]
+    billed_normal = requests * (1 - d(cache_hit_rate)) * (1 + d(retry_rate))
+    billed_worst = requests * (1 + d(retry_rate))
+    return {
+        "requests": requests,
+        "per_request_normal": normal_one,
+        "per_request_worst": worst_one,
+        "billed_requests_normal": billed_normal,
+        "billed_requests_worst": billed_worst,
+        "monthly_normal": (billed_normal * normal_one).quantize(Decimal("0.01")),
+        "monthly_worst": (billed_worst * worst_one).quantize(Decimal("0.01")),
+    }
+
+
+def run(args: Namespace) -> int:
+    from unyo._catalog import model_info, prices_as_of
+    from unyo._errors import ConfigError
+    from unyo._prices import usd
+
+    settings = settings_for(args.profile)
+    model_id, role = settings.profile.resolve_model(args.model or settings.model)
+    info = model_info(model_id, settings.models)
+    price = info.price
+    if settings.profile.local:
+        from unyo._prices import FREE
+
+        price = FREE
+    if price is None:
+        raise ConfigError(f'model {model_id!r} has no price: add [models."{model_id}"] input/cached_input/output (USD per 1M tokens) to unyo.toml')
+    for name in ("retry_rate", "cache_hit_rate", "cached_input_share"):
+        if not 0 <= getattr(args, name) <= 1:
+            raise ConfigError(f"--{name.replace('_', '-')} must be between 0 and 1")
+    cap = args.max_output_tokens or settings.max_output_tokens
+    result = estimate(price, requests_per_day=args.requests_per_day, days=args.days, input_tokens=args.input_tokens, output_tokens=args.output_tokens,
+                      output_cap=cap, retry_rate=args.retry_rate, cache_hit_rate=args.cache_hit_rate, cached_input_share=args.cached_input_share)
+    p = price
+    formula = [
+        f"price ({model_id}{f', role {role}' if role else ''}, list prices as of {prices_as_of()}): input ${p.input}, cached input ${p.cached_input}, output ${p.output} per 1M tokens",
+        f"requests = {args.requests_per_day:g}/day × {args.days:g} days = {result['requests']}",
+        f"normal per request = ({args.input_tokens:g} × (1 − {args.cached_input_share:g}) × {p.input} + {args.input_tokens:g} × {args.cached_input_share:g} × {p.cached_input} + {args.output_tokens:g} × {p.output}) / 1M = {usd(result['per_request_normal'])}",  # type: ignore[arg-type]
+        f"normal month = requests × (1 − cache hit {args.cache_hit_rate:g}) × (1 + retry {args.retry_rate:g}) × per request = ${result['monthly_normal']}",
+        f"worst per request = ({args.input_tokens:g} × {p.input} + cap {cap} × {p.output}) / 1M = {usd(result['per_request_worst'])}",  # type: ignore[arg-type]
+        f"worst month = requests × (1 + retry {args.retry_rate:g}) × worst per request = ${result['monthly_worst']}",
+    ]
+    if args.json:
+        print(json.dumps({"model": model_id, "role": role, "prices_as_of": prices_as_of(), "output_cap": cap,
+                          **{k: str(v) for k, v in result.items()}, "formula": formula}, ensure_ascii=False))
+        return 0
+    print(f"Estimated monthly cost: normal ${result['monthly_normal']}, worst case ${result['monthly_worst']}\n")
+    for line in formula:
+        print("  " + line)
+    print("\n  Set UNYO_BUDGET_MONTHLY_USD to the worst case (or lower) and unyo refuses calls before the bill passes it.")
+    return 0

@@ -1,0 +1,63 @@
+"""`unyo usage`: spend and tokens by day / model / role / user / task, against each budget;
+`--json` for machines, `--html FILE` for a self-contained report with charts."""
+
+from __future__ import annotations
+
+import json
+from argparse import Namespace
+from datetime import datetime
+from typing import Any
+
+from unyo._cli._shared import parse_since, settings_for, table
+
+
+def _month_start() -> float:
+    now = datetime.now().astimezone()
+    return now.replace(day=1, hour=0, minute=0, second=0, microsecond=0).timestamp()
+
+
+def collect(settings: Any, since: float | None, by: list[str]) -> dict[str, Any]:
+    from unyo._store import url_for
+    from unyo._usage import budget_status, group, records_since, total
+
+    records = records_since(settings, since)
+    return {
+        "since": datetime.fromtimestamp(since).astimezone().isoformat(timespec="seconds") if since else None,
+        "store": url_for(settings).split("@")[-1],
+        "total": total(records).to_dict(),
+        "groups": {name: [row.to_dict() for row in group(records, name)] for name in by},
+        "budgets": budget_status(settings),
+    }
+
+
+def run(args: Namespace) -> int:
+    from decimal import Decimal
+
+    from unyo._prices import usd
+
+    settings = settings_for(args.profile)
+    since = parse_since(args.since) if args.since else _month_start()
+    by = args.by or ["day", "model", "role", "user", "tag"]
+    report = collect(settings, since, by)
+    if args.html:
+        from unyo._cli._report_html import render
+
+        with open(args.html, "w", encoding="utf-8") as out:
+            out.write(render(report))
+        print(f"wrote {args.html}")
+    if args.json:
+        print(json.dumps(report, ensure_ascii=False, default=str))
+        return 0
+    if args.html:
+        return 0
+    t = report["total"]
+    print(f"Since {report['since']}: {t['calls']} calls, {usd(Decimal(t['cost_usd']))}, {t['input_tokens']} input / {t['output_tokens']} output tokens, "
+          f"{t['cache_hits']} cache hits, {t['failed']} failed" + (f", {t['unpriced_calls']} unpriced" if t["unpriced_calls"] else ""))
+    for name, rows in report["groups"].items():
+        table(f"by {name}", [name, "calls", "failed", "hits", "input", "cached", "output", "reasoning", "cost", "p50 s", "p95 s"],
+              [[r["key"], r["calls"], r["failed"], r["cache_hits"], r["input_tokens"], r["cached_tokens"], r["output_tokens"], r["reasoning_tokens"],
+                usd(Decimal(r["cost_usd"])) + ("*" if r["unpriced_calls"] else ""), r["latency_p50_s"] or "-", r["latency_p95_s"] or "-"] for r in rows])
+    for b in report["budgets"]:
+        if b["period"] != "request":
+            print(f"budget {b['limit']} [{b['scope']} {b['period']}]: spent ${b['spent']}, reserved ${b['reserved']}, remaining ${b['remaining']} ({b['used']:.0%})")
+    return 0

@@ -1,0 +1,78 @@
+"""Append-only migrations: never edit a released one, add the next version instead.
+
+`{money}` is an exact decimal column (TEXT holding a Decimal in SQLite, NUMERIC in PostgreSQL),
+`{real}` a float, `{bigint}` a 64-bit integer.
+"""
+
+MIGRATIONS: list[tuple[int, str]] = [
+    (
+        1,
+        """
+        CREATE TABLE unyo_counters (
+            scope TEXT NOT NULL,
+            period TEXT NOT NULL,
+            spent {money} NOT NULL,
+            reserved {money} NOT NULL,
+            PRIMARY KEY (scope, period)
+        );
+        CREATE TABLE unyo_reservations (
+            id TEXT PRIMARY KEY,
+            amount {money} NOT NULL,
+            keys TEXT NOT NULL,
+            owner TEXT NOT NULL,
+            created_at {real} NOT NULL,
+            expires_at {real} NOT NULL
+        );
+        CREATE INDEX unyo_reservations_expires ON unyo_reservations (expires_at);
+        CREATE TABLE unyo_warnings (
+            scope TEXT NOT NULL,
+            period TEXT NOT NULL,
+            PRIMARY KEY (scope, period)
+        );
+        CREATE TABLE unyo_calls (
+            id TEXT PRIMARY KEY,
+            ts {real} NOT NULL,
+            day TEXT NOT NULL,
+            month TEXT NOT NULL,
+            api TEXT NOT NULL,
+            profile TEXT NOT NULL,
+            host TEXT NOT NULL,
+            model TEXT NOT NULL,
+            role TEXT,
+            user_id TEXT,
+            tag TEXT,
+            status TEXT NOT NULL,
+            error TEXT,
+            attempts INTEGER NOT NULL,
+            latency_s {real},
+            ttft_s {real},
+            input_tokens {bigint} NOT NULL,
+            cached_tokens {bigint} NOT NULL,
+            output_tokens {bigint} NOT NULL,
+            reasoning_tokens {bigint} NOT NULL,
+            usage_reported INTEGER NOT NULL,
+            cost {money},
+            worst_case {money},
+            cache_hit INTEGER NOT NULL,
+            budget TEXT,
+            request_id TEXT,
+            response_id TEXT,
+            stream INTEGER NOT NULL,
+            content_policy TEXT NOT NULL,
+            prompt TEXT,
+            output TEXT,
+            detail TEXT
+        );
+        CREATE INDEX unyo_calls_ts ON unyo_calls (ts);
+        CREATE INDEX unyo_calls_day ON unyo_calls (day);
+        CREATE TABLE unyo_cache (
+            key TEXT PRIMARY KEY,
+            api TEXT NOT NULL,
+            body TEXT NOT NULL,
+            created_at {real} NOT NULL,
+            expires_at {real} NOT NULL
+        );
+        CREATE INDEX unyo_cache_expires ON unyo_cache (expires_at)
+        """,
+    ),
+]

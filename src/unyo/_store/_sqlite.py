@@ -1,0 +1,73 @@
+"""SQLite store: one file in UNYO_HOME, safe across threads and processes on one host.
+
+Writes use `BEGIN IMMEDIATE`, which takes the database's write lock before reading, so a
+read-check-write sequence (a budget reservation) is atomic against every other connection,
+in this process or another. WAL lets readers proceed meanwhile.
+"""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from unyo._errors import ConfigError
+from unyo._store._base import Store, Tx
+
+BUSY_TIMEOUT_S = 60.0
+
+
+def _private_file(path: Path) -> None:
+    """The directory 0700 and the database file 0600, created that way (no window where they
+    are readable by others), and tightened if they already exist."""
+    try:
+        path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        os.chmod(path.parent, 0o700)
+        fd = os.open(path, os.O_CREAT | os.O_RDWR, 0o600)
+        os.close(fd)
+        os.chmod(path, 0o600)
+    except OSError as exc:
+        raise ConfigError(f"cannot create the unyo database at {path}: {exc.strerror} (set UNYO_HOME to a writable directory)") from None
+
+
+class SqliteStore(Store):
+    dialect = "sqlite"
+    placeholder = "?"
+    types = {"money": "TEXT", "real": "REAL", "bigint": "INTEGER"}
+
+    def __init__(self, path: Path) -> None:
+        super().__init__()
+        self.path = path
+        _private_file(path)
+
+    @property
+    def location(self) -> str:
+        return str(self.path)
+
+    def _connect(self) -> Any:
+        conn = sqlite3.connect(self.path, timeout=BUSY_TIMEOUT_S, isolation_level=None, check_same_thread=False)
+        conn.execute("PRAGMA journal_mode=WAL")
+        conn.execute("PRAGMA synchronous=NORMAL")  # durable at every checkpoint; no fsync per commit
+        for suffix in ("-wal", "-shm"):
+            sidecar = Path(f"{self.path}{suffix}")
+            if sidecar.exists():
+                os.chmod(sidecar, 0o600)
+        return conn
+
+    @contextmanager
+    def tx(self, write: bool = True) -> Iterator[Tx]:
+        conn = self._connection()
+        cursor = conn.cursor()
+        cursor.execute("BEGIN IMMEDIATE" if write else "BEGIN")
+        try:
+            yield Tx(cursor, "?")
+        except BaseException:
+            conn.rollback()
+            raise
+        else:
+            conn.commit()
+        finally:
+            cursor.close()
