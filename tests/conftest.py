@@ -55,3 +55,32 @@ def run_cli(*args: str, env: dict[str, str] | None = None, input: str | None = N
     full_env.update({"UNYO_HOME": os.environ["UNYO_HOME"], "UNYO_LANG": "en"})
     full_env.update(env or {})
     return subprocess.run([sys.executable, "-m", "unyo", *args], env=full_env, input=input, capture_output=True, text=True, cwd=cwd, timeout=timeout)
+
+
+PG_BASE = os.environ.get("UNYO_TEST_PG", "postgresql://postgres@127.0.0.1:5432/test")
+
+
+@pytest.fixture
+def pg_url() -> Any:
+    """A PostgreSQL URL on a fresh schema of the machine's real server, dropped afterwards."""
+    import uuid
+
+    import psycopg
+
+    schema = f"unyo_t_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(PG_BASE, autocommit=True) as conn:
+        conn.execute(f"CREATE SCHEMA {schema}")
+    yield f"{PG_BASE}?options=-csearch_path%3D{schema}"
+    from unyo import _store
+
+    _store._stores.clear()
+    with psycopg.connect(PG_BASE, autocommit=True) as conn:
+        conn.execute(f"DROP SCHEMA {schema} CASCADE")
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """Each ledger test runs on both stores: SQLite in a fresh UNYO_HOME, and PostgreSQL."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'ledger' / 'unyo.db'}"
+    return str(request.getfixturevalue("pg_url"))

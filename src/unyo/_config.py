@@ -259,7 +259,12 @@ def load_settings(
         raise ConfigError(f"unknown settings {sorted(unknown)}; known: {sorted(_KNOBS)}")
     aliases = {"base_url": "OPENAI_BASE_URL", "model": "OPENAI_MODEL"} if prof.name == "openai" else {}
     values = {name: sources.knob(name, aliases.get(name)) for name in _KNOBS}
-    values.update({k: v for k, v in overrides.items() if v is not None})
+    for name, value in overrides.items():
+        if value is not None:
+            try:
+                values[name] = _convert(_KNOBS[name][1], value)
+            except (TypeError, ValueError):
+                raise ConfigError(f"setting {name}: expected {_KNOBS[name][1].__name__}, got {value!r}") from None
 
     key, key_source = (Secret(api_key), "argument") if api_key else _read_key(sources, prof)
     if prof.key_required and key is None:
