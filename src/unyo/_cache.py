@@ -81,15 +81,12 @@ def store_in_cache(call: Call) -> None:
 
 
 def revive(api: str, body: dict[str, Any]) -> Any:
-    """The SDK's own type for a cached body."""
+    """The SDK's own type for a cached body, built the way the SDK builds it (recursively,
+    without rejecting fields a newer API version added)."""
     if api == "responses":
-        from openai.types.responses import Response
-
-        return Response.model_validate(body)
-    if api == "chat":
-        from openai.types.chat import ChatCompletion
-
-        return ChatCompletion.model_validate(body)
-    from openai.types import CreateEmbeddingResponse
-
-    return CreateEmbeddingResponse.model_validate(body)
+        from openai.types.responses import Response as Model
+    elif api == "chat":
+        from openai.types.chat import ChatCompletion as Model  # type: ignore[assignment]
+    else:
+        from openai.types import CreateEmbeddingResponse as Model  # type: ignore[assignment]
+    return Model.construct(**body)

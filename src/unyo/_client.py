@@ -153,8 +153,6 @@ class _BaseClient:
             info.usage = Usage.from_api(getattr(parsed, "usage", None))
         info.response_id = getattr(parsed, "id", None)
         call.output_text = _output_text(parsed)
-        if call.cache_key and not info.cache_hit:
-            call.response_body = parsed.model_dump_json()
         call.end("incomplete" if getattr(parsed, "status", None) == "incomplete" or _chat_truncated(parsed) else "completed")
         attach(parsed, info)
         self._settled(call)

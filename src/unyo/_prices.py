@@ -51,5 +51,5 @@ def usd(value: Decimal | None) -> str:
         return "unpriced"
     if value == 0:
         return "$0"
-    places = Decimal("0.000001") if abs(value) < 1 else Decimal("0.0001")
+    places = Decimal("0.00000001") if abs(value) < 1 else Decimal("0.0001")
     return f"${value.quantize(places).normalize():f}"

@@ -43,6 +43,8 @@ def _succeeded(call: Call, raw: Any, number: int, began: float) -> Any:
     request_id = raw.headers.get("x-request-id")
     parsed = raw.parse()  # may raise JSONDecodeError on a malformed body: retried like a transport error
     call.info.request_id = request_id
+    if call.cache_key:  # the provider's exact JSON, for the response cache
+        call.response_body = raw.text
     call.info.attempts.append(Attempt(number, "ok", time.monotonic() - began, raw.status_code, request_id))
     return parsed
 

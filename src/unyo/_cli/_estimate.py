@@ -44,7 +44,7 @@ def run(args: Namespace) -> int:
     model_id, role = settings.profile.resolve_model(args.model or settings.model)
     info = model_info(model_id, settings.models)
     price = info.price
-    if settings.profile.local:
+    if price is None and settings.profile.local:  # a local model not in the table
         from unyo._prices import FREE
 
         price = FREE

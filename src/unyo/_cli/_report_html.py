@@ -31,7 +31,7 @@ def _bars(rows: list[dict[str, Any]], width: int = 900, height: int = 180) -> st
     values = [Decimal(r["cost_usd"]) for r in rows]
     top = max(values) or Decimal(1)
     step = width / len(rows)
-    bar = max(2.0, step * 0.7)
+    bar = min(48.0, max(2.0, step * 0.7))
     parts = [f'<svg role="img" aria-label="cost chart" width="{width}" height="{height + 40}" viewBox="0 0 {width} {height + 40}">']
     for i, (row, value) in enumerate(zip(rows, values, strict=True)):
         h = float(value / top) * height if top else 0.0

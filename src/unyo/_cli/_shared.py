@@ -71,7 +71,8 @@ def table(title: str, columns: list[str], rows: list[list[Any]]) -> None:
 
     t = Table(title=title, title_justify="left")
     for i, column in enumerate(columns):
-        t.add_column(column, justify="left" if i == 0 else "right")
+        t.add_column(column, justify="left" if i == 0 else "right", no_wrap=i == 0)
     for row in rows:
         t.add_row(*[str(c) for c in row])
-    Console(width=max(100, Console().width)).print(t)
+    console = Console()
+    (console if console.is_terminal else Console(width=200)).print(t)  # piped output: never truncate
