@@ -23,6 +23,9 @@ demo: install
 	env -u OPENAI_API_KEY -u OPENAI_BASE_URL UNYO_PROFILE=local $(BIN)/unyo ask --no-stream --temperature 0 --max-output-tokens 60 \
 		"In one sentence: why should an app cap the output tokens of every LLM call?"
 	env -u OPENAI_API_KEY -u OPENAI_BASE_URL UNYO_PROFILE=local $(BIN)/unyo ask --json --temperature 0 --max-output-tokens 40 "Say hello in Japanese."
+	env -u OPENAI_API_KEY -u OPENAI_BASE_URL UNYO_PROFILE=local $(BIN)/unyo usage --since 1h --by model
+	env -u OPENAI_API_KEY -u OPENAI_BASE_URL UNYO_PROFILE=local $(BIN)/unyo logs -n 3
+	$(BIN)/unyo estimate -m gpt-5-mini --requests-per-day 500 --input-tokens 1200 --output-tokens 300 --max-output-tokens 800
 
 test: install-test
 	$(BIN)/python -m pytest -q

@@ -283,3 +283,28 @@ def test_ledger_tokens_equal_what_the_server_billed(fault: FaultServer, db_url: 
     assert spent_today(c.settings)[1] == 0  # every hold released
     spent = spent_today(c.settings)[0]
     assert spent == (fault.billed["input_tokens"] * PRICE_4O_MINI[0] + fault.billed["output_tokens"] * PRICE_4O_MINI[1]) / 1_000_000
+
+
+def test_asyncio_tasks_share_the_budget_without_overshoot(fault: FaultServer, db_url: str) -> None:
+    import asyncio
+
+    limit = Decimal("0.0001")
+
+    async def main() -> list[str]:
+        c = unyo.AsyncOpenAI(settings=fast_settings(fault, db_url=db_url, budget_daily_usd=str(limit)))
+
+        async def one() -> str:
+            try:
+                await c.responses.create(input="hello", max_output_tokens=20)
+                return "ok"
+            except unyo.BudgetExceeded:
+                return "refused"
+
+        return await asyncio.gather(*(one() for _ in range(32)))
+
+    outcomes = asyncio.run(main())
+    settings = fast_settings(fault, db_url=db_url, budget_daily_usd=str(limit))
+    spent, reserved = spent_today(settings)
+    assert "ok" in outcomes and "refused" in outcomes
+    assert spent <= limit and reserved == 0
+    assert outcomes.count("ok") == fault.billed["requests"]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
 from decimal import Decimal
@@ -115,7 +116,7 @@ def test_estimate_normal_and_worst_case_with_formula() -> None:
     assert bad.returncode == 3 and "no price" in bad.stderr
 
 
-@pytest.mark.skipif(shutil.which("chromium") is None, reason="chromium is installed by .ci/run")
+@pytest.mark.skipif(shutil.which("chromium") is None and not os.environ.get("UNYO_REQUIRE_CHROMIUM"), reason="chromium is installed by .ci/run")
 def test_usage_html_report_renders_in_headless_chromium(fault: FaultServer, tmp_path: Path) -> None:
     _spend(fault)
     report = tmp_path / "report.html"
