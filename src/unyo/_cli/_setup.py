@@ -9,6 +9,7 @@ import subprocess
 from argparse import Namespace
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Any
 
 ENV_EXAMPLE = """\
 # Copy to .env and fill in the keys you use. .env is git-ignored; never commit a real key.
@@ -124,6 +125,33 @@ def _home_finding(home: Path) -> Finding:
     return Finding("data dir", "ok", f"{home} mode {mode:o}")
 
 
+def _money_findings(settings: Any) -> list[Finding]:
+    """The ledger opens (and migrates), budgets are understood, and every role has a price."""
+    from unyo._catalog import model_info
+    from unyo._errors import UnyoError
+
+    found = []
+    if settings.db_url == "off":
+        found.append(Finding("ledger", "warn", "db_url = off: no ledger, no audit log, no cache", "unset UNYO_DB_URL to use SQLite in UNYO_HOME"))
+    else:
+        try:
+            from unyo._store import store_for
+
+            store = store_for(settings)
+            found.append(Finding("ledger", "ok", f"{store.location} (schema v{store.schema_version()})"))
+        except UnyoError as exc:
+            found.append(Finding("ledger", "fail", str(exc), exc.hint()))
+    limits = ", ".join(limit.describe() for limit in settings.budget.limits) or "none (set UNYO_BUDGET_MONTHLY_USD to cap spend)"
+    found.append(Finding("budget", "ok", f"{limits}; on exceeding: {settings.budget.on_exceed}"))
+    if not settings.profile.local:
+        for role, model_id in sorted(settings.profile.models.items()):
+            if model_info(model_id, settings.models).price is None:
+                level = "fail" if settings.budget.limits and not settings.budget.allow_unpriced else "warn"
+                found.append(Finding(f"price {role}", level, f"{model_id} has no price: its cost cannot be capped or reported",
+                                     f'add [models."{model_id}"] input / cached_input / output (USD per 1M tokens) to unyo.toml'))
+    return found
+
+
 def doctor(profile: str | None, offline: bool) -> list[Finding]:
     from unyo._config import load_settings
     from unyo._errors import UnyoError
@@ -141,6 +169,7 @@ def doctor(profile: str | None, offline: bool) -> list[Finding]:
     if key and os.environ.get(settings.profile.key_env or "") and (here / ".env").exists():
         findings.append(Finding("key source", "warn", f"{settings.profile.key_env} is set in the environment and .env; the environment wins", "remove one of them"))
     findings.append(_home_finding(settings.home))
+    findings += _money_findings(settings)
     if offline:
         return findings
     from unyo._client import OpenAI
