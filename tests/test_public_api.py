@@ -5,10 +5,10 @@ import unyo
 EXPECTED = {
     "APIError", "APIStatusError", "APITimeout", "Answer", "AsyncOpenAI", "Attempt", "AuthenticationError",
     "BadRequest", "BudgetConfig", "BudgetExceeded", "BudgetWarning", "CallInfo", "CancelToken", "Cancelled", "ConfigError", "Conflict",
-    "ConnectionFailed", "ContextTooLong", "MalformedResponse", "NotFound", "OpenAI", "PermissionDenied",
+    "ConnectionFailed", "ContextTooLong", "MalformedResponse", "NotFound", "OpenAI", "OutputInvalid", "Parsed", "PermissionDenied",
     "Pipeline", "Profile", "QuotaExhausted", "RateLimited", "RequestTimeout", "ServerError", "Settings",
     "StreamInterrupted", "StreamResult", "TextStream", "TransportError", "Unprocessable", "UnpricedModel", "UnyoError", "Usage",
-    "ask", "call_info", "load_settings", "register_profile", "stream",
+    "ask", "ask_structured", "call_info", "load_settings", "register_profile", "stream",
 }
 
 

@@ -33,6 +33,8 @@ _EXPORTS = {
     "MalformedResponse": "unyo._errors",
     "NotFound": "unyo._errors",
     "OpenAI": "unyo._client",
+    "OutputInvalid": "unyo._errors",
+    "Parsed": "unyo._structured",
     "PermissionDenied": "unyo._errors",
     "Pipeline": "unyo._pipeline",
     "Profile": "unyo._profiles",
@@ -50,6 +52,7 @@ _EXPORTS = {
     "UnyoError": "unyo._errors",
     "Usage": "unyo._call",
     "ask": "unyo._ask",
+    "ask_structured": "unyo._structured",
     "call_info": "unyo._call",
     "load_settings": "unyo._config",
     "register_profile": "unyo._profiles",
@@ -68,6 +71,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from unyo._pipeline import Pipeline
     from unyo._profiles import Profile, register_profile
     from unyo._stream import CancelToken, StreamResult, TextStream
+    from unyo._structured import Parsed, ask_structured
 
 
 def __getattr__(name: str) -> Any:

@@ -5,6 +5,7 @@
     │   └── UnpricedModel             3  a budget is set but the model has no price
     ├── BudgetExceeded                4  a budget refused the call before it was sent
     ├── Cancelled                     130 the caller stopped the call (Ctrl-C, cancel token)
+    ├── OutputInvalid                 7  structured output still invalid after the repairs
     └── APIError                      the call reached (or tried to reach) a provider
         ├── TransportError            6  nothing usable came back
         │   ├── APITimeout            6  connect/read timeout, or the total deadline ran out
@@ -51,6 +52,7 @@ __all__ = [
     "ContextTooLong",
     "MalformedResponse",
     "NotFound",
+    "OutputInvalid",
     "PermissionDenied",
     "QuotaExhausted",
     "RateLimited",
@@ -107,6 +109,14 @@ class BudgetExceeded(UnyoError):
     exit_code = 4
     hint_en = "Raise the budget, wait for the next period, or use a cheaper model role."
     hint_ja = "予算を引き上げるか、次の期間まで待つか、より安価なモデルロールを使ってください。"
+
+
+class OutputInvalid(UnyoError):
+    """`last_output` holds the model's last text, `errors` what was wrong with it, `calls` each call's CallInfo."""
+
+    exit_code = 7
+    hint_en = "Simplify the schema, raise the output cap or max_repairs, or use a stronger model role; the last output is on the error."
+    hint_ja = "スキーマを簡単にする、出力上限や max_repairs を上げる、またはより強いモデルロールを使ってください。最後の出力はエラーに残っています。"
 
 
 class Cancelled(UnyoError):

@@ -45,6 +45,8 @@ def build_parser() -> argparse.ArgumentParser:
     ask.add_argument("--stream", action=argparse.BooleanOptionalAction, default=None, help="print the answer as it arrives (default: on when stdout is a terminal)")
     ask.add_argument("--api", choices=["responses", "chat"], help="API shape (default: the profile's)")
     ask.add_argument("--json", action="store_true", help="print one JSON record: text, model, provider, usage, cost, budget decision, attempts, ids, status")
+    ask.add_argument("--schema", help="structured output: a JSON Schema file or module:PydanticModel; prints the validated JSON")
+    ask.add_argument("--max-repairs", type=int, default=2, help="with --schema: extra calls allowed to fix invalid output (default 2)")
     ask.add_argument("--user", help="who the call is for (budgets, reports, cache scope)")
     ask.add_argument("--tag", help="task tag (budgets and reports group by it)")
     _common(ask)

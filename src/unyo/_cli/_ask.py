@@ -15,6 +15,8 @@ def run(args: Namespace) -> int:
     prompt = read_prompt(args.prompt)
     client = client_for(args.profile, user=args.user, tag=args.tag)
     options = dict(model=args.model, system=args.system, max_output_tokens=args.max_output_tokens, temperature=args.temperature, api=args.api, client=client)
+    if args.schema:
+        return _structured(args, prompt, options)
     streaming = args.stream if args.stream is not None else (sys.stdout.isatty() and not args.json)
     if not streaming:
         answer = ask(prompt, **options)
@@ -40,3 +42,43 @@ def run(args: Namespace) -> int:
         print()
         print(status_line(result.call), file=sys.stderr)
     return 130 if result.status == "cancelled" else 0
+
+
+def load_schema(spec: str) -> object:
+    """`path/to/schema.json` or `package.module:ModelClass`."""
+    import importlib
+    from pathlib import Path
+
+    from unyo._errors import ConfigError
+
+    path = Path(spec)
+    if path.suffix == ".json" or path.exists():
+        try:
+            return json.loads(path.read_text(encoding="utf-8"))
+        except OSError as exc:
+            raise ConfigError(f"--schema {spec}: {exc.strerror}") from None
+        except json.JSONDecodeError as exc:
+            raise ConfigError(f"--schema {spec}: not valid JSON ({exc.msg}, line {exc.lineno})") from None
+    module, _, name = spec.partition(":")
+    if not name:
+        raise ConfigError(f"--schema {spec}: give a .json file or module:Model")
+    sys.path.insert(0, ".")
+    try:
+        return getattr(importlib.import_module(module), name)
+    except (ImportError, AttributeError) as exc:
+        raise ConfigError(f"--schema {spec}: cannot load it ({exc})") from None
+
+
+def _structured(args: Namespace, prompt: str, options: dict) -> int:  # type: ignore[type-arg]
+    from unyo._ask import Answer
+    from unyo._structured import ask_structured
+
+    result = ask_structured(prompt, load_schema(args.schema), max_repairs=args.max_repairs, **options)
+    if args.json:
+        record = Answer.of(result.text, result.calls[-1]).to_dict()
+        record.update(result.to_dict())
+        print(json.dumps(record, ensure_ascii=False))
+    else:
+        print(json.dumps(result.to_dict()["parsed"], ensure_ascii=False, indent=2))
+        print(status_line(result.calls[-1]) + (f" · repairs {result.repairs}" if result.repairs else ""), file=sys.stderr)
+    return 0

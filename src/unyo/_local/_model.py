@@ -103,7 +103,7 @@ class LocalModel:
         if body.get("stop"):
             kwargs["stop"] = body["stop"]
         if schema is not None:
-            kwargs["response_format"] = {"type": "json_object", "schema": schema} if schema else {"type": "json_object"}
+            kwargs["response_format"] = {"type": "json_object", "schema": grammar_schema(schema)} if schema else {"type": "json_object"}
         return kwargs
 
     def generate(self, messages: list[dict[str, str]], body: dict[str, Any], schema: dict[str, Any] | None, cap: int | None) -> Generated:
@@ -165,3 +165,23 @@ def _load(path: Path, n_ctx: int) -> Any:
         return llama_cpp.Llama(str(path), n_ctx=n_ctx, verbose=False)
     finally:
         llama_module.llama_cpp.llama_model_default_params = original
+
+
+def grammar_schema(node: Any) -> Any:
+    """llama.cpp's schema-to-grammar ignores integer bounds; a small bounded integer range is
+    rewritten as the enum of its values so the grammar enforces it too."""
+    if isinstance(node, list):
+        return [grammar_schema(n) for n in node]
+    if not isinstance(node, dict):
+        return node
+    out = {k: grammar_schema(v) for k, v in node.items()}
+    types = out.get("type")
+    is_int = types == "integer" or (isinstance(types, list) and "integer" in types)
+    low, high = out.get("minimum"), out.get("maximum")
+    if is_int and isinstance(low, int) and isinstance(high, int) and 0 <= high - low <= 100:
+        values: list[Any] = list(range(low, high + 1))
+        if isinstance(types, list) and "null" in types:
+            values.append(None)
+        out = {k: v for k, v in out.items() if k not in ("type", "minimum", "maximum")}
+        out["enum"] = values
+    return out
