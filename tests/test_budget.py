@@ -308,3 +308,30 @@ def test_asyncio_tasks_share_the_budget_without_overshoot(fault: FaultServer, db
     assert "ok" in outcomes and "refused" in outcomes
     assert spent <= limit and reserved == 0
     assert outcomes.count("ok") == fault.billed["requests"]
+
+
+def test_mixed_scopes_under_concurrency_do_not_deadlock_or_overshoot(fault: FaultServer, db_url: str, clean_env: Path) -> None:
+    """Threads with different users and tags, each checked against different limits, reserve at
+    once: every lock is taken in one global order, so PostgreSQL never aborts one as a deadlock."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    (clean_env / "unyo.toml").write_text('[budget.tags.t1]\ndaily_usd = "0.00006"\n')
+    settings = fast_settings(fault, db_url=db_url, budget_daily_usd="0.0002", budget_user_daily_usd="0.00005")
+
+    def one(i: int) -> str:
+        c = unyo.OpenAI(settings=settings, user=f"u{i % 3}", tag=f"t{i % 2}")
+        try:
+            c.responses.create(input="hello", max_output_tokens=20)
+            return "ok"
+        except unyo.BudgetExceeded as exc:
+            return f"refused {exc.scope}"
+
+    with ThreadPoolExecutor(24) as pool:
+        outcomes = list(pool.map(one, range(48)))
+    assert all(o == "ok" or o.startswith("refused") for o in outcomes)
+    periods = settings.budget.period_keys()
+    counters = ledger_for(settings).counters([periods["day"]])
+    assert counters[("all", periods["day"])][0] <= Decimal("0.0002")
+    assert all(spent <= Decimal("0.00005") for (scope, _), (spent, _r) in counters.items() if scope.startswith("user:"))
+    assert counters[("tag:t1", periods["day"])][0] <= Decimal("0.00006")
+    assert all(reserved == 0 for (_s, _p), (_sp, reserved) in counters.items())

@@ -51,16 +51,17 @@ class Ledger:
     def reserve(self, rid: str, asked: Decimal, checks: Sequence[Check], keys: Sequence[tuple[str, str]], soft: float, deadline_s: float) -> Outcome:
         if not self._swept_dead:
             self.release_orphans()
+        self.expire()
         outcome = Outcome()
         with self.store.tx() as tx:
-            self._expire(tx, time.time())
-            rows = self._counters(tx, sorted({(c.scope, c.period) for c in checks}))
+            # lock every row this reservation touches, in one global order, before anything else:
+            # two reservations can then never hold each other's rows (no deadlock on PostgreSQL)
+            rows = self._counters(tx, sorted(set(keys) | {(c.scope, c.period) for c in checks}))
             for check in checks:
                 spent, reserved = rows[(check.scope, check.period)]
                 if spent + reserved + asked > check.limit.usd:
                     outcome.refused = (check, spent, reserved)
                     return outcome  # the transaction commits nothing but the expiry
-            self._ensure(tx, keys)
             self._shift(tx, keys, reserved=asked)
             now = time.time()
             tx.execute(
@@ -106,19 +107,27 @@ class Ledger:
         tx.execute("DELETE FROM unyo_reservations WHERE id = ?", [rid])
         return True
 
-    def _expire(self, tx: Tx, now: float) -> None:
-        for (rid,) in tx.execute("SELECT id FROM unyo_reservations WHERE expires_at < ?", [now]):
-            self._release(tx, rid)
+    def expire(self) -> int:
+        """Release holds past their expiry, one transaction per hold (so lock order stays global)."""
+        with self.store.tx(write=False) as tx:
+            expired = [rid for (rid,) in tx.execute("SELECT id FROM unyo_reservations WHERE expires_at < ?", [time.time()])]
+        released = 0
+        for rid in expired:
+            with self.store.tx() as tx:
+                released += self._release(tx, rid)
+        return released
 
     def release_orphans(self) -> int:
         """Release holds of processes on this host that no longer exist (a crashed batch)."""
         self._swept_dead = True
         host = socket.gethostname()
         released = 0
-        with self.store.tx() as tx:
-            for rid, owner in tx.execute("SELECT id, owner FROM unyo_reservations"):
-                owner_host, _, pid = str(owner).rpartition(":")
-                if owner_host == host and pid.isdigit() and not _alive(int(pid)):
+        with self.store.tx(write=False) as tx:
+            rows = tx.execute("SELECT id, owner FROM unyo_reservations")
+        for rid, owner in rows:
+            owner_host, _, pid = str(owner).rpartition(":")
+            if owner_host == host and pid.isdigit() and not _alive(int(pid)):
+                with self.store.tx() as tx:
                     released += self._release(tx, rid)
         return released
 
