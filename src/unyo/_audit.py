@@ -78,7 +78,7 @@ def record_for(call: Call, periods: dict[str, str]) -> dict[str, Any]:
         "api": info.api,
         "profile": info.profile,
         "host": info.host,
-        "model": info.model or "?",
+        "model": info.model or f"({info.api})",
         "role": info.role,
         "user_id": info.user,
         "tag": info.tag,

@@ -18,7 +18,7 @@ def estimate(price: object, *, requests_per_day: float, days: float, input_token
     from unyo._call import Usage
 
     d = lambda x: Decimal(str(x))  # noqa: E731
-    requests = d(requests_per_day) * d(days)
+    requests = (d(requests_per_day) * d(days)).normalize()
     cached = int(round(input_tokens * cached_input_share))
     normal_one = price.cost(Usage(int(round(input_tokens)), cached, int(round(output_tokens))))  # type: ignore[attr-defined]
     worst_one = price.cost(Usage(int(round(input_tokens)), 0, output_cap))  # type: ignore[attr-defined]
@@ -59,7 +59,7 @@ def run(args: Namespace) -> int:
     p = price
     formula = [
         f"price ({model_id}{f', role {role}' if role else ''}, list prices as of {prices_as_of()}): input ${p.input}, cached input ${p.cached_input}, output ${p.output} per 1M tokens",
-        f"requests = {args.requests_per_day:g}/day × {args.days:g} days = {result['requests']}",
+        f"requests = {args.requests_per_day:g}/day × {args.days:g} days = {result['requests']:f}",
         f"normal per request = ({args.input_tokens:g} × (1 − {args.cached_input_share:g}) × {p.input} + {args.input_tokens:g} × {args.cached_input_share:g} × {p.cached_input} + {args.output_tokens:g} × {p.output}) / 1M = {usd(result['per_request_normal'])}",  # type: ignore[arg-type]
         f"normal month = requests × (1 − cache hit {args.cache_hit_rate:g}) × (1 + retry {args.retry_rate:g}) × per request = ${result['monthly_normal']}",
         f"worst per request = ({args.input_tokens:g} × {p.input} + cap {cap} × {p.output}) / 1M = {usd(result['per_request_worst'])}",  # type: ignore[arg-type]
