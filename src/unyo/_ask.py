@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from unyo._call import CallInfo, Usage, attach
-from unyo._client import OpenAI
+from unyo._client import OpenAI, response_text
 from unyo._stream import CancelToken, TextStream
 
 _clients: dict[tuple[Any, ...], OpenAI] = {}
@@ -134,8 +134,7 @@ def ask(
     which = _api_for(client, api)
     params = build_request(which, prompt, model=model, system=system, max_output_tokens=max_output_tokens, temperature=temperature, stream=False, extra=extra)
     response = _create(client, which, params)
-    text = response.output_text if which == "responses" else (response.choices[0].message.content or "")
-    return Answer.of(text, response._unyo_call)
+    return Answer.of(response_text(response) or "", response._unyo_call)
 
 
 def stream(

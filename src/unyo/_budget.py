@@ -151,7 +151,7 @@ def _downgrade(call: Call) -> bool:
 
 def reserve_budget(call: Call) -> None:
     """Pipeline step: price the worst case and reserve it against every applicable limit."""
-    if call.api == "models":
+    if call.api == "models" or call.info.cache_hit:
         return
     config = call.settings.budget
     while True:

@@ -152,7 +152,7 @@ class _BaseClient:
         else:
             info.usage = Usage.from_api(getattr(parsed, "usage", None))
         info.response_id = getattr(parsed, "id", None)
-        call.output_text = _output_text(parsed)
+        call.output_text = response_text(parsed)
         call.end("incomplete" if getattr(parsed, "status", None) == "incomplete" or _chat_truncated(parsed) else "completed")
         attach(parsed, info)
         self._settled(call)
@@ -164,7 +164,8 @@ class _BaseClient:
         return self._deliver(call, revive(call.api, call.cached_body or {}))
 
 
-def _output_text(parsed: Any) -> str | None:
+def response_text(parsed: Any) -> str | None:
+    """The text of a Responses or Chat Completions result (None for other results)."""
     if getattr(parsed, "object", None) == "response":
         return str(parsed.output_text)
     choices = getattr(parsed, "choices", None)

@@ -32,6 +32,7 @@ if TYPE_CHECKING:
 
 ZERO = Decimal(0)
 HOLD_GRACE_S = 600.0  # a reservation outlives its call's deadline by this much (streams run on)
+SWEEP_EVERY_S = 30.0  # how often a process looks for expired holds (not on every call)
 OWNER = f"{socket.gethostname()}:{os.getpid()}"
 
 
@@ -44,14 +45,15 @@ class Outcome:
 class Ledger:
     def __init__(self, store: Store) -> None:
         self.store = store
-        self._swept_dead = False
+        self._next_sweep = 0.0  # when this process next releases expired and orphaned holds
 
     # --- holds ------------------------------------------------------------------------------
 
     def reserve(self, rid: str, asked: Decimal, checks: Sequence[Check], keys: Sequence[tuple[str, str]], soft: float, deadline_s: float) -> Outcome:
-        if not self._swept_dead:
+        if time.monotonic() >= self._next_sweep:
+            self._next_sweep = time.monotonic() + SWEEP_EVERY_S
             self.release_orphans()
-        self.expire()
+            self.expire()
         outcome = Outcome()
         with self.store.tx() as tx:
             # lock every row this reservation touches, in one global order, before anything else:
@@ -66,7 +68,7 @@ class Ledger:
             now = time.time()
             tx.execute(
                 "INSERT INTO unyo_reservations (id, amount, keys, owner, created_at, expires_at) VALUES (?, ?, ?, ?, ?, ?)",
-                [rid, str(asked) if self.store.dialect == "sqlite" else asked, json.dumps(keys), OWNER, now, now + deadline_s + HOLD_GRACE_S],
+                [rid, asked, json.dumps(keys), OWNER, now, now + deadline_s + HOLD_GRACE_S],
             )
             for check in checks:
                 spent, reserved = rows[(check.scope, check.period)]
@@ -85,9 +87,8 @@ class Ledger:
         return out
 
     def _ensure(self, tx: Tx, keys: Sequence[tuple[str, str]]) -> None:
-        zero = "0" if self.store.dialect == "sqlite" else ZERO
         for scope, period in keys:
-            tx.execute("INSERT INTO unyo_counters (scope, period, spent, reserved) VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING", [scope, period, zero, zero])
+            tx.execute("INSERT INTO unyo_counters (scope, period, spent, reserved) VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING", [scope, period, ZERO, ZERO])
 
     def _shift(self, tx: Tx, keys: Sequence[tuple[str, str]], reserved: Decimal = ZERO, spent: Decimal = ZERO) -> None:
         """Add to the counters (read-modify-write in Python keeps SQLite's TEXT decimals exact)."""
@@ -95,8 +96,7 @@ class Ledger:
             row = tx.execute(f"SELECT spent, reserved FROM unyo_counters WHERE scope = ? AND period = ?{self.store.lock_rows()}", [scope, period])
             new_spent = (money(row[0][0]) or ZERO) + spent
             new_reserved = max(ZERO, (money(row[0][1]) or ZERO) + reserved)
-            values = [str(new_spent), str(new_reserved)] if self.store.dialect == "sqlite" else [new_spent, new_reserved]
-            tx.execute("UPDATE unyo_counters SET spent = ?, reserved = ? WHERE scope = ? AND period = ?", [*values, scope, period])
+            tx.execute("UPDATE unyo_counters SET spent = ?, reserved = ? WHERE scope = ? AND period = ?", [new_spent, new_reserved, scope, period])
 
     def _release(self, tx: Tx, rid: str) -> bool:
         row = tx.execute(f"SELECT amount, keys FROM unyo_reservations WHERE id = ?{self.store.lock_rows()}", [rid])
@@ -119,7 +119,6 @@ class Ledger:
 
     def release_orphans(self) -> int:
         """Release holds of processes on this host that no longer exist (a crashed batch)."""
-        self._swept_dead = True
         host = socket.gethostname()
         released = 0
         with self.store.tx(write=False) as tx:
@@ -150,8 +149,6 @@ class Ledger:
                 self._insert(tx, record)
 
     def _insert(self, tx: Tx, record: dict[str, Any]) -> None:
-        if self.store.dialect == "sqlite":
-            record = {k: (str(v) if isinstance(v, Decimal) else v) for k, v in record.items()}
         columns = list(record)
         tx.execute(f"INSERT INTO unyo_calls ({', '.join(columns)}) VALUES ({', '.join('?' for _ in columns)})", [record[c] for c in columns])
 
@@ -204,8 +201,8 @@ def settle(call: Call) -> None:
         info.cost_usd = price.cost(info.usage)
     elif info.usage is None:
         info.cost_usd = ZERO if price is not None else None  # nothing was billed
-    periods = call.periods or call.settings.budget.period_keys()
-    keys = counter_keys(info.user, info.tag, periods)
     if call.settings.db_url == "off":
         return
+    periods = call.periods or call.settings.budget.period_keys()
+    keys = counter_keys(info.user, info.tag, periods)
     ledger_for(call.settings).settle(info.call_id, info.cost_usd, keys, record_for(call, periods))

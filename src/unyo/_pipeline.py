@@ -20,10 +20,13 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
+from unyo._budget import reserve_budget
+from unyo._cache import check_cache, store_in_cache
 from unyo._call import CallInfo
 from unyo._catalog import ModelInfo, model_info
 from unyo._config import Settings
 from unyo._errors import BadRequest, ContextTooLong, ErrorContext
+from unyo._ledger import settle
 from unyo._limiter import limiter_for
 from unyo._tokens import Counter, bpe_counter, count_input
 
@@ -157,33 +160,6 @@ def rate_limit(call: Call) -> None:
     limiter = limiter_for(profile.name, profile.rpm, profile.tpm)
     if limiter is not None:
         call.info.limiter_wait_s = limiter.reserve((call.info.input_tokens or 0) + (call.info.max_output_tokens or 0))
-
-
-def check_cache(call: Call) -> None:
-    if call.settings.db_url != "off":
-        from unyo._cache import check_cache as check
-
-        check(call)
-
-
-def reserve_budget(call: Call) -> None:
-    if not call.info.cache_hit:
-        from unyo._budget import reserve_budget as reserve
-
-        reserve(call)
-
-
-def store_in_cache(call: Call) -> None:
-    if call.cache_key:
-        from unyo._cache import store_in_cache as store
-
-        store(call)
-
-
-def settle(call: Call) -> None:
-    from unyo._ledger import settle as settle_call
-
-    settle_call(call)
 
 
 DEFAULT_STEPS: tuple[Step, ...] = (

@@ -45,10 +45,12 @@ class Price:
 FREE = Price(ZERO, ZERO, ZERO)
 
 
-def usd(value: Decimal | None) -> str:
-    """Dollars for people: enough places to show sub-cent calls, no float rounding."""
+def usd(value: Decimal | str | None) -> str:
+    """Dollars for people (from a Decimal or its text, as in JSON reports): enough places to
+    show sub-cent calls, no float rounding."""
     if value is None:
         return "unpriced"
+    value = Decimal(value)
     if value == 0:
         return "$0"
     places = Decimal("0.00000001") if abs(value) < 1 else Decimal("0.0001")

@@ -182,6 +182,7 @@ def ask_structured(
     validated. Each repair is a separate call — priced, budgeted and audited like any other —
     carrying the original request, the last bad output and only the latest validation error."""
     from unyo._ask import _api_for, _create, build_request, default_client
+    from unyo._client import response_text
 
     check_schema(schema)
     if max_repairs < 0:
@@ -199,7 +200,7 @@ def ask_structured(
         response = _create(client, which, params)
         info: CallInfo = response._unyo_call
         calls.append(info)
-        text = response.output_text if which == "responses" else (response.choices[0].message.content or "")
+        text = response_text(response) or ""
         parsed, error = validate(schema, text)
         if error is None:
             return Parsed(parsed, text, calls)

@@ -10,6 +10,7 @@ from unyo._cli._shared import settings_for, table
 
 def run(args: Namespace) -> int:
     from unyo._ledger import ledger_for
+    from unyo._prices import usd
     from unyo._usage import budget_status
 
     settings = settings_for(args.profile)
@@ -25,18 +26,10 @@ def run(args: Namespace) -> int:
     rows = []
     for s in status:
         if s["period"] == "request":
-            rows.append([s["limit"], "-", "each call", usd_text(s["usd"]), "-", "-", "-", "-"])
+            rows.append([s["limit"], "-", "each call", usd(s["usd"]), "-", "-", "-", "-"])
         else:
-            rows.append([s["limit"], s["scope"], s["period"], usd_text(s["usd"]), usd_text(s["spent"]), usd_text(s["reserved"]), usd_text(s["remaining"]), f"{s['used']:.0%}"])
+            rows.append([s["limit"], s["scope"], s["period"], usd(s["usd"]), usd(s["spent"]), usd(s["reserved"]), usd(s["remaining"]), f"{s['used']:.0%}"])
     table("unyo budget", ["limit", "scope", "period", "limit $", "spent", "reserved", "remaining", "used"], rows)
     print(f"on exceeding: {settings.budget.on_exceed}" + (f" (to role {settings.budget.downgrade_to!r})" if settings.budget.on_exceed == "downgrade" else "")
           + f" · warning at {settings.budget.soft_threshold:.0%} · open reservations: {len(holds)}")
     return 0
-
-
-def usd_text(value: str) -> str:
-    from decimal import Decimal
-
-    from unyo._prices import usd
-
-    return usd(Decimal(value))

@@ -8,9 +8,10 @@ from argparse import Namespace
 from decimal import Decimal
 
 from unyo._cli._shared import settings_for
+from unyo._prices import Price
 
 
-def estimate(price: object, *, requests_per_day: float, days: float, input_tokens: float, output_tokens: float, output_cap: int,
+def estimate(price: Price, *, requests_per_day: float, days: float, input_tokens: float, output_tokens: float, output_cap: int,
              retry_rate: float, cache_hit_rate: float, cached_input_share: float) -> dict[str, object]:
     """Normal: average tokens, a `cached_input_share` of input at the cached price, cache hits
     free, retried requests billed again. Worst: every output at the cap, no cache of any kind,
@@ -20,8 +21,8 @@ def estimate(price: object, *, requests_per_day: float, days: float, input_token
     d = lambda x: Decimal(str(x))  # noqa: E731
     requests = (d(requests_per_day) * d(days)).normalize()
     cached = int(round(input_tokens * cached_input_share))
-    normal_one = price.cost(Usage(int(round(input_tokens)), cached, int(round(output_tokens))))  # type: ignore[attr-defined]
-    worst_one = price.cost(Usage(int(round(input_tokens)), 0, output_cap))  # type: ignore[attr-defined]
+    normal_one = price.cost(Usage(int(round(input_tokens)), cached, int(round(output_tokens))))
+    worst_one = price.cost(Usage(int(round(input_tokens)), 0, output_cap))
     billed_normal = requests * (1 - d(cache_hit_rate)) * (1 + d(retry_rate))
     billed_worst = requests * (1 + d(retry_rate))
     return {

@@ -7,6 +7,8 @@ from decimal import Decimal
 from html import escape
 from typing import Any
 
+from unyo._prices import usd
+
 CSS = """
 body{font:14px/1.45 system-ui,-apple-system,"Hiragino Sans","Noto Sans JP",sans-serif;margin:2rem auto;max-width:980px;color:#1d232b;padding:0 1rem}
 h1{font-size:1.5rem;margin-bottom:.2rem} h2{font-size:1.1rem;margin-top:2rem;border-bottom:1px solid #dde2e8;padding-bottom:.3rem}
@@ -16,12 +18,6 @@ table{border-collapse:collapse;width:100%;margin:.5rem 0} th,td{padding:.3rem .5
 th:first-child,td:first-child{text-align:left} th{background:#f6f8fa}
 .bar{fill:#3b82f6} .bar.warn{fill:#f59e0b} .bar.over{fill:#dc2626} svg text{font-size:11px;fill:#3c4550}
 """
-
-
-def _usd(value: str | Decimal) -> str:
-    from unyo._prices import usd
-
-    return usd(Decimal(str(value)))
 
 
 def _bars(rows: list[dict[str, Any]], width: int = 900, height: int = 180) -> str:
@@ -36,10 +32,10 @@ def _bars(rows: list[dict[str, Any]], width: int = 900, height: int = 180) -> st
     for i, (row, value) in enumerate(zip(rows, values, strict=True)):
         h = float(value / top) * height if top else 0.0
         x = i * step + (step - bar) / 2
-        parts.append(f'<rect class="bar" x="{x:.1f}" y="{height - h:.1f}" width="{bar:.1f}" height="{h:.1f}"><title>{escape(row["key"])}: {_usd(value)}, {row["calls"]} calls</title></rect>')
+        parts.append(f'<rect class="bar" x="{x:.1f}" y="{height - h:.1f}" width="{bar:.1f}" height="{h:.1f}"><title>{escape(row["key"])}: {usd(value)}, {row["calls"]} calls</title></rect>')
         if len(rows) <= 31:
             parts.append(f'<text x="{x + bar / 2:.1f}" y="{height + 14}" text-anchor="middle">{escape(row["key"][-5:])}</text>')
-    parts.append(f'<text x="0" y="{height + 34}">max {_usd(top)} per bar</text></svg>')
+    parts.append(f'<text x="0" y="{height + 34}">max {usd(top)} per bar</text></svg>')
     return "".join(parts)
 
 
@@ -54,7 +50,7 @@ def _table(rows: list[dict[str, Any]], name: str) -> str:
     head = f"<tr><th>{escape(name)}</th><th>calls</th><th>failed</th><th>cache hits</th><th>input</th><th>cached</th><th>output</th><th>reasoning</th><th>cost</th><th>p50 s</th><th>p95 s</th></tr>"
     body = "".join(
         f"<tr><td>{escape(r['key'])}</td><td>{r['calls']}</td><td>{r['failed']}</td><td>{r['cache_hits']}</td><td>{r['input_tokens']}</td>"
-        f"<td>{r['cached_tokens']}</td><td>{r['output_tokens']}</td><td>{r['reasoning_tokens']}</td><td>{_usd(r['cost_usd'])}{'*' if r['unpriced_calls'] else ''}</td>"
+        f"<td>{r['cached_tokens']}</td><td>{r['output_tokens']}</td><td>{r['reasoning_tokens']}</td><td>{usd(r['cost_usd'])}{'*' if r['unpriced_calls'] else ''}</td>"
         f"<td>{r['latency_p50_s'] if r['latency_p50_s'] is not None else '-'}</td><td>{r['latency_p95_s'] if r['latency_p95_s'] is not None else '-'}</td></tr>"
         for r in rows
     )
@@ -66,7 +62,7 @@ def render(report: dict[str, Any]) -> str:
     cards = "".join(
         f'<div class="card"><span class="muted">{label}</span><b id="{key}">{value}</b></div>'
         for key, label, value in (
-            ("total-cost", "spend", _usd(t["cost_usd"])),
+            ("total-cost", "spend", usd(t["cost_usd"])),
             ("total-calls", "calls", t["calls"]),
             ("total-tokens", "tokens in / out", f"{t['input_tokens']} / {t['output_tokens']}"),
             ("total-hits", "cache hits", t["cache_hits"]),
@@ -74,8 +70,8 @@ def render(report: dict[str, Any]) -> str:
         )
     )
     budgets = "".join(
-        f"<tr><td>{escape(b['limit'])}</td><td>{escape(b['scope'])}</td><td>{escape(b['period'])}</td><td>{_usd(b['spent'])}</td>"
-        f"<td>{_usd(b['reserved'])}</td><td>{_usd(b['remaining'])}</td><td>{_gauge(b)} {b['used']:.0%}</td></tr>"
+        f"<tr><td>{escape(b['limit'])}</td><td>{escape(b['scope'])}</td><td>{escape(b['period'])}</td><td>{usd(b['spent'])}</td>"
+        f"<td>{usd(b['reserved'])}</td><td>{usd(b['remaining'])}</td><td>{_gauge(b)} {b['used']:.0%}</td></tr>"
         for b in report["budgets"] if b["period"] != "request"
     )
     sections = []

@@ -15,26 +15,23 @@ from unyo._store._schema import MIGRATIONS
 class Tx:
     """A transaction: `execute` runs portable SQL (`?` placeholders) and returns the rows."""
 
-    def __init__(self, cursor: Any, placeholder: str) -> None:
+    def __init__(self, cursor: Any, placeholder: str, money_as_text: bool = False) -> None:
         self._cursor = cursor
         self._placeholder = placeholder
+        self._money_as_text = money_as_text  # SQLite has no exact decimal type: keep Decimals as TEXT
 
     def execute(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
         if self._placeholder != "?":
             sql = sql.replace("?", self._placeholder)
-        self._cursor.execute(sql, [_adapt(p) for p in params])
+        self._cursor.execute(sql, [self._adapt(p) for p in params])
         return list(self._cursor.fetchall()) if self._cursor.description else []
 
-    def executemany(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:
-        if self._placeholder != "?":
-            sql = sql.replace("?", self._placeholder)
-        self._cursor.executemany(sql, [[_adapt(p) for p in row] for row in rows])
-
-
-def _adapt(value: Any) -> Any:
-    if isinstance(value, bool):
-        return int(value)
-    return value
+    def _adapt(self, value: Any) -> Any:
+        if isinstance(value, bool):
+            return int(value)
+        if self._money_as_text and isinstance(value, Decimal):
+            return str(value)
+        return value
 
 
 def money(value: Any) -> Decimal | None:

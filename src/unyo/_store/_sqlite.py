@@ -63,7 +63,7 @@ class SqliteStore(Store):
         cursor = conn.cursor()
         cursor.execute("BEGIN IMMEDIATE" if write else "BEGIN")
         try:
-            yield Tx(cursor, "?")
+            yield Tx(cursor, "?", money_as_text=True)
         except BaseException:
             conn.rollback()
             raise
