@@ -74,7 +74,7 @@ def test_response_events(finish: str) -> None:
 
 
 def test_chat_shapes() -> None:
-    obj = _shapes.chat_json("m", G)
+    obj = _shapes.chat_json({}, "m", G)
     check(obj, "CreateChatCompletionResponse")
     check(obj["usage"], "CompletionUsage")
     chunks = list(_shapes.chat_events({"stream_options": {"include_usage": True}}, "m", iter(["a"]), lambda: G))
@@ -85,3 +85,29 @@ def test_chat_shapes() -> None:
 
 def test_models_list() -> None:
     check(_shapes.models_json(["a"]), "ListModelsResponse")
+
+
+TOOL_G = _shapes.Generated("", 10, 7, tool_calls=[{"call_id": "call_1", "name": "get_weather", "arguments": '{"city": "Tokyo"}'}])
+LOGPROBS = [{"token": "bug", "logprob": -0.1, "top_logprobs": [{"token": "bug", "logprob": -0.1}, {"token": "billing", "logprob": -2.5}]}]
+
+
+def test_tool_call_shapes() -> None:
+    obj = _shapes.response_json({"input": "hi", "tools": []}, "m", TOOL_G)
+    check(obj, "Response")
+    assert [o["type"] for o in obj["output"]] == ["function_call"]
+    check(obj["output"][0], "FunctionToolCall")
+    chat = _shapes.chat_json({}, "m", TOOL_G)
+    check(chat, "CreateChatCompletionResponse")
+    assert chat["choices"][0]["finish_reason"] == "tool_calls" and chat["choices"][0]["message"]["content"] is None
+    check(chat["choices"][0]["message"]["tool_calls"][0], "ChatCompletionMessageToolCall")
+
+
+def test_logprob_shapes() -> None:
+    g = _shapes.Generated("bug", 10, 1, logprobs=LOGPROBS)
+    obj = _shapes.response_json({"input": "hi", "include": ["message.output_text.logprobs"]}, "m", g)
+    check(obj, "Response")
+    check(obj["output"][0]["content"][0]["logprobs"][0], "LogProb")
+    chat = _shapes.chat_json({"logprobs": True}, "m", g)
+    check(chat, "CreateChatCompletionResponse")
+    check(chat["choices"][0]["logprobs"]["content"][0], "ChatCompletionTokenLogprob")
+    assert _shapes.chat_json({}, "m", g)["choices"][0]["logprobs"] is None  # only when asked

@@ -28,8 +28,10 @@ _EXPORTS = {
     "Cancelled": "unyo._errors",
     "ConfigError": "unyo._errors",
     "Conflict": "unyo._errors",
+    "Conversation": "unyo._conversations",
     "ConnectionFailed": "unyo._errors",
     "ContextTooLong": "unyo._errors",
+    "ConversationDenied": "unyo._errors",
     "MalformedResponse": "unyo._errors",
     "NotFound": "unyo._errors",
     "OpenAI": "unyo._client",
@@ -46,6 +48,12 @@ _EXPORTS = {
     "StreamInterrupted": "unyo._errors",
     "StreamResult": "unyo._stream",
     "TextStream": "unyo._stream",
+    "Tool": "unyo._tools",
+    "ToolAnswer": "unyo._tool_loop",
+    "ToolCallRecord": "unyo._tool_loop",
+    "ToolLoopExceeded": "unyo._errors",
+    "ToolRegistry": "unyo._tools",
+    "ToolRequest": "unyo._tool_loop",
     "TransportError": "unyo._errors",
     "Unprocessable": "unyo._errors",
     "UnpricedModel": "unyo._errors",
@@ -53,10 +61,13 @@ _EXPORTS = {
     "Usage": "unyo._call",
     "ask": "unyo._ask",
     "ask_structured": "unyo._structured",
+    "ask_with_tools": "unyo._tool_loop",
     "call_info": "unyo._call",
+    "conversation": "unyo._conversations",
     "load_settings": "unyo._config",
     "register_profile": "unyo._profiles",
     "stream": "unyo._ask",
+    "tool": "unyo._tools",
 }
 
 __all__ = sorted(_EXPORTS)
@@ -67,11 +78,14 @@ if TYPE_CHECKING:  # pragma: no cover
     from unyo._call import Attempt, CallInfo, Usage, call_info
     from unyo._client import AsyncOpenAI, OpenAI
     from unyo._config import Settings, load_settings
+    from unyo._conversations import Conversation, conversation
     from unyo._errors import *  # noqa: F403
     from unyo._pipeline import Pipeline
     from unyo._profiles import Profile, register_profile
     from unyo._stream import CancelToken, StreamResult, TextStream
     from unyo._structured import Parsed, ask_structured
+    from unyo._tool_loop import ToolAnswer, ToolCallRecord, ToolRequest, ask_with_tools
+    from unyo._tools import Tool, ToolRegistry, tool
 
 
 def __getattr__(name: str) -> Any:

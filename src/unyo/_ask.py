@@ -151,11 +151,13 @@ def stream(
     on_delta: Any = None,
     max_chars: int | None = None,
     max_seconds: float | None = None,
+    on_close: Any = None,
     **extra: Any,
 ) -> TextStream:
     """Stream text deltas for a prompt (or a list of turns). Stop with `cancel` (a CancelToken, from any thread), `on_delta`
-    returning False, `max_chars`, `max_seconds`, Ctrl-C, or `.cancel()`; see `.result`."""
+    returning False, `max_chars`, `max_seconds`, Ctrl-C, or `.cancel()`; see `.result`. `on_close(text_stream)` runs
+    once when the stream ends, however it ended."""
     client = client or default_client(profile)
     which = _api_for(client, api)
     params = build_request(which, prompt, model=model, system=system, max_output_tokens=max_output_tokens, temperature=temperature, stream=True, extra=extra)
-    return TextStream(_create(client, which, params), cancel=cancel, on_delta=on_delta, max_chars=max_chars, max_seconds=max_seconds)
+    return TextStream(_create(client, which, params), cancel=cancel, on_delta=on_delta, max_chars=max_chars, max_seconds=max_seconds, on_close=on_close)

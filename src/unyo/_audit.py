@@ -159,8 +159,34 @@ def prune(store: Store, retention_days: float, now: float | None = None) -> int:
     with store.tx() as tx:
         count = tx.execute("SELECT COUNT(*) FROM unyo_calls WHERE ts < ?", [cutoff])[0][0]
         tx.execute("DELETE FROM unyo_calls WHERE ts < ?", [cutoff])
+        tx.execute("DELETE FROM unyo_tool_calls WHERE ts < ?", [cutoff])
+        tx.execute("DELETE FROM unyo_turns WHERE conversation_id IN (SELECT id FROM unyo_conversations WHERE updated_at < ?)", [cutoff])
+        tx.execute("DELETE FROM unyo_conversations WHERE updated_at < ?", [cutoff])
         tx.execute("DELETE FROM unyo_cache WHERE expires_at < ?", [now or time.time()])
     return int(count)
+
+
+TOOL_COLUMNS = ("id", "call_id", "ts", "user_id", "tag", "name", "arguments", "outcome", "error", "duration_s", "result_chars")
+
+
+def record_tool_call(store: Store, row: dict[str, Any], policy: str) -> None:
+    """One audit row per tool call; arguments follow the content policy like prompts do."""
+    row = {**row, "arguments": _content(policy, row.get("arguments")), "error": redact(row["error"]) if row.get("error") else None}
+    with store.tx() as tx:
+        tx.execute(f"INSERT INTO unyo_tool_calls ({', '.join(TOOL_COLUMNS)}) VALUES ({', '.join('?' * len(TOOL_COLUMNS))})", [row.get(c) for c in TOOL_COLUMNS])
+
+
+def tool_calls(store: Store, limit: int = 20, since: float | None = None, user: str | None = None) -> list[dict[str, Any]]:
+    where, args = ["1=1"], []
+    if since is not None:
+        where.append("ts >= ?")
+        args.append(since)
+    if user is not None:
+        where.append("user_id = ?")
+        args.append(user)
+    with store.tx(write=False) as tx:
+        rows = tx.execute(f"SELECT {', '.join(TOOL_COLUMNS)} FROM unyo_tool_calls WHERE {' AND '.join(where)} ORDER BY ts DESC LIMIT ?", [*args, limit])
+    return [dict(zip(TOOL_COLUMNS, r)) for r in rows]
 
 
 def to_json(record: dict[str, Any]) -> str:

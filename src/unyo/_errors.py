@@ -6,6 +6,8 @@
     ├── BudgetExceeded                4  a budget refused the call before it was sent
     ├── Cancelled                     130 the caller stopped the call (Ctrl-C, cancel token)
     ├── OutputInvalid                 7  structured output still invalid after the repairs
+    ├── ToolLoopExceeded              7  the model kept calling tools past the round cap
+    ├── ConversationDenied            3  the conversation belongs to another user (or does not exist)
     └── APIError                      the call reached (or tried to reach) a provider
         ├── TransportError            6  nothing usable came back
         │   ├── APITimeout            6  connect/read timeout, or the total deadline ran out
@@ -50,6 +52,7 @@ __all__ = [
     "Conflict",
     "ConnectionFailed",
     "ContextTooLong",
+    "ConversationDenied",
     "MalformedResponse",
     "NotFound",
     "OutputInvalid",
@@ -59,6 +62,7 @@ __all__ = [
     "RequestTimeout",
     "ServerError",
     "StreamInterrupted",
+    "ToolLoopExceeded",
     "TransportError",
     "UnpricedModel",
     "UnyoError",
@@ -117,6 +121,22 @@ class OutputInvalid(UnyoError):
     exit_code = 7
     hint_en = "Simplify the schema, raise the output cap or max_repairs, or use a stronger model role; the last output is on the error."
     hint_ja = "スキーマを簡単にする、出力上限や max_repairs を上げる、またはより強いモデルロールを使ってください。最後の出力はエラーに残っています。"
+
+
+class ToolLoopExceeded(UnyoError):
+    """`calls` holds each model call's CallInfo, `tool_calls` every tool call made before the stop."""
+
+    exit_code = 7
+    hint_en = "Raise max_rounds, give the model fewer or clearer tools, or ask a narrower question."
+    hint_ja = "max_rounds を上げる、ツールを減らすか説明を明確にする、または質問を絞ってください。"
+
+
+class ConversationDenied(UnyoError):
+    """The same error whether the id is unknown or another user's, so ids cannot be probed."""
+
+    exit_code = 3
+    hint_en = "Use a conversation id that belongs to this user (`unyo conversations list --user U`), or start a new one."
+    hint_ja = "このユーザーの会話 ID を指定するか (`unyo conversations list --user U`)、新しい会話を始めてください。"
 
 
 class Cancelled(UnyoError):

@@ -48,6 +48,7 @@ class Call:
     cached_body: dict[str, Any] | None = None  # a cache hit: the stored response
     response_body: str | None = None  # the response as JSON, kept only when it will be cached
     output_text: str | None = None  # what the model said (for the audit log's content policy)
+    prior_tokens: int = 0  # context the provider adds from its own state (previous_response_id, conversation)
 
     def end(self, status: str) -> None:
         """Mark the call finished: status and latency (limiter wait, attempts and waits included)."""
@@ -131,7 +132,7 @@ def counter_for(call: Call) -> Counter:
 def count_input_tokens(call: Call) -> None:
     if call.api == "models":
         return
-    call.info.input_tokens = count_input(call.api, call.params, counter_for(call))
+    call.info.input_tokens = count_input(call.api, call.params, counter_for(call)) + call.prior_tokens
     call.info.input_tokens_exact = call.settings.profile.local or call.model.exact_count
 
 
@@ -177,13 +178,15 @@ class Pipeline:
 
     def prepare(self, api: str, kwargs: dict[str, Any], settings: Settings, user: str | None = None, tag: str | None = None) -> Call:
         """Run the steps. unyo's own per-call options are taken out of the SDK keyword arguments:
-        `unyo_user`, `unyo_tag` (budgets and reports), `unyo_cache` ("off" | "force")."""
+        `unyo_user`, `unyo_tag` (budgets and reports), `unyo_cache` ("off" | "force"),
+        `unyo_prior_tokens` (tokens of provider-side context: previous_response_id / conversation)."""
         params = dict(kwargs)
         user = params.pop("unyo_user", None) or user or params.get("safety_identifier") or params.get("user")
         tag = params.pop("unyo_tag", None) or tag
         cache_mode = params.pop("unyo_cache", None)
+        prior = int(params.pop("unyo_prior_tokens", 0) or 0)
         info = CallInfo(api=api, profile=settings.profile.name, host=settings.host, model="", stream=bool(params.get("stream")), user=user, tag=tag)
-        call = Call(api, params, settings, info, cache_mode=cache_mode)
+        call = Call(api, params, settings, info, cache_mode=cache_mode, prior_tokens=prior)
         try:
             for step in self.steps:
                 step(call)

@@ -11,7 +11,7 @@ import json
 import time
 import uuid
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 
@@ -22,6 +22,8 @@ class Generated:
     output_tokens: int
     finish: str = "stop"  # "stop" | "length"
     cached_tokens: int = 0
+    tool_calls: list[dict[str, str]] = field(default_factory=list)  # {"call_id", "name", "arguments" (JSON text)}
+    logprobs: list[dict[str, Any]] | None = None  # {"token", "logprob", "top_logprobs": [{"token", "logprob"}]}
 
 
 def new_id(prefix: str) -> str:
@@ -38,8 +40,18 @@ def _content_text(content: Any) -> str:
     return ""
 
 
+def tool_call_text(name: str, arguments: str) -> str:
+    """How a model's tool call reads as conversation text (for counting and the local model)."""
+    return json.dumps({"tool": name, "arguments": arguments}, ensure_ascii=False)
+
+
+def tool_result_text(output: Any) -> str:
+    return f"Tool result: {output if isinstance(output, str) else json.dumps(output, ensure_ascii=False)}"
+
+
 def responses_messages(body: dict[str, Any]) -> list[dict[str, str]]:
-    """A Responses request's instructions + input as chat messages."""
+    """A Responses request's instructions + input as chat messages (tool calls and their
+    results become assistant / user text)."""
     messages: list[dict[str, str]] = []
     if body.get("instructions"):
         messages.append({"role": "system", "content": str(body["instructions"])})
@@ -50,18 +62,48 @@ def responses_messages(body: dict[str, Any]) -> list[dict[str, str]]:
     for item in raw or []:
         if not isinstance(item, dict):
             continue
-        role = item.get("role", "user")
-        role = "system" if role == "developer" else role
-        messages.append({"role": role, "content": _content_text(item.get("content", ""))})
+        kind = item.get("type")
+        if kind == "function_call":
+            messages.append({"role": "assistant", "content": tool_call_text(str(item.get("name")), str(item.get("arguments", "")))})
+        elif kind == "function_call_output":
+            messages.append({"role": "user", "content": tool_result_text(item.get("output", ""))})
+        elif kind in (None, "message"):
+            role = item.get("role", "user")
+            role = "system" if role == "developer" else role
+            messages.append({"role": role, "content": _content_text(item.get("content", ""))})
     return messages
 
 
 def chat_messages(body: dict[str, Any]) -> list[dict[str, str]]:
-    return [
-        {"role": "system" if m.get("role") == "developer" else m.get("role", "user"), "content": _content_text(m.get("content", ""))}
-        for m in body.get("messages", [])
-        if isinstance(m, dict)
-    ]
+    messages: list[dict[str, str]] = []
+    for m in body.get("messages", []):
+        if not isinstance(m, dict):
+            continue
+        role = m.get("role", "user")
+        if role == "tool":
+            messages.append({"role": "user", "content": tool_result_text(_content_text(m.get("content", "")))})
+            continue
+        text = _content_text(m.get("content", ""))
+        for call in m.get("tool_calls") or []:
+            fn = call.get("function") or {}
+            text += tool_call_text(str(fn.get("name")), str(fn.get("arguments", "")))
+        messages.append({"role": "system" if role == "developer" else role, "content": text})
+    return messages
+
+
+def tools_of(body: dict[str, Any]) -> list[dict[str, Any]]:
+    """The function tools a request offers, in one shape for both APIs: {name, description, parameters}."""
+    out = []
+    for tool in body.get("tools") or []:
+        if not isinstance(tool, dict) or tool.get("type") != "function":
+            continue
+        fn = tool.get("function", tool)  # Chat nests under "function"; Responses is flat
+        out.append({"name": fn.get("name"), "description": fn.get("description") or "", "parameters": fn.get("parameters") or {"type": "object", "properties": {}}})
+    return out
+
+
+def wants_logprobs(body: dict[str, Any]) -> bool:
+    return bool(body.get("logprobs")) or "message.output_text.logprobs" in (body.get("include") or [])
 
 
 def json_schema_of(body: dict[str, Any]) -> dict[str, Any] | None:
@@ -101,14 +143,31 @@ def _response_usage(g: Generated) -> dict[str, Any]:
     }
 
 
-def _message_item(item_id: str, text: str, status: str) -> dict[str, Any]:
+def _message_item(item_id: str, text: str, status: str, logprobs: list[dict[str, Any]] | None = None) -> dict[str, Any]:
     return {
         "id": item_id,
         "type": "message",
         "role": "assistant",
         "status": status,
-        "content": [{"type": "output_text", "text": text, "annotations": [], "logprobs": []}],
+        "content": [{"type": "output_text", "text": text, "annotations": [], "logprobs": _wire_logprobs(logprobs or [])}],
     }
+
+
+def _wire_logprobs(logprobs: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    def one(t: dict[str, Any]) -> dict[str, Any]:
+        return {"token": t["token"], "logprob": t["logprob"], "bytes": list(t["token"].encode())}
+
+    return [{**one(t), "top_logprobs": [one(a) for a in t.get("top_logprobs", [])]} for t in logprobs]
+
+
+def _output_items(g: Generated, item_id: str, status: str, logprobs: bool) -> list[dict[str, Any]]:
+    items: list[dict[str, Any]] = [
+        {"type": "function_call", "id": new_id("fc"), "call_id": c["call_id"], "name": c["name"], "arguments": c["arguments"], "status": "completed"}
+        for c in g.tool_calls
+    ]
+    if g.text or not items:
+        items.insert(0, _message_item(item_id, g.text, status, g.logprobs if logprobs else None))
+    return items
 
 
 def response_object(
@@ -123,7 +182,7 @@ def response_object(
         "created_at": created,
         "status": status,
         "model": model,
-        "output": [_message_item(item_id, g.text, "incomplete" if incomplete else "completed")] if done else [],
+        "output": _output_items(g, item_id, "incomplete" if incomplete else "completed", wants_logprobs(body)) if done else [],
         "usage": _response_usage(g) if done else None,
         "error": None,
         "incomplete_details": {"reason": "max_output_tokens"} if incomplete else None,
@@ -132,8 +191,8 @@ def response_object(
         "temperature": body.get("temperature", 1.0),
         "top_p": body.get("top_p", 1.0),
         "parallel_tool_calls": True,
-        "tool_choice": "auto",
-        "tools": [],
+        "tool_choice": body.get("tool_choice", "auto"),
+        "tools": body.get("tools") or [],
         "text": body.get("text") or {"format": {"type": "text"}},
         "metadata": body.get("metadata") or {},
         "store": False,
@@ -182,7 +241,13 @@ def _chat_usage(g: Generated) -> dict[str, Any]:
     }
 
 
-def chat_json(model: str, g: Generated) -> dict[str, Any]:
+def chat_json(body: dict[str, Any], model: str, g: Generated) -> dict[str, Any]:
+    message: dict[str, Any] = {"role": "assistant", "content": g.text if g.text or not g.tool_calls else None, "refusal": None}
+    if g.tool_calls:
+        message["tool_calls"] = [
+            {"id": c["call_id"], "type": "function", "function": {"name": c["name"], "arguments": c["arguments"]}} for c in g.tool_calls
+        ]
+    logprobs = {"content": _wire_logprobs(g.logprobs), "refusal": None} if g.logprobs and wants_logprobs(body) else None
     return {
         "id": new_id("chatcmpl"),
         "object": "chat.completion",
@@ -191,9 +256,9 @@ def chat_json(model: str, g: Generated) -> dict[str, Any]:
         "choices": [
             {
                 "index": 0,
-                "message": {"role": "assistant", "content": g.text, "refusal": None},
-                "finish_reason": g.finish,
-                "logprobs": None,
+                "message": message,
+                "finish_reason": "tool_calls" if g.tool_calls and g.finish == "stop" else g.finish,
+                "logprobs": logprobs,
             }
         ],
         "usage": _chat_usage(g),

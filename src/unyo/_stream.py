@@ -307,9 +307,11 @@ class TextStream:
         on_delta: Callable[[str], bool | None] | None = None,
         max_chars: int | None = None,
         max_seconds: float | None = None,
+        on_close: Callable[[TextStream], None] | None = None,
     ) -> None:
         self._guarded = guarded
         self._on_delta = on_delta
+        self._on_close = on_close
         self._max_chars = max_chars
         self._timer = threading.Timer(max_seconds, guarded.cancel, args=("max_seconds",)) if max_seconds else None
         if cancel is not None:
@@ -338,6 +340,9 @@ class TextStream:
             if self._timer:
                 self._timer.cancel()
             self._guarded.close()
+            if self._on_close is not None:
+                on_close, self._on_close = self._on_close, None
+                on_close(self)
 
     def until_done(self) -> StreamResult:
         for _ in self:

@@ -58,8 +58,23 @@ def build_parser() -> argparse.ArgumentParser:
     chat.add_argument("--max-output-tokens", type=int)
     chat.add_argument("--temperature", type=float)
     chat.add_argument("--api", choices=["responses", "chat"])
+    chat.add_argument("--user", help="whose conversation: with --user the conversation is stored and can be resumed")
+    chat.add_argument("--conversation", metavar="ID", help="resume (or start) this conversation; needs --user")
+    chat.add_argument("--strategy", choices=["history", "previous_response", "conversation"], default="history",
+                      help="how context is kept for a new conversation (default history: trimmed turns sent by unyo)")
+    chat.add_argument("--max-history-tokens", type=int, default=2000, help="history strategy: token budget for past turns")
+    chat.add_argument("--trim", choices=["drop", "summarize"], default="drop", help="history strategy: drop old turns or fold them into a summary")
     _common(chat)
     chat.set_defaults(handler="unyo._cli._chat:run")
+
+    convs = sub.add_parser("conversations", help="stored conversations: list, show ID, rm ID (per user)")
+    convs.add_argument("action", choices=["list", "show", "rm"])
+    convs.add_argument("id", nargs="?", help="the conversation id (show, rm)")
+    convs.add_argument("--user", help="whose conversations (required for show and rm; list without it shows every user's)")
+    convs.add_argument("-n", "--limit", type=int, default=50)
+    convs.add_argument("--json", action="store_true")
+    _common(convs)
+    convs.set_defaults(handler="unyo._cli._conversations:run")
 
     models = sub.add_parser("models", help="the profile's models, roles and context windows")
     models.add_argument("--json", action="store_true")

@@ -15,6 +15,7 @@ import httpx2
 
 from unyo import _shapes
 from unyo._errors import UnyoError
+from unyo._local import _tools
 from unyo._local._model import LocalModel, get_model
 
 LOCAL_BASE_URL = "http://local.unyo/v1"
@@ -50,6 +51,9 @@ class _Server:
 
     def _generate(self, path: str, body: dict[str, Any]) -> httpx2.Response | tuple[Iterator[bytes], dict[str, str]]:
         responses = path == "/responses"
+        if body.get("previous_response_id") or body.get("conversation"):
+            msg = "the local model keeps no server-side state: previous_response_id / conversation need a provider; use the history strategy"
+            return _json_response(400, _shapes.error_json(400, msg, "unsupported_parameter"))
         messages = _shapes.responses_messages(body) if responses else _shapes.chat_messages(body)
         if not messages:
             return _json_response(400, _shapes.error_json(400, "no input messages"))
@@ -63,9 +67,17 @@ class _Server:
             )
             return _json_response(400, _shapes.error_json(400, msg, "context_length_exceeded"))
         schema = _shapes.json_schema_of(body)
+        tools = _shapes.tools_of(body)  # with tool_choice "none" the grammar allows only an answer
+        if tools:
+            if body.get("stream"):
+                return _json_response(400, _shapes.error_json(400, "the local model does not stream tool calls; call it without stream"))
+            schema = _tools.grammar(tools, body.get("tool_choice", "auto"), answer_chars=cap * 4)
+            generated = _tools.reply(model.generate([_tools.prompt(tools), *messages], body, schema, cap))
+            payload = _shapes.response_json(body, model.model_id, generated) if responses else _shapes.chat_json(body, model.model_id, generated)
+            return _json_response(200, payload)
         if not body.get("stream"):
             generated = model.generate(messages, body, schema, cap)
-            payload = _shapes.response_json(body, model.model_id, generated) if responses else _shapes.chat_json(model.model_id, generated)
+            payload = _shapes.response_json(body, model.model_id, generated) if responses else _shapes.chat_json(body, model.model_id, generated)
             return _json_response(200, payload)
         deltas, finish = model.stream(messages, body, schema, cap)
         events = (_shapes.response_events if responses else _shapes.chat_events)(body, model.model_id, deltas, finish)

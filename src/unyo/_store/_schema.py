@@ -75,4 +75,46 @@ MIGRATIONS: list[tuple[int, str]] = [
         CREATE INDEX unyo_cache_expires ON unyo_cache (expires_at)
         """,
     ),
+    (
+        2,
+        """
+        CREATE TABLE unyo_tool_calls (
+            id TEXT PRIMARY KEY,
+            call_id TEXT,
+            ts {real} NOT NULL,
+            user_id TEXT,
+            tag TEXT,
+            name TEXT NOT NULL,
+            arguments TEXT,
+            outcome TEXT NOT NULL,
+            error TEXT,
+            duration_s {real},
+            result_chars {bigint} NOT NULL
+        );
+        CREATE INDEX unyo_tool_calls_ts ON unyo_tool_calls (ts);
+        CREATE TABLE unyo_conversations (
+            id TEXT PRIMARY KEY,
+            user_id TEXT NOT NULL,
+            strategy TEXT NOT NULL,
+            system TEXT,
+            summary TEXT,
+            last_response_id TEXT,
+            provider_id TEXT,
+            chain_tokens {bigint} NOT NULL,
+            created_at {real} NOT NULL,
+            updated_at {real} NOT NULL
+        );
+        CREATE INDEX unyo_conversations_user ON unyo_conversations (user_id, updated_at);
+        CREATE TABLE unyo_turns (
+            conversation_id TEXT NOT NULL,
+            seq INTEGER NOT NULL,
+            role TEXT NOT NULL,
+            content TEXT NOT NULL,
+            tokens {bigint} NOT NULL,
+            ts {real} NOT NULL,
+            response_id TEXT,
+            PRIMARY KEY (conversation_id, seq)
+        )
+        """,
+    ),
 ]

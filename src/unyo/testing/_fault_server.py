@@ -18,8 +18,15 @@ Each request takes the next scripted action (then "ok" when the script runs out)
     stall               start a stream, send "after" deltas, then go silent (idle timeout test)
 
 Dict actions take extra keys: text, delay (seconds between stream deltas), after, retry_after,
-retry_after_ms. The 401 body echoes the key it received, as a careless server would: clients
-must never repeat it. `requests`, `disconnects` and `billed` record what happened.
+retry_after_ms, tool_calls (a list of {"name", "arguments"} the model "calls"; non-streamed) and
+logprobs (a list of {"token", "logprob", "top_logprobs"}, returned when the request asks). The
+401 body echoes the key it received, as a careless server would: clients must never repeat it.
+`requests`, `disconnects` and `billed` record what happened.
+
+Like the real API, the server keeps state: responses (for `previous_response_id`) and
+conversations (`POST /conversations`, then `conversation=` on a response), billing the whole
+chain as input. `limit(requests, per_s)` makes it enforce a request-rate limit with 429s,
+`Retry-After` and `x-ratelimit-*` headers, as a provider does.
 """
 
 from __future__ import annotations
@@ -56,6 +63,10 @@ class FaultServer:
         self.disconnects: list[dict[str, Any]] = []  # streams the client closed early
         self.billed = {"input_tokens": 0, "output_tokens": 0, "requests": 0}
         self.stopping = threading.Event()
+        self.stored: dict[str, list[dict[str, str]]] = {}  # response id / conversation id -> messages
+        self.rate_limited = 0  # 429s sent by the rate limit (not scripted ones)
+        self._rate: tuple[int, float] | None = None
+        self._window: deque[float] = deque()
         self._httpd = _QuietServer((host, port), _handler_for(self))
         self._httpd.daemon_threads = True
         self._thread: threading.Thread | None = None
@@ -80,6 +91,27 @@ class FaultServer:
             self.requests.clear()
             self.disconnects.clear()
             self.billed = {"input_tokens": 0, "output_tokens": 0, "requests": 0}
+
+    def limit(self, requests: int, per_s: float = 60.0) -> None:
+        """Allow at most `requests` generation requests in any sliding `per_s` window."""
+        with self._lock:
+            self._rate, self.rate_limited = (requests, per_s), 0
+            self._window.clear()
+
+    def admit(self) -> float | None:
+        """None when the request may proceed, else the seconds until it would."""
+        with self._lock:
+            if self._rate is None:
+                return None
+            limit, per_s = self._rate
+            now = time.monotonic()
+            while self._window and self._window[0] <= now - per_s:
+                self._window.popleft()
+            if len(self._window) < limit:
+                self._window.append(now)
+                return None
+            self.rate_limited += 1
+            return self._window[0] + per_s - now
 
     def record(self, entry: dict[str, Any]) -> None:
         with self._lock:
@@ -216,7 +248,17 @@ class _Handler(BaseHTTPRequestHandler):
             return self._send_json(200, _shapes.models_json(self.fault.models))
         if method == "POST" and path == "/embeddings":
             return self._embeddings(body or {})
+        if method == "POST" and path == "/conversations":
+            conv_id = _shapes.new_id("conv")
+            self.fault.stored[conv_id] = []
+            return self._send_json(200, {"id": conv_id, "object": "conversation", "created_at": int(time.time()), "metadata": {}})
         if method == "POST" and path in ("/responses", "/chat/completions"):
+            wait = self.fault.admit()
+            if wait is not None:
+                limit, per_s = self.fault._rate  # type: ignore[misc]
+                headers = {"retry-after-ms": str(int(wait * 1000) + 1), "x-ratelimit-limit-requests": str(limit),
+                           "x-ratelimit-remaining-requests": "0", "x-ratelimit-reset-requests": f"{wait:.3f}s"}
+                return self._send_json(429, _shapes.error_json(429, "Rate limit reached for requests", "rate_limit_exceeded", "requests"), headers)
             return self._generate(path == "/responses", body or {}, action)
         self._send_json(404, _shapes.error_json(404, f"no route {method} {path}", "unknown_url"))
 
@@ -254,7 +296,12 @@ class _Handler(BaseHTTPRequestHandler):
 
         api = "responses" if responses else "chat"
         model = str(body.get("model", "gpt-4o-mini"))
-        text = str(action.get("text", DEFAULT_TEXT))
+        tool_calls = [
+            {"call_id": _shapes.new_id("call"), "name": c["name"], "arguments": c["arguments"] if isinstance(c["arguments"], str) else json.dumps(c["arguments"])}
+            for c in action.get("tool_calls", [])
+        ]
+        logprobs = action.get("logprobs")
+        text = str(action.get("text", "".join(t["token"] for t in logprobs) if logprobs else "" if tool_calls else DEFAULT_TEXT))
         words = [w + " " for w in text.split(" ")]
         words[-1] = words[-1].rstrip()
         cap = _shapes.output_cap(body)
@@ -265,16 +312,31 @@ class _Handler(BaseHTTPRequestHandler):
             while words and counter.count_text("".join(kept + words[:1])) <= cap:
                 kept.append(words.pop(0))
             words, finish = kept, "length"
-        input_tokens = count_input(api, body, counter)
+        chain = body.get("previous_response_id") or body.get("conversation")
+        chain = chain.get("id") if isinstance(chain, dict) else chain
+        if chain and chain not in self.fault.stored:
+            return self._send_json(404, _shapes.error_json(404, f"No response or conversation found with id '{chain}'.", None))
+        prior = list(self.fault.stored.get(chain, [])) if chain else []
+        messages = prior + _shapes.responses_messages(body) if responses else []
+        input_tokens = counter.count_messages(messages) if prior else count_input(api, body, counter)
+        calls_text = "".join(c["arguments"] for c in tool_calls)
 
         def generated(parts: list[str]) -> _shapes.Generated:
             out = "".join(parts)
-            return _shapes.Generated(out, input_tokens, counter.count_text(out), finish)
+            return _shapes.Generated(out, input_tokens, counter.count_text(out + calls_text), finish, tool_calls=tool_calls, logprobs=logprobs)
 
         if not body.get("stream"):
             g = generated(words)
             self.fault.bill(g)
-            payload = _shapes.response_json(body, model, g) if responses else _shapes.chat_json(model, g)
+            payload = _shapes.response_json(body, model, g) if responses else _shapes.chat_json(body, model, g)
+            if responses:
+                reply = [{"role": "assistant", "content": g.text}] + [
+                    {"role": "assistant", "content": _shapes.tool_call_text(c["name"], c["arguments"])} for c in tool_calls
+                ]
+                if body.get("store", True):
+                    self.fault.stored[payload["id"]] = messages + reply
+                if body.get("conversation"):
+                    self.fault.stored[chain] = messages + reply
             return self._send_json(200, payload)
         self._stream(responses, body, model, words, generated, action)
 

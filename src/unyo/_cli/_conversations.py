@@ -1,0 +1,60 @@
+"""`unyo conversations list|show|rm`: stored conversations, per user."""
+
+from __future__ import annotations
+
+import json
+from argparse import Namespace
+from datetime import datetime
+
+from unyo._cli._shared import settings_for, table
+from unyo._errors import ConfigError
+
+
+def _when(ts: float) -> str:
+    return datetime.fromtimestamp(ts).astimezone().strftime("%Y-%m-%d %H:%M")
+
+
+def run(args: Namespace) -> int:
+    from unyo._conversations import conversation, delete_conversation, list_conversations
+    from unyo._store import store_for
+
+    settings = settings_for(args.profile)
+    store = store_for(settings)
+    if args.action == "list":
+        rows = list_conversations(store, args.user, args.limit)
+        if args.json:
+            print(json.dumps(rows, ensure_ascii=False))
+        else:
+            table("conversations", ["id", "user", "strategy", "turns", "created", "updated"],
+                  [[r["id"], r["user"], r["strategy"], r["turns"], _when(r["created_at"]), _when(r["updated_at"])] for r in rows])  # fmt: skip
+        return 0
+    if not args.id or not args.user:
+        raise ConfigError(f"conversations {args.action} needs an id and --user")
+    if args.action == "rm":
+        client = None
+        from unyo._conversations import owned_row
+
+        row = owned_row(store, args.id, args.user)
+        if row is not None and row[6]:  # a provider conversation: delete the provider's copy too
+            from unyo._client import OpenAI
+
+            client = OpenAI(settings=settings)
+        turns = delete_conversation(store, args.user, args.id, client)
+        print(f"deleted conversation {args.id} ({turns} turns)")
+        return 0
+    from unyo._client import OpenAI
+
+    conv = conversation(args.user, args.id, create=False, client=OpenAI(settings=settings))
+    turns = conv.turns()
+    if args.json:
+        print(json.dumps({"id": conv.id, "user": conv.user, "strategy": conv.strategy, "system": conv.system, "summary": conv.summary,
+                          "turns": [{"seq": t.seq, "role": t.role, "content": t.content, "ts": t.ts} for t in turns]}, ensure_ascii=False))  # fmt: skip
+        return 0
+    print(f"conversation {conv.id} · user {conv.user} · {conv.strategy} · {len(turns)} turns")
+    if conv.system:
+        print(f"[system] {conv.system}")
+    if conv.summary:
+        print(f"[summary] {conv.summary}")
+    for t in turns:
+        print(f"{_when(t.ts)} {t.role}> {t.content}")
+    return 0
