@@ -152,7 +152,7 @@ class Conversation:
             if reply or info.status == "completed":
                 tx.execute("INSERT INTO unyo_turns (conversation_id, seq, role, content, tokens, ts, response_id) VALUES (?, ?, ?, ?, ?, ?, ?)",
                            [self.id, seq + 2, "assistant", reply, _count(reply), now, info.response_id])  # fmt: skip
-            if info.response_id and info.status == "completed":
+            if info.response_id and info.status in ("completed", "incomplete"):
                 self.last_response_id = info.response_id
             self.chain_tokens = chain
             tx.execute("UPDATE unyo_conversations SET last_response_id = ?, chain_tokens = ?, updated_at = ? WHERE id = ?",
@@ -209,6 +209,8 @@ def conversation(
     client = client or default_client(profile)
     if client.settings.db_url == "off":
         raise ConfigError("conversations are stored in the ledger database; it is off (UNYO_DB_URL=off)")
+    if strategy != "history" and client.settings.profile.local:
+        raise ConfigError(f"the local model keeps no server-side state: the {strategy} strategy needs a provider; use history")
     store = store_for(client.settings)
     conversation_id = conversation_id or f"conv-{uuid.uuid4().hex[:16]}"
     row = owned_row(store, conversation_id, user)
