@@ -9,6 +9,9 @@ EXPECTED = {
     "Pipeline", "Profile", "QuotaExhausted", "RateLimited", "RequestTimeout", "ServerError", "Settings",
     "StreamInterrupted", "StreamResult", "TextStream", "TransportError", "Unprocessable", "UnpricedModel", "UnyoError", "Usage",
     "ask", "ask_structured", "call_info", "load_settings", "register_profile", "stream",
+    # issue 4: tools, conversations, classification
+    "Classification", "Conversation", "ConversationDenied", "Tool", "ToolAnswer", "ToolCallRecord", "ToolLoopExceeded", "ToolRegistry",
+    "ToolRequest", "ask_with_tools", "classify", "conversation", "tool",
 }
 
 

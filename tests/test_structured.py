@@ -152,3 +152,45 @@ def test_local_model_follows_the_schema_by_grammar() -> None:
         assert isinstance(r.parsed, Triage)
         repairs += r.repairs
     print(f"\nlocal model: {len(prompts)} inquiries, {repairs} repairs ({repairs / len(prompts):.2f} per request)")
+
+
+def _lp(token: str, logprob: float, *alts: tuple[str, float]) -> dict[str, object]:
+    return {"token": token, "logprob": logprob, "top_logprobs": [{"token": token, "logprob": logprob}] + [{"token": t, "logprob": p} for t, p in alts]}
+
+
+CLASSIFIED = [
+    _lp('{"label":"', 0.0),
+    _lp("bill", -0.2, ("bug", -1.9), ("oth", -4.0)),
+    _lp("ing", -0.01),
+    _lp('","confidence":0.99,"reason":"asks about an invoice"}', 0.0),
+]
+
+
+@pytest.mark.parametrize("api", ["responses", "chat"])
+def test_classify_confidence_comes_from_logprobs(fault: FaultServer, api: str) -> None:
+    import math
+
+    fault.script({"action": "ok", "logprobs": CLASSIFIED})
+    result = unyo.classify("Please resend my invoice.", {"billing": "money", "bug": "defects", "other": "anything else"}, client=client(fault), api=api)
+    assert result.label == "billing" and result.source == "logprobs"
+    assert result.confidence == pytest.approx(math.exp(-0.21), abs=1e-6)  # both tokens of "billing", not the self-reported 0.99
+    assert result.scores["bug"] == pytest.approx(math.exp(-1.9), abs=1e-6) and result.scores["other"] == pytest.approx(math.exp(-4.0), abs=1e-6)
+    body = fault.requests[0]["body"]
+    if api == "chat":
+        assert body["logprobs"] is True and body["top_logprobs"] == 5
+    else:
+        assert body["include"] == ["message.output_text.logprobs"]
+
+
+def test_classify_without_logprobs_reports_self_reported_confidence(fault: FaultServer) -> None:
+    fault.script({"action": "ok", "text": '{"labels": ["bug", "billing"], "confidence": 0.6, "reason": "both"}'})
+    result = unyo.classify("charged twice because of a crash", ["billing", "bug", "other"], multi_label=True, client=client(fault))
+    assert result.labels == ["bug", "billing"] and result.label is None
+    assert result.source == "self_reported" and result.confidence == 0.6
+
+
+@pytest.mark.local_model
+def test_classify_on_the_local_model() -> None:
+    result = unyo.classify("The app crashes when I press save.", ["billing", "bug", "other"], client=unyo.OpenAI(profile="local"))
+    assert result.label in ("billing", "bug", "other") and result.source == "self_reported"
+    assert 0 <= (result.confidence or 0) <= 1

@@ -310,3 +310,15 @@ def test_tool_loop_on_the_local_model(api: str) -> None:
     assert answer.rounds == 1 and answer.tool_calls[0].name == "get_weather"
     assert answer.tool_calls[0].outcome == "ok" and RAN and isinstance(RAN[0][1]["city"], str)
     assert answer.text and not answer.text.lstrip().startswith("{") and len(answer.calls) == 2  # an answer, not call syntax
+
+
+def test_cli_logs_tools(fault: FaultServer) -> None:
+    from .conftest import run_cli
+
+    fault.script({"action": "ok", "tool_calls": [{"name": "get_weather", "arguments": {"city": "Nagoya"}}, {"name": "nope", "arguments": {}}]}, "ok")
+    unyo.ask_with_tools("go", [get_weather], client=client(fault), api="chat")
+    result = run_cli("logs", "--tools", "--json")
+    rows = [json.loads(line) for line in result.stdout.splitlines()]
+    assert sorted((r["name"], r["outcome"]) for r in rows) == [("get_weather", "ok"), ("nope", "not_allowed")]
+    table = run_cli("logs", "--tools")
+    assert "get_weather" in table.stdout and "not_allowed" in table.stdout

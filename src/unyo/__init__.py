@@ -24,6 +24,7 @@ _EXPORTS = {
     "BudgetExceeded": "unyo._errors",
     "BudgetWarning": "unyo._budget",
     "CallInfo": "unyo._call",
+    "Classification": "unyo._classify",
     "CancelToken": "unyo._stream",
     "Cancelled": "unyo._errors",
     "ConfigError": "unyo._errors",
@@ -63,6 +64,7 @@ _EXPORTS = {
     "ask_structured": "unyo._structured",
     "ask_with_tools": "unyo._tool_loop",
     "call_info": "unyo._call",
+    "classify": "unyo._classify",
     "conversation": "unyo._conversations",
     "load_settings": "unyo._config",
     "register_profile": "unyo._profiles",
@@ -76,6 +78,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from unyo._ask import Answer, ask, stream
     from unyo._budget import BudgetConfig, BudgetWarning
     from unyo._call import Attempt, CallInfo, Usage, call_info
+    from unyo._classify import Classification, classify
     from unyo._client import AsyncOpenAI, OpenAI
     from unyo._config import Settings, load_settings
     from unyo._conversations import Conversation, conversation

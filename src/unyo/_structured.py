@@ -146,6 +146,7 @@ class Parsed:
     parsed: Any
     text: str
     calls: list[CallInfo] = field(default_factory=list)  # the first call, then each repair
+    response: Any = field(default=None, repr=False)  # the SDK response that was accepted (logprobs, ids)
 
     @property
     def repairs(self) -> int:
@@ -203,7 +204,7 @@ def ask_structured(
         text = response_text(response) or ""
         parsed, error = validate(schema, text)
         if error is None:
-            return Parsed(parsed, text, calls)
+            return Parsed(parsed, text, calls, response)
         if info.status == "incomplete":
             error = f"the output was cut at the cap of {info.max_output_tokens} tokens ({error})"
     raise OutputInvalid(

@@ -115,6 +115,7 @@ def build_parser() -> argparse.ArgumentParser:
     logs.add_argument("--since", help="a duration (90m, 24h, 7d) or a date")
     logs.add_argument("--days", type=float, help="for prune: keep this many days (default: retention_days, 90)")
     logs.add_argument("--json", action="store_true", help="one JSON record per line, with token counts and cost")
+    logs.add_argument("--tools", action="store_true", help="show tool calls instead: name, outcome, masked arguments, duration, result size")
     _common(logs)
     logs.set_defaults(handler="unyo._cli._logs:run")
 

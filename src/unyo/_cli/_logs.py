@@ -30,6 +30,8 @@ def run(args: Namespace) -> int:
                 out.write(to_json(record) + "\n")
         print(f"exported {len(records)} records to {args.file}", file=sys.stderr)
         return 0
+    if args.tools:
+        return _tools(store, args)
     records = query(store, limit=args.limit, **filters)
     if args.json:
         for record in records:
@@ -41,4 +43,20 @@ def run(args: Namespace) -> int:
              "hit" if r["cache_hit"] else usd(r["cost"]), r["attempts"], f"{r['latency_s']:.2f}s" if r["latency_s"] is not None else "-",
              r["error"] or r["budget"] or ""] for r in records]
     table(f"unyo logs ({len(records)} most recent, {store.location})", ["time", "status", "model", "user", "tag", "in/out", "cost", "tries", "latency", "error / budget"], rows)
+    return 0
+
+
+def _tools(store: object, args: Namespace) -> int:
+    from datetime import datetime
+
+    from unyo._audit import tool_calls, to_json
+
+    rows = tool_calls(store, limit=args.limit, since=parse_since(args.since), user=args.user)  # type: ignore[arg-type]
+    if args.json:
+        for row in rows:
+            print(to_json(row))
+        return 0
+    table(f"unyo logs --tools ({len(rows)} most recent)", ["time", "tool", "outcome", "user", "duration", "result chars", "arguments / error"],
+          [[datetime.fromtimestamp(r["ts"]).strftime("%Y-%m-%d %H:%M:%S"), r["name"], r["outcome"], r["user_id"] or "-", f"{r['duration_s'] or 0:.3f}s",
+            r["result_chars"], (r["error"] or r["arguments"] or "")[:80]] for r in rows])  # fmt: skip
     return 0
