@@ -48,6 +48,8 @@ _EXPORTS = {
     "Settings": "unyo._config",
     "StreamInterrupted": "unyo._errors",
     "StreamResult": "unyo._stream",
+    "Task": "unyo._tasks",
+    "TaskResult": "unyo._tasks",
     "TextStream": "unyo._stream",
     "Tool": "unyo._tools",
     "ToolAnswer": "unyo._tool_loop",
@@ -68,6 +70,7 @@ _EXPORTS = {
     "conversation": "unyo._conversations",
     "load_settings": "unyo._config",
     "register_profile": "unyo._profiles",
+    "run_task": "unyo._tasks",
     "stream": "unyo._ask",
     "tool": "unyo._tools",
 }
@@ -87,6 +90,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from unyo._profiles import Profile, register_profile
     from unyo._stream import CancelToken, StreamResult, TextStream
     from unyo._structured import Parsed, ask_structured
+    from unyo._tasks import Task, TaskResult, run_task
     from unyo._tool_loop import ToolAnswer, ToolCallRecord, ToolRequest, ask_with_tools
     from unyo._tools import Tool, ToolRegistry, tool
 

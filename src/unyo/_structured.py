@@ -139,6 +139,30 @@ def check_schema(schema: Any) -> None:
         raise ConfigError(f"invalid JSON Schema: {exc.message}") from None
 
 
+def load_schema(spec: str) -> object:
+    """A schema given by name: `path/to/schema.json` or `package.module:ModelClass`."""
+    import importlib
+    import sys
+    from pathlib import Path
+
+    path = Path(spec)
+    if path.suffix == ".json" or path.exists():
+        try:
+            return json.loads(path.read_text(encoding="utf-8"))
+        except OSError as exc:
+            raise ConfigError(f"--schema {spec}: {exc.strerror}") from None
+        except json.JSONDecodeError as exc:
+            raise ConfigError(f"--schema {spec}: not valid JSON ({exc.msg}, line {exc.lineno})") from None
+    module, _, name = spec.partition(":")
+    if not name:
+        raise ConfigError(f"--schema {spec}: give a .json file or module:Model")
+    sys.path.insert(0, ".")
+    try:
+        return getattr(importlib.import_module(module), name)
+    except (ImportError, AttributeError) as exc:
+        raise ConfigError(f"--schema {spec}: cannot load it ({exc})") from None
+
+
 @dataclass
 class Parsed:
     """A validated structured answer: `.parsed` (the model instance or dict) and the raw `.text`."""

@@ -44,34 +44,9 @@ def run(args: Namespace) -> int:
     return 130 if result.status == "cancelled" else 0
 
 
-def load_schema(spec: str) -> object:
-    """`path/to/schema.json` or `package.module:ModelClass`."""
-    import importlib
-    from pathlib import Path
-
-    from unyo._errors import ConfigError
-
-    path = Path(spec)
-    if path.suffix == ".json" or path.exists():
-        try:
-            return json.loads(path.read_text(encoding="utf-8"))
-        except OSError as exc:
-            raise ConfigError(f"--schema {spec}: {exc.strerror}") from None
-        except json.JSONDecodeError as exc:
-            raise ConfigError(f"--schema {spec}: not valid JSON ({exc.msg}, line {exc.lineno})") from None
-    module, _, name = spec.partition(":")
-    if not name:
-        raise ConfigError(f"--schema {spec}: give a .json file or module:Model")
-    sys.path.insert(0, ".")
-    try:
-        return getattr(importlib.import_module(module), name)
-    except (ImportError, AttributeError) as exc:
-        raise ConfigError(f"--schema {spec}: cannot load it ({exc})") from None
-
-
 def _structured(args: Namespace, prompt: str, options: dict) -> int:  # type: ignore[type-arg]
     from unyo._ask import Answer
-    from unyo._structured import ask_structured
+    from unyo._structured import ask_structured, load_schema
 
     result = ask_structured(prompt, load_schema(args.schema), max_repairs=args.max_repairs, **options)
     if args.json:

@@ -103,6 +103,7 @@ class LocalModel:
         if body.get("stop"):
             kwargs["stop"] = body["stop"]
         if schema is not None:
+            kwargs.setdefault("repeat_penalty", 1.3)  # small models loop inside long JSON strings
             kwargs["response_format"] = {"type": "json_object", "schema": grammar_schema(schema)} if schema else {"type": "json_object"}
         return kwargs
 
@@ -167,9 +168,14 @@ def _load(path: Path, n_ctx: int) -> Any:
         llama_module.llama_cpp.llama_model_default_params = original
 
 
+GRAMMAR_MAX_LENGTH = 500  # llama.cpp refuses grammars that repeat a rule more often than this
+
+
 def grammar_schema(node: Any) -> Any:
-    """llama.cpp's schema-to-grammar ignores integer bounds; a small bounded integer range is
-    rewritten as the enum of its values so the grammar enforces it too."""
+    """llama.cpp's schema-to-grammar ignores numeric bounds: a small bounded integer range is
+    rewritten as the enum of its values, and a number within [0, 1] (a confidence) as steps of
+    0.05, so the grammar enforces them too. A `maxLength` too long for llama.cpp's grammar is
+    left to the output cap (validation still checks it)."""
     if isinstance(node, list):
         return [grammar_schema(n) for n in node]
     if not isinstance(node, dict):
@@ -184,4 +190,11 @@ def grammar_schema(node: Any) -> Any:
             values.append(None)
         out = {k: v for k, v in out.items() if k not in ("type", "minimum", "maximum")}
         out["enum"] = values
+    is_number = types == "number" or (isinstance(types, list) and "number" in types)
+    if is_number and isinstance(low, (int, float)) and isinstance(high, (int, float)) and 0 <= low and high <= 1:
+        steps = [round(i * 0.05, 2) for i in range(21) if low <= i * 0.05 <= high]
+        out = {k: v for k, v in out.items() if k not in ("type", "minimum", "maximum")}
+        out["enum"] = steps + ([None] if isinstance(types, list) and "null" in types else [])
+    if isinstance(out.get("maxLength"), int) and out["maxLength"] > GRAMMAR_MAX_LENGTH:
+        out.pop("maxLength")
     return out

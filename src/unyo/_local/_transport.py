@@ -77,12 +77,30 @@ class _Server:
             return _json_response(200, payload)
         if not body.get("stream"):
             generated = model.generate(messages, body, schema, cap)
+            if schema is not None:
+                generated = _valid_json_strings(generated)
             payload = _shapes.response_json(body, model.model_id, generated) if responses else _shapes.chat_json(body, model.model_id, generated)
             return _json_response(200, payload)
         deltas, finish = model.stream(messages, body, schema, cap)
         events = (_shapes.response_events if responses else _shapes.chat_events)(body, model.model_id, deltas, finish)
         headers = {"content-type": "text/event-stream", "x-request-id": _shapes.new_id("req")}
         return _shapes.sse(events, done_marker=not responses), headers
+
+
+def _valid_json_strings(g: Any) -> Any:
+    """llama.cpp's JSON grammar lets raw control characters (a newline) into strings, which JSON
+    forbids: re-encode such output so it is the valid JSON the grammar meant."""
+    from dataclasses import replace
+
+    try:
+        json.loads(g.text)
+        return g
+    except json.JSONDecodeError:
+        pass
+    try:
+        return replace(g, text=json.dumps(json.loads(g.text, strict=False), ensure_ascii=False))
+    except json.JSONDecodeError:
+        return g
 
 
 class _ClosingStream(httpx2.SyncByteStream):
