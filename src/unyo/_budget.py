@@ -26,7 +26,7 @@ if TYPE_CHECKING:
     from unyo._pipeline import Call
     from unyo._prices import Price
 
-PERIODS = ("request", "day", "month")
+PERIODS = ("request", "day", "month", "total")  # "total" never rolls over (a batch's --max-cost)
 
 
 class BudgetWarning(UserWarning):
@@ -62,7 +62,10 @@ class BudgetConfig:
 
     def period_keys(self, when: datetime | None = None) -> dict[str, str]:
         when = when or self.now()
-        return {"day": f"day:{when:%Y-%m-%d}", "month": f"month:{when:%Y-%m}"}
+        keys = {"day": f"day:{when:%Y-%m-%d}", "month": f"month:{when:%Y-%m}"}
+        if any(limit.period == "total" for limit in self.limits):
+            keys["total"] = "total"
+        return keys
 
 
 def scope_keys(user: str | None, tag: str | None) -> list[str]:

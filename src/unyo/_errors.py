@@ -8,6 +8,7 @@
     ├── OutputInvalid                 7  structured output still invalid after the repairs
     ├── ToolLoopExceeded              7  the model kept calling tools past the round cap
     ├── ConversationDenied            3  the conversation belongs to another user (or does not exist)
+    ├── BadInput                      2  an input file that cannot be used (format, encoding, column)
     └── APIError                      the call reached (or tried to reach) a provider
         ├── TransportError            6  nothing usable came back
         │   ├── APITimeout            6  connect/read timeout, or the total deadline ran out
@@ -45,6 +46,7 @@ __all__ = [
     "APIStatusError",
     "APITimeout",
     "AuthenticationError",
+    "BadInput",
     "BadRequest",
     "BudgetExceeded",
     "Cancelled",
@@ -121,6 +123,12 @@ class OutputInvalid(UnyoError):
     exit_code = 7
     hint_en = "Simplify the schema, raise the output cap or max_repairs, or use a stronger model role; the last output is on the error."
     hint_ja = "スキーマを簡単にする、出力上限や max_repairs を上げる、またはより強いモデルロールを使ってください。最後の出力はエラーに残っています。"
+
+
+class BadInput(UnyoError):
+    exit_code = 2
+    hint_en = "Fix the input file named above (format, encoding, column); nothing was sent."
+    hint_ja = "上記の入力ファイル (形式・文字コード・列名) を修正してください。何も送信していません。"
 
 
 class ToolLoopExceeded(UnyoError):
@@ -310,8 +318,19 @@ def status_error_class(status: int, code: str | None, message: str) -> type[APIS
     return _BY_STATUS.get(status, APIStatusError)
 
 
+def _duration(text: str) -> float | None:
+    """OpenAI's rate-limit reset format: "1s", "6m0s", "20ms", "1h2m3.5s"."""
+    import re
+
+    parts = re.findall(r"(\d+(?:\.\d+)?)(ms|h|m|s)", text.strip())
+    if not parts or "".join(n + u for n, u in parts) != text.strip():
+        return None
+    return sum(float(n) * {"ms": 0.001, "s": 1, "m": 60, "h": 3600}[u] for n, u in parts)
+
+
 def parse_retry_after(headers: Any) -> float | None:
-    """Seconds to wait from `retry-after-ms` or `retry-after` (seconds or an HTTP date)."""
+    """Seconds to wait from `retry-after-ms` or `retry-after` (seconds or an HTTP date), else from
+    the `x-ratelimit-reset-*` header of an exhausted limit."""
     if headers is None:
         return None
     raw_ms = headers.get("retry-after-ms")
@@ -322,6 +341,10 @@ def parse_retry_after(headers: Any) -> float | None:
             pass
     raw = headers.get("retry-after")
     if not raw:
+        for kind in ("requests", "tokens"):
+            reset = headers.get(f"x-ratelimit-reset-{kind}")
+            if reset and headers.get(f"x-ratelimit-remaining-{kind}") == "0":
+                return _duration(reset)
         return None
     try:
         return max(0.0, float(raw))

@@ -1,0 +1,42 @@
+"""`unyo tasks list|show NAME`."""
+
+from __future__ import annotations
+
+import json
+from argparse import Namespace
+
+from unyo._cli._shared import settings_for, table
+from unyo._errors import ConfigError
+
+
+def run(args: Namespace) -> int:
+    from unyo._tasks import find, names
+    from unyo._tasks._spec import builtin_dir
+
+    home = settings_for(args.profile).home
+    if args.action == "list":
+        found = names(home)
+        rows = [[n, "built-in" if d.parent == builtin_dir() else str(d), find(n, home).description] for n, d in found.items()]
+        if args.json:
+            print(json.dumps([{"name": r[0], "source": r[1], "description": r[2]} for r in rows], ensure_ascii=False))
+        else:
+            table("tasks (add your own: ./tasks/NAME/{task.toml,system.md,user.md,schema.json})", ["task", "defined in", "what it does"], rows)
+        return 0
+    if not args.name:
+        raise ConfigError("tasks show needs a task name")
+    task = find(args.name, home)
+    record = {"name": task.name, "directory": str(task.directory), "description": task.description, "role": task.role,
+              "max_output_tokens": task.max_output_tokens, "options": task.options, "system": task.system, "user": task.user,
+              "schema": task.output_schema()}  # fmt: skip
+    if args.json:
+        print(json.dumps(record, ensure_ascii=False, indent=2))
+        return 0
+    print(f"{task.name}: {task.description}\n  defined in {task.directory}\n  role {task.role}, output cap {task.max_output_tokens} tokens")
+    print("\noptions (override with --set KEY=VALUE):")
+    for key, value in task.options.items():
+        print(f"  {key} = {json.dumps(value, ensure_ascii=False)}")
+    print(f"\n--- system.md (first, stable: provider prompt caching reuses it) ---\n{task.system.strip()}")
+    print(f"\n--- user.md ($text is the input) ---\n{task.user.strip()}")
+    if record["schema"] is not None:
+        print(f"\n--- schema.json ---\n{json.dumps(record['schema'], ensure_ascii=False, indent=2)}")
+    return 0
