@@ -197,7 +197,7 @@ def _try_reserve(call: Call, price: Price) -> BudgetExceeded | None:
     call.reserved_usd = asked
     for check, spent, reserved in outcome.crossed:
         message = (
-            f"unyo: {check.limit.describe()} ({check.period.split(':', 1)[1]}) is {float((spent + reserved) / check.limit.usd):.0%} used: "
+            f"unyo: {check.limit.describe()} ({check.period.partition(':')[2] or check.period}) is {float((spent + reserved) / check.limit.usd):.0%} used: "
             f"${spent} spent, ${reserved} reserved"
         )
         call.info.budget_warning = message
@@ -206,7 +206,7 @@ def _try_reserve(call: Call, price: Price) -> BudgetExceeded | None:
 
 
 def _exceeded(call: Call, limit: Limit, spent: Decimal, reserved: Decimal, asked: Decimal, period: str = "") -> BudgetExceeded:
-    when = f" for {period.split(':', 1)[1]}" if period else ""
+    when = f" for {period.partition(':')[2] or period}" if period else ""
     return BudgetExceeded(
         f"{limit.describe()}{when} would be exceeded: spent ${spent}, reserved ${reserved}, this call's worst case ${asked} "
         f"({call.info.model}, {call.info.input_tokens} input tokens + {call.info.max_output_tokens} output cap); not sent",

@@ -296,3 +296,32 @@ def error_json(status: int, message: str, code: str | None = None, kind: str = "
 
 def models_json(model_ids: Iterable[str]) -> dict[str, Any]:
     return {"object": "list", "data": [{"id": m, "object": "model", "created": 0, "owned_by": "unyo"} for m in model_ids]}
+
+
+def example_of(schema: dict[str, Any], root: dict[str, Any] | None = None) -> Any:
+    """A small value that matches `schema` (the test server's answer when asked for JSON)."""
+    root = root or schema
+    if "$ref" in schema:
+        target: Any = root
+        for part in schema["$ref"].lstrip("#/").split("/"):
+            target = target[part]
+        return example_of(target, root)
+    if "enum" in schema:
+        return schema["enum"][0]
+    if "anyOf" in schema:
+        return example_of(schema["anyOf"][0], root)
+    kind = schema.get("type", "object")
+    kind = next((k for k in kind if k != "null"), "null") if isinstance(kind, list) else kind
+    if kind == "object":
+        return {name: example_of(sub, root) for name, sub in (schema.get("properties") or {}).items()}
+    if kind == "array":
+        return [example_of(schema.get("items") or {"type": "string"}, root) for _ in range(schema.get("minItems", 1))]
+    if kind == "string":
+        return "example text"[: schema.get("maxLength", 12)].ljust(schema.get("minLength", 0), "x")
+    if kind == "integer":
+        return int(schema.get("minimum", 1))
+    if kind == "number":
+        return float(schema.get("maximum", 1)) if schema.get("maximum", 1) <= 1 else float(schema.get("minimum", 0))
+    if kind == "boolean":
+        return False
+    return None

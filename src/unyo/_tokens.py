@@ -30,7 +30,12 @@ class BpeCounter:
         self._enc = bpe_openai.get_encoding(encoding)
 
     def count_text(self, text: str) -> int:
-        return len(self._enc.encode_ordinary(text)) if text else 0
+        if not text:
+            return 0
+        try:
+            return len(self._enc.encode_ordinary(text))
+        except ValueError:  # bpe refuses pathological inputs (megabytes without a break); bytes bound tokens
+            return len(text.encode("utf-8"))
 
     def count_messages(self, messages: list[dict[str, str]]) -> int:
         return REPLY_PRIMING + sum(PER_MESSAGE + self.count_text(m["role"]) + self.count_text(m["content"]) for m in messages)

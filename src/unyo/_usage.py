@@ -101,7 +101,7 @@ def budget_status(settings: Settings, user: str | None = None) -> list[dict[str,
             out.append({
                 "limit": limit.describe(),
                 "scope": scope,
-                "period": period.split(":", 1)[1],
+                "period": period.partition(":")[2] or period,
                 "usd": str(limit.usd),
                 "spent": str(spent),
                 "reserved": str(reserved),

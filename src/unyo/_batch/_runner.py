@@ -56,6 +56,7 @@ class BatchOptions:
     retry_failed: bool = False
     restart: bool = False
     max_row_attempts: int = 6
+    backoff_s: float = 0.5  # first wait before re-running a row after a 5xx / timeout; doubles each time
     schema: Any = None
     call_options: dict[str, Any] = field(default_factory=dict)
     user: str | None = None
@@ -160,7 +161,7 @@ class Runner:
             self.stop.set()
         except UnyoError as exc:
             if getattr(exc, "retryable", False):
-                self._again(row, journal, exc, min(30.0, 0.5 * 2 ** row.attempts))
+                self._again(row, journal, exc, min(30.0, self.o.backoff_s * 2 ** (row.attempts - 1)))
             else:
                 cost = sum((c.cost_usd or Decimal(0) for c in getattr(exc, "calls", None) or []), Decimal(0)) if isinstance(exc, OutputInvalid) else None
                 self._finish(row, journal, "failed", None, f"{type(exc).__name__}: {exc}", cost, len(getattr(exc, "calls", None) or []))

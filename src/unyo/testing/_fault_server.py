@@ -17,7 +17,9 @@ Each request takes the next scripted action (then "ok" when the script runs out)
     malformed           200 with a body that is not JSON
     stall               start a stream, send "after" deltas, then go silent (idle timeout test)
 
-Dict actions take extra keys: text, delay (seconds between stream deltas), after, retry_after,
+An unscripted request gets `default_action`; a request for JSON output gets a small instance of
+its schema unless a text is scripted. Dict actions take extra keys: text, delay (seconds before
+a plain answer, or between stream deltas), after, retry_after,
 retry_after_ms, tool_calls (a list of {"name", "arguments"} the model "calls"; non-streamed) and
 logprobs (a list of {"token", "logprob", "top_logprobs"}, returned when the request asks). The
 401 body echoes the key it received, as a careless server would: clients must never repeat it.
@@ -63,6 +65,7 @@ class FaultServer:
         self.disconnects: list[dict[str, Any]] = []  # streams the client closed early
         self.billed = {"input_tokens": 0, "output_tokens": 0, "requests": 0}
         self.stopping = threading.Event()
+        self.default_action: dict[str, Any] = {"action": "ok"}  # what an unscripted request gets
         self.stored: dict[str, list[dict[str, str]]] = {}  # response id / conversation id -> messages
         self.rate_limited = 0  # 429s sent by the rate limit (not scripted ones)
         self._rate: tuple[int, float] | None = None
@@ -83,11 +86,13 @@ class FaultServer:
 
     def next_action(self) -> dict[str, Any]:
         with self._lock:
-            return self._script.popleft() if self._script else {"action": "ok"}
+            return self._script.popleft() if self._script else dict(self.default_action)
 
     def reset(self) -> None:
         with self._lock:
             self._script.clear()
+            self.default_action = {"action": "ok"}
+            self._rate = None
             self.requests.clear()
             self.disconnects.clear()
             self.billed = {"input_tokens": 0, "output_tokens": 0, "requests": 0}
@@ -301,7 +306,9 @@ class _Handler(BaseHTTPRequestHandler):
             for c in action.get("tool_calls", [])
         ]
         logprobs = action.get("logprobs")
-        text = str(action.get("text", "".join(t["token"] for t in logprobs) if logprobs else "" if tool_calls else DEFAULT_TEXT))
+        schema = _shapes.json_schema_of(body)
+        default = json.dumps(_shapes.example_of(schema), ensure_ascii=False) if schema else DEFAULT_TEXT  # asked for JSON: valid JSON
+        text = str(action.get("text", "".join(t["token"] for t in logprobs) if logprobs else "" if tool_calls else default))
         words = [w + " " for w in text.split(" ")]
         words[-1] = words[-1].rstrip()
         cap = _shapes.output_cap(body)
@@ -326,6 +333,8 @@ class _Handler(BaseHTTPRequestHandler):
             return _shapes.Generated(out, input_tokens, counter.count_text(out + calls_text), finish, tool_calls=tool_calls, logprobs=logprobs)
 
         if not body.get("stream"):
+            if action.get("delay"):
+                time.sleep(float(action["delay"]))
             g = generated(words)
             self.fault.bill(g)
             payload = _shapes.response_json(body, model, g) if responses else _shapes.chat_json(body, model, g)
