@@ -23,9 +23,11 @@ demo: install
 	env -u OPENAI_API_KEY -u OPENAI_BASE_URL UNYO_PROFILE=local $(BIN)/unyo ask --no-stream --temperature 0 --max-output-tokens 60 \
 		"In one sentence: why should an app cap the output tokens of every LLM call?"
 	env -u OPENAI_API_KEY -u OPENAI_BASE_URL UNYO_PROFILE=local $(BIN)/unyo ask --json --temperature 0 --max-output-tokens 40 "Say hello in Japanese."
-	env -u OPENAI_API_KEY -u OPENAI_BASE_URL UNYO_PROFILE=local $(BIN)/unyo usage --since 1h --by model
-	env -u OPENAI_API_KEY -u OPENAI_BASE_URL UNYO_PROFILE=local $(BIN)/unyo logs -n 3
 	$(BIN)/unyo estimate -m gpt-5-mini --requests-per-day 500 --input-tokens 1200 --output-tokens 300 --max-output-tokens 800
+	mkdir -p out
+	env -u OPENAI_API_KEY -u OPENAI_BASE_URL UNYO_PROFILE=local $(BIN)/unyo run triage --input samples/inquiries.csv --output out/inquiries.triage.csv
+	env -u OPENAI_API_KEY -u OPENAI_BASE_URL UNYO_PROFILE=local $(BIN)/unyo logs -n 3
+	env -u OPENAI_API_KEY -u OPENAI_BASE_URL UNYO_PROFILE=local $(BIN)/unyo usage --since 1h --by tag
 
 test: install-test
 	$(BIN)/python -m pytest -q
@@ -34,6 +36,7 @@ bench: install-test
 	$(BIN)/python bench/overhead.py
 	$(BIN)/python bench/startup.py
 	$(BIN)/python bench/local_tps.py
+	$(BIN)/python bench/batch.py
 
 clean:
-	rm -rf $(VENV) build src/*.egg-info .pytest_cache
+	rm -rf $(VENV) build src/*.egg-info .pytest_cache out

@@ -12,6 +12,8 @@ EXPECTED = {
     # issue 4: tools, conversations, classification
     "Classification", "Conversation", "ConversationDenied", "Tool", "ToolAnswer", "ToolCallRecord", "ToolLoopExceeded", "ToolRegistry",
     "ToolRequest", "ask_with_tools", "classify", "conversation", "tool",
+    # issue 5: tasks and batches
+    "BadInput", "Task", "TaskResult", "run_task",
 }
 
 

@@ -19,6 +19,7 @@ _EXPORTS = {
     "AsyncOpenAI": "unyo._client",
     "Attempt": "unyo._call",
     "AuthenticationError": "unyo._errors",
+    "BadInput": "unyo._errors",
     "BadRequest": "unyo._errors",
     "BudgetConfig": "unyo._budget",
     "BudgetExceeded": "unyo._errors",

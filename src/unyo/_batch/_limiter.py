@@ -16,7 +16,7 @@ import time
 
 
 class AdaptiveLimiter:
-    def __init__(self, rpm: float, *, min_rpm: float = 1.0, max_rpm: float | None = None, increase: float = 0.02, decrease: float = 0.85) -> None:
+    def __init__(self, rpm: float, *, min_rpm: float = 1.0, max_rpm: float | None = None, increase: float = 0.05, decrease: float = 0.95) -> None:
         self.rate = rpm / 60.0  # requests per second
         self.min_rate, self.max_rate = min_rpm / 60.0, (max_rpm or rpm * 4) / 60.0
         self.increase, self.decrease = increase, decrease
