@@ -308,7 +308,7 @@ def test_tool_loop_on_the_local_model(api: str) -> None:
     answer = unyo.ask_with_tools("What is the weather in Tokyo? Use the tool.", [get_weather], tool_choice="required", max_rounds=1,
                                  client=c, api=api, temperature=0, max_output_tokens=60)  # fmt: skip
     assert answer.rounds == 1 and answer.tool_calls[0].name == "get_weather"
-    assert answer.tool_calls[0].outcome == "ok" and RAN and isinstance(RAN[0][1]["city"], str)
+    assert answer.tool_calls[0].outcome == "ok" and RAN and isinstance(RAN[0][1]["city"], str), answer.tool_calls[0]
     assert answer.text and not answer.text.lstrip().startswith("{") and len(answer.calls) == 2  # an answer, not call syntax
 
 

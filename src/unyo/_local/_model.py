@@ -195,6 +195,12 @@ def grammar_schema(node: Any) -> Any:
         steps = [round(i * 0.05, 2) for i in range(21) if low <= i * 0.05 <= high]
         out = {k: v for k, v in out.items() if k not in ("type", "minimum", "maximum")}
         out["enum"] = steps + ([None] if isinstance(types, list) and "null" in types else [])
+    if "enum" in out and "type" in out:  # llama.cpp follows `type` and ignores `enum` when both are given
+        values = list(out["enum"])
+        if isinstance(out["type"], list) and "null" in out["type"] and None not in values:
+            values.append(None)
+        out = {k: v for k, v in out.items() if k != "type"}
+        out["enum"] = values
     if isinstance(out.get("maxLength"), int) and out["maxLength"] > GRAMMAR_MAX_LENGTH:
         out.pop("maxLength")
     return out
