@@ -118,7 +118,7 @@ def _create(client: OpenAI, api: str, params: dict[str, Any]) -> Any:
 
 
 def ask(
-    prompt: str,
+    prompt: str | list[dict[str, Any]],
     *,
     model: str | None = None,
     system: str | None = None,
@@ -129,7 +129,8 @@ def ask(
     client: OpenAI | None = None,
     **extra: Any,
 ) -> Answer:
-    """Ask once and get an Answer (text, usage, attempts, ids). `model` may be a role."""
+    """Ask once (a prompt, or a list of turns) and get an Answer (text, usage, attempts, ids).
+    `model` may be a role."""
     client = client or default_client(profile)
     which = _api_for(client, api)
     params = build_request(which, prompt, model=model, system=system, max_output_tokens=max_output_tokens, temperature=temperature, stream=False, extra=extra)

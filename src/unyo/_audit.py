@@ -169,11 +169,13 @@ def prune(store: Store, retention_days: float, now: float | None = None) -> int:
 TOOL_COLUMNS = ("id", "call_id", "ts", "user_id", "tag", "name", "arguments", "outcome", "error", "duration_s", "result_chars")
 
 
-def record_tool_call(store: Store, row: dict[str, Any], policy: str) -> None:
-    """One audit row per tool call; arguments follow the content policy like prompts do."""
-    row = {**row, "arguments": _content(policy, row.get("arguments")), "error": redact(row["error"]) if row.get("error") else None}
+def record_tool_calls(store: Store, rows: Sequence[dict[str, Any]], policy: str) -> None:
+    """One audit row per tool call, in one transaction; arguments follow the content policy like prompts."""
+    values = [[{**row, "arguments": _content(policy, row.get("arguments")), "error": redact(row["error"]) if row.get("error") else None}.get(c)
+               for c in TOOL_COLUMNS] for row in rows]  # fmt: skip
     with store.tx() as tx:
-        tx.execute(f"INSERT INTO unyo_tool_calls ({', '.join(TOOL_COLUMNS)}) VALUES ({', '.join('?' * len(TOOL_COLUMNS))})", [row.get(c) for c in TOOL_COLUMNS])
+        for value in values:
+            tx.execute(f"INSERT INTO unyo_tool_calls ({', '.join(TOOL_COLUMNS)}) VALUES ({', '.join('?' * len(TOOL_COLUMNS))})", value)
 
 
 def tool_calls(store: Store, limit: int = 20, since: float | None = None, user: str | None = None) -> list[dict[str, Any]]:

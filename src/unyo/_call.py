@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import time
 import uuid
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 from decimal import Decimal
 from typing import Any, Literal
@@ -106,6 +107,12 @@ class CallInfo:
 
 
 _ATTR = "_unyo_call"
+
+
+def total_cost(calls: Iterable[CallInfo]) -> Decimal | None:
+    """What several calls cost together; None if any of them has no price."""
+    costs = [c.cost_usd for c in calls]
+    return None if any(c is None for c in costs) else sum(costs, Decimal(0))  # type: ignore[arg-type]
 
 
 def attach(obj: Any, info: CallInfo) -> None:

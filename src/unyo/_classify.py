@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any, Literal
 
+from unyo._call import total_cost
 from unyo._errors import ConfigError
 
 TOP_LOGPROBS = 5
@@ -37,8 +38,7 @@ class Classification:
 
     @property
     def cost_usd(self) -> Decimal | None:
-        costs = [c.cost_usd for c in self.calls]
-        return None if any(c is None for c in costs) else sum(costs, Decimal(0))  # type: ignore[arg-type]
+        return total_cost(self.calls)
 
     def to_dict(self) -> dict[str, Any]:
         return {"label": self.label, "labels": self.labels, "confidence": self.confidence, "scores": self.scores,
@@ -109,6 +109,36 @@ def _value_start(text: str, value: str, after: int) -> int | None:
     return at + 1 if at >= 0 else None
 
 
+def logprob_params(client: Any, api: str) -> dict[str, Any]:
+    """The request options asking for token logprobs, where they are known to work: OpenAI itself.
+    (Compatible endpoints differ; llama.cpp returns them only for models loaded with
+    `logits_all`, which slows every call.)"""
+    if client.settings.profile.local or client.settings.profile.name != "openai":
+        return {}
+    if api == "chat":
+        return {"logprobs": True, "top_logprobs": TOP_LOGPROBS}
+    return {"include": ["message.output_text.logprobs"], "top_logprobs": TOP_LOGPROBS}
+
+
+def field_scores(parsed: Any, key: str, chosen: list[str], labels: list[str]) -> dict[str, float]:
+    """Per-label probabilities for the chosen string value(s) of `key` in a structured answer
+    (a Parsed), measured from its logprobs; {} when there are none."""
+    tokens = token_logprobs(parsed.response)
+    if not tokens:
+        return {}
+    raw = parsed.text
+    after = max(raw.find(f'"{key}"'), 0)
+    scores: dict[str, float] = {}
+    for value in chosen:
+        start = _value_start(raw, value, after)
+        if start is None:
+            return {}
+        for label, p in value_scores(raw, tokens, start, value, labels).items():
+            scores[label] = p if label in chosen else max(scores.get(label, 0.0), p)
+        after = start
+    return scores
+
+
 def classify(
     text: str,
     labels: list[str] | dict[str, str],
@@ -134,25 +164,11 @@ def classify(
     which = _api_for(client, api)
     listing = "\n".join(f"- {n}: {labels[n]}" if isinstance(labels, dict) else f"- {n}" for n in names)
     system = f"{instructions or 'Classify the text.'}\nLabels:\n{listing}\nAnswer in JSON; confidence is your probability (0-1) that the label is right."
-    wants = {"logprobs": True, "top_logprobs": TOP_LOGPROBS} if which == "chat" else {"include": ["message.output_text.logprobs"], "top_logprobs": TOP_LOGPROBS}
-    if client.settings.profile.local:
-        wants = {}  # llama.cpp only returns logprobs for models loaded with logits_all (slower for every call)
     parsed = ask_structured(text, schema(names, multi_label), system=system, model=model, api=which, max_output_tokens=max_output_tokens,
-                            temperature=extra.pop("temperature", 0), client=client, **wants, **extra)  # fmt: skip
-    data, raw = parsed.parsed, parsed.text
+                            temperature=extra.pop("temperature", 0), client=client, **logprob_params(client, which), **extra)  # fmt: skip
+    data = parsed.parsed
     chosen = list(data["labels"]) if multi_label else [data["label"]]
-    tokens = token_logprobs(parsed.response)
-    scores: dict[str, float] = {}
-    if tokens:
-        after = max(raw.find('"labels"' if multi_label else '"label"'), 0)
-        for value in chosen:
-            start = _value_start(raw, value, after)
-            if start is None:
-                scores = {}
-                break
-            for label, p in value_scores(raw, tokens, start, value, names).items():
-                scores[label] = p if label in chosen else max(scores.get(label, 0.0), p)
-            after = start
+    scores = field_scores(parsed, "labels" if multi_label else "label", chosen, names)
     source: Literal["logprobs", "self_reported"] = "logprobs" if scores else "self_reported"
     if not scores:
         scores = {value: float(data["confidence"]) for value in chosen}

@@ -93,7 +93,7 @@ class Conversation:
             return f"{self.system or ''}\n\nSummary of the earlier conversation: {self.summary}".strip()
         return self.system
 
-    def _request(self, text: str, stream: bool, kwargs: dict[str, Any]) -> tuple[str, Any, dict[str, Any]]:
+    def _request(self, text: str, kwargs: dict[str, Any]) -> tuple[str, Any, dict[str, Any]]:
         from unyo._ask import _api_for
 
         api = _api_for(self._client, kwargs.pop("api", None))
@@ -117,14 +117,10 @@ class Conversation:
 
     def say(self, text: str, **kwargs: Any) -> Any:
         """Send `text` in this conversation; the turn and the reply are stored. kwargs as for unyo.ask."""
-        from unyo._ask import Answer, _create, build_request
-        from unyo._client import response_text
+        from unyo._ask import ask
 
-        api, turns, extra = self._request(text, False, kwargs)
-        params = build_request(api, turns, model=extra.pop("model", None), system=self._instructions(), max_output_tokens=extra.pop("max_output_tokens", None),
-                               temperature=extra.pop("temperature", None), stream=False, extra=extra)  # type: ignore[arg-type]  # fmt: skip
-        response = _create(self._client, api, params)
-        answer = Answer.of(response_text(response) or "", response._unyo_call)
+        api, turns, extra = self._request(text, kwargs)
+        answer = ask(turns, client=self._client, api=api, system=self._instructions(), **extra)
         self._append(text, answer.text, answer.call)
         return answer
 
@@ -132,9 +128,8 @@ class Conversation:
         """Stream the reply (a TextStream: stop it any way a TextStream stops); stored at the end."""
         from unyo._ask import stream
 
-        api, turns, extra = self._request(text, True, kwargs)
-        options = {k: extra.pop(k) for k in ("cancel", "on_delta", "max_chars", "max_seconds") if k in extra}
-        return stream(turns, client=self._client, api=api, system=self._instructions(), on_close=lambda ts: self._append(text, ts.text, ts.call), **options, **extra)  # type: ignore[arg-type]
+        api, turns, extra = self._request(text, kwargs)
+        return stream(turns, client=self._client, api=api, system=self._instructions(), on_close=lambda ts: self._append(text, ts.text, ts.call), **extra)
 
     # --- writing ---------------------------------------------------------------------------
 

@@ -121,12 +121,17 @@ def apply_output_cap(call: Call) -> None:
         call.params.setdefault("stream_options", {"include_usage": True})
 
 
-def counter_for(call: Call) -> Counter:
-    if call.settings.profile.local:
+def model_counter(settings: Settings, model: ModelInfo) -> Counter:
+    """The tokenizer that counts input for `model` on this profile (the local model's own, else BPE)."""
+    if settings.profile.local:
         from unyo._local._model import get_model
 
-        return get_model(call.settings.local_model, call.settings.local_ctx)
-    return bpe_counter(call.model.tokenizer if call.model.tokenizer != "local" else "o200k_base")
+        return get_model(settings.local_model, settings.local_ctx)
+    return bpe_counter(model.tokenizer if model.tokenizer and model.tokenizer != "local" else "o200k_base")
+
+
+def counter_for(call: Call) -> Counter:
+    return model_counter(call.settings, call.model)
 
 
 def count_input_tokens(call: Call) -> None:

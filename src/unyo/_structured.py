@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any, Literal
 
-from unyo._call import CallInfo
+from unyo._call import CallInfo, total_cost
 from unyo._errors import ConfigError, OutputInvalid
 
 DROPPED = {"default", "examples", "discriminator", "readOnly", "writeOnly", "deprecated", "$schema", "$id", "$comment", "contentMediaType"}
@@ -178,8 +178,7 @@ class Parsed:
 
     @property
     def cost_usd(self) -> Decimal | None:
-        costs = [c.cost_usd for c in self.calls]
-        return None if any(c is None for c in costs) else sum(costs, Decimal(0))  # type: ignore[arg-type]
+        return total_cost(self.calls)
 
     def to_dict(self) -> dict[str, Any]:
         data = self.parsed.model_dump(mode="json") if hasattr(self.parsed, "model_dump") else self.parsed

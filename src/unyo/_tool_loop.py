@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any, Literal
 
-from unyo._call import CallInfo
+from unyo._call import CallInfo, total_cost
 from unyo._errors import ConfigError, ToolLoopExceeded
 from unyo._tools import Tool, ToolArgumentError, ToolRegistry
 
@@ -63,8 +63,7 @@ class ToolAnswer:
 
     @property
     def cost_usd(self) -> Decimal | None:
-        costs = [c.cost_usd for c in self.calls]
-        return None if any(c is None for c in costs) else sum(costs, Decimal(0))  # type: ignore[arg-type]
+        return total_cost(self.calls)
 
 
 def _error(kind: str, message: str) -> str:
@@ -156,32 +155,27 @@ def _execute_all(
     return [r for r in results if r is not None]
 
 
-class _Responses:
+class _Turns:
+    """The conversation so far, as the API's input items / messages."""
+
+    def __init__(self, prompt: str | list[dict[str, Any]]) -> None:
+        self.turns: list[dict[str, Any]] = [{"role": "user", "content": prompt}] if isinstance(prompt, str) else list(prompt)
+
+
+class _Responses(_Turns):
     """Responses API: function_call output items in, function_call_output items back."""
-
-    def __init__(self, turns: str | list[dict[str, Any]]) -> None:
-        self.items: list[dict[str, Any]] = [{"role": "user", "content": turns}] if isinstance(turns, str) else list(turns)
-
-    def turns(self) -> list[dict[str, Any]]:
-        return self.items
 
     @staticmethod
     def calls(response: Any) -> list[tuple[str, str, str]]:
         return [(o.name, o.arguments, o.call_id) for o in response.output if getattr(o, "type", None) == "function_call"]
 
     def add(self, response: Any, records: list[ToolCallRecord]) -> None:
-        self.items += [o.model_dump(exclude_none=True) for o in response.output if getattr(o, "type", None) in ("function_call", "message", "reasoning")]
-        self.items += [{"type": "function_call_output", "call_id": r.call_id, "output": r.output} for r in records]
+        self.turns += [o.model_dump(exclude_none=True) for o in response.output if getattr(o, "type", None) in ("function_call", "message", "reasoning")]
+        self.turns += [{"type": "function_call_output", "call_id": r.call_id, "output": r.output} for r in records]
 
 
-class _Chat:
+class _Chat(_Turns):
     """Chat Completions: an assistant message with tool_calls, then one `tool` message per call."""
-
-    def __init__(self, turns: str | list[dict[str, Any]]) -> None:
-        self.messages: list[dict[str, Any]] = [{"role": "user", "content": turns}] if isinstance(turns, str) else list(turns)
-
-    def turns(self) -> list[dict[str, Any]]:
-        return self.messages
 
     @staticmethod
     def calls(response: Any) -> list[tuple[str, str, str]]:
@@ -190,22 +184,21 @@ class _Chat:
 
     def add(self, response: Any, records: list[ToolCallRecord]) -> None:
         message = response.choices[0].message.model_dump(exclude_none=True, include={"role", "content", "tool_calls"})
-        self.messages.append(message)
-        self.messages += [{"role": "tool", "tool_call_id": r.call_id, "content": r.output} for r in records]
+        self.turns.append(message)
+        self.turns += [{"role": "tool", "tool_call_id": r.call_id, "content": r.output} for r in records]
 
 
 def _audit(client: Any, info: CallInfo, records: list[ToolCallRecord]) -> None:
     settings = client.settings
     if settings.db_url == "off" or not records:
         return
-    from unyo._audit import record_tool_call
+    from unyo._audit import record_tool_calls
     from unyo._store import store_for
 
-    store = store_for(settings)
-    for r in records:
-        row = {"id": uuid.uuid4().hex, "call_id": info.call_id, "ts": time.time(), "user_id": info.user, "tag": info.tag, "name": r.name,
-               "arguments": r.arguments, "outcome": r.outcome, "error": r.error, "duration_s": r.duration_s, "result_chars": len(r.output)}  # fmt: skip
-        record_tool_call(store, row, settings.audit_content)
+    now = time.time()
+    rows = [{"id": uuid.uuid4().hex, "call_id": info.call_id, "ts": now, "user_id": info.user, "tag": info.tag, "name": r.name, "arguments": r.arguments,
+             "outcome": r.outcome, "error": r.error, "duration_s": r.duration_s, "result_chars": len(r.output)} for r in records]  # fmt: skip
+    record_tool_calls(store_for(settings), rows, settings.audit_content)
 
 
 def ask_with_tools(
@@ -247,7 +240,7 @@ def ask_with_tools(
         options: dict[str, Any] = {"tools": [t.spec(which) for t in offered], "tool_choice": choice} if offered else {}
         if offered and not last:
             options["parallel_tool_calls"] = parallel
-        params = build_request(which, convo.turns(), model=model, system=system, max_output_tokens=max_output_tokens, temperature=temperature, stream=False, extra={**extra, **options})  # type: ignore[arg-type]
+        params = build_request(which, convo.turns, model=model, system=system, max_output_tokens=max_output_tokens, temperature=temperature, stream=False, extra={**extra, **options})  # type: ignore[arg-type]
         response = _create(client, which, params)
         info: CallInfo = response._unyo_call
         answer.calls.append(info)

@@ -31,34 +31,18 @@ class Estimate:
                 "worst_usd": None if self.worst_usd is None else str(self.worst_usd)}  # fmt: skip
 
 
-def _model_and_price(task: Any, client: Any) -> tuple[str, Any]:
+def estimate_rows(task: Any, client: Any, texts: list[str], schema: Any = None, model: str | None = None) -> Estimate:
+    """`model` (an id or role) overrides the task's role, as `unyo run -m` does."""
     from unyo._catalog import model_info
+    from unyo._pipeline import model_counter
     from unyo._prices import FREE
-
-    settings = client.settings
-    model_id, _ = settings.profile.resolve_model(task.role)
-    if settings.profile.local:
-        return model_id, FREE
-    return model_id, model_info(model_id, settings.models).price
-
-
-def _counter(client: Any, model_id: str) -> Any:
-    from unyo._catalog import model_info
-    from unyo._tokens import bpe_counter
-
-    if client.settings.profile.local:
-        from unyo._local._model import get_model
-
-        return get_model(client.settings.local_model, client.settings.local_ctx)
-    tokenizer = model_info(model_id, client.settings.models).tokenizer
-    return bpe_counter(tokenizer if tokenizer and tokenizer != "local" else "o200k_base")
-
-
-def estimate_rows(task: Any, client: Any, texts: list[str], schema: Any = None) -> Estimate:
     from unyo._structured import json_schema_of
 
-    model_id, price = _model_and_price(task, client)
-    counter = _counter(client, model_id)
+    settings = client.settings
+    model_id, _ = settings.profile.resolve_model(model or task.role)
+    info = model_info(model_id, settings.models)
+    price = FREE if settings.profile.local else info.price
+    counter = model_counter(settings, info)
     shape = schema if schema is not None else task.output_schema()
     schema_tokens = counter.count_text(json.dumps(json_schema_of(shape), ensure_ascii=False)) if shape is not None else 0
     per_call_factor = 2 if task.name == "summarize" else 1  # map + reduce reads the text about twice
@@ -73,5 +57,5 @@ def estimate_rows(task: Any, client: Any, texts: list[str], schema: Any = None) 
     return Estimate(len(texts), model_id, total_in, expected, worst)
 
 
-def row_estimate(task: Any, client: Any, text: str, schema: Any = None) -> Estimate:
-    return estimate_rows(task, client, [text], schema)
+def row_estimate(task: Any, client: Any, text: str, schema: Any = None, model: str | None = None) -> Estimate:
+    return estimate_rows(task, client, [text], schema, model)

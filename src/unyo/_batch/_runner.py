@@ -25,6 +25,7 @@ from typing import Any
 from unyo._batch import _files
 from unyo._batch._journal import Journal
 from unyo._batch._limiter import AdaptiveLimiter
+from unyo._call import total_cost
 from unyo._errors import (
     AuthenticationError,
     BadInput,
@@ -104,7 +105,8 @@ def _row_ids(table: _files.Table, id_column: str | None) -> list[str]:
     return ids
 
 
-def load(options: BatchOptions) -> tuple[_files.Table, list[_Row], Journal]:
+def load(options: BatchOptions) -> tuple[_files.Table, list[_Row], Journal, dict[str, dict[str, Any]]]:
+    """The input's rows, the journal, and what the journal already holds (id -> outcome)."""
     table = _files.read(options.input, options.encoding)
     if options.column not in table.columns:
         raise BadInput(f"{options.input}: no column {options.column!r}; columns: {table.columns}")
@@ -123,11 +125,10 @@ def load(options: BatchOptions) -> tuple[_files.Table, list[_Row], Journal]:
         seen = done.get(r.id)
         if seen is not None and seen["hash"] != r.hash:
             raise BadInput(f"row {r.id} of {options.input} changed since {journal_path} recorded it; use --restart to start over")
-    return table, rows, journal
+    return table, rows, journal, done
 
 
-def to_do(rows: list[_Row], journal: Journal, retry_failed: bool) -> list[_Row]:
-    done = journal.done()
+def to_do(rows: list[_Row], done: dict[str, dict[str, Any]], retry_failed: bool) -> list[_Row]:
     return [r for r in rows if r.id not in done or (retry_failed and done[r.id]["status"] == "failed")]
 
 
@@ -163,8 +164,8 @@ class Runner:
             if getattr(exc, "retryable", False):
                 self._again(row, journal, exc, min(30.0, self.o.backoff_s * 2 ** (row.attempts - 1)))
             else:
-                cost = sum((c.cost_usd or Decimal(0) for c in getattr(exc, "calls", None) or []), Decimal(0)) if isinstance(exc, OutputInvalid) else None
-                self._finish(row, journal, "failed", None, f"{type(exc).__name__}: {exc}", cost, len(getattr(exc, "calls", None) or []))
+                calls = (getattr(exc, "calls", None) or []) if isinstance(exc, OutputInvalid) else []  # billed calls that failed validation
+                self._finish(row, journal, "failed", None, f"{type(exc).__name__}: {exc}", total_cost(calls) if calls else None, len(calls))
         except Exception as exc:  # noqa: BLE001 - one row's bug must not end the batch
             self._finish(row, journal, "failed", None, f"internal error: {type(exc).__name__}: {exc}", None, 0)
         else:
@@ -196,14 +197,14 @@ class Runner:
     # --- the run ------------------------------------------------------------------------------
 
     def run(self) -> BatchSummary:
-        table, rows, journal = load(self.o)
+        table, rows, journal, done = load(self.o)
         started = time.monotonic()
         try:
-            todo = to_do(rows, journal, self.o.retry_failed)
-            done = journal.done()
+            todo = to_do(rows, done, self.o.retry_failed)
             self.summary.rows = len(rows)
-            self.summary.ok = sum(1 for r in rows if r.id in done and done[r.id]["status"] == "ok")
-            self.summary.failed = sum(1 for r in rows if r.id in done and done[r.id]["status"] == "failed" and r not in todo)
+            again = {r.id for r in todo}
+            self.summary.ok = sum(1 for e in done.values() if e["status"] == "ok")
+            self.summary.failed = sum(1 for i, e in done.items() if e["status"] == "failed" and i not in again)
             self.summary.pending = len(todo)
             for r in todo:
                 if not r.text.strip():  # nothing to send: the row fails, the batch goes on
@@ -232,7 +233,7 @@ class Runner:
                 if busy == 0:
                     break
                 self.stop.wait(0.02)
-                self._report(last_report)
+                last_report = self._report(last_report)
                 continue
             wait = row.not_before - time.monotonic()
             if wait > 0:
@@ -280,7 +281,7 @@ class Runner:
 
         tag = self.o.call_options.get("tag")
         spent, reserved = ledger_for(self.client.settings).counters(["total"]).get((f"tag:{tag}", "total"), (Decimal(0), Decimal(0)))
-        worst = row_estimate(self.o.task, self.client, row.text, self.o.schema).worst_usd or Decimal(0)  # unpriced: the budget layer refuses it
+        worst = row_estimate(self.o.task, self.client, row.text, self.o.schema, self.o.call_options.get("model")).worst_usd or Decimal(0)  # unpriced: the budget layer refuses it
         if spent + reserved + worst <= self.o.max_cost:  # type: ignore[operator]
             return True
         with self._lock:
@@ -318,7 +319,7 @@ class Runner:
             from unyo._batch._estimate import estimate_rows
 
             left = [r for r in rows if r.id not in done]
-            self.summary.remaining_estimate_usd = estimate_rows(self.o.task, self.client, [r.text for r in left], self.o.schema).expected_usd
+            self.summary.remaining_estimate_usd = estimate_rows(self.o.task, self.client, [r.text for r in left], self.o.schema, self.o.call_options.get("model")).expected_usd
 
 
 def batch_settings(settings: Any, tag: str, max_cost: Decimal | None) -> Any:

@@ -30,21 +30,14 @@ def run(args: Namespace) -> int:
         return 0
     if not args.id or not args.user:
         raise ConfigError(f"conversations {args.action} needs an id and --user")
+    from unyo._client import OpenAI
+
+    client = OpenAI(settings=settings)  # sends nothing unless a provider copy has to be deleted
     if args.action == "rm":
-        client = None
-        from unyo._conversations import owned_row
-
-        row = owned_row(store, args.id, args.user)
-        if row is not None and row[6]:  # a provider conversation: delete the provider's copy too
-            from unyo._client import OpenAI
-
-            client = OpenAI(settings=settings)
         turns = delete_conversation(store, args.user, args.id, client)
         print(f"deleted conversation {args.id} ({turns} turns)")
         return 0
-    from unyo._client import OpenAI
-
-    conv = conversation(args.user, args.id, create=False, client=OpenAI(settings=settings))
+    conv = conversation(args.user, args.id, create=False, client=client)
     turns = conv.turns()
     if args.json:
         print(json.dumps({"id": conv.id, "user": conv.user, "strategy": conv.strategy, "system": conv.system, "summary": conv.summary,

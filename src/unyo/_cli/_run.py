@@ -84,10 +84,10 @@ def _batch(args: Namespace, client: Any, task: Any, schema: Any) -> int:
                            concurrency=args.concurrency, rpm=args.rpm, max_cost=max_cost, retry_failed=args.retry_failed,
                            restart=args.restart, schema=schema, call_options=call_options, user=args.user)  # fmt: skip
     if args.dry_run:
-        _, rows, journal = load(options)
-        left = [r for r in to_do(rows, journal, args.retry_failed) if r.text.strip()]
+        _, rows, journal, done = load(options)
+        left = [r for r in to_do(rows, done, args.retry_failed) if r.text.strip()]
         journal.close()
-        estimate = estimate_rows(task, client, [r.text for r in left], schema)
+        estimate = estimate_rows(task, client, [r.text for r in left], schema, args.model)
         record = {"rows_total": len(rows), **estimate.to_dict()}
         if args.json:
             print(json.dumps(record, ensure_ascii=False))
@@ -98,9 +98,12 @@ def _batch(args: Namespace, client: Any, task: Any, schema: Any) -> int:
             print(f"  worst case:    {usd(estimate.worst_usd)} (every output at the cap of {task.max_output_tokens}; repairs can add calls, each budgeted)")
         return 0
     batch_client = OpenAI(settings=batch_settings(client.settings, tag, max_cost), user=args.user)
-    runner = Runner(options, batch_client, _Progress(task.name).update)
-    summary = runner.run()
-    _Progress.finish()
+    progress = _Progress(task.name)
+    runner = Runner(options, batch_client, progress.update)
+    try:
+        summary = runner.run()
+    finally:
+        progress.finish()
     if args.json:
         print(json.dumps(summary.to_dict(), ensure_ascii=False))
     print(f"{summary.ok} ok, {summary.failed} failed, {summary.pending} pending of {summary.rows} rows · this run: {summary.ran} rows, "
@@ -118,34 +121,32 @@ def _batch(args: Namespace, client: Any, task: Any, schema: Any) -> int:
 class _Progress:
     """A live bar on a terminal (rich); a line every 2 seconds otherwise (CI logs, pipes)."""
 
-    _bar: Any = None
-
     def __init__(self, name: str) -> None:
         self.name, self.started, self.last_line = name, time.monotonic(), 0.0
+        self.bar: Any = None
 
     def update(self, s: Any, limiter: Any) -> None:
         from unyo._prices import usd
 
-        done = s.ran
-        total = s.ran + s.pending
+        done, total = s.ran, s.ran + s.pending
         elapsed = time.monotonic() - self.started
         rate = done / elapsed if elapsed > 0 else 0.0
         eta = f"{s.pending / rate:.0f}s" if rate > 0 else "?"
         text = f"{self.name}: {done}/{total} rows · ok {s.ok} · failed {s.failed} · {rate:.2f} rows/s · {usd(s.spent_usd)} · ETA {eta} · {limiter.rpm:.0f} rpm"
         if sys.stderr.isatty():
-            from rich.progress import BarColumn, Progress, TextColumn
+            if self.bar is None:
+                from rich.console import Console
+                from rich.progress import BarColumn, Progress, TextColumn
 
-            if _Progress._bar is None:
-                _Progress._bar = Progress(TextColumn("{task.description}"), BarColumn(), transient=False, refresh_per_second=8)
-                _Progress._bar.start()
-                self.task_id = _Progress._bar.add_task(text, total=max(total, 1))
-            _Progress._bar.update(self.task_id, completed=done, total=max(total, 1), description=text)
+                self.bar = Progress(TextColumn("{task.description}"), BarColumn(), console=Console(stderr=True), refresh_per_second=8)
+                self.bar.start()
+                self.bar.add_task(text, total=max(total, 1))
+            self.bar.update(self.bar.task_ids[0], completed=done, total=max(total, 1), description=text)
         elif time.monotonic() - self.last_line >= 2 or (total and done == total):
             self.last_line = time.monotonic()
             print(text, file=sys.stderr, flush=True)
 
-    @staticmethod
-    def finish() -> None:
-        if _Progress._bar is not None:
-            _Progress._bar.stop()
-            _Progress._bar = None
+    def finish(self) -> None:
+        if self.bar is not None:
+            self.bar.stop()
+            self.bar = None

@@ -68,17 +68,15 @@ class _Server:
             return _json_response(400, _shapes.error_json(400, msg, "context_length_exceeded"))
         schema = _shapes.json_schema_of(body)
         tools = _shapes.tools_of(body)  # with tool_choice "none" the grammar allows only an answer
-        if tools:
-            if body.get("stream"):
-                return _json_response(400, _shapes.error_json(400, "the local model does not stream tool calls; call it without stream"))
-            schema = _tools.grammar(tools, body.get("tool_choice", "auto"), answer_chars=cap * 4)
-            generated = _tools.reply(model.generate([_tools.prompt(tools), *messages], body, schema, cap))
-            payload = _shapes.response_json(body, model.model_id, generated) if responses else _shapes.chat_json(body, model.model_id, generated)
-            return _json_response(200, payload)
+        if tools and body.get("stream"):
+            return _json_response(400, _shapes.error_json(400, "the local model does not stream tool calls; call it without stream"))
         if not body.get("stream"):
-            generated = model.generate(messages, body, schema, cap)
-            if schema is not None:
-                generated = _valid_json_strings(generated)
+            if tools:
+                schema = _tools.grammar(tools, body.get("tool_choice", "auto"), answer_chars=cap * 4)
+                generated = _tools.reply(model.generate([_tools.prompt(tools), *messages], body, schema, cap))
+            else:
+                generated = model.generate(messages, body, schema, cap)
+                generated = _valid_json_strings(generated) if schema is not None else generated
             payload = _shapes.response_json(body, model.model_id, generated) if responses else _shapes.chat_json(body, model.model_id, generated)
             return _json_response(200, payload)
         deltas, finish = model.stream(messages, body, schema, cap)

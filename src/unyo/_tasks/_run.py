@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
-from unyo._call import CallInfo
+from unyo._call import CallInfo, total_cost
 from unyo._errors import ConfigError
 from unyo._tasks._spec import Task
 
@@ -25,8 +25,7 @@ class TaskResult:
 
     @property
     def cost_usd(self) -> Decimal | None:
-        costs = [c.cost_usd for c in self.calls]
-        return None if any(c is None for c in costs) else sum(costs, Decimal(0))  # type: ignore[arg-type]
+        return total_cost(self.calls)
 
     def to_dict(self) -> dict[str, Any]:
         return {"task": self.task, "output": self.output, "calls": len(self.calls),
@@ -34,41 +33,26 @@ class TaskResult:
                 "models": sorted({c.model for c in self.calls}), "call_ids": [c.call_id for c in self.calls]}  # fmt: skip
 
 
-def _wants_logprobs(client: Any, api: str) -> dict[str, Any]:
-    profile = client.settings.profile
-    if profile.local or profile.name != "openai":  # compatible endpoints differ; ask only where it is known to work
-        return {}
-    return {"logprobs": True, "top_logprobs": 5} if api == "chat" else {"include": ["message.output_text.logprobs"], "top_logprobs": 5}
-
-
 def _structured(task: Task, client: Any, text: str, schema: Any, options: dict[str, Any], system: str | None = None, user: str | None = None) -> Any:
     from unyo._ask import _api_for
+    from unyo._classify import logprob_params
     from unyo._structured import ask_structured
 
     rendered_system, rendered_user = task.render(text)
     api = _api_for(client, options.pop("api", None))
-    extra = _wants_logprobs(client, api) if task.confidence_field else {}
+    extra = logprob_params(client, api) if task.confidence_field else {}
     return ask_structured(user or rendered_user, schema, system=system or rendered_system, api=api, model=options.pop("model", None) or task.role,
                           max_output_tokens=options.pop("max_output_tokens", None) or task.max_output_tokens,
                           temperature=options.pop("temperature", 0), client=client, **extra, **options)  # fmt: skip
 
 
-def _measured_confidence(parsed: Any, fieldname: str, labels: list[str]) -> float | None:
-    from unyo._classify import _value_start, token_logprobs, value_scores
-
-    tokens = token_logprobs(parsed.response)
-    value = parsed.parsed.get(fieldname) if isinstance(parsed.parsed, dict) else None
-    if not tokens or not isinstance(value, str):
-        return None
-    start = _value_start(parsed.text, value, max(parsed.text.find(f'"{fieldname}"'), 0))
-    scores = value_scores(parsed.text, tokens, start, value, labels) if start is not None else {}
-    return scores.get(value)
-
-
 def triage(task: Task, client: Any, text: str, options: dict[str, Any]) -> TaskResult:
     parsed = _structured(task, client, text, task.output_schema(), options)
     out = dict(parsed.parsed)
-    measured = _measured_confidence(parsed, task.confidence_field or "category", list(task.options.get("labels", [])))
+    from unyo._classify import field_scores
+
+    key = task.confidence_field or "category"
+    measured = field_scores(parsed, key, [out[key]], list(task.options.get("labels", []))).get(out[key]) if isinstance(out.get(key), str) else None
     out["confidence"] = round(measured if measured is not None else float(out.get("confidence", 0)), 4)
     out["confidence_source"] = "logprobs" if measured is not None else "self_reported"
     reasons = []
@@ -114,10 +98,12 @@ def draft(task: Task, client: Any, text: str, options: dict[str, Any]) -> TaskRe
 
 
 def summarize(task: Task, client: Any, text: str, options: dict[str, Any]) -> TaskResult:
+    from unyo._catalog import model_info
+    from unyo._pipeline import model_counter
     from unyo._tasks._split import split
-    from unyo._tokens import bpe_counter
 
-    counter = client.settings.profile.local and _local_counter(client) or bpe_counter("o200k_base")
+    model_id, _ = client.settings.profile.resolve_model(str(options.get("model") or task.role))
+    counter = model_counter(client.settings, model_info(model_id, client.settings.models))
     max_chars = int(task.options.get("max_chars", 600))
     final_schema = json.loads(json.dumps(task.output_schema()))
     final_schema["properties"]["summary"]["maxLength"] = max_chars
@@ -140,12 +126,6 @@ def summarize(task: Task, client: Any, text: str, options: dict[str, Any]) -> Ta
     calls += parsed.calls
     used = sorted({int(p) for p in parsed.parsed.get("parts_used", []) if isinstance(p, int) and 1 <= p <= len(parts)})
     return TaskResult(task.name, {"summary": parsed.parsed["summary"], "parts_used": used or list(range(1, len(parts) + 1)), "parts": len(parts)}, calls)
-
-
-def _local_counter(client: Any) -> Any:
-    from unyo._local._model import get_model
-
-    return get_model(client.settings.local_model, client.settings.local_ctx)
 
 
 def classify(task: Task, client: Any, text: str, options: dict[str, Any]) -> TaskResult:

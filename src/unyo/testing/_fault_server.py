@@ -103,8 +103,8 @@ class FaultServer:
             self._rate, self.rate_limited = (requests, per_s), 0
             self._window.clear()
 
-    def admit(self) -> float | None:
-        """None when the request may proceed, else the seconds until it would."""
+    def admit(self) -> dict[str, str] | None:
+        """None when the request may proceed, else the headers of its 429 (when to come back)."""
         with self._lock:
             if self._rate is None:
                 return None
@@ -116,7 +116,9 @@ class FaultServer:
                 self._window.append(now)
                 return None
             self.rate_limited += 1
-            return self._window[0] + per_s - now
+            wait = self._window[0] + per_s - now
+        return {"retry-after-ms": str(int(wait * 1000) + 1), "x-ratelimit-limit-requests": str(limit),
+                "x-ratelimit-remaining-requests": "0", "x-ratelimit-reset-requests": f"{wait:.3f}s"}
 
     def record(self, entry: dict[str, Any]) -> None:
         with self._lock:
@@ -258,11 +260,8 @@ class _Handler(BaseHTTPRequestHandler):
             self.fault.stored[conv_id] = []
             return self._send_json(200, {"id": conv_id, "object": "conversation", "created_at": int(time.time()), "metadata": {}})
         if method == "POST" and path in ("/responses", "/chat/completions"):
-            wait = self.fault.admit()
-            if wait is not None:
-                limit, per_s = self.fault._rate  # type: ignore[misc]
-                headers = {"retry-after-ms": str(int(wait * 1000) + 1), "x-ratelimit-limit-requests": str(limit),
-                           "x-ratelimit-remaining-requests": "0", "x-ratelimit-reset-requests": f"{wait:.3f}s"}
+            headers = self.fault.admit()
+            if headers is not None:
                 return self._send_json(429, _shapes.error_json(429, "Rate limit reached for requests", "rate_limit_exceeded", "requests"), headers)
             return self._generate(path == "/responses", body or {}, action)
         self._send_json(404, _shapes.error_json(404, f"no route {method} {path}", "unknown_url"))
