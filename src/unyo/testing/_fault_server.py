@@ -29,6 +29,13 @@ Like the real API, the server keeps state: responses (for `previous_response_id`
 conversations (`POST /conversations`, then `conversation=` on a response), billing the whole
 chain as input. `limit(requests, per_s)` makes it enforce a request-rate limit with 429s,
 `Retry-After` and `x-ratelimit-*` headers, as a provider does.
+
+The Batch API: `POST /files` (multipart, purpose=batch), `GET /files/{id}/content`,
+`POST /batches`, `GET /batches/{id}`, `GET /batches`, `POST /batches/{id}/cancel`. A batch is
+"in_progress" for `batch_seconds`, then its lines are answered like requests (each line takes the
+next action of `script_batch(...)`, else "ok"; error actions go to the error file) and it is
+"completed"; with `batch_expire_after=N` only N lines run and the rest expire with `batch_expired`;
+with `batch_fail="why"` the batch fails validation.
 """
 
 from __future__ import annotations
@@ -70,6 +77,12 @@ class FaultServer:
         self.rate_limited = 0  # 429s sent by the rate limit (not scripted ones)
         self._rate: tuple[int, float] | None = None
         self._window: deque[float] = deque()
+        self.files: dict[str, dict[str, Any]] = {}  # file id -> {"object": file..., "content": bytes}
+        self.batches: dict[str, dict[str, Any]] = {}  # batch id -> the Batch object (+ private "_..." keys)
+        self.batch_seconds = 0.0  # how long a batch stays in progress
+        self.batch_expire_after: int | None = None  # lines run before the window "expires"
+        self.batch_fail: str | None = None  # a batch fails validation with this message
+        self._batch_script: deque[dict[str, Any]] = deque()
         self._httpd = _QuietServer((host, port), _handler_for(self))
         self._httpd.daemon_threads = True
         self._thread: threading.Thread | None = None
@@ -84,6 +97,12 @@ class FaultServer:
             for action in actions:
                 self._script.append({"action": action} if isinstance(action, str) else dict(action))
 
+    def script_batch(self, *actions: str | dict[str, Any]) -> None:
+        """Actions for the lines of the next batches processed, in file order."""
+        with self._lock:
+            for action in actions:
+                self._batch_script.append({"action": action} if isinstance(action, str) else dict(action))
+
     def next_action(self) -> dict[str, Any]:
         with self._lock:
             return self._script.popleft() if self._script else dict(self.default_action)
@@ -93,6 +112,10 @@ class FaultServer:
             self._script.clear()
             self.default_action = {"action": "ok"}
             self._rate = None
+            self._batch_script.clear()
+            self.files.clear()
+            self.batches.clear()
+            self.batch_seconds, self.batch_expire_after, self.batch_fail = 0.0, None, None
             self.requests.clear()
             self.disconnects.clear()
             self.billed = {"input_tokens": 0, "output_tokens": 0, "requests": 0}
@@ -179,7 +202,8 @@ class _Handler(BaseHTTPRequestHandler):
     def _send_json(self, status: int, payload: Any, headers: dict[str, str] | None = None, raw: bytes | None = None) -> None:
         body = raw if raw is not None else json.dumps(payload).encode()
         self.send_response(status)
-        self.send_header("content-type", "application/json")
+        if "content-type" not in (headers or {}):
+            self.send_header("content-type", "application/json")
         self.send_header("content-length", str(len(body)))
         self.send_header("x-request-id", _shapes.new_id("req"))
         for name, value in (headers or {}).items():
@@ -229,9 +253,14 @@ class _Handler(BaseHTTPRequestHandler):
     def do_GET(self) -> None:  # noqa: N802
         self._serve("GET", None)
 
+    def do_DELETE(self) -> None:  # noqa: N802
+        self._serve("DELETE", None)
+
     def do_POST(self) -> None:  # noqa: N802
         length = int(self.headers.get("content-length") or 0)
         raw = self.rfile.read(length) if length else b""
+        if self.headers.get("content-type", "").startswith("multipart/form-data"):
+            return self._serve("POST", _multipart(self.headers["content-type"], raw))
         try:
             body = json.loads(raw or b"{}")
         except json.JSONDecodeError:
@@ -259,6 +288,8 @@ class _Handler(BaseHTTPRequestHandler):
             conv_id = _shapes.new_id("conv")
             self.fault.stored[conv_id] = []
             return self._send_json(200, {"id": conv_id, "object": "conversation", "created_at": int(time.time()), "metadata": {}})
+        if path.startswith(("/files", "/batches")):
+            return self._send_json(*_batch_api(self.fault, method, path, self.path.partition("?")[2], body or {}))
         if method == "POST" and path in ("/responses", "/chat/completions"):
             headers = self.fault.admit()
             if headers is not None:
@@ -296,57 +327,14 @@ class _Handler(BaseHTTPRequestHandler):
         self._send_json(200, {"object": "list", "data": data, "model": body.get("model", "?"), "usage": {"prompt_tokens": tokens, "total_tokens": tokens}})
 
     def _generate(self, responses: bool, body: dict[str, Any], action: dict[str, Any]) -> None:
-        from unyo._tokens import count_input
-
-        api = "responses" if responses else "chat"
-        model = str(body.get("model", "gpt-4o-mini"))
-        tool_calls = [
-            {"call_id": _shapes.new_id("call"), "name": c["name"], "arguments": c["arguments"] if isinstance(c["arguments"], str) else json.dumps(c["arguments"])}
-            for c in action.get("tool_calls", [])
-        ]
-        logprobs = action.get("logprobs")
-        schema = _shapes.json_schema_of(body)
-        default = json.dumps(_shapes.example_of(schema), ensure_ascii=False) if schema else DEFAULT_TEXT  # asked for JSON: valid JSON
-        text = str(action.get("text", "".join(t["token"] for t in logprobs) if logprobs else "" if tool_calls else default))
-        words = [w + " " for w in text.split(" ")]
-        words[-1] = words[-1].rstrip()
-        cap = _shapes.output_cap(body)
-        counter = _counter()
-        finish = "stop"
-        if cap is not None and counter.count_text(text) > cap:  # honour the output cap like a provider
-            kept: list[str] = []
-            while words and counter.count_text("".join(kept + words[:1])) <= cap:
-                kept.append(words.pop(0))
-            words, finish = kept, "length"
-        chain = body.get("previous_response_id") or body.get("conversation")
-        chain = chain.get("id") if isinstance(chain, dict) else chain
-        if chain and chain not in self.fault.stored:
-            return self._send_json(404, _shapes.error_json(404, f"No response or conversation found with id '{chain}'.", None))
-        prior = list(self.fault.stored.get(chain, [])) if chain else []
-        messages = prior + _shapes.responses_messages(body) if responses else []
-        input_tokens = counter.count_messages(messages) if prior else count_input(api, body, counter)
-        calls_text = "".join(c["arguments"] for c in tool_calls)
-
-        def generated(parts: list[str]) -> _shapes.Generated:
-            out = "".join(parts)
-            return _shapes.Generated(out, input_tokens, counter.count_text(out + calls_text), finish, tool_calls=tool_calls, logprobs=logprobs)
-
+        answer = _Answer(self.fault, responses, body, action)
+        if answer.error is not None:
+            return self._send_json(*answer.error)
         if not body.get("stream"):
             if action.get("delay"):
                 time.sleep(float(action["delay"]))
-            g = generated(words)
-            self.fault.bill(g)
-            payload = _shapes.response_json(body, model, g) if responses else _shapes.chat_json(body, model, g)
-            if responses:
-                reply = [{"role": "assistant", "content": g.text}] + [
-                    {"role": "assistant", "content": _shapes.tool_call_text(c["name"], c["arguments"])} for c in tool_calls
-                ]
-                if body.get("store", True):
-                    self.fault.stored[payload["id"]] = messages + reply
-                if body.get("conversation"):
-                    self.fault.stored[chain] = messages + reply
-            return self._send_json(200, payload)
-        self._stream(responses, body, model, words, generated, action)
+            return self._send_json(200, answer.payload())
+        self._stream(responses, body, answer.model, answer.words, answer.generated, action)
 
     def _stream(self, responses: bool, body: dict[str, Any], model: str, words: list[str], generated: Any, action: dict[str, Any]) -> None:
         kind = action["action"]
@@ -386,6 +374,222 @@ class _Handler(BaseHTTPRequestHandler):
         self.fault.bill(generated(sent))
 
 
+class _Answer:
+    """What the "model" says to one generation request (shared by HTTP requests and batch lines)."""
+
+    def __init__(self, fault: FaultServer, responses: bool, body: dict[str, Any], action: dict[str, Any]) -> None:
+        from unyo._tokens import count_input
+
+        self.fault, self.responses, self.body = fault, responses, body
+        self.error: tuple[int, dict[str, Any]] | None = None
+        self.model = str(body.get("model", "gpt-4o-mini"))
+        self.tool_calls = [
+            {"call_id": _shapes.new_id("call"), "name": c["name"], "arguments": c["arguments"] if isinstance(c["arguments"], str) else json.dumps(c["arguments"])}
+            for c in action.get("tool_calls", [])
+        ]
+        self.logprobs = action.get("logprobs")
+        schema = _shapes.json_schema_of(body)
+        default = json.dumps(_shapes.example_of(schema), ensure_ascii=False) if schema else DEFAULT_TEXT  # asked for JSON: valid JSON
+        text = str(action.get("text", "".join(t["token"] for t in self.logprobs) if self.logprobs else "" if self.tool_calls else default))
+        words = [w + " " for w in text.split(" ")]
+        words[-1] = words[-1].rstrip()
+        cap = _shapes.output_cap(body)
+        self.counter = counter = _counter()
+        self.finish = "stop"
+        if cap is not None and counter.count_text(text) > cap:  # honour the output cap like a provider
+            kept: list[str] = []
+            while words and counter.count_text("".join(kept + words[:1])) <= cap:
+                kept.append(words.pop(0))
+            words, self.finish = kept, "length"
+        self.words = words
+        chain = body.get("previous_response_id") or body.get("conversation")
+        self.chain = chain.get("id") if isinstance(chain, dict) else chain
+        if self.chain and self.chain not in fault.stored:
+            self.error = (404, _shapes.error_json(404, f"No response or conversation found with id '{self.chain}'.", None))
+            return
+        prior = list(fault.stored.get(self.chain, [])) if self.chain else []
+        self.messages = prior + _shapes.responses_messages(body) if responses else []
+        self.input_tokens = counter.count_messages(self.messages) if prior else count_input("responses" if responses else "chat", body, counter)
+
+    def generated(self, parts: list[str]) -> _shapes.Generated:
+        out = "".join(parts)
+        calls_text = "".join(c["arguments"] for c in self.tool_calls)
+        return _shapes.Generated(out, self.input_tokens, self.counter.count_text(out + calls_text), self.finish, tool_calls=self.tool_calls, logprobs=self.logprobs)
+
+    def payload(self) -> dict[str, Any]:
+        """The whole (non-streamed) answer, billed and, for the Responses API, stored."""
+        g = self.generated(self.words)
+        self.fault.bill(g)
+        body = self.body
+        if not self.responses:
+            return _shapes.chat_json(body, self.model, g)
+        payload = _shapes.response_json(body, self.model, g)
+        reply = [{"role": "assistant", "content": g.text}] + [
+            {"role": "assistant", "content": _shapes.tool_call_text(c["name"], c["arguments"])} for c in self.tool_calls
+        ]
+        if body.get("store", True):
+            self.fault.stored[payload["id"]] = self.messages + reply
+        if body.get("conversation"):
+            self.fault.stored[self.chain] = self.messages + reply
+        return payload
+
+
 class _StopStream(Exception):
     def __init__(self, kind: str) -> None:
         self.kind = kind
+
+
+def _multipart(content_type: str, raw: bytes) -> dict[str, Any]:
+    """A multipart/form-data body: field -> text, or {"filename", "content"} for a file."""
+    from email.parser import BytesParser
+    from email.policy import HTTP
+
+    message = BytesParser(policy=HTTP).parsebytes(f"content-type: {content_type}\r\n\r\n".encode() + raw)
+    out: dict[str, Any] = {}
+    for part in message.iter_parts():  # type: ignore[attr-defined]
+        name = part.get_param("name", header="content-disposition")
+        content = part.get_payload(decode=True) or b""
+        filename = part.get_filename()
+        out[str(name)] = {"filename": filename, "content": content} if filename else content.decode("utf-8", "replace")
+    return out
+
+
+_BATCH_ENDPOINTS = ("/v1/responses", "/v1/chat/completions", "/v1/embeddings")
+
+
+def _batch_api(fault: FaultServer, method: str, path: str, query: str, body: dict[str, Any]) -> tuple[int, dict[str, Any]] | tuple[int, None, dict[str, str], bytes]:
+    parts = path.strip("/").split("/")
+    now = int(time.time())
+    if method == "POST" and parts == ["files"]:
+        upload = body.get("file")
+        if not isinstance(upload, dict) or body.get("purpose") not in ("batch", "fine-tune", "assistants", "user_data"):
+            return 400, _shapes.error_json(400, "'file' and a valid 'purpose' are required", "invalid_request")
+        file_id = _shapes.new_id("file")
+        obj = {"id": file_id, "object": "file", "bytes": len(upload["content"]), "created_at": now, "filename": upload["filename"], "purpose": body["purpose"]}
+        fault.files[file_id] = {**obj, "_content": upload["content"]}
+        return 200, obj
+    if parts[0] == "files" and len(parts) >= 2:
+        stored = fault.files.get(parts[1])
+        if stored is None:
+            return 404, _shapes.error_json(404, f"No such File object: {parts[1]}", None)
+        if method == "GET" and parts[2:] == ["content"]:
+            return 200, None, {"content-type": "application/octet-stream"}, stored["_content"]
+        if method == "GET" and len(parts) == 2:
+            return 200, {k: v for k, v in stored.items() if not k.startswith("_")}
+        if method == "DELETE" and len(parts) == 2:
+            del fault.files[parts[1]]
+            return 200, {"id": parts[1], "object": "file", "deleted": True}
+    if method == "POST" and parts == ["batches"]:
+        return _create_batch(fault, body, now)
+    if method == "GET" and parts == ["batches"]:
+        from urllib.parse import parse_qs
+
+        limit = int(parse_qs(query).get("limit", ["20"])[0])
+        data = [_batch_view(fault, b) for b in sorted(fault.batches.values(), key=lambda b: -b["created_at"])]
+        return 200, {"object": "list", "data": data[:limit], "has_more": len(data) > limit,
+                     "first_id": data[0]["id"] if data else None, "last_id": data[:limit][-1]["id"] if data else None}  # fmt: skip
+    if parts[0] == "batches" and len(parts) >= 2:
+        batch = fault.batches.get(parts[1])
+        if batch is None:
+            return 404, _shapes.error_json(404, f"No such Batch object: {parts[1]}", None)
+        if method == "GET" and len(parts) == 2:
+            return 200, _batch_view(fault, batch)
+        if method == "POST" and parts[2:] == ["cancel"]:
+            if batch["status"] in ("validating", "in_progress"):
+                batch.update(status="cancelled", cancelling_at=now, cancelled_at=now)
+                _finish_batch(fault, batch, run=0, reason=("batch_cancelled", "This request was cancelled with its batch."))
+            return 200, _batch_view(fault, batch)
+    return 404, _shapes.error_json(404, f"no route {method} {path}", "unknown_url")
+
+
+def _create_batch(fault: FaultServer, body: dict[str, Any], now: int) -> tuple[int, dict[str, Any]]:
+    stored = fault.files.get(str(body.get("input_file_id")))
+    if stored is None:
+        return 400, _shapes.error_json(400, f"input_file_id {body.get('input_file_id')!r} does not exist", "invalid_request")
+    if body.get("endpoint") not in _BATCH_ENDPOINTS or body.get("completion_window") != "24h":
+        return 400, _shapes.error_json(400, f"endpoint must be one of {_BATCH_ENDPOINTS} and completion_window '24h'", "invalid_request")
+    batch_id = _shapes.new_id("batch")
+    batch: dict[str, Any] = {
+        "id": batch_id, "object": "batch", "endpoint": body["endpoint"], "errors": None, "input_file_id": stored["id"],
+        "completion_window": "24h", "status": "validating", "output_file_id": None, "error_file_id": None, "created_at": now,
+        "in_progress_at": None, "expires_at": now + 86400, "finalizing_at": None, "completed_at": None, "failed_at": None,
+        "expired_at": None, "cancelling_at": None, "cancelled_at": None, "metadata": body.get("metadata") or {},
+        "_ready": time.monotonic() + fault.batch_seconds, "_lines": [],
+    }  # fmt: skip
+    problems: list[str] = []
+    seen: set[str] = set()
+    for number, line in enumerate(stored["_content"].decode("utf-8", "replace").splitlines(), 1):
+        if not line.strip():
+            continue
+        try:
+            item = json.loads(line)
+        except json.JSONDecodeError:
+            problems.append(f"line {number}: not JSON")
+            continue
+        custom_id = item.get("custom_id")
+        if not isinstance(custom_id, str) or custom_id in seen:
+            problems.append(f"line {number}: custom_id missing or duplicated")
+        elif item.get("method") != "POST" or item.get("url") != body["endpoint"] or not isinstance(item.get("body"), dict):
+            problems.append(f"line {number}: method must be POST, url {body['endpoint']}, body an object")
+        seen.add(str(custom_id))
+        batch["_lines"].append(item)
+    if fault.batch_fail:
+        problems.append(fault.batch_fail)
+    if problems or not batch["_lines"]:
+        batch.update(status="failed", failed_at=now, errors={"object": "list", "data": [
+            {"code": "invalid_request", "message": p, "line": None} for p in (problems or ["the input file has no requests"])]})  # fmt: skip
+    fault.batches[batch_id] = batch
+    return 200, _batch_view(fault, batch)
+
+
+def _batch_view(fault: FaultServer, batch: dict[str, Any]) -> dict[str, Any]:
+    """The public Batch object; a batch whose time has come is run and completed first."""
+    if batch["status"] == "validating":
+        batch.update(status="in_progress", in_progress_at=int(time.time()))
+    if batch["status"] == "in_progress" and time.monotonic() >= batch["_ready"]:
+        expire = fault.batch_expire_after
+        _finish_batch(fault, batch, run=len(batch["_lines"]) if expire is None else expire,
+                      reason=("batch_expired", "This request could not be executed before the completion window expired."))  # fmt: skip
+        now = int(time.time())
+        batch.update(status="completed" if expire is None else "expired", finalizing_at=now, **{"completed_at" if expire is None else "expired_at": now})
+    lines = len(batch["_lines"])
+    done = batch.get("_counts", (0, 0))
+    view = {k: v for k, v in batch.items() if not k.startswith("_")}
+    view["request_counts"] = {"total": lines, "completed": done[0], "failed": done[1]}
+    return view
+
+
+def _finish_batch(fault: FaultServer, batch: dict[str, Any], run: int, reason: tuple[str, str]) -> None:
+    """Answer the first `run` lines like requests; the rest get `reason` as their error."""
+    outputs: list[str] = []
+    errors: list[str] = []
+    path_of = {"/v1/responses": "/responses", "/v1/chat/completions": "/chat/completions"}
+    for index, item in enumerate(batch["_lines"]):
+        line_id = _shapes.new_id("batch_req")
+        if index >= run:
+            errors.append(json.dumps({"id": line_id, "custom_id": item.get("custom_id"), "response": None, "error": {"code": reason[0], "message": reason[1]}}))
+            continue
+        with fault._lock:
+            action = fault._batch_script.popleft() if fault._batch_script else {"action": "ok"}
+        fault.record({"method": "POST", "path": path_of.get(batch["endpoint"], batch["endpoint"]), "headers": {}, "body": item["body"],
+                      "action": action["action"], "at": time.monotonic(), "batch": batch["id"]})  # fmt: skip
+        kind = str(action["action"])
+        if kind.isdigit() or kind in ("quota", "context"):
+            status = 400 if kind == "context" else 429 if kind == "quota" else int(kind)
+            code = {"context": "context_length_exceeded", "quota": "insufficient_quota"}.get(kind)
+            payload = _shapes.error_json(status, f"scripted error {kind}", code, _ERROR_KINDS.get(status, "server_error"))
+        else:
+            answer = _Answer(fault, batch["endpoint"] == "/v1/responses", item["body"], action)
+            status, payload = answer.error if answer.error is not None else (200, answer.payload())
+        line = json.dumps({"id": line_id, "custom_id": item["custom_id"], "error": None,
+                           "response": {"status_code": status, "request_id": _shapes.new_id("req"), "body": payload}}, ensure_ascii=False)  # fmt: skip
+        (outputs if status == 200 else errors).append(line)
+    now = int(time.time())
+    for key, lines in (("output_file_id", outputs), ("error_file_id", errors)):
+        if lines:
+            file_id = _shapes.new_id("file")
+            content = ("\n".join(lines) + "\n").encode()
+            fault.files[file_id] = {"id": file_id, "object": "file", "bytes": len(content), "created_at": now,
+                                    "filename": f"{batch['id']}_{key[:-8]}.jsonl", "purpose": "batch_output", "_content": content}  # fmt: skip
+            batch[key] = file_id
+    batch["_counts"] = (len(outputs), len(errors))
