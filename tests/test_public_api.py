@@ -13,7 +13,7 @@ EXPECTED = {
     "Classification", "Conversation", "ConversationDenied", "Tool", "ToolAnswer", "ToolCallRecord", "ToolLoopExceeded", "ToolRegistry",
     "ToolRequest", "ask_with_tools", "classify", "conversation", "tool",
     # issue 5: tasks and batches
-    "BadInput", "Task", "TaskResult", "run_task",
+    "BadInput", "NotBatchable", "Task", "TaskResult", "run_task",
 }
 
 

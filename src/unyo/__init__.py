@@ -21,6 +21,7 @@ _EXPORTS = {
     "AuthenticationError": "unyo._errors",
     "BadInput": "unyo._errors",
     "BadRequest": "unyo._errors",
+    "NotBatchable": "unyo._errors",
     "BudgetConfig": "unyo._budget",
     "BudgetExceeded": "unyo._errors",
     "BudgetWarning": "unyo._budget",

@@ -9,6 +9,7 @@
     ├── ToolLoopExceeded              7  the model kept calling tools past the round cap
     ├── ConversationDenied            3  the conversation belongs to another user (or does not exist)
     ├── BadInput                      2  an input file that cannot be used (format, encoding, column)
+    ├── NotBatchable                  2  a row needs a call the provider's Batch API did not make
     └── APIError                      the call reached (or tried to reach) a provider
         ├── TransportError            6  nothing usable came back
         │   ├── APITimeout            6  connect/read timeout, or the total deadline ran out
@@ -56,6 +57,7 @@ __all__ = [
     "ContextTooLong",
     "ConversationDenied",
     "MalformedResponse",
+    "NotBatchable",
     "NotFound",
     "OutputInvalid",
     "PermissionDenied",
@@ -129,6 +131,15 @@ class BadInput(UnyoError):
     exit_code = 2
     hint_en = "Fix the input file named above (format, encoding, column); nothing was sent."
     hint_ja = "上記の入力ファイル (形式・文字コード・列名) を修正してください。何も送信していません。"
+
+
+class NotBatchable(UnyoError):
+    """The row's task needed another call (a structured-output repair, a draft rewrite, a
+    map-reduce step) after the one its batch answered; nothing more was sent."""
+
+    exit_code = 2
+    hint_en = "Run the failed rows without --via batch-api: the same command with --retry-failed makes the extra calls synchronously."
+    hint_ja = "失敗した行は --via batch-api を付けずに実行してください。同じコマンドに --retry-failed を付けると、追加の呼び出しを同期的に行います。"
 
 
 class ToolLoopExceeded(UnyoError):

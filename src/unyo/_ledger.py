@@ -49,7 +49,10 @@ class Ledger:
 
     # --- holds ------------------------------------------------------------------------------
 
-    def reserve(self, rid: str, asked: Decimal, checks: Sequence[Check], keys: Sequence[tuple[str, str]], soft: float, deadline_s: float) -> Outcome:
+    def reserve(self, rid: str, asked: Decimal, checks: Sequence[Check], keys: Sequence[tuple[str, str]], soft: float, deadline_s: float,
+                owner: str | None = None) -> Outcome:  # fmt: skip
+        """`owner` is host:pid for a call (released when that process is gone); a hold that must
+        outlive its process (a provider batch) names something else."""
         if time.monotonic() >= self._next_sweep:
             self._next_sweep = time.monotonic() + SWEEP_EVERY_S
             self.release_orphans()
@@ -68,7 +71,7 @@ class Ledger:
             now = time.time()
             tx.execute(
                 "INSERT INTO unyo_reservations (id, amount, keys, owner, created_at, expires_at) VALUES (?, ?, ?, ?, ?, ?)",
-                [rid, asked, json.dumps(keys), OWNER, now, now + deadline_s + HOLD_GRACE_S],
+                [rid, asked, json.dumps(keys), owner or OWNER, now, now + deadline_s + HOLD_GRACE_S],
             )
             for check in checks:
                 spent, reserved = rows[(check.scope, check.period)]
@@ -139,14 +142,19 @@ class Ledger:
 
     # --- settle -----------------------------------------------------------------------------
 
-    def settle(self, rid: str, cost: Decimal | None, keys: Sequence[tuple[str, str]], record: dict[str, Any] | None) -> None:
+    def settle(self, rid: str, cost: Decimal | None, keys: Sequence[tuple[str, str]], record: dict[str, Any] | None, once: bool = False) -> bool:
+        """False (and nothing written) when `once` and the call is already recorded: a replayed
+        batch answer is charged exactly once however often its collection is resumed."""
         with self.store.tx() as tx:
+            if once and tx.execute("SELECT 1 FROM unyo_calls WHERE id = ?", [rid]):
+                return False
             self._release(tx, rid)
             if cost:
                 self._ensure(tx, keys)
                 self._shift(tx, keys, spent=cost)
             if record is not None:
                 self._insert(tx, record)
+        return True
 
     def _insert(self, tx: Tx, record: dict[str, Any]) -> None:
         columns = list(record)
@@ -205,4 +213,4 @@ def settle(call: Call) -> None:
         return
     periods = call.periods or call.settings.budget.period_keys()
     keys = counter_keys(info.user, info.tag, periods)
-    ledger_for(call.settings).settle(info.call_id, info.cost_usd, keys, record_for(call, periods))
+    ledger_for(call.settings).settle(info.call_id, info.cost_usd, keys, record_for(call, periods), once=call.settle_once)

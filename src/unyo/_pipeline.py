@@ -49,6 +49,7 @@ class Call:
     response_body: str | None = None  # the response as JSON, kept only when it will be cached
     output_text: str | None = None  # what the model said (for the audit log's content policy)
     prior_tokens: int = 0  # context the provider adds from its own state (previous_response_id, conversation)
+    settle_once: bool = False  # a replayed batch answer: its id may already be in the ledger
 
     def end(self, status: str) -> None:
         """Mark the call finished: status and latency (limiter wait, attempts and waits included)."""

@@ -37,6 +37,10 @@ class Price:
         uncached = usage.input_tokens - cached
         return (uncached * self.input + cached * self.cached_input + usage.output_tokens * self.output) / MILLION
 
+    def scaled(self, factor: Decimal) -> Price:
+        """This price times `factor` (e.g. 0.5 for a provider's Batch API discount)."""
+        return Price(self.input * factor, self.cached_input * factor, self.output * factor)
+
     def worst_case(self, input_tokens: int, output_cap: int) -> Decimal:
         """The most a call can cost: every input token uncached, output to the cap, at list prices."""
         return (input_tokens * self.input + output_cap * self.output) / MILLION

@@ -28,6 +28,7 @@ class Profile:
     local: bool = False  # served in-process by llama.cpp
     stream_usage: bool = True  # send stream_options.include_usage on chat streams
     chat_cap_param: str = "max_tokens"  # OpenAI's reasoning models need max_completion_tokens
+    batch_price: str | None = None  # the Batch API's price as a fraction of list prices; None: no Batch API known
 
     def resolve_model(self, name: str) -> tuple[str, str | None]:
         """(model id, role) for a role name or a literal model id."""
@@ -76,6 +77,7 @@ for _profile in (
         "OPENAI_API_KEY",
         models={"main": "gpt-5-mini", "premium": "gpt-5", "bulk": "gpt-5-nano"},
         chat_cap_param="max_completion_tokens",
+        batch_price="0.5",  # OpenAI's Batch API: 50 % of the standard tier's list prices
     ),
     Profile(
         "gemini",
