@@ -31,8 +31,9 @@ class Estimate:
                 "worst_usd": None if self.worst_usd is None else str(self.worst_usd)}  # fmt: skip
 
 
-def estimate_rows(task: Any, client: Any, texts: list[str], schema: Any = None, model: str | None = None) -> Estimate:
-    """`model` (an id or role) overrides the task's role, as `unyo run -m` does."""
+def estimate_rows(task: Any, client: Any, texts: list[str], schema: Any = None, model: str | None = None, price_factor: Decimal | None = None) -> Estimate:
+    """`model` (an id or role) overrides the task's role, as `unyo run -m` does; `price_factor`
+    scales list prices (a provider's Batch API discount)."""
     from unyo._catalog import model_info
     from unyo._pipeline import model_counter
     from unyo._prices import FREE
@@ -42,6 +43,8 @@ def estimate_rows(task: Any, client: Any, texts: list[str], schema: Any = None, 
     model_id, _ = settings.profile.resolve_model(model or task.role)
     info = model_info(model_id, settings.models)
     price = FREE if settings.profile.local else info.price
+    if price is not None and price_factor is not None:
+        price = price.scaled(price_factor)
     counter = model_counter(settings, info)
     shape = schema if schema is not None else task.output_schema()
     schema_tokens = counter.count_text(json.dumps(json_schema_of(shape), ensure_ascii=False)) if shape is not None else 0

@@ -32,6 +32,24 @@ CREATE TABLE IF NOT EXISTS rows (
     attempts INTEGER NOT NULL,
     updated REAL NOT NULL
 );
+-- `--via batch-api`: a submission is recorded before its batch is created, so a crash in between
+-- is adopted on resume (the batch carries metadata unyo_submission = id), never submitted twice
+CREATE TABLE IF NOT EXISTS submissions (
+    id TEXT PRIMARY KEY,
+    batch_id TEXT,                 -- the provider's, once created
+    input_file_id TEXT,
+    endpoint TEXT NOT NULL,
+    hold TEXT,                     -- the ledger reservation for its worst case
+    state TEXT NOT NULL,           -- open | collected | failed
+    detail TEXT,
+    created REAL NOT NULL
+);
+CREATE TABLE IF NOT EXISTS submitted (
+    submission TEXT NOT NULL,
+    row_id TEXT NOT NULL,
+    body_hash TEXT NOT NULL,       -- the request sent; a replay must rebuild exactly this request
+    PRIMARY KEY (submission, row_id)
+);
 """
 
 
@@ -78,6 +96,33 @@ class Journal:
                 [row_id, row_hash, status, None if result is None else json.dumps(result, ensure_ascii=False, default=str), error,
                  None if cost is None else str(cost), calls, attempts, time.time()],
             )  # fmt: skip
+
+    # --- provider batches ----------------------------------------------------------------------
+
+    def add_submission(self, sub_id: str, endpoint: str, hold: str | None, rows: list[tuple[str, str]]) -> None:
+        with self._lock:
+            self._db.execute("BEGIN IMMEDIATE")
+            self._db.execute("INSERT INTO submissions (id, endpoint, hold, state, created) VALUES (?, ?, ?, 'open', ?)", [sub_id, endpoint, hold, time.time()])
+            self._db.executemany("INSERT INTO submitted (submission, row_id, body_hash) VALUES (?, ?, ?)", [(sub_id, r, h) for r, h in rows])
+            self._db.execute("COMMIT")
+
+    def set_batch(self, sub_id: str, batch_id: str, input_file_id: str | None) -> None:
+        with self._lock:
+            self._db.execute("UPDATE submissions SET batch_id = ?, input_file_id = ? WHERE id = ?", [batch_id, input_file_id, sub_id])
+
+    def close_submission(self, sub_id: str, state: str, detail: str | None = None) -> None:
+        with self._lock:
+            self._db.execute("UPDATE submissions SET state = ?, detail = ? WHERE id = ?", [state, detail, sub_id])
+
+    def open_submissions(self) -> list[dict[str, Any]]:
+        with self._lock:
+            rows = self._db.execute("SELECT id, batch_id, input_file_id, endpoint, hold FROM submissions WHERE state = 'open' ORDER BY created").fetchall()
+        return [{"id": r[0], "batch_id": r[1], "input_file_id": r[2], "endpoint": r[3], "hold": r[4]} for r in rows]
+
+    def submitted(self, sub_id: str) -> dict[str, str]:
+        """row id -> the hash of the request body sent for it."""
+        with self._lock:
+            return dict(self._db.execute("SELECT row_id, body_hash FROM submitted WHERE submission = ?", [sub_id]).fetchall())
 
     def close(self) -> None:
         with self._lock:

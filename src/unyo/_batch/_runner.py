@@ -76,6 +76,7 @@ class BatchSummary:
     retries: int = 0
     elapsed_s: float = 0.0
     stopped: str | None = None  # why the run ended early (budget, quota, interrupted, ...)
+    batches: list[dict[str, Any]] = field(default_factory=list)  # --via batch-api: each provider batch touched
     output: str = ""
     journal: str = ""
 
@@ -143,6 +144,7 @@ class Runner:
         self._queue: collections.deque[_Row] = collections.deque()
         self._inflight = 0
         self._slots = threading.Semaphore(max(1, options.concurrency))
+        self.price_factor: Decimal | None = None  # list prices scaled for estimates (the Batch API's discount)
 
     # --- one row ------------------------------------------------------------------------------
 
@@ -319,7 +321,8 @@ class Runner:
             from unyo._batch._estimate import estimate_rows
 
             left = [r for r in rows if r.id not in done]
-            self.summary.remaining_estimate_usd = estimate_rows(self.o.task, self.client, [r.text for r in left], self.o.schema, self.o.call_options.get("model")).expected_usd
+            self.summary.remaining_estimate_usd = estimate_rows(self.o.task, self.client, [r.text for r in left], self.o.schema, self.o.call_options.get("model"),
+                                                                self.price_factor).expected_usd  # fmt: skip
 
 
 def batch_settings(settings: Any, tag: str, max_cost: Decimal | None) -> Any:

@@ -92,6 +92,11 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--retry-failed", action="store_true", help="batch: run rows that failed before again")
     run.add_argument("--restart", action="store_true", help="batch: discard the journal and start over")
     run.add_argument("--dry-run", action="store_true", help="batch: print the estimated cost of the rows left; send nothing")
+    run.add_argument("--via", choices=["sync", "batch-api"], default="sync",
+                     help="batch: sync (default: concurrent calls) or batch-api (the provider's Batch API: JSONL upload, "
+                          "results within 24 h, at its discount; the same command later collects them)")
+    run.add_argument("--poll", type=float, default=30.0, help="batch-api: seconds between status checks (default 30)")
+    run.add_argument("--no-wait", action="store_true", help="batch-api: submit (or check) and return; run the same command later to collect")
     run.add_argument("--schema", help="extract: the output schema (a JSON Schema file or module:Model)")
     run.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override a task option (repeatable), e.g. --set labels=a,b,c")
     run.add_argument("-m", "--model", help="model id or role (default: the task's)")

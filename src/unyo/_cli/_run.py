@@ -83,32 +83,50 @@ def _batch(args: Namespace, client: Any, task: Any, schema: Any) -> int:
     options = BatchOptions(task=task, input=source, output=output, column=args.column, id_column=args.id_column, encoding=args.encoding,
                            concurrency=args.concurrency, rpm=args.rpm, max_cost=max_cost, retry_failed=args.retry_failed,
                            restart=args.restart, schema=schema, call_options=call_options, user=args.user)  # fmt: skip
+    factor = None
+    if args.via == "batch-api":
+        from unyo._batch._provider import price_factor
+
+        factor = price_factor(client.settings)
     if args.dry_run:
         _, rows, journal, done = load(options)
-        left = [r for r in to_do(rows, done, args.retry_failed) if r.text.strip()]
+        busy = {row_id for sub in journal.open_submissions() for row_id in journal.submitted(sub["id"])}  # already in a provider batch
+        left = [r for r in to_do(rows, done, args.retry_failed) if r.text.strip() and r.id not in busy]
         journal.close()
-        estimate = estimate_rows(task, client, [r.text for r in left], schema, args.model)
-        record = {"rows_total": len(rows), **estimate.to_dict()}
+        estimate = estimate_rows(task, client, [r.text for r in left], schema, args.model, factor)
+        record = {"rows_total": len(rows), "via": args.via, **estimate.to_dict()}
         if args.json:
             print(json.dumps(record, ensure_ascii=False))
         else:
-            print(f"dry run: {len(left)} of {len(rows)} rows to run with {task.name} on {estimate.model}; nothing sent")
+            via = f" via the Batch API at {factor:%} of list prices" if factor is not None else ""
+            print(f"dry run: {len(left)} of {len(rows)} rows to run with {task.name} on {estimate.model}{via}; nothing sent")
             print(f"  input tokens (counted): {estimate.input_tokens:,}")
             print(f"  expected cost: {usd(estimate.expected_usd)} ({task.typical_output_tokens} output tokens per row)")
             print(f"  worst case:    {usd(estimate.worst_usd)} (every output at the cap of {task.max_output_tokens}; repairs can add calls, each budgeted)")
         return 0
     batch_client = OpenAI(settings=batch_settings(client.settings, tag, max_cost), user=args.user)
-    progress = _Progress(task.name)
-    runner = Runner(options, batch_client, progress.update)
-    try:
+    if args.via == "batch-api":
+        from unyo._batch._provider import BatchApiRunner
+
+        if args.poll <= 0:
+            raise ConfigError("--poll must be above 0 seconds")
+        runner: Any = BatchApiRunner(options, batch_client, lambda line: print(line, file=sys.stderr, flush=True), args.poll, wait=not args.no_wait)
         summary = runner.run()
-    finally:
-        progress.finish()
+    else:
+        progress = _Progress(task.name)
+        runner = Runner(options, batch_client, progress.update)
+        try:
+            summary = runner.run()
+        finally:
+            progress.finish()
     if args.json:
         print(json.dumps(summary.to_dict(), ensure_ascii=False))
     print(f"{summary.ok} ok, {summary.failed} failed, {summary.pending} pending of {summary.rows} rows · this run: {summary.ran} rows, "
           f"{usd(summary.spent_usd)}, {summary.elapsed_s:.1f}s, {summary.retries} retries, {summary.rate_limited} rate-limited", file=sys.stderr)  # fmt: skip
     print(f"results: {summary.output} (journal {summary.journal})", file=sys.stderr)
+    waiting = [b for b in summary.batches if b["status"] not in ("completed", "failed", "expired", "cancelled")]
+    for b in waiting:
+        print(f"batch {b['id']} is {b['status']} at the provider ({b['rows']} rows); run the same command to collect it", file=sys.stderr)
     if summary.stopped:
         left = f"; {summary.pending} rows left" + (f", about {usd(summary.remaining_estimate_usd)} to finish" if summary.remaining_estimate_usd is not None else "")
         print(f"stopped: {summary.stopped}{left}. Run the same command to continue.", file=sys.stderr)

@@ -97,17 +97,30 @@ def draft(task: Task, client: Any, text: str, options: dict[str, Any]) -> TaskRe
     return TaskResult(task.name, out, calls)
 
 
-def summarize(task: Task, client: Any, text: str, options: dict[str, Any]) -> TaskResult:
+def summary_parts(task: Task, client: Any, text: str, options: dict[str, Any]) -> list[str]:
+    """The parts summarize maps over: the text split on structure into `part_tokens` pieces."""
     from unyo._catalog import model_info
     from unyo._pipeline import model_counter
     from unyo._tasks._split import split
 
     model_id, _ = client.settings.profile.resolve_model(str(options.get("model") or task.role))
     counter = model_counter(client.settings, model_info(model_id, client.settings.models))
+    return split(text, int(task.options.get("part_tokens", 1500)), counter.count_text)
+
+
+def planned_calls(task: Task, client: Any, text: str, schema: Any = None, options: dict[str, Any] | None = None) -> int:
+    """How many calls the task makes for `text` when nothing needs a repair (map-reduce: parts + 1)."""
+    if task.name == "summarize" and schema is None:
+        parts = len(summary_parts(task, client, text, options or {}))
+        return parts + 1 if parts > 1 else 1
+    return 1
+
+
+def summarize(task: Task, client: Any, text: str, options: dict[str, Any]) -> TaskResult:
     max_chars = int(task.options.get("max_chars", 600))
     final_schema = json.loads(json.dumps(task.output_schema()))
     final_schema["properties"]["summary"]["maxLength"] = max_chars
-    parts = split(text, int(task.options.get("part_tokens", 1500)), counter.count_text)
+    parts = summary_parts(task, client, text, options)
     if not parts:
         raise ConfigError("nothing to summarise: the input is empty")
     calls: list[CallInfo] = []
