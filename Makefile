@@ -37,6 +37,7 @@ bench: install-test
 	$(BIN)/python bench/startup.py
 	$(BIN)/python bench/local_tps.py
 	$(BIN)/python bench/batch.py
+	$(BIN)/python bench/batch_api.py
 
 clean:
 	rm -rf $(VENV) build src/*.egg-info .pytest_cache out
