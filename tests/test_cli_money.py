@@ -114,6 +114,11 @@ def test_estimate_normal_and_worst_case_with_formula() -> None:
     assert "worst month" in text.stdout and "normal per request" in text.stdout
     bad = run_cli("estimate", "-m", "mystery", "--requests-per-day", "1", "--input-tokens", "1", "--output-tokens", "1", env={"OPENAI_API_KEY": FAKE_KEY})
     assert bad.returncode == 3 and "no price" in bad.stderr
+    args = ("estimate", "-m", "gpt-4o-mini", "--requests-per-day", "1000", "--input-tokens", "800", "--output-tokens", "200", "--json")
+    batch = run_cli(*args, "--via", "batch-api", env={"OPENAI_API_KEY": FAKE_KEY})
+    assert batch.returncode == 0, batch.stderr
+    assert Decimal(json.loads(batch.stdout)["per_request_worst"]) * 2 == Decimal(json.loads(run_cli(*args).stdout)["per_request_worst"])
+    assert "Batch API at 50% of list prices" in json.loads(batch.stdout)["formula"][0]
 
 
 @pytest.mark.skipif(shutil.which("chromium") is None and not os.environ.get("UNYO_REQUIRE_CHROMIUM"), reason="chromium is installed by .ci/run")

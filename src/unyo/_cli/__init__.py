@@ -167,6 +167,7 @@ def build_parser() -> argparse.ArgumentParser:
     est.add_argument("--retry-rate", type=float, default=0.02, help="share of requests billed twice (default 0.02)")
     est.add_argument("--cache-hit-rate", type=float, default=0.0, help="share answered by unyo's response cache (default 0)")
     est.add_argument("--cached-input-share", type=float, default=0.0, help="share of input the provider's prompt cache bills at the cached price")
+    est.add_argument("--via", choices=["sync", "batch-api"], default="sync", help="batch-api: priced at the profile's Batch API discount (openai: 50 %%)")
     est.add_argument("--json", action="store_true")
     _common(est)
     est.set_defaults(handler="unyo._cli._estimate:run")

@@ -54,12 +54,18 @@ def run(args: Namespace) -> int:
     for name in ("retry_rate", "cache_hit_rate", "cached_input_share"):
         if not 0 <= getattr(args, name) <= 1:
             raise ConfigError(f"--{name.replace('_', '-')} must be between 0 and 1")
+    via = ""
+    if args.via == "batch-api":
+        from unyo._batch._provider import price_factor
+
+        factor = price_factor(settings)
+        price, via = price.scaled(factor), f", Batch API at {factor:%} of list prices"
     cap = args.max_output_tokens or settings.max_output_tokens
     result = estimate(price, requests_per_day=args.requests_per_day, days=args.days, input_tokens=args.input_tokens, output_tokens=args.output_tokens,
                       output_cap=cap, retry_rate=args.retry_rate, cache_hit_rate=args.cache_hit_rate, cached_input_share=args.cached_input_share)
     p = price
     formula = [
-        f"price ({model_id}{f', role {role}' if role else ''}, list prices as of {prices_as_of()}): input ${p.input}, cached input ${p.cached_input}, output ${p.output} per 1M tokens",
+        f"price ({model_id}{f', role {role}' if role else ''}, list prices as of {prices_as_of()}{via}): input ${p.input}, cached input ${p.cached_input}, output ${p.output} per 1M tokens",
         f"requests = {args.requests_per_day:g}/day × {args.days:g} days = {result['requests']:f}",
         f"normal per request = ({args.input_tokens:g} × (1 − {args.cached_input_share:g}) × {p.input} + {args.input_tokens:g} × {args.cached_input_share:g} × {p.cached_input} + {args.output_tokens:g} × {p.output}) / 1M = {usd(result['per_request_normal'])}",  # type: ignore[arg-type]
         f"normal month = requests × (1 − cache hit {args.cache_hit_rate:g}) × (1 + retry {args.retry_rate:g}) × per request = ${result['monthly_normal']}",
@@ -67,7 +73,7 @@ def run(args: Namespace) -> int:
         f"worst month = requests × (1 + retry {args.retry_rate:g}) × worst per request = ${result['monthly_worst']}",
     ]
     if args.json:
-        print(json.dumps({"model": model_id, "role": role, "prices_as_of": prices_as_of(), "output_cap": cap,
+        print(json.dumps({"model": model_id, "role": role, "prices_as_of": prices_as_of(), "output_cap": cap, "via": args.via,
                           **{k: str(v) for k, v in result.items()}, "formula": formula}, ensure_ascii=False))
         return 0
     print(f"Estimated monthly cost: normal ${result['monthly_normal']}, worst case ${result['monthly_worst']}\n")
