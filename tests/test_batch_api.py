@@ -272,3 +272,19 @@ def test_ctrl_c_while_waiting_leaves_the_batch_running(fault: FaultServer, clean
     assert run_batch(fault).returncode == 0
     assert posted(fault, "/batches") == 1
     assert all(r["unyo_status"] == "ok" for r in read_csv(clean_env / "out.csv"))
+
+
+def test_rows_needing_map_reduce_fail_at_planning_with_a_way_out(fault: FaultServer, clean_env: Path) -> None:
+    long = "\n\n".join(f"## 第{i}章\n" + "この章では請求の手順と確認事項を詳しく説明します。" * 8 for i in range(1, 6))
+    write_csv(clean_env / "in.csv", ["短い文書です。", long])
+    args = ("run", "summarize", "--input", "in.csv", "--output", "out.csv", "--set", "part_tokens=120")
+    result = run_cli(*args, *BATCH, env=env_for(fault))
+    assert result.returncode == 0, result.stderr
+    rows = read_csv(clean_env / "out.csv")
+    assert rows[0]["unyo_status"] == "ok"
+    assert rows[1]["unyo_status"] == "failed" and "NotBatchable" in rows[1]["unyo_error"] and "map over" in rows[1]["unyo_error"]
+    assert [line["custom_id"] for line in uploads(fault)[0]] == ["1"]  # the long row was never uploaded
+    fixed = run_cli(*args, "--retry-failed", env=env_for(fault))  # synchronously: map -> reduce
+    assert fixed.returncode == 0, fixed.stderr
+    rows = read_csv(clean_env / "out.csv")
+    assert rows[1]["unyo_status"] == "ok" and int(rows[1]["parts"]) > 1
