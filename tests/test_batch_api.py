@@ -288,3 +288,15 @@ def test_rows_needing_map_reduce_fail_at_planning_with_a_way_out(fault: FaultSer
     assert fixed.returncode == 0, fixed.stderr
     rows = read_csv(clean_env / "out.csv")
     assert rows[1]["unyo_status"] == "ok" and int(rows[1]["parts"]) > 1
+
+
+def test_a_draft_with_problems_is_kept_and_flagged_instead_of_rewritten(fault: FaultServer, clean_env: Path) -> None:
+    write_csv(clean_env / "in.csv", ["返金は3営業日以内に処理します。", "配送は明日です。"])
+    bad = json.dumps({"subject": "返金について", "body": "返金は必ず3営業日以内、手数料500円で処理します。"}, ensure_ascii=False)
+    fault.script_batch({"action": "ok", "text": bad}, "ok")
+    result = run_cli("run", "draft", "--input", "in.csv", "--output", "out.csv", *BATCH, env=env_for(fault))
+    assert result.returncode == 0, result.stderr
+    rows = read_csv(clean_env / "out.csv")
+    assert [r["unyo_status"] for r in rows] == ["ok", "ok"]
+    assert rows[0]["needs_human"] == "true" and "必ず" in rows[0]["violations"] and "500" in rows[0]["violations"]
+    assert rows[1]["needs_human"] == "false"

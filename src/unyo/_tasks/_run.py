@@ -13,7 +13,7 @@ from decimal import Decimal
 from typing import Any
 
 from unyo._call import CallInfo, total_cost
-from unyo._errors import ConfigError
+from unyo._errors import ConfigError, NotBatchable
 from unyo._tasks._spec import Task
 
 
@@ -90,9 +90,13 @@ def draft(task: Task, client: Any, text: str, options: dict[str, Any]) -> TaskRe
     if problems:  # one bounded repair with only the problems, then report what is left
         _, user = task.render(text)
         fix = f"{user}\n\nYour previous draft:\n{parsed.text}\n\nRewrite it without these problems: {'; '.join(problems)}."
-        parsed = _structured(task, client, text, schema, dict(options), user=fix)
-        calls += parsed.calls
-        problems = draft_violations(task, text, parsed.parsed)
+        try:
+            parsed = _structured(task, client, text, schema, dict(options), user=fix)
+        except NotBatchable:
+            pass  # a provider batch answers one request: the draft keeps its problems, flagged for a human
+        else:
+            calls += parsed.calls
+            problems = draft_violations(task, text, parsed.parsed)
     out = {**parsed.parsed, "violations": problems, "needs_human": bool(problems)}
     return TaskResult(task.name, out, calls)
 
