@@ -116,8 +116,8 @@ class Journal:
 
     def open_submissions(self) -> list[dict[str, Any]]:
         with self._lock:
-            rows = self._db.execute("SELECT id, batch_id, input_file_id, endpoint, hold FROM submissions WHERE state = 'open' ORDER BY created").fetchall()
-        return [{"id": r[0], "batch_id": r[1], "input_file_id": r[2], "endpoint": r[3], "hold": r[4]} for r in rows]
+            rows = self._db.execute("SELECT id, batch_id, input_file_id, endpoint, hold, created FROM submissions WHERE state = 'open' ORDER BY created").fetchall()
+        return [{"id": r[0], "batch_id": r[1], "input_file_id": r[2], "endpoint": r[3], "hold": r[4], "created": r[5]} for r in rows]
 
     def submitted(self, sub_id: str) -> dict[str, str]:
         """row id -> the hash of the request body sent for it."""

@@ -353,7 +353,7 @@ class BatchApiRunner(Runner):
 
     def _settle_submission(self, journal: Journal, by_id: dict[str, _Row], sub: dict[str, Any]) -> None:
         if sub["batch_id"] is None:  # a crash between recording and creating it: adopt, or start over
-            found = self._adopt(sub["id"])
+            found = self._adopt(sub["id"], sub.get("created") or 0.0)
             if found is None:
                 self._abandon(journal, sub, "never reached the provider")
                 return
@@ -379,11 +379,18 @@ class BatchApiRunner(Runner):
         except UnyoError as exc:
             self._stop(f"could not collect batch {batch.id}: {type(exc).__name__}: {exc}; run the same command to try again", exc.exit_code)
 
-    def _adopt(self, sub_id: str) -> Any:
-        for batch in self._control("list batches", lambda: self.client.raw.batches.list(limit=100)).data:
-            if (batch.metadata or {}).get("unyo_submission") == sub_id:
-                return batch
-        return None
+    def _adopt(self, sub_id: str, created: float) -> Any:
+        """The batch made for `sub_id`, from the newest batches back to just before it was recorded."""
+        page = self._control("list batches", lambda: self.client.raw.batches.list(limit=100))
+        while True:
+            for batch in page.data:
+                if (batch.metadata or {}).get("unyo_submission") == sub_id:
+                    return batch
+                if batch.created_at < created - 300:  # newest first: older batches cannot be it
+                    return None
+            if not page.has_next_page():
+                return None
+            page = self._control("list batches", page.get_next_page)
 
     def _wait(self, batch_id: str) -> Any:
         said = None

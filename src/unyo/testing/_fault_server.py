@@ -484,8 +484,12 @@ def _batch_api(fault: FaultServer, method: str, path: str, query: str, body: dic
     if method == "GET" and parts == ["batches"]:
         from urllib.parse import parse_qs
 
-        limit = int(parse_qs(query).get("limit", ["20"])[0])
-        data = [_batch_view(fault, b) for b in sorted(fault.batches.values(), key=lambda b: -b["created_at"])]
+        params = parse_qs(query)
+        limit, after = int(params.get("limit", ["20"])[0]), params.get("after", [None])[0]
+        ordered = list(fault.batches)[::-1]  # newest first
+        if after in ordered:
+            ordered = ordered[ordered.index(after) + 1 :]
+        data = [_batch_view(fault, fault.batches[b]) for b in ordered]
         return 200, {"object": "list", "data": data[:limit], "has_more": len(data) > limit,
                      "first_id": data[0]["id"] if data else None, "last_id": data[:limit][-1]["id"] if data else None}  # fmt: skip
     if parts[0] == "batches" and len(parts) >= 2:
