@@ -11,12 +11,8 @@ and what each run was charged (the batch should be exactly half).
 
 from __future__ import annotations
 
-import csv
-import os
 import sys
-import tempfile
 import time
-from pathlib import Path
 
 import unyo
 from unyo._batch import BatchOptions, Runner, batch_settings
@@ -24,17 +20,13 @@ from unyo._batch._provider import BatchApiRunner
 from unyo._tasks import find
 from unyo.testing import FaultServer
 
+from _inquiries import inquiries_csv  # bench/ is on sys.path when run as a script
+
 ROWS = int(sys.argv[1]) if len(sys.argv) > 1 else 500
 
 
 def main() -> None:
-    tmp = Path(tempfile.mkdtemp(prefix="unyo-bench-batch-api-"))
-    os.environ["UNYO_HOME"] = str(tmp / "home")
-    source = tmp / "in.csv"
-    with open(source, "w", newline="", encoding="utf-8") as out:
-        writer = csv.writer(out)
-        writer.writerow(["text"])
-        writer.writerows([[f"inquiry {i}: 請求書の再発行をお願いします"] for i in range(ROWS)])
+    tmp, source = inquiries_csv(ROWS, "unyo-bench-batch-api-")
     results = {}
     with FaultServer() as server:
         settings = unyo.load_settings(profile="openai", api_key="sk-bench-000000000000000000", base_url=server.url, model="gpt-4o-mini")

@@ -179,30 +179,38 @@ def reserve_budget(call: Call) -> None:
 
 
 def _try_reserve(call: Call, price: Price) -> BudgetExceeded | None:
-    from unyo._ledger import ledger_for
-
     config = call.settings.budget
     asked = call.info.worst_case_usd or Decimal(0)
     for limit in config.limits:
         if limit.period == "request" and asked > limit.usd:
             return _exceeded(call, limit, Decimal(0), Decimal(0), asked)
-    periods = config.period_keys()
+    periods, outcome = hold(call.settings, call.info.call_id, asked, call.info.user, call.info.tag, call.settings.deadline_s)
     call.periods = periods
-    checks = checks_for(config, call.info.user, call.info.tag, periods)
-    ledger = ledger_for(call.settings)
-    outcome = ledger.reserve(call.info.call_id, asked, checks, counter_keys(call.info.user, call.info.tag, periods), config.soft_threshold, call.settings.deadline_s)
     if outcome.refused is not None:
         check, spent, reserved = outcome.refused
         return _exceeded(call, check.limit, spent, reserved, asked, check.period)
     call.reserved_usd = asked
+    call.info.budget_warning = outcome.warning or call.info.budget_warning
+    return None
+
+
+def hold(settings: Any, rid: str, asked: Decimal, user: str | None, tag: str | None, deadline_s: float, owner: str | None = None) -> tuple[dict[str, str], Any]:
+    """Reserve `asked` against every limit on (user, tag) for this period, in one transaction.
+    Returns the period keys and the ledger's Outcome; a soft threshold crossed is warned here
+    (BudgetWarning) and its message kept on `outcome.warning`."""
+    from unyo._ledger import ledger_for
+
+    config = settings.budget
+    periods = config.period_keys()
+    checks = checks_for(config, user, tag, periods)
+    outcome = ledger_for(settings).reserve(rid, asked, checks, counter_keys(user, tag, periods), config.soft_threshold, deadline_s, owner=owner)
     for check, spent, reserved in outcome.crossed:
-        message = (
+        outcome.warning = (
             f"unyo: {check.limit.describe()} ({check.period.partition(':')[2] or check.period}) is {float((spent + reserved) / check.limit.usd):.0%} used: "
             f"${spent} spent, ${reserved} reserved"
         )
-        call.info.budget_warning = message
-        warnings.warn(message, BudgetWarning, stacklevel=2)
-    return None
+        warnings.warn(outcome.warning, BudgetWarning, stacklevel=3)
+    return periods, outcome
 
 
 def _exceeded(call: Call, limit: Limit, spent: Decimal, reserved: Decimal, asked: Decimal, period: str = "") -> BudgetExceeded:

@@ -40,6 +40,7 @@ OWNER = f"{socket.gethostname()}:{os.getpid()}"
 class Outcome:
     refused: tuple[Check, Decimal, Decimal] | None = None  # the check that failed, spent, reserved
     crossed: list[tuple[Check, Decimal, Decimal]] = field(default_factory=list)  # soft threshold
+    warning: str | None = None  # the message for the last threshold crossed (see _budget.hold)
 
 
 class Ledger:

@@ -169,9 +169,8 @@ def rate_limit(call: Call) -> None:
         call.info.limiter_wait_s = limiter.reserve((call.info.input_tokens or 0) + (call.info.max_output_tokens or 0))
 
 
-DEFAULT_STEPS: tuple[Step, ...] = (
-    resolve_model, validate, apply_output_cap, count_input_tokens, check_context_window, check_cache, reserve_budget, rate_limit,
-)  # fmt: skip
+SHAPING_STEPS: tuple[Step, ...] = (resolve_model, validate, apply_output_cap, count_input_tokens, check_context_window)  # the request as sent
+DEFAULT_STEPS: tuple[Step, ...] = (*SHAPING_STEPS, check_cache, reserve_budget, rate_limit)
 DEFAULT_FINISHERS: tuple[Step, ...] = (store_in_cache, settle)
 
 

@@ -119,6 +119,12 @@ class Journal:
             rows = self._db.execute("SELECT id, batch_id, input_file_id, endpoint, hold, created FROM submissions WHERE state = 'open' ORDER BY created").fetchall()
         return [{"id": r[0], "batch_id": r[1], "input_file_id": r[2], "endpoint": r[3], "hold": r[4], "created": r[5]} for r in rows]
 
+    def in_open_submissions(self) -> set[str]:
+        """Ids of the rows waiting in a provider batch (not to be sent again)."""
+        with self._lock:
+            rows = self._db.execute("SELECT row_id FROM submitted JOIN submissions ON submissions.id = submission WHERE state = 'open'").fetchall()
+        return {r[0] for r in rows}
+
     def submitted(self, sub_id: str) -> dict[str, str]:
         """row id -> the hash of the request body sent for it."""
         with self._lock:

@@ -37,7 +37,7 @@ import httpx2
 from unyo._batch._journal import Journal
 from unyo._batch._runner import Runner, _Row, load, to_do
 from unyo._errors import ConfigError, ErrorContext, NotBatchable, UnpricedModel, UnyoError
-from unyo._pipeline import Call, Pipeline, Step, apply_output_cap, check_context_window, count_input_tokens, resolve_model, validate
+from unyo._pipeline import SHAPING_STEPS, Call, Pipeline
 
 ENDPOINTS = {"responses": "/v1/responses", "chat": "/v1/chat/completions"}
 MAX_LINES = 50_000  # OpenAI's limits per batch input file
@@ -64,7 +64,7 @@ def body_hash(params: dict[str, Any]) -> str:
 
 
 def _discount(call: Call, factor: Decimal) -> None:
-    if call.model.price is not None and not call.settings.profile.local:
+    if call.model.price is not None:
         call.model = dataclasses.replace(call.model, price=call.model.price.scaled(factor))
 
 
@@ -88,12 +88,14 @@ class Planned:
     worst_usd: Decimal | None  # None: unpriced
 
 
-def _plan_steps(factor: Decimal) -> tuple[Step, ...]:
+def _plan_pipeline(factor: Decimal) -> Pipeline:
+    """The request as the synchronous path shapes it, then a stop: nothing sent, nothing settled."""
+
     def stop_before_sending(call: Call) -> None:
         _discount(call, factor)
         raise _Planned(call)
 
-    return (resolve_model, validate, apply_output_cap, count_input_tokens, check_context_window, stop_before_sending)
+    return Pipeline((*SHAPING_STEPS, stop_before_sending), ())
 
 
 def _planned(row: _Row, call: Call) -> Planned:
@@ -155,7 +157,7 @@ class BatchApiRunner(Runner):
 
     def __init__(self, options: Any, client: Any, say: Callable[[str], None] | None = None, poll_s: float = 30.0, wait: bool = True) -> None:
         super().__init__(options, client)
-        self.factor = self.price_factor = price_factor(client.settings)
+        self.price_factor: Decimal = price_factor(client.settings)
         self.say = say or (lambda text: None)
         self.poll_s, self.wait = poll_s, wait
         self.pending_rows = 0  # rows the batches left unanswered (expired, 5xx): the next run submits them
@@ -164,7 +166,7 @@ class BatchApiRunner(Runner):
     # --- the run ------------------------------------------------------------------------------
 
     def run(self) -> Any:
-        table, rows, journal, done = load(self.o)
+        table, rows, journal, _ = load(self.o)
         started = time.monotonic()
         by_id = {r.id: r for r in rows}
         try:
@@ -172,7 +174,7 @@ class BatchApiRunner(Runner):
             for sub in journal.open_submissions():  # a batch an earlier run left at the provider
                 self._settle_submission(journal, by_id, sub)
             if not self.stop.is_set():
-                busy = {row_id for sub in journal.open_submissions() for row_id in journal.submitted(sub["id"])}
+                busy = journal.in_open_submissions()
                 todo = [r for r in to_do(rows, journal.done(), self.o.retry_failed) if r.id not in busy]
                 self.summary.pending = len(todo)
                 subs = [s for chunk in self._chunks(self._plan(journal, todo)) if (s := self._submit(journal, chunk)) is not None]
@@ -211,26 +213,27 @@ class BatchApiRunner(Runner):
         from unyo._tasks import run_task
         from unyo._tasks._run import planned_calls
 
-        client = self._client(Pipeline(_plan_steps(self.factor), ()))
+        client = self._client(_plan_pipeline(self.price_factor))
         plans = []
         for row in todo:
             if not row.text.strip():
-                self._finish(row, journal, "failed", None, "empty input", None, 0)
+                self._fail(row, journal, "empty input")
                 continue
             try:
                 needed = planned_calls(self.o.task, client, row.text, self.o.schema, self.o.call_options)
                 if needed > 1:
                     raise NotBatchable(f"{self.o.task.name} makes {needed} calls for this row (map over {needed - 1} parts, then reduce); a batch answers one")
                 run_task(self.o.task, row.text, client=client, schema=self.o.schema, user=self.o.user, **self.o.call_options)
+                raise NotBatchable("the task made no call")
             except _Planned as planned:
-                try:
-                    plans.append(_planned(row, planned.call))
-                except (UnyoError, TypeError, ValueError) as exc:
-                    self._finish(row, journal, "failed", None, f"{type(exc).__name__}: {exc}", None, 0)
+                call = planned.call
             except UnyoError as exc:  # e.g. ContextTooLong: this row fails, the others go
-                self._finish(row, journal, "failed", None, f"{type(exc).__name__}: {exc}", None, 0)
-            else:
-                self._finish(row, journal, "failed", None, "internal error: the task made no call", None, 0)
+                self._fail(row, journal, exc)
+                continue
+            try:
+                plans.append(_planned(row, call))
+            except (UnyoError, TypeError, ValueError) as exc:  # a body that is not JSON
+                self._fail(row, journal, exc)
         return plans
 
     @staticmethod
@@ -246,9 +249,9 @@ class BatchApiRunner(Runner):
         return chunks
 
     def _hold(self, sub_id: str, plans: list[Planned]) -> tuple[list[Planned], str | None]:
-        """Reserve the submission's worst case; fewer rows if the budget only fits some."""
-        from unyo._budget import checks_for, counter_keys
-        from unyo._ledger import ledger_for
+        """Reserve the submission's worst case, as every call does (`_budget.hold`); fewer rows
+        if the budget only fits some. The hold's owner is the batch, so it outlives this process."""
+        from unyo._budget import hold
 
         settings = self.client.settings
         config = settings.budget
@@ -258,33 +261,27 @@ class BatchApiRunner(Runner):
             if config.allow_unpriced:
                 return plans, None
             raise UnpricedModel(f"a budget is set but {self.o.task.name}'s model has no price: unyo cannot cap what it cannot price")
-        per_request = [lim.usd for lim in config.limits if lim.period == "request"]
-        if per_request:
-            too_big = [p for p in plans if p.worst_usd > min(per_request)]  # type: ignore[operator]
-            if too_big:
-                self._stop(f"per-request limit ${min(per_request)} is below the worst case of {len(too_big)} row(s) (first: row {too_big[0].row.id})", 4)
-                return [], None
-        tag, user = self.o.call_options.get("tag") or f"task:{self.o.task.name}", self.o.user
-        periods = config.period_keys()
-        checks, keys = checks_for(config, user, tag, periods), counter_keys(user, tag, periods)
-        hold = f"batch-hold:{sub_id}"
+        worst: list[Decimal] = [p.worst_usd for p in plans]  # type: ignore[misc]
+        per_request = min((lim.usd for lim in config.limits if lim.period == "request"), default=None)
+        if per_request is not None and max(worst) > per_request:
+            first = next(p.row.id for p, w in zip(plans, worst) if w > per_request)
+            self._stop(f"per-request limit ${per_request} is below the worst case of row {first}", 4)
+            return [], None
+        rid, tag = f"batch-hold:{sub_id}", self.o.call_options.get("tag") or f"task:{self.o.task.name}"
         count, refusal = len(plans), ""
         while count:
-            asked = sum((p.worst_usd for p in plans[:count]), Decimal(0))  # type: ignore[misc]
-            outcome = ledger_for(settings).reserve(hold, asked, checks, keys, config.soft_threshold, HOLD_S, owner=f"batch:{sub_id}")
+            _, outcome = hold(settings, rid, sum(worst[:count], Decimal(0)), self.o.user, tag, HOLD_S, owner=f"batch:{sub_id}")
             if outcome.refused is None:
-                if count < len(plans):  # later rows (and chunks) wait for budget
+                if count < len(plans):  # the other rows (and later chunks) wait for budget
                     self.over_budget = f"budget reached before submitting: {refusal}; {len(plans) - count} row(s) not submitted"
-                return plans[:count], hold
+                return plans[:count], rid
             check, spent, reserved = outcome.refused
-            room, fits, total = check.limit.usd - spent - reserved, 0, Decimal(0)
-            for plan in plans[:count]:
-                if total + plan.worst_usd > room:  # type: ignore[operator]
-                    break
-                total += plan.worst_usd  # type: ignore[operator]
+            refusal = f"{check.limit.describe()} ({check.period}): spent ${spent}, reserved ${reserved}"
+            room, total, fits = check.limit.usd - spent - reserved, Decimal(0), 0
+            while fits < count and total + worst[fits] <= room:
+                total += worst[fits]
                 fits += 1
             count = min(fits, count - 1)
-            refusal = f"{check.limit.describe()} ({check.period}): spent ${spent}, reserved ${reserved}"
         self._stop(f"budget reached before submitting: {refusal}", 4)
         return [], None
 
@@ -313,7 +310,7 @@ class BatchApiRunner(Runner):
         from unyo._prices import usd
 
         worst = sum((p.worst_usd or Decimal(0) for p in plans), Decimal(0))
-        self.say(f"submitted {len(plans)} rows as batch {batch.id} ({endpoint}, {len(content):,} bytes; worst case {usd(worst)} at {self.factor:%} of list prices)")
+        self.say(f"submitted {len(plans)} rows as batch {batch.id} ({endpoint}, {len(content):,} bytes; worst case {usd(worst)} at {self.price_factor:%} of list prices)")
         return sub
 
     def _control(self, what: str, fn: Callable[[], Any]) -> Any:
@@ -424,8 +421,8 @@ class BatchApiRunner(Runner):
         from unyo._tasks import run_task
 
         lines = {**self._lines(batch.error_file_id), **self._lines(batch.output_file_id)}
-        replay = _Replay(self.factor)
-        client = self._client(Pipeline((resolve_model, validate, apply_output_cap, count_input_tokens, replay.step), (settle,)), replay)
+        replay = _Replay(self.price_factor)
+        client = self._client(Pipeline((*SHAPING_STEPS, replay.step), (settle,)), replay)  # settled and audited, never reserved
         done = journal.done()
         sent = journal.submitted(sub["id"])
         for row_id, expected in sent.items():
@@ -440,7 +437,7 @@ class BatchApiRunner(Runner):
                     self.pending_rows += 1
                     continue
                 row.attempts += 1
-                self._finish(row, journal, "failed", None, f"batch: {error.get('code')}: {error.get('message')}", None, 0)
+                self._fail(row, journal, f"batch: {error.get('code')}: {error.get('message')}")
                 continue
             status, body = int(response.get("status_code") or 500), response.get("body")
             error_body = (body or {}).get("error") if isinstance(body, dict) else None
@@ -454,7 +451,7 @@ class BatchApiRunner(Runner):
                 if status != 200 and _transient(code, status):
                     self.pending_rows += 1
                     continue
-                self._finish(row, journal, "failed", None, f"{type(exc).__name__}: {exc}", cost, 1 if replay.info else 0)
+                self._fail(row, journal, exc, cost, 1 if replay.info else 0)
             else:
                 self._finish(row, journal, "ok", result.output, None, result.cost_usd, len(result.calls))
         self._release(sub)

@@ -167,9 +167,9 @@ class Runner:
                 self._again(row, journal, exc, min(30.0, self.o.backoff_s * 2 ** (row.attempts - 1)))
             else:
                 calls = (getattr(exc, "calls", None) or []) if isinstance(exc, OutputInvalid) else []  # billed calls that failed validation
-                self._finish(row, journal, "failed", None, f"{type(exc).__name__}: {exc}", total_cost(calls) if calls else None, len(calls))
+                self._fail(row, journal, exc, total_cost(calls) if calls else None, len(calls))
         except Exception as exc:  # noqa: BLE001 - one row's bug must not end the batch
-            self._finish(row, journal, "failed", None, f"internal error: {type(exc).__name__}: {exc}", None, 0)
+            self._fail(row, journal, f"internal error: {type(exc).__name__}: {exc}")
         else:
             self.limiter.success()
             self._finish(row, journal, "ok", result.output, None, result.cost_usd, len(result.calls))
@@ -180,12 +180,16 @@ class Runner:
 
     def _again(self, row: _Row, journal: Journal, exc: Exception, backoff: float) -> None:
         if row.attempts >= self.o.max_row_attempts:
-            self._finish(row, journal, "failed", None, f"{type(exc).__name__} after {row.attempts} attempts: {exc}", None, 0)
+            self._fail(row, journal, f"{type(exc).__name__} after {row.attempts} attempts: {exc}")
             return
         row.not_before = time.monotonic() + backoff
         with self._lock:
             self.summary.retries += 1
             self._queue.appendleft(row)
+
+    def _fail(self, row: _Row, journal: Journal, error: str | Exception, cost: Decimal | None = None, calls: int = 0) -> None:
+        message = f"{type(error).__name__}: {error}" if isinstance(error, Exception) else error
+        self._finish(row, journal, "failed", None, message, cost, calls)
 
     def _finish(self, row: _Row, journal: Journal, status: str, output: Any, error: str | None, cost: Decimal | None, calls: int) -> None:
         journal.record(row.id, row.hash, status, output, error, cost, calls, row.attempts)
@@ -210,7 +214,7 @@ class Runner:
             self.summary.pending = len(todo)
             for r in todo:
                 if not r.text.strip():  # nothing to send: the row fails, the batch goes on
-                    self._finish(r, journal, "failed", None, "empty input", None, 0)
+                    self._fail(r, journal, "empty input")
                 else:
                     self._queue.append(r)
             self._dispatch(journal)

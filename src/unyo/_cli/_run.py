@@ -90,7 +90,7 @@ def _batch(args: Namespace, client: Any, task: Any, schema: Any) -> int:
         factor = price_factor(client.settings)
     if args.dry_run:
         _, rows, journal, done = load(options)
-        busy = {row_id for sub in journal.open_submissions() for row_id in journal.submitted(sub["id"])}  # already in a provider batch
+        busy = journal.in_open_submissions()  # already in a provider batch
         left = [r for r in to_do(rows, done, args.retry_failed) if r.text.strip() and r.id not in busy]
         journal.close()
         estimate = estimate_rows(task, client, [r.text for r in left], schema, args.model, factor)
