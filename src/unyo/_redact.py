@@ -2,7 +2,17 @@
 
 Two layers: every key value unyo loads is registered here (`register_secret`) and replaced
 wherever it appears; on top, patterns catch key-shaped strings unyo never saw (a provider
-echoing a key in an error body, a key pasted into a prompt).
+echoing a key in an error body, a key pasted into a prompt):
+
+    OpenAI / xAI style keys (sk-…, xai-…), Google API keys (AIza…), AWS access key ids
+    (AKIA…, ASIA…), GitHub tokens (ghp_/gho_/ghu_/ghs_/ghr_…, github_pat_…), Slack tokens
+    (xoxa-/xoxb-/xoxp-/xoxr-/xoxs-…, xapp-…), JSON Web Tokens (eyJ….eyJ….…), the credential
+    of an `Authorization:` header (Basic / Bearer / Token) and of a free-standing `Bearer …`,
+    and PEM private-key blocks (-----BEGIN … PRIVATE KEY----- … -----END … PRIVATE KEY-----,
+    also when the end line is cut off).
+
+Where a pattern has a label and a credential (`Authorization: Bearer …`), only the credential
+is replaced, so a log still says which header carried it.
 """
 
 from __future__ import annotations
@@ -15,10 +25,27 @@ _lock = threading.Lock()
 _secrets: set[str] = set()
 
 MASK = "[REDACTED]"
+_TOKEN = r"[A-Za-z0-9._~+/\-]"  # the characters of an RFC 6750 bearer token (b64token)
+_PEM_BEGIN = r"-----BEGIN[A-Z0-9 ]{0,40}PRIVATE KEY(?: BLOCK)?-----"
+_PEM_END = r"-----END[A-Z0-9 ]{0,40}PRIVATE KEY(?: BLOCK)?-----"
+# A match is replaced whole, or only its named group where it has one (the credential after a
+# label). Named groups only: `m.lastgroup` picks the part to replace.
 _PATTERNS = re.compile(
-    r"(?:sk|xai|pk|rk)-[A-Za-z0-9_\-]{8,}"  # OpenAI / xAI style keys
+    r"(?<![A-Za-z0-9])(?:sk|xai|pk|rk)-[A-Za-z0-9_\-]{8,}"  # OpenAI / xAI style keys
     r"|AIza[0-9A-Za-z_\-]{20,}"  # Google API keys
-    r"|(?i:bearer)\s+[A-Za-z0-9._\-~+/]{8,}=*"  # bearer tokens
+    r"|(?<![A-Za-z0-9])(?:AKIA|ASIA)[0-9A-Z]{16}(?![A-Za-z0-9])"  # AWS access key ids
+    r"|(?<![A-Za-z0-9])(?:gh[pousr]_[A-Za-z0-9]{20,}|github_pat_[A-Za-z0-9_]{20,})"  # GitHub tokens
+    r"|(?<![A-Za-z0-9])(?:xox[abprs]-[A-Za-z0-9\-]{10,}|xapp-[0-9]+-[A-Za-z0-9\-]{10,})"  # Slack tokens
+    r"|eyJ[A-Za-z0-9_\-]{8,}\.eyJ[A-Za-z0-9_\-]{8,}\.[A-Za-z0-9_\-]*"  # JSON Web Tokens
+    # an Authorization header's credential, whatever the scheme's case, quoted or not
+    rf"|(?i:(?:proxy-)?authorization)[\"']?[ \t]*[:=][ \t]*[\"']?(?i:basic|bearer|token)[ \t]+(?P<auth>{_TOKEN}{{6,}}=*)"
+    # a free-standing bearer token: one that looks like a token (a digit, an inner . _ ~ + /,
+    # or 20+ characters), so that "bearer authentication." in prose stays
+    rf"|(?i:bearer)\s+(?P<bearer>(?=[A-Za-z0-9\-]*(?:[0-9]|[._~+/][A-Za-z0-9])|{_TOKEN}{{20}}){_TOKEN}{{8,}}=*)"
+    # PEM private keys: the whole block, or, if the end line is cut off, the begin line with
+    # the header lines and base64 lines that follow (raw or JSON-escaped newlines)
+    rf"|{_PEM_BEGIN}(?:[\s\S]{{0,16000}}?{_PEM_END}"
+    r"|(?:(?:\s|\\[rn])*(?:[A-Za-z0-9+/=]{16,}|[A-Za-z][A-Za-z\-]*:[^\r\n\\]*))*)"
 )
 
 
@@ -30,13 +57,49 @@ def register_secret(value: str | None) -> None:
             _secrets.add(value)
 
 
+def secret_spans(text: str) -> list[tuple[int, int]]:
+    """The (start, end) spans of `text` that `redact` replaces: registered secrets and
+    key-shaped strings, sorted and merged where they overlap."""
+    spans: list[tuple[int, int]] = []
+    with _lock:
+        known = sorted(_secrets, key=len, reverse=True)
+    for secret in known:
+        start = text.find(secret)
+        while start >= 0:
+            spans.append((start, start + len(secret)))
+            start = text.find(secret, start + len(secret))
+    for m in _PATTERNS.finditer(text):
+        spans.append(m.span(m.lastgroup) if m.lastgroup else m.span())
+    return merge_spans(spans)
+
+
+def merge_spans(spans: list[tuple[int, int]]) -> list[tuple[int, int]]:
+    merged: list[tuple[int, int]] = []
+    for start, end in sorted(spans):
+        if merged and start <= merged[-1][1]:
+            if end > merged[-1][1]:
+                merged[-1] = (merged[-1][0], end)
+        elif end > start:
+            merged.append((start, end))
+    return merged
+
+
+def replace_spans(text: str, spans: list[tuple[int, int]], replacement: str = MASK) -> str:
+    """`text` with each of the sorted, disjoint `spans` replaced by `replacement`."""
+    if not spans:
+        return text
+    out, at = [], 0
+    for start, end in spans:
+        out += [text[at:start], replacement]
+        at = end
+    out.append(text[at:])
+    return "".join(out)
+
+
 def redact(text: str) -> str:
     if not text:
         return text
-    for secret in sorted(_secrets, key=len, reverse=True):
-        if secret in text:
-            text = text.replace(secret, MASK)
-    return _PATTERNS.sub(MASK, text)
+    return replace_spans(text, secret_spans(text))
 
 
 _installed = False
