@@ -51,33 +51,39 @@ class _Width(dict[int, int]):
 
 
 _WIDTH = _Width()
+_NON_ASCII = re.compile(r"[^\x00-\x7f]+")
 
 
 def normalise(text: str) -> str:
     """`text` with each character replaced by its single-character NFKC form: same length,
     same positions."""
-    return text if text.isascii() else text.translate(_WIDTH)
+    if text.isascii():
+        return text
+    return _NON_ASCII.sub(lambda m: m.group().translate(_WIDTH), text)
 
 
 H = "[-‐‑‒–—―−ー]"  # hyphens as typed in Japanese text (after NFKC: - and the ones it keeps)
 SEP = rf"(?:{H}|\s)"
 CSEP = rf"(?:[ \t]?{H}[ \t]?|[ \t])"  # between the groups of a card number
-_EMAIL = re.compile(r"[A-Za-z0-9._%+\-]+@[A-Za-z0-9\-]+(?:\.[A-Za-z0-9\-]+)*\.[A-Za-z]{2,}")
+# e-mail: found from each @ (a regex starting at the local part backtracks quadratically in long
+# runs of letters or digits, such as base64 data)
+_EMAIL_LOCAL = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._%+-")
+_EMAIL_DOMAIN = re.compile(r"[A-Za-z0-9\-]{1,63}(?:\.[A-Za-z0-9\-]{1,63}){0,8}\.[A-Za-z]{2,63}(?![A-Za-z])")
 _CARD = re.compile(
-    r"(?<![0-9])(?:[2-6][0-9]{12,18}"
+    r"(?=[2-6])(?<![0-9A-Za-z_])(?<![0-9][.,])(?:[2-6][0-9]{12,18}"
     rf"|[2-6][0-9]{{3}}{CSEP}[0-9]{{4}}{CSEP}[0-9]{{4}}{CSEP}[0-9]{{1,4}}(?:{CSEP}[0-9]{{1,3}})?"
-    rf"|3[0-9]{{3}}{CSEP}[0-9]{{6}}{CSEP}[0-9]{{4,5}})(?![0-9])"
+    rf"|3[0-9]{{3}}{CSEP}[0-9]{{6}}{CSEP}[0-9]{{4,5}})(?![0-9A-Za-z_])"
 )
-_TWELVE = re.compile(rf"(?<![0-9])[0-9]{{4}}{CSEP}?[0-9]{{4}}{CSEP}?[0-9]{{4}}(?![0-9])")
-_IPV4 = re.compile(r"(?<![0-9A-Za-z.])(?:(?:25[0-5]|2[0-4]\d|1?\d?\d)\.){3}(?:25[0-5]|2[0-4]\d|1?\d?\d)(?![0-9.])", re.ASCII)
-_IPV6ISH = re.compile(r"(?<![0-9A-Za-z:])[0-9A-Fa-f:]*:[0-9A-Fa-f:]*:[0-9A-Fa-f:]*(?![0-9A-Za-z:])")
+_TWELVE = re.compile(rf"(?=[0-9])(?<![0-9A-Za-z_])(?<![0-9][.,])[0-9]{{4}}{CSEP}?[0-9]{{4}}{CSEP}?[0-9]{{4}}(?![0-9A-Za-z_])")
+_IPV4 = re.compile(r"(?=[0-9])(?<![0-9A-Za-z.])(?:(?:25[0-5]|2[0-4]\d|1?\d?\d)\.){3}(?:25[0-5]|2[0-4]\d|1?\d?\d)(?![0-9.])", re.ASCII)
+_IPV6ISH = re.compile(r"(?=[0-9A-Fa-f:])(?<![0-9A-Za-z:])[0-9A-Fa-f:]*:[0-9A-Fa-f:]*:[0-9A-Fa-f:]*(?![0-9A-Za-z:])")
 _PHONE = re.compile(
-    r"(?<![0-9+])(?<![0-9][.\-])(?:"
+    r"(?=[0-9+(])(?<![0-9A-Za-z_+])(?<![0-9][.,\-])(?:"
     rf"\+[0-9]{{1,3}}(?:{SEP}?\(?[0-9]{{1,4}}\)?){{2,4}}[0-9]"  # international
     rf"|\(?0(?!0)[0-9]{{1,4}}\)?{SEP}?[0-9]{{1,4}}{SEP}?[0-9]{{3,4}}"  # 03-1234-5678, (03)1234-5678, 0312345678
     r"|0(?!0)[0-9]{1,4}[ \t]?\([0-9]{1,4}\)[ \t]?[0-9]{3,4}"  # 03(1234)5678
     r"|0(?!0)[0-9]{1,4}\.[0-9]{1,4}\.[0-9]{3,4}"  # 090.1234.5678
-    r")(?![0-9])"
+    r")(?![0-9A-Za-z_])"
 )
 _POSTCODE = re.compile(rf"(?:〒|郵便番号[ \t]*:?)[ \t]*(?P<m>[0-9]{{3}}{H}?[0-9]{{4}})(?![0-9])")
 _KANJI_NUM = "[一二三四五六七八九十]{1,3}"
@@ -89,7 +95,7 @@ _BLOCK = (
 # After the last 都道府県市区町村郡: a town name in kanji / katakana (no kana particles), then a
 # block number not followed by a unit (so 市場2-3倍 stays).
 _TOWN = r"(?:(?![都道府県市区町村郡])[\u3400-\u4DBF\u4E00-\u9FFF\u30A1-\u30FAヶ々〆])"
-_ADDRESS = re.compile(rf"(?<=[都道府県市区町村郡])(?P<m>{_TOWN}{{0,10}}?(?:{_BLOCK}))(?![0-9.%倍年月日時分秒人個件回円万億割])")
+_ADDRESS = re.compile(rf"[都道府県市区町村郡](?P<m>{_TOWN}{{0,10}}?(?:{_BLOCK}))(?![0-9.%倍年月日時分秒人個件回円万億割])")
 _ACCOUNT = re.compile(
     r"(?:口座|普通|当座|預金|貯蓄)[^0-9\n。]{0,8}?(?<![0-9])(?P<m>[0-9]{7})(?![0-9])"
     r"|記号[ \t]*:?[ \t]*(?P<j>[0-9]{5}[^0-9\n。]{0,8}?[0-9]{8})(?![0-9])"  # ゆうちょ 記号 12345 番号 12345678
@@ -132,6 +138,21 @@ def my_number_ok(digits: str) -> bool:
     return check == (0 if remainder <= 1 else 11 - remainder)
 
 
+def _emails(text: str) -> Iterator[tuple[int, int]]:
+    done = 0  # where the last address ended: a local part starts no earlier
+    at = text.find("@")
+    while at >= 0:
+        start, floor = at, max(done, at - 64)
+        while start > floor and text[start - 1] in _EMAIL_LOCAL:
+            start -= 1
+        domain = _EMAIL_DOMAIN.match(text, at + 1) if start < at else None
+        if domain:
+            yield start, domain.end()
+            done = domain.end()
+        at = text.find("@", max(at + 1, done))
+    return
+
+
 def _phone_ok(number: str) -> bool:
     digits = _digits(number)
     return len(digits) >= 9 if number.startswith("+") else len(digits) in (10, 11)
@@ -151,7 +172,7 @@ def _spans(pattern: re.Pattern[str], ok: Callable[[str], bool] | None = None) ->
 
 
 DETECTORS: list[tuple[str, Callable[[str], Iterator[tuple[int, int]]]]] = [
-    ("EMAIL", _spans(_EMAIL)),
+    ("EMAIL", _emails),
     ("CARD", _spans(_CARD, lambda s: luhn_ok(_digits(s)))),
     ("MYNUMBER", _spans(_TWELVE, lambda s: my_number_ok(_digits(s)))),
     ("IP", _spans(_IPV4)),
