@@ -36,6 +36,7 @@ def clean_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
     home = tmp_path / "unyo-home"
     monkeypatch.setenv("UNYO_HOME", str(home))
     monkeypatch.setenv("UNYO_LANG", "en")
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "user-config"))  # never the real ~/.config/unyo
     work = tmp_path / "work"
     work.mkdir()
     monkeypatch.chdir(work)
@@ -52,7 +53,7 @@ def fast_settings(fault: FaultServer, **overrides: Any) -> Any:
 def run_cli(*args: str, env: dict[str, str] | None = None, input: str | None = None, cwd: Path | None = None, timeout: float = 120) -> subprocess.CompletedProcess[str]:
     """Run `unyo` as a user does: a separate process, real stdin/stdout/stderr."""
     full_env = {k: v for k, v in os.environ.items() if not k.startswith(ENV_PREFIXES)}
-    full_env.update({"UNYO_HOME": os.environ["UNYO_HOME"], "UNYO_LANG": "en"})
+    full_env.update({"UNYO_HOME": os.environ["UNYO_HOME"], "UNYO_LANG": "en", "XDG_CONFIG_HOME": os.environ["XDG_CONFIG_HOME"]})
     full_env.update(env or {})
     return subprocess.run([sys.executable, "-m", "unyo", *args], env=full_env, input=input, capture_output=True, text=True, cwd=cwd, timeout=timeout)
 

@@ -1,7 +1,10 @@
 """Settings, resolved once per client from five sources.
 
 Precedence, highest first: explicit arguments > environment > `.env` in the working directory
-(never overrides the real environment) > `unyo.toml` (`[unyo]` table) > defaults.
+(never overrides the real environment) > `unyo.toml` (`[unyo]` table) > defaults. The toml is
+the user's `~/.config/unyo/unyo.toml` under the project's (nearest one up to the repository
+root) or under `--config`/`UNYO_CONFIG`; see `_config_files`. A project file may not point a
+key-bearing profile at a host the user has not trusted (`_check_key_destination`).
 
 Keys are read only from the environment, `.env`, or a secret file named by `<KEY_ENV>_FILE`
 (Docker/Kubernetes style). A key in `unyo.toml` is refused. Keys are registered with the
@@ -124,7 +127,8 @@ class Settings:
     local_ctx: int
     models: dict[str, dict[str, Any]] = field(default_factory=dict)  # [models."id"] overrides
     notices: tuple[str, ...] = ()  # said once on stderr by the CLI (e.g. "using the local model")
-    config_files: tuple[str, ...] = ()
+    config_files: tuple[str, ...] = ()  # "path (user|project|explicit|.env)", lowest precedence first
+    origins: dict[str, str] = field(default_factory=dict)  # setting -> where its value came from
     db_url: str | None = None  # None: SQLite in `home`; "off": no ledger, audit or cache
     budget: BudgetConfig = field(default_factory=BudgetConfig)
     cache_ttl_s: float = 0.0
@@ -153,6 +157,8 @@ def default_home() -> Path:
 
 class _Sources:
     def __init__(self, env: Mapping[str, str], cwd: Path) -> None:
+        from unyo._config_files import config_files, merge
+
         self.env = env
         self.dotenv_path = cwd / ".env"
         self.dotenv: dict[str, str] = {}
@@ -160,13 +166,9 @@ class _Sources:
             from dotenv import dotenv_values
 
             self.dotenv = {k: v for k, v in dotenv_values(self.dotenv_path).items() if v is not None}
-        self.toml_path = cwd / "unyo.toml"
-        self.toml: dict[str, Any] = {}
-        if self.toml_path.is_file():
-            try:
-                self.toml = tomllib.loads(self.toml_path.read_text(encoding="utf-8"))
-            except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
-                raise ConfigError(f"{self.toml_path}: not valid TOML: {exc}") from None
+        self.files = config_files(env, cwd)
+        self.toml = merge(self.files)
+        self.origins: dict[str, str] = {}  # knob -> where its value came from
 
     def env_value(self, name: str) -> tuple[str | None, str]:
         if self.env.get(name):
@@ -175,15 +177,23 @@ class _Sources:
             return self.dotenv[name], f".env {name}"
         return None, ""
 
+    def toml_origin(self, *path: str) -> str:
+        from unyo._config_files import defining_file
+
+        found = defining_file(self.files, *path)
+        return f"{found.label} [{'.'.join(path[:-1])}] {path[-1]}" if found else ""
+
     def knob(self, name: str, alias: str | None = None) -> Any:
         env_name, kind, default = _KNOBS[name]
         raw, origin = self.env_value(env_name)
         if raw is None and alias:
             raw, origin = self.env_value(alias)
         if raw is None:
-            raw, origin = self.toml.get("unyo", {}).get(name), f"unyo.toml [unyo] {name}"
+            raw, origin = self.toml.get("unyo", {}).get(name), self.toml_origin("unyo", name)
         if raw is None:
+            self.origins[name] = "default"
             return default
+        self.origins[name] = origin
         try:
             return _convert(kind, raw)
         except (TypeError, ValueError):
@@ -228,14 +238,67 @@ def _profile_for(sources: _Sources, explicit: str | None) -> tuple[Profile, tupl
 
 def _custom_profiles(sources: _Sources) -> None:
     """Register profiles that exist only in unyo.toml, so `get_profile` can find them."""
-    from unyo._profiles import profile_names, register_profile
+    from unyo._profiles import BUILTIN, register_profile
 
-    known = profile_names()
     for name, table in sources.toml.get("profiles", {}).items():
-        if name not in known and isinstance(table, dict):
+        if name not in BUILTIN and isinstance(table, dict):
             if "base_url" not in table:
                 raise ConfigError(f"unyo.toml [profiles.{name}] needs base_url")
             register_profile(Profile(name, None).amended(table))
+
+
+def _url_source(sources: _Sources, prof: Profile, explicit: str | None, from_knob: str | None) -> tuple[str, str]:
+    """(where the base URL came from, how far it is trusted: trusted | dotenv | project)."""
+    if explicit:
+        return "argument", "trusted"
+    if from_knob:
+        where = sources.origins.get("base_url", "")
+        if where.startswith("env "):
+            return where, "trusted"
+        if where.startswith(".env "):
+            return where, "dotenv"
+        kind = _file_kind(sources, "unyo", "base_url")
+        return where, "trusted" if kind != "project" else "project"
+    kind = _file_kind(sources, "profiles", prof.name, "base_url")
+    if kind is None:
+        return "built-in profile", "trusted"
+    return sources.toml_origin("profiles", prof.name, "base_url"), "trusted" if kind != "project" else "project"
+
+
+def _file_kind(sources: _Sources, *path: str) -> str | None:
+    from unyo._config_files import defining_file
+
+    found = defining_file(sources.files, *path)
+    return found.kind if found else None
+
+
+def _check_key_destination(sources: _Sources, prof: Profile, key_source: str, url: str | None,
+                           where: str, trust: str) -> None:
+    """A project file (or a project's .env) may not point a key read elsewhere at its own host."""
+    from unyo._config_files import origin, trusted_origins
+    from unyo._profiles import BUILTIN, builtin_key_envs
+
+    if trust == "trusted" or not url:
+        return
+    if trust == "dotenv" and key_source.startswith(".env "):
+        return  # the same file holds the key and the URL: nothing is sent elsewhere
+    if prof.name not in BUILTIN and prof.key_env not in builtin_key_envs():
+        return  # a project's own profile with its own key variable
+    if origin(url) in trusted_origins(sources.env):
+        return
+    key_env = prof.key_env or "the key"
+    raise ConfigError(
+        f"{where} points profile {prof.name!r} at {origin(url)}, which would receive {key_env}. "
+        f"A project file may not send a key to a host you have not trusted. If you trust it, run "
+        f"`unyo config trust {url}`; or set the base URL in the environment or in your own "
+        f"config ({_user_config_hint(sources)})"
+    )
+
+
+def _user_config_hint(sources: _Sources) -> str:
+    from unyo._config_files import user_config_dir
+
+    return str(user_config_dir(sources.env) / "unyo.toml")
 
 
 def load_settings(
@@ -265,6 +328,7 @@ def load_settings(
                 values[name] = _convert(_KNOBS[name][1], value)
             except (TypeError, ValueError):
                 raise ConfigError(f"setting {name}: expected {_KNOBS[name][1].__name__}, got {value!r}") from None
+            sources.origins[name] = "argument"
 
     key, key_source = (Secret(api_key), "argument") if api_key else _read_key(sources, prof)
     if prof.key_required and key is None:
@@ -273,7 +337,10 @@ def load_settings(
             f"(or {prof.key_env}_FILE to a secret file)"
         )
     url = base_url or values["base_url"] or prof.base_url
-    files = tuple(str(p) for p in (sources.dotenv_path, sources.toml_path) if p.is_file())
+    if key is not None:
+        where, trust = _url_source(sources, prof, base_url, values["base_url"])
+        _check_key_destination(sources, prof, key_source, url, where, trust)
+    files = tuple(f.label for f in sources.files) + ((f"{sources.dotenv_path} (.env)",) if sources.dotenv_path.is_file() else ())
     toml_models = sources.toml.get("models", {})
     budget = budget_config(values, sources.toml)
     if values["audit_content"] not in ("none", "masked", "full"):
@@ -301,6 +368,7 @@ def load_settings(
         models=toml_models if isinstance(toml_models, dict) else {},
         notices=notices,
         config_files=files,
+        origins=dict(sources.origins),
         db_url=values["db_url"],
         budget=budget,
         cache_ttl_s=values["cache_ttl_s"],

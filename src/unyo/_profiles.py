@@ -106,3 +106,9 @@ for _profile in (
     Profile("local", None, None, key_required=False, models=dict(_LOCAL_ROLES), local=True),
 ):
     register_profile(_profile)
+
+BUILTIN = frozenset(_REGISTRY)  # profiles unyo ships; a project file may amend them but not redirect their keys
+
+
+def builtin_key_envs() -> frozenset[str]:
+    return frozenset(_REGISTRY[name].key_env for name in BUILTIN if _REGISTRY[name].key_env)

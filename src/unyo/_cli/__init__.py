@@ -22,6 +22,7 @@ EXIT_CODES = """exit codes:
 
 def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--profile", help="provider profile (openai, gemini, xai, plamo, lmstudio, llama-server, ollama, vllm, local, or one from unyo.toml)")
+    p.add_argument("--config", metavar="FILE", help="use this unyo.toml instead of the project's (as UNYO_CONFIG does)")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -85,13 +86,16 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--column", default="text", help="batch: the column holding the text (default: text)")
     run.add_argument("--output", help="batch: where results go (.csv/.xlsx/.jsonl; default INPUT.out.EXT); its journal is OUTPUT.journal")
     run.add_argument("--id-column", help="batch: a unique column to key rows by (default: row position)")
-    run.add_argument("--encoding", help="batch: the CSV's encoding (default: UTF-8, else CP932/Shift_JIS)")
+    run.add_argument("--encoding", help="batch: the CSV's encoding (default: UTF-8, else CP932/Shift_JIS if the text reads as Japanese; else asks)")
+    run.add_argument("--max-rows", type=int, default=100_000, metavar="N",
+                     help="batch: refuse an input with more rows than this (XLSX: empty rows before the data's end count) (default 100000)")
+    run.add_argument("--max-cell-chars", type=int, default=1_000_000, metavar="N", help="batch: refuse an input with a longer cell (default 1000000)")
     run.add_argument("--concurrency", type=int, default=4, help="batch: rows in flight at once (default 4)")
     run.add_argument("--rpm", type=float, default=60, help="batch: starting requests per minute; adapts to 429s (default 60)")
     run.add_argument("--max-cost", help="batch: USD for the whole batch (across resumes); stops cleanly before exceeding it")
     run.add_argument("--retry-failed", action="store_true", help="batch: run rows that failed before again")
     run.add_argument("--restart", action="store_true", help="batch: discard the journal and start over")
-    run.add_argument("--dry-run", action="store_true", help="batch: print the estimated cost of the rows left; send nothing")
+    run.add_argument("--dry-run", action="store_true", help="print the estimated cost (of the rows left, for a batch) and send nothing")
     run.add_argument("--via", choices=["sync", "batch-api"], default="sync",
                      help="batch: sync (default: concurrent calls) or batch-api (the provider's Batch API: JSONL upload, "
                           "results within 24 h, at its discount; the same command later collects them)")
@@ -123,6 +127,13 @@ def build_parser() -> argparse.ArgumentParser:
     init.add_argument("--force", action="store_true", help="overwrite existing .env.example / unyo.toml")
     init.set_defaults(handler="unyo._cli._setup:run_init")
 
+    config = sub.add_parser("config", help="path: which unyo.toml files apply; show: every setting and where it came from; trust URL")
+    config.add_argument("action", choices=["path", "show", "trust"])
+    config.add_argument("url", nargs="?", help="for trust: an endpoint a project file may send your key to")
+    config.add_argument("--json", action="store_true")
+    _common(config)
+    config.set_defaults(handler="unyo._cli._config:run")
+
     doctor = sub.add_parser("doctor", help="check keys, files, permissions, reachability and models; each finding has a fix")
     doctor.add_argument("--offline", action="store_true", help="skip the network checks")
     doctor.add_argument("--json", action="store_true")
@@ -151,7 +162,9 @@ def build_parser() -> argparse.ArgumentParser:
     logs.add_argument("--user")
     logs.add_argument("--tag")
     logs.add_argument("--since", help="a duration (90m, 24h, 7d) or a date")
-    logs.add_argument("--days", type=float, help="for prune: keep this many days (default: retention_days, 90)")
+    logs.add_argument("--days", type=float, help="for prune: keep this many days (default: retention_days, 90); "
+                      "records of the current budget day and month are always kept")
+    logs.add_argument("-y", "--yes", action="store_true", help="for prune: do not ask for confirmation (required when stdin is not a terminal)")
     logs.add_argument("--json", action="store_true", help="one JSON record per line, with token counts and cost")
     logs.add_argument("--tools", action="store_true", help="show tool calls instead: name, outcome, masked arguments, duration, result size")
     _common(logs)
@@ -180,14 +193,37 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not getattr(args, "handler", None):
         parser.print_help()
         return 2
+    if getattr(args, "config", None):
+        import os
+
+        os.environ["UNYO_CONFIG"] = args.config  # every settings load in this process sees it
     module, func = args.handler.split(":")
     try:
-        return int(getattr(importlib.import_module(module), func)(args) or 0)
+        code = int(getattr(importlib.import_module(module), func)(args) or 0)
+        sys.stdout.flush()  # a closed pipe shows here, not as a traceback at interpreter exit
+        return code
+    except BrokenPipeError:
+        return _broken_pipe()
     except KeyboardInterrupt:
         print("\ncancelled", file=sys.stderr)
         return 130
     except Exception as exc:  # every error ends here: message, hint, exit code
         return report(exc)
+
+
+def _broken_pipe() -> int:
+    """The reader of stdout went away (`unyo logs --json | head`): stop quietly, as a Unix tool
+    killed by SIGPIPE does. Python's recommended recipe: point stdout at devnull so the final
+    flush at exit cannot fail again. Exit 141 (128 + SIGPIPE) is what the shell reports for
+    `yes | head` under `set -o pipefail`, so scripts that tolerate that tolerate this too."""
+    import os
+
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError):
+        pass
+    return 141
 
 
 def report(exc: BaseException) -> int:

@@ -47,6 +47,8 @@ def run(args: Namespace) -> int:
             raise ConfigError(f"--file {args.file}: {exc}") from None
     else:
         text = read_prompt(args.text or "-")
+    if args.dry_run:
+        return _dry_run_one(args, client, task, text, schema)
     from unyo._tasks import run_task
 
     result = run_task(task, text, client=client, schema=schema, user=args.user, tag=args.tag, **_call_options(args))
@@ -57,6 +59,27 @@ def run(args: Namespace) -> int:
         from unyo._prices import usd
 
         print(f"[{task.name} · {len(result.calls)} call(s) · {', '.join(sorted({c.model for c in result.calls}))} · {usd(result.cost_usd)}]", file=sys.stderr)
+    return 0
+
+
+def _dry_run_one(args: Namespace, client: Any, task: Any, text: str, schema: Any) -> int:
+    """The cost of one input, sending nothing (summarize counts every part it would map over)."""
+    from unyo._batch import estimate_rows
+    from unyo._prices import usd
+    from unyo._tasks._run import planned_calls, summary_parts
+
+    options = _call_options(args)
+    calls = planned_calls(task, client, text, schema, options)
+    texts = summary_parts(task, client, text, options) if calls > 1 else [text]
+    estimate = estimate_rows(task, client, texts, schema, args.model)
+    record = {"calls": calls, "dry_run": True, **estimate.to_dict()}
+    if args.json:
+        print(json.dumps(record, ensure_ascii=False))
+    else:
+        print(f"dry run: {task.name} on {estimate.model} would make {calls} call(s); nothing sent")
+        print(f"  input tokens (counted): {estimate.input_tokens:,}")
+        print(f"  expected cost: {usd(estimate.expected_usd)}")
+        print(f"  worst case:    {usd(estimate.worst_usd)} (every output at the cap of {task.max_output_tokens})")
     return 0
 
 
@@ -76,11 +99,14 @@ def _batch(args: Namespace, client: Any, task: Any, schema: Any) -> int:
         raise ConfigError(f"--max-cost {args.max_cost!r} is not an amount in USD") from None
     if args.concurrency < 1 or args.rpm <= 0:
         raise ConfigError("--concurrency must be at least 1 and --rpm above 0")
+    if args.max_rows < 1 or args.max_cell_chars < 1:
+        raise ConfigError("--max-rows and --max-cell-chars must be at least 1")
     tag = args.tag or f"task:{task.name}"
     call_options = {**_call_options(args), "tag": tag}
     if max_cost is not None and not args.tag:
         call_options["tag"] = tag = f"batch:{output.resolve()}"
     options = BatchOptions(task=task, input=source, output=output, column=args.column, id_column=args.id_column, encoding=args.encoding,
+                           max_rows=args.max_rows, max_cell_chars=args.max_cell_chars,
                            concurrency=args.concurrency, rpm=args.rpm, max_cost=max_cost, retry_failed=args.retry_failed,
                            restart=args.restart, schema=schema, call_options=call_options, user=args.user)  # fmt: skip
     factor = None

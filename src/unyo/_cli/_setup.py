@@ -109,11 +109,55 @@ def _dotenv_findings(here: Path) -> list[Finding]:
         ignored = inside and subprocess.run(["git", "check-ignore", "-q", ".env"], cwd=here, timeout=5).returncode == 0
     except (OSError, subprocess.TimeoutExpired):
         inside, ignored = False, False
-    if inside and not ignored:
+    tracked = inside and _git(here, "ls-files", "--error-unmatch", ".env")
+    if tracked:
+        found.append(Finding(".env in git", "fail", ".env is committed: every key in it is published to whoever can read this repository",
+                             "rotate (revoke and reissue) every key in .env now, then `git rm --cached .env`, add .env to .gitignore, "
+                             "and remove it from the history (git filter-repo)"))
+    elif inside and not ignored:
         found.append(Finding(".env in git", "fail", ".env is not git-ignored: a commit would publish the key", "run `unyo init` or add .env to .gitignore"))
     elif inside:
         found.append(Finding(".env in git", "ok", "git-ignored"))
     return found
+
+
+def _git(here: Path, *args: str) -> bool:
+    try:
+        return subprocess.run(["git", *args], cwd=here, capture_output=True, timeout=5).returncode == 0
+    except (OSError, subprocess.TimeoutExpired):
+        return False
+
+
+def _key_destinations() -> list[Finding]:
+    """For every profile whose key is present: the host that key is sent to."""
+    from unyo._config import load_settings
+    from unyo._errors import UnyoError
+    from unyo._profiles import get_profile, profile_names
+
+    found = []
+    for name in profile_names():
+        prof = get_profile(name)
+        if not prof.key_env or not (os.environ.get(prof.key_env) or os.environ.get(f"{prof.key_env}_FILE") or _in_dotenv(prof.key_env)):
+            continue
+        try:
+            s = load_settings(profile=name)
+        except UnyoError as exc:
+            found.append(Finding(f"key {prof.key_env}", "fail", str(exc), exc.hint()))
+            continue
+        if s.api_key is None:
+            continue
+        where = s.origins.get("base_url") if s.origins.get("base_url", "default") != "default" else "the profile"
+        found.append(Finding(f"key {prof.key_env}", "ok", f"goes to {s.host} (profile {name}, base URL from {where})"))
+    return found
+
+
+def _in_dotenv(name: str) -> bool:
+    path = Path.cwd() / ".env"
+    if not path.is_file():
+        return False
+    from dotenv import dotenv_values
+
+    return bool(dotenv_values(path).get(name) or dotenv_values(path).get(f"{name}_FILE"))
 
 
 def _home_finding(home: Path) -> Finding:
@@ -141,8 +185,15 @@ def _money_findings(settings: Any) -> list[Finding]:
             found.append(Finding("ledger", "ok", f"{store.location} (schema v{store.schema_version()})"))
         except UnyoError as exc:
             found.append(Finding("ledger", "fail", str(exc), exc.hint()))
-    limits = ", ".join(limit.describe() for limit in settings.budget.limits) or "none (set UNYO_BUDGET_MONTHLY_USD to cap spend)"
-    found.append(Finding("budget", "ok", f"{limits}; on exceeding: {settings.budget.on_exceed}"))
+    limits = ", ".join(limit.describe() for limit in settings.budget.limits)
+    if limits:
+        found.append(Finding("budget", "ok", f"{limits}; on exceeding: {settings.budget.on_exceed}"))
+    elif not settings.profile.local:
+        found.append(Finding("budget", "warn", "no budget applies here: calls are capped per request by the output cap only",
+                             "set UNYO_BUDGET_MONTHLY_USD (or budget_monthly_usd in ~/.config/unyo/unyo.toml, which applies "
+                             "in every directory)"))
+    else:
+        found.append(Finding("budget", "ok", "none (the local model costs nothing)"))
     if not settings.profile.local:
         for role, model_id in sorted(settings.profile.models.items()):
             if model_info(model_id, settings.models).price is None:
@@ -165,6 +216,9 @@ def doctor(profile: str | None, offline: bool) -> list[Finding]:
     key = settings.api_key
     key_detail = f"from {settings.key_source}, {len(key)} characters" if key else f"no key ({settings.key_source})"
     findings.append(Finding("profile", "ok", f"{settings.profile.name} → {settings.base_url or 'in-process llama.cpp'}"))
+    files = ", ".join(settings.config_files) or "none (environment and defaults only)"
+    findings.append(Finding("config files", "ok", files))
+    findings += _key_destinations()
     findings.append(Finding("key", "ok", key_detail))
     if key and os.environ.get(settings.profile.key_env or "") and (here / ".env").exists():
         findings.append(Finding("key source", "warn", f"{settings.profile.key_env} is set in the environment and .env; the environment wins", "remove one of them"))

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import sqlite3
+import stat
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -21,12 +22,27 @@ BUSY_TIMEOUT_S = 60.0
 
 
 def _private_file(path: Path) -> None:
-    """The directory 0700 and the database file 0600, created that way (no window where they
-    are readable by others), and tightened if they already exist."""
+    """The database file 0600, created that way (no window where it is readable by others).
+
+    Directories unyo creates on the way are made 0700. A directory that already existed is
+    the user's (the working directory, a shared /srv/data, a sticky /tmp): its mode is left
+    alone, with a warning when other users can list it."""
     try:
-        path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-        os.chmod(path.parent, 0o700)
-        fd = os.open(path, os.O_CREAT | os.O_RDWR, 0o600)
+        missing = [p for p in (path.parent, *path.parent.parents) if not p.exists()]
+        for folder in reversed(missing):
+            folder.mkdir(mode=0o700)
+            os.chmod(folder, 0o700)
+        if not missing:
+            mode = stat.S_IMODE(path.parent.stat().st_mode)
+            if mode & 0o077:
+                import warnings
+
+                warnings.warn(
+                    f"{path.parent} is mode {mode:o}: other users can see that unyo keeps a database there "
+                    f"(the file itself is 0600). Point UNYO_DB_URL / UNYO_HOME at a private directory, or chmod 700 it",
+                    UserWarning, stacklevel=4,
+                )
+        fd = os.open(path, os.O_CREAT | os.O_RDWR | os.O_NOFOLLOW, 0o600)
         os.close(fd)
         os.chmod(path, 0o600)
     except OSError as exc:

@@ -1,0 +1,80 @@
+"""`unyo config path|show|trust`: which files apply, where each value came from, trusted hosts."""
+
+from __future__ import annotations
+
+import json
+import os
+from argparse import Namespace
+from pathlib import Path
+from typing import Any
+
+from unyo._errors import ConfigError
+
+
+def run(args: Namespace) -> int:
+    if args.action == "trust":
+        return _trust(args)
+    from unyo._config import load_settings
+    from unyo._config_files import user_config_dir
+
+    settings = load_settings(profile=args.profile)
+    if args.action == "path":
+        record = {"user_config": str(user_config_dir(os.environ) / "unyo.toml"), "applied": list(settings.config_files)}
+        if args.json:
+            print(json.dumps(record, ensure_ascii=False))
+            return 0
+        print(f"user config: {record['user_config']}" + ("" if Path(record["user_config"]).is_file() else " (none)"))
+        for label in settings.config_files or ("no config file applies (defaults and environment only)",):
+            print(f"applies:     {label}")
+        return 0
+    values = _values(settings)
+    if args.json:
+        print(json.dumps(values, ensure_ascii=False, default=str))
+        return 0
+    from unyo._cli._shared import table
+
+    table("configuration", ["setting", "value", "from"], [[k, v["value"], v["from"]] for k, v in values.items()])
+    return 0
+
+
+def _values(settings: Any) -> dict[str, dict[str, object]]:
+    from unyo._config import _KNOBS
+
+    out: dict[str, dict[str, object]] = {
+        "profile": {"value": settings.profile.name, "from": settings.origins.get("profile", "default")},
+        "base_url": {"value": settings.base_url, "from": settings.origins.get("base_url", "default")},
+        "key": {"value": f"{len(settings.api_key)} characters" if settings.api_key else "none",
+                "from": settings.key_source},
+    }
+    for name in _KNOBS:
+        if name in out:
+            continue
+        value = getattr(settings, name, None)
+        if name.startswith(("budget_", "max_request")) or name in ("on_budget_exceeded", "downgrade_to", "soft_threshold", "allow_unpriced"):
+            value = _budget_value(settings, name)
+        out[name] = {"value": value, "from": settings.origins.get(name, "default")}
+    limits = [limit.describe() for limit in settings.budget.limits]
+    out["budget limits"] = {"value": ", ".join(limits) or "none", "from": "the settings above and [budget.tags.*]"}
+    return out
+
+
+def _budget_value(settings: Any, name: str) -> Any:
+    budget = settings.budget
+    simple = {"on_budget_exceeded": budget.on_exceed, "downgrade_to": budget.downgrade_to, "soft_threshold": budget.soft_threshold,
+              "allow_unpriced": budget.allow_unpriced, "budget_tz": budget.tz}  # fmt: skip
+    if name in simple:
+        return simple[name]
+    scope_period = {"max_request_usd": ("all", "request"), "budget_daily_usd": ("all", "day"), "budget_monthly_usd": ("all", "month"),
+                    "budget_user_daily_usd": ("user", "day"), "budget_user_monthly_usd": ("user", "month")}  # fmt: skip
+    scope, period = scope_period[name]
+    return next((str(lim.usd) for lim in budget.limits if (lim.scope, lim.period) == (scope, period)), None)
+
+
+def _trust(args: Namespace) -> int:
+    from unyo._config_files import trust
+
+    if not args.url:
+        raise ConfigError("unyo config trust URL: name the endpoint, e.g. https://llm.example.internal/v1")
+    entry, path = trust(args.url, os.environ)
+    print(f"trusted {entry} with keys (recorded in {path})")
+    return 0
