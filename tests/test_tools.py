@@ -50,6 +50,16 @@ def run_sql(sql: str) -> str:
     return "[]"
 
 
+DOCS = Path(__file__).resolve().parent
+
+
+@unyo.tool(guards={"path": path_within(DOCS)})
+def read_doc(path: str) -> str:
+    """Read a document."""
+    RAN.append(("read_doc", {"path": path}))
+    return "contents"
+
+
 @unyo.tool
 def delete_everything(confirm: bool) -> str:
     """Delete all customer data."""
@@ -147,13 +157,19 @@ HOSTILE = [
     ("run_sql", '{"sql": "SELECT pg_sleep(100)"}', "pg_sleep"),
     ("run_sql", '{"sql": "SELECT * INTO backup FROM customers"}', "INTO"),
     ("run_sql", '{"sql": "SELECT * FROM accounts FOR UPDATE"}', "LOCK"),
+    ("run_sql", '{"sql": "SELECT pg_advisory_lock(42)"}', "pg_advisory_lock()"),
+    ("run_sql", '{"sql": "SELECT lo_export(16384, \'/tmp/x\')"}', "lo_export()"),
+    ("run_sql", '{"sql": "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n) SELECT count(*) FROM n"}', "recursive"),
+    ("run_sql", '{"sql": "SELECT 1 /*! , pg_sleep(10) */"}', "executable comments"),
+    ("read_doc", '{"path": "~/.ssh/id_rsa"}', "~"),
+    ("read_doc", '{"path": "../../etc/passwd"}', "leaves"),
 ]
 
 
 @pytest.mark.parametrize(("name", "arguments", "expect"), HOSTILE)
 def test_hostile_arguments_are_refused_before_the_tool_runs(fault: FaultServer, name: str, arguments: str, expect: str) -> None:
     fault.script({"action": "ok", "tool_calls": [{"name": name, "arguments": arguments}]}, "ok")
-    answer = unyo.ask_with_tools("go", [get_weather, fetch_status, run_sql], client=client(fault), api="chat")
+    answer = unyo.ask_with_tools("go", [get_weather, fetch_status, run_sql, read_doc], client=client(fault), api="chat")
     assert RAN == []
     record = answer.tool_calls[0]
     assert record.outcome == "invalid_arguments"
@@ -170,6 +186,27 @@ def test_legitimate_arguments_pass_the_guards(fault: FaultServer) -> None:
     )  # fmt: skip
     answer = unyo.ask_with_tools("go", [fetch_status, run_sql], client=client(fault), api="responses")
     assert [r.outcome for r in answer.tool_calls] == ["ok", "ok"] and len(RAN) == 2
+
+
+def test_a_guard_that_returns_a_value_hands_the_tool_that_value(fault: FaultServer) -> None:
+    """The tool opens what the guard checked (the resolved path), not the model's text."""
+    seen: list[str] = []
+
+    @unyo.tool(guards={"code": lambda v: v.strip().upper(), "flag": lambda v: True})
+    def lookup(code: str, flag: bool) -> str:
+        """Look a code up."""
+        seen.append(code)
+        return code
+
+    fault.script(
+        {"action": "ok", "tool_calls": [{"name": "read_doc", "arguments": {"path": "./conftest.py/../conftest.py"}},
+                                        {"name": "lookup", "arguments": {"code": " ab ", "flag": False}}]},
+        "ok",
+    )  # fmt: skip
+    answer = unyo.ask_with_tools("go", [read_doc, lookup], client=client(fault), api="chat", parallel=False)
+    assert [r.outcome for r in answer.tool_calls] == ["ok", "ok"]
+    assert RAN == [("read_doc", {"path": str(DOCS / "conftest.py")})]
+    assert seen == ["AB"]  # a True result keeps the argument (flag), any other value replaces it
 
 
 def test_guards_on_their_own(tmp_path: Path) -> None:
@@ -230,6 +267,48 @@ def test_exceptions_timeouts_and_huge_results_go_back_as_data(fault: FaultServer
     assert by_name["slow"].outcome == "timeout"
     assert by_name["huge"].outcome == "ok" and by_name["huge"].truncated and len(by_name["huge"].output) < 120
     assert answer.text  # the model still answered
+
+
+@unyo.tool
+def leaky(x: int) -> str:
+    """Fails with secrets in the message."""
+    raise RuntimeError("connect failed: postgresql://app:hunter2@10.1.2.3/db key=sk-proj-abcdefghijklmnop1234 owner=taro@example.co.jp")
+
+
+def test_a_tool_error_is_masked_before_it_goes_back_to_the_model(fault: FaultServer) -> None:
+    fault.script({"action": "ok", "tool_calls": [{"name": "leaky", "arguments": {"x": 1}}]}, "ok")
+    c = client(fault)
+    answer = unyo.ask_with_tools("go", [leaky], client=c, api="chat")
+    record = answer.tool_calls[0]
+    sent = sent_outputs(fault, "chat")[0]
+    for text in (record.output, sent, record.error or "", tool_calls(store_for(c.settings))[0]["error"]):
+        assert "RuntimeError: connect failed" in text
+        for secret in ("sk-proj-abcdefghijklmnop1234", "taro@example.co.jp", "10.1.2.3", "hunter2"):
+            assert secret not in text, text
+
+
+def test_a_timed_out_tool_is_audited_as_still_running(fault: FaultServer) -> None:
+    release = threading.Event()
+
+    @unyo.tool(timeout_s=0.2)
+    def stuck() -> str:
+        """Never finishes in time."""
+        release.wait(10)
+        return "late"
+
+    fault.script({"action": "ok", "tool_calls": [{"name": "stuck", "arguments": {}}]}, "ok")
+    c = client(fault)
+    try:
+        answer = unyo.ask_with_tools("go", [stuck], client=c, api="responses")
+        alive = [t for t in threading.enumerate() if t.name == "unyo-tool-stuck"]
+        assert alive, "the abandoned tool is still running"
+    finally:
+        release.set()
+    record = answer.tool_calls[0]
+    assert record.outcome == "timeout" and "still running in the background" in (record.error or "")
+    row = tool_calls(store_for(c.settings))[0]
+    assert row["outcome"] == "timeout" and "still running in the background" in row["error"]
+    assert json.loads(record.output)["error"]["type"] == "timeout"
 
 
 def test_parallel_calls_run_concurrently(fault: FaultServer) -> None:

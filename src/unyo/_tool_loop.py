@@ -11,13 +11,16 @@
 After `max_rounds` rounds the model is asked once more with `tool_choice="none"`, so it must
 answer from what it has; a model that still calls a tool raises ToolLoopExceeded. Each model
 call goes through the client's pipeline (priced, budgeted, audited); each tool call gets its
-own audit row (name, masked arguments, duration, result size, outcome).
+own audit row (name, masked arguments, duration, result size, outcome). A tool that times out is
+abandoned, not stopped: its row says "still running in the background". A tool's exception
+text is masked (secrets, personal data) before it goes back to the model.
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
+import re
 import threading
 import time
 import uuid
@@ -66,6 +69,19 @@ class ToolAnswer:
         return total_cost(self.calls)
 
 
+_URL_PASSWORD = re.compile(r"([A-Za-z][A-Za-z0-9+.-]*://[^\s:/@]*:)[^\s@/]+@")  # scheme://user:password@host
+STILL_RUNNING = "still running in the background (a thread cannot be stopped; its side effects may still happen)"
+
+
+def _clean(text: str) -> str:
+    """Exception text as the model (and the record) may see it: secrets and personal data masked,
+    as in the audit copy — a tool's error can quote a connection string, a key or a customer."""
+    from unyo._mask import mask
+    from unyo._redact import redact
+
+    return mask(redact(_URL_PASSWORD.sub(r"\1[SECRET]@", text)))
+
+
 def _error(kind: str, message: str) -> str:
     return json.dumps({"error": {"type": kind, "message": message}}, ensure_ascii=False)
 
@@ -96,10 +112,11 @@ def _run_with_timeout(tool: Tool, kwargs: dict[str, Any]) -> tuple[str, Outcome,
     worker.start()
     worker.join(tool.timeout_s)
     if worker.is_alive():
-        return _error("timeout", f"{tool.name} did not finish within {tool.timeout_s} s"), "timeout", "timeout"
+        message = f"{tool.name} did not finish within {tool.timeout_s} s"
+        return _error("timeout", message), "timeout", f"timeout: {message}; {STILL_RUNNING}"
     if "error" in box:
         exc = box["error"]
-        message = f"{type(exc).__name__}: {exc}"
+        message = _clean(f"{type(exc).__name__}: {exc}")
         return _error("tool_error", message), "error", message
     return box["value"], "ok", None
 
@@ -125,7 +142,7 @@ def execute(
         try:
             ok = approve is not None and bool(approve(ToolRequest(name, kwargs, call_id)))
         except Exception as exc:  # noqa: BLE001 - a failing hook denies
-            ok, message = False, f"approval hook failed: {type(exc).__name__}: {exc}"
+            ok, message = False, _clean(f"approval hook failed: {type(exc).__name__}: {exc}")
         else:
             message = "no approval hook was given for a tool that needs approval" if approve is None else "a reviewer denied this call"
         if not ok:
