@@ -5,6 +5,7 @@ timeouts, result caps, round caps, parallel calls, approval, audit — against t
 from __future__ import annotations
 
 import json
+import re
 import threading
 import time
 from pathlib import Path
@@ -192,21 +193,22 @@ def test_a_guard_that_returns_a_value_hands_the_tool_that_value(fault: FaultServ
     """The tool opens what the guard checked (the resolved path), not the model's text."""
     seen: list[str] = []
 
-    @unyo.tool(guards={"code": lambda v: v.strip().upper(), "flag": lambda v: True})
-    def lookup(code: str, flag: bool) -> str:
+    @unyo.tool(guards={"code": lambda v: v.strip().upper(), "flag": lambda v: True, "ref": lambda v: re.fullmatch(r"[a-z]+", v)})
+    def lookup(code: str, flag: bool, ref: str) -> str:
         """Look a code up."""
         seen.append(code)
+        assert flag is False and ref == "abc"
         return code
 
     fault.script(
         {"action": "ok", "tool_calls": [{"name": "read_doc", "arguments": {"path": "./conftest.py/../conftest.py"}},
-                                        {"name": "lookup", "arguments": {"code": " ab ", "flag": False}}]},
+                                        {"name": "lookup", "arguments": {"code": " ab ", "flag": False, "ref": "abc"}}]},
         "ok",
     )  # fmt: skip
     answer = unyo.ask_with_tools("go", [read_doc, lookup], client=client(fault), api="chat", parallel=False)
     assert [r.outcome for r in answer.tool_calls] == ["ok", "ok"]
     assert RAN == [("read_doc", {"path": str(DOCS / "conftest.py")})]
-    assert seen == ["AB"]  # a True result keeps the argument (flag), any other value replaces it
+    assert seen == ["AB"]  # a str replaces a str argument; True (flag) or a regex match (ref) keeps it
 
 
 def test_guards_on_their_own(tmp_path: Path) -> None:

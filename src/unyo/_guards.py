@@ -2,8 +2,8 @@
 
 Each factory returns `guard(value)`, which raises ValueError saying what is wrong (the message
 goes back to the model as the tool's error). Use them as `@unyo.tool(guards={"arg": guard})`.
-A guard that returns a value (other than None / True) replaces the argument with it, so the
-tool receives what was checked (path_within returns the resolved path).
+A guard that returns a value of the argument's type replaces the argument with it, so the tool
+receives what was checked (path_within returns the resolved path).
 
     in_range(lo, hi)                numbers within [lo, hi]
     one_of(values)                  a value from a fixed set

@@ -7,8 +7,8 @@
 The signature (type hints, `Annotated[..., Field(...)]` constraints, defaults) becomes a Pydantic
 model, the first docstring paragraph the description, `Args:` lines the parameter descriptions.
 The model's arguments are validated against that model, then against the `guards`, before the
-function runs (a guard that returns a value hands the tool that value instead, e.g. the resolved
-path it checked); see `_tool_loop` for the loop that executes calls.
+function runs (a guard that returns a value of the argument's type hands the tool that value instead,
+e.g. the resolved path it checked; other results such as True or a regex match change nothing); see `_tool_loop` for the loop that executes calls.
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ from unyo._errors import ConfigError
 from unyo._structured import to_strict
 
 NAME = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
-Guard = Callable[[Any], Any]  # raises ValueError (or returns False) to refuse a value; any other non-None, non-True result replaces it
+Guard = Callable[[Any], Any]  # raises ValueError (or returns False) to refuse; a result of the argument's own type replaces it
 
 
 class ToolArgumentError(ValueError):
@@ -87,8 +87,8 @@ class Tool:
                 raise ToolArgumentError(f"{name}: {exc}") from None
             if ok is False:
                 raise ToolArgumentError(f"{name}: refused by {getattr(guard, '__name__', 'a guard')}")
-            if ok is not None and ok is not True:  # the guard's checked form (e.g. a resolved path) is what the tool gets
-                kwargs[name] = ok
+            if not isinstance(ok, bool) and isinstance(ok, type(kwargs[name])):
+                kwargs[name] = ok  # the guard's checked form (e.g. the resolved path) is what the tool gets
         return kwargs
 
 
