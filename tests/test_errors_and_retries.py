@@ -153,3 +153,45 @@ def test_every_openai_exception_is_mapped() -> None:
                 pass
         mapped = from_sdk(exc, ErrorContext())
         assert type(mapped) is not unyo.UnyoError, f"openai.{name} is not mapped"
+
+
+SDK_CLASSES = {
+    "400": openai.BadRequestError, "401": openai.AuthenticationError, "403": openai.PermissionDeniedError,
+    "404": openai.NotFoundError, "409": openai.ConflictError, "422": openai.UnprocessableEntityError,
+    "429": openai.RateLimitError, "quota": openai.RateLimitError, "context": openai.BadRequestError,
+    "500": openai.InternalServerError, "408": openai.APIStatusError, "reset": openai.APIConnectionError,
+}
+
+
+@pytest.mark.parametrize("action,sdk_cls", sorted(SDK_CLASSES.items()))
+def test_code_written_for_the_sdk_still_catches_unyos_errors(fault: FaultServer, action: str, sdk_cls: type) -> None:
+    client = unyo.OpenAI(settings=fast_settings(fault, max_attempts=1))
+    fault.script(action)
+    try:
+        client.responses.create(model="gpt-4o-mini", input="hi")
+    except sdk_cls as exc:  # an `except openai.X:` clause in existing code
+        assert isinstance(exc, unyo.UnyoError) and isinstance(exc, openai.OpenAIError)
+        if isinstance(exc, openai.APIStatusError):
+            assert exc.status_code == exc.status and exc.response is not None and exc.response.status_code == exc.status
+    else:
+        pytest.fail(f"{action} was not caught as {sdk_cls.__name__}")
+
+
+def test_timeouts_and_refusals_are_the_sdks_classes_too(fault: FaultServer) -> None:
+    client = unyo.OpenAI(settings=fast_settings(fault, max_attempts=1, read_timeout_s=0.2))
+    fault.script("hang")
+    with pytest.raises(openai.APITimeoutError):
+        client.responses.create(model="gpt-4o-mini", input="hi")
+    with pytest.raises(openai.BadRequestError):  # refused before sending: no response object
+        client.responses.create(model="gpt-4o-mini", input="hi", max_output_tokens=10**9)
+    assert issubclass(unyo.BudgetExceeded, openai.OpenAIError) and issubclass(unyo.ConfigError, openai.OpenAIError)
+
+
+def test_unyos_errors_do_not_load_the_sdk_until_a_client_does() -> None:
+    """`unyo usage` / `unyo --help` must not pay the SDK's import (about a second here)."""
+    import subprocess
+    import sys
+
+    code = ("import sys, unyo._errors, unyo._config; assert 'openai' not in sys.modules; "
+            "import openai; unyo._errors.adopt_sdk_bases(); assert issubclass(unyo._errors.RateLimited, openai.RateLimitError)")
+    assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True).returncode == 0

@@ -38,6 +38,10 @@ def say_notices(settings: Settings) -> None:
 def _sdk_client(settings: Settings, is_async: bool, sdk_options: dict[str, Any]) -> Any:
     import openai
 
+    from unyo._errors import adopt_sdk_bases
+
+    adopt_sdk_bases()  # `except openai.RateLimitError` now catches unyo's RateLimited
+
     options = dict(sdk_options)
     options["max_retries"] = 0  # unyo's retry loop is the only one
     key = settings.api_key.reveal() if settings.api_key else "unused"  # keyless local servers

@@ -32,11 +32,21 @@
 Third-party exceptions (the openai SDK, httpx2) are turned into these in exactly one function,
 `from_sdk`. Every message passes through `redact` before it is stored, so no key can reach an
 error, its repr, a log line or a traceback.
+
+Code written for the SDK keeps working after `from unyo import OpenAI`: each class is also the
+matching `openai` exception (`RateLimited` and `QuotaExhausted` are `openai.RateLimitError`,
+`AuthenticationError` is `openai.AuthenticationError`, `APITimeout` is `openai.APITimeoutError`,
+`UnyoError` is `openai.OpenAIError`, ...; see `_SDK_BASES`). Importing the SDK takes about a
+second, and `unyo usage` or `unyo --help` need none of it, so the SDK's classes join the bases
+when the SDK is loaded (`adopt_sdk_bases`, run by every client and by `from_sdk`, and at import
+if the SDK is already there). Until then the placeholder `_SdkSlot` holds their place.
 """
 
 from __future__ import annotations
 
 import os
+import sys
+import threading
 from dataclasses import dataclass
 from typing import Any
 
@@ -79,7 +89,11 @@ def _lang() -> str:
     return "ja" if lang.lower().startswith("ja") else "en"
 
 
-class UnyoError(Exception):
+class _SdkSlot(Exception):
+    """Where `openai.OpenAIError` goes once the SDK is loaded (the same memory layout)."""
+
+
+class UnyoError(_SdkSlot):
     """Base of every unyo error. `hint()` says what to do next, in English or Japanese."""
 
     exit_code = 1
@@ -90,7 +104,7 @@ class UnyoError(Exception):
         self.message = redact(str(message))
         for name, value in context.items():
             setattr(self, name, value)
-        super().__init__(self.message)
+        Exception.__init__(self, self.message)  # not the SDK's __init__: it wants an httpx request
 
     def hint(self, lang: str | None = None) -> str:
         return self.hint_ja if (lang or _lang()) == "ja" else self.hint_en
@@ -181,9 +195,19 @@ class ErrorContext:
 
 class APIError(UnyoError):
     """A call to a provider failed. Attributes: status, provider, host, model, request_id,
-    attempts, retry_after, code (the provider's error code, e.g. `insufficient_quota`)."""
+    attempts, retry_after, code (the provider's error code, e.g. `insufficient_quota`).
+    The SDK's own attributes are there too: `status_code`, `response`, `request`, `body`."""
 
     retryable = False
+    request: Any = None  # the SDK's httpx request and response, when the error came from one
+    response: Any = None
+    body: Any = None
+    param: str | None = None
+    type: str | None = None
+
+    @property
+    def status_code(self) -> int | None:
+        return self.status  # type: ignore[attr-defined, no-any-return]
 
     def __init__(self, message: str, ctx: ErrorContext | None = None) -> None:
         ctx = ctx or ErrorContext()
@@ -306,6 +330,43 @@ class ServerError(APIStatusError):
     hint_ja = "プロバイダ側のサーバーエラーです (再試行済み)。ステータスページを確認し、時間をおいて再実行してください。"
 
 
+_SDK_BASES: dict[type[UnyoError], str] = {  # base classes first
+    UnyoError: "OpenAIError",
+    APIError: "APIError",
+    TransportError: "APIConnectionError",
+    APITimeout: "APITimeoutError",
+    APIStatusError: "APIStatusError",
+    AuthenticationError: "AuthenticationError",
+    PermissionDenied: "PermissionDeniedError",
+    NotFound: "NotFoundError",
+    BadRequest: "BadRequestError",
+    Conflict: "ConflictError",
+    Unprocessable: "UnprocessableEntityError",
+    RateLimited: "RateLimitError",
+    QuotaExhausted: "RateLimitError",
+    ServerError: "InternalServerError",
+}
+_adopted = False
+_adopt_lock = threading.Lock()
+
+
+def adopt_sdk_bases() -> None:
+    """Make each unyo error also the matching `openai` exception (idempotent, thread-safe)."""
+    global _adopted
+    if _adopted:
+        return
+    import openai
+
+    with _adopt_lock:
+        if _adopted:
+            return
+        for cls, name in _SDK_BASES.items():
+            sdk = getattr(openai, name)
+            own = tuple(b for b in cls.__bases__ if b is not _SdkSlot)
+            cls.__bases__ = (sdk,) if cls is UnyoError else (*own, sdk)
+        _adopted = True
+
+
 _BY_STATUS: dict[int, type[APIStatusError]] = {
     400: BadRequest,
     401: AuthenticationError,
@@ -388,11 +449,12 @@ def _body_error(body: Any) -> tuple[str | None, str | None]:
 
 def from_sdk(exc: BaseException, ctx: ErrorContext) -> UnyoError:
     """Map an exception from the openai SDK or httpx2 to unyo's hierarchy. The only such place."""
+    import json
+
     import httpx2
     import openai
 
-    import json
-
+    adopt_sdk_bases()
     if isinstance(exc, UnyoError):
         return exc
     if isinstance(exc, json.JSONDecodeError):
@@ -405,7 +467,9 @@ def from_sdk(exc: BaseException, ctx: ErrorContext) -> UnyoError:
         ctx.status, ctx.code = status, code
         ctx.request_id = ctx.request_id or exc.request_id
         ctx.retry_after = parse_retry_after(exc.response.headers)
-        return cls(message, ctx)
+        err = cls(message, ctx)
+        err.request, err.response, err.body = exc.request, exc.response, exc.body
+        return err
     if isinstance(exc, (openai.APITimeoutError, httpx2.TimeoutException)):
         return APITimeout("the request timed out", ctx)
     if isinstance(exc, (openai.APIConnectionError, httpx2.TransportError)):
@@ -420,3 +484,7 @@ def from_sdk(exc: BaseException, ctx: ErrorContext) -> UnyoError:
             return ConfigError(str(exc))
         return BadRequest(f"{type(exc).__name__}: {exc}", ctx)
     return UnyoError(f"{type(exc).__name__}: {exc}")
+
+
+if "openai" in sys.modules:  # the SDK is already paid for: adopt its classes now
+    adopt_sdk_bases()

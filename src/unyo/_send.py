@@ -85,6 +85,8 @@ def send(call: Call, fn: Callable[..., Any]) -> Any:
         except KeyboardInterrupt:
             _cancelled(call, number, began)
             raise
+        except UnyoError:  # ours already (it is also an openai.OpenAIError): not a transport failure
+            raise
         except RETRYABLE_SOURCES as exc:
             err, wait = _failed(call, exc, number, began, started)
             if wait is None:
@@ -108,6 +110,8 @@ async def asend(call: Call, fn: Callable[..., Awaitable[Any]]) -> Any:
             return _succeeded(call, await fn(**call.params, timeout=attempt_timeout(call, remaining)), number, began)
         except (KeyboardInterrupt, asyncio.CancelledError):
             _cancelled(call, number, began)
+            raise
+        except UnyoError:
             raise
         except RETRYABLE_SOURCES as exc:
             err, wait = _failed(call, exc, number, began, started)

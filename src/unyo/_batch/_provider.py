@@ -327,6 +327,8 @@ class BatchApiRunner(Runner):
             attempt += 1
             try:
                 return fn()
+            except UnyoError:
+                raise
             except (openai.OpenAIError, httpx2.HTTPError) as exc:
                 err = from_sdk(exc, ErrorContext(provider=s.profile.name, host=s.host, attempts=attempt))
                 wait = policy.next_wait(err, attempt, time.monotonic() - started)
