@@ -93,11 +93,14 @@ _BLOCK = (
     rf"|(?!(?:19|20)[0-9]{{2}}{H}[0-9]{{1,2}}{H}[0-9]{{1,2}}(?![0-9]))[0-9]{{1,4}}{H}[0-9]{{1,4}}(?:{H}[0-9]{{1,4}})?号?"  # 1-1, 1-2-3 (not a date)
 )
 # After the last 都道府県市区町村郡: a town name in kanji / katakana (no kana particles), then a
-# block number not followed by a unit (so 市場2-3倍 stays).
+# block number not followed by a unit (so 市場2-3倍 stays). Not after a marker that begins a
+# common word rather than ends a place name (区分, 区間, 区画, 区域, 区別, 市場, 市販, 市民, 都度,
+# 都合, 道具, 道路).
 _TOWN = r"(?:(?![都道府県市区町村郡])[\u3400-\u4DBF\u4E00-\u9FFF\u30A1-\u30FAヶ々〆])"
-_ADDRESS = re.compile(rf"[都道府県市区町村郡](?P<m>{_TOWN}{{0,10}}?(?:{_BLOCK}))(?![0-9.%倍年月日時分秒人個件回円万億割])")
+_UNIT = "(?![0-9%倍年月日時分秒人個件回円万億割]|[.,][0-9])"
+_ADDRESS = re.compile(rf"[都道府県市区町村郡](?![分間画域別場販民度合具路])(?P<m>{_TOWN}{{0,10}}?(?:{_BLOCK})){_UNIT}")
 _ACCOUNT = re.compile(
-    r"(?:口座|普通|当座|預金|貯蓄)[^0-9\n。]{0,8}?(?<![0-9])(?P<m>[0-9]{7})(?![0-9])"
+    rf"(?:口座|普通|当座|預金|貯蓄)[^0-9\n。]{{0,8}}?(?<![0-9])(?P<m>[0-9]{{7}}){_UNIT}"  # not 預金残高 1234567円
     r"|記号[ \t]*:?[ \t]*(?P<j>[0-9]{5}[^0-9\n。]{0,8}?[0-9]{8})(?![0-9])"  # ゆうちょ 記号 12345 番号 12345678
 )
 

@@ -55,7 +55,8 @@ _PATTERNS: tuple[tuple[bool, re.Pattern[str]], ...] = tuple(
         (True, rf"bearer\s+(?P<bearer>(?=[A-Za-z0-9\-]*(?:[0-9]|[._~+/][A-Za-z0-9])|{_TOKEN}{{20}}){_TOKEN}{{8,}}=*)"),
         # PEM private keys: the whole block, or, if the end line is cut off, the begin line
         # with the header and base64 lines that follow (raw or JSON-escaped newlines)
-        (False, rf"{_PEM_BEGIN}(?:[\s\S]{{0,16000}}?{_PEM_END}"
+        # (the scan for the end line stops at the next begin line: linear in repeated ones)
+        (False, rf"{_PEM_BEGIN}(?:(?:(?!-----BEGIN)[\s\S]){{0,16000}}?{_PEM_END}"
                r"|(?:(?:\s|\\[rn])*(?:[A-Za-z0-9+/=]{16,}|[A-Za-z][A-Za-z\-]*:[^\r\n\\]*))*)"),
     ]
 )
