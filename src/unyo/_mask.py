@@ -2,9 +2,10 @@
 
 What is masked, in this order (earlier kinds win where they overlap):
 
-    [SECRET]    every key value unyo loaded and key-shaped strings (via `_redact`): OpenAI/xAI,
-                Google AIza…, AWS AKIA…/ASIA…, GitHub ghp_…/github_pat_…, Slack xox?-…, JWTs,
-                Authorization: Basic/Bearer credentials, PEM private-key blocks
+    [SECRET]    every key value unyo loaded and key-shaped strings (`_redact.secret_spans`):
+                OpenAI/xAI sk-…, Google AIza…, AWS AKIA…/ASIA…, GitHub ghp_…/github_pat_…,
+                Slack xox?-…, JWTs, Authorization: Basic/Bearer credentials, PEM private-key
+                blocks; and a [REDACTED] left by an earlier `redact`
     [EMAIL]     e-mail addresses
     [CARD]      card numbers: 13-19 digits starting 2-6, run together or grouped 4-4-4-4(-…)
                 or 4-6-5 / 4-6-4 by spaces or hyphens, that pass the Luhn check
@@ -17,9 +18,11 @@ What is masked, in this order (earlier kinds win where they overlap):
     [POSTCODE]  postcodes after 〒 or 郵便番号 (〒100-0001, 〒1000001); not bare 100-0001
     [ADDRESS]   the town and block number (番地) of a Japanese street address, after the
                 last 都道府県市区町村郡 (東京都千代田区千代田1-1 → 東京都千代田区[ADDRESS];
-                1丁目2番3号, 5番地の2, 1-2-3)
-    [ACCOUNT]   7-digit bank account numbers after 口座 / 普通 / 当座 / 預金 / 貯蓄
-                (普通 1234567, 口座番号：1234567) and ゆうちょ 記号/番号 pairs
+                1丁目2番3号, 5番地の2, 1-2-3); not a date, nor a number before a unit
+                (市場2-3倍), nor after 区分/区間/市場/都度-like words
+    [ACCOUNT]   7-digit bank account numbers shortly after 口座 / 普通 / 当座 / 預金 / 貯蓄
+                (普通 1234567, 口座番号：1234567), not amounts (預金 1234567円); and
+                ゆうちょ 記号/番号 pairs (記号12345 番号12345678)
 
 Matching runs on a width-normalised copy of the text (NFKC, one character at a time, so
 ０３（１２３４）５６７８, ｔａｎａｋａ＠ｅｘａｍｐｌｅ．ｃｏ．ｊｐ and 4111　1111　1111　1111 are caught), but the
@@ -153,7 +156,6 @@ def _emails(text: str) -> Iterator[tuple[int, int]]:
             yield start, domain.end()
             done = domain.end()
         at = text.find("@", max(at + 1, done))
-    return
 
 
 def _phone_ok(number: str) -> bool:
@@ -215,6 +217,7 @@ def _blank(text: str, spans: list[tuple[int, int, str]]) -> str:
 
 
 def mask(text: str) -> str:
+    """`text` with every span `find` reports replaced by its [KIND]; the rest as written."""
     if not text:
         return text
     out, at = [], 0
