@@ -197,7 +197,8 @@ def test_retention_prunes_old_records_but_keeps_spend(fault: FaultServer, db_url
         c.responses.create(input="x", max_output_tokens=20)
     store = store_for(c.settings)
     assert prune(store, 90) == 0
-    assert prune(store, 1, now=time.time() + 2 * 86400) == 3
+    assert prune(store, 0, budget=c.settings.budget) == 0  # the current budget month is kept whatever the retention
+    assert prune(store, 1, now=time.time() + 40 * 86400, budget=c.settings.budget) == 3  # from a later month, this one's may go
     assert query(store) == []
     periods = c.settings.budget.period_keys()
     from unyo._ledger import ledger_for

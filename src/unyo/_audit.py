@@ -21,6 +21,7 @@ from unyo._store import Store
 from unyo._store._base import money
 
 if TYPE_CHECKING:
+    from unyo._budget import BudgetConfig
     from unyo._pipeline import Call
 
 POLICIES = ("none", "masked", "full")
@@ -153,16 +154,62 @@ def query(
     return [_row(r) for r in rows]
 
 
-def prune(store: Store, retention_days: float, now: float | None = None) -> int:
-    """Delete records older than the retention period (budget counters are kept: spend stays)."""
-    cutoff = (now or time.time()) - retention_days * 86400
+def _month_start(when: datetime) -> float:
+    return when.replace(day=1, hour=0, minute=0, second=0, microsecond=0, fold=0).timestamp()
+
+
+def prune_bounds(retention_days: float, now: float | None = None, budget: BudgetConfig | None = None) -> tuple[float, float, str]:
+    """(retention cutoff, keep_from, current budget month): records at or after `keep_from` — the
+    start of the current month, in the budget time zone and in the system's, whichever is
+    earlier — are never deleted, whatever the retention, because `unyo budget` (the ledger's
+    counters) and `unyo usage` (these records) must agree on the current day and month."""
+    from unyo._budget import BudgetConfig
+
+    now = time.time() if now is None else now
+    budget = budget or BudgetConfig()
+    if budget.tz:
+        from zoneinfo import ZoneInfo
+
+        in_budget_tz = datetime.fromtimestamp(now, ZoneInfo(budget.tz))
+    else:
+        in_budget_tz = datetime.fromtimestamp(now).astimezone()
+    local = datetime.fromtimestamp(now)  # naive local time: .timestamp() applies the zone's rules at the 1st
+    keep_from = min(_month_start(in_budget_tz), _month_start(local))
+    month = budget.period_keys(in_budget_tz)["month"].split(":", 1)[1]
+    return now - retention_days * 86400, keep_from, month
+
+
+def prune_counts(store: Store, retention_days: float, now: float | None = None, budget: BudgetConfig | None = None) -> dict[str, Any]:
+    """What `prune` would do: call records deleted, kept ones whose text is cleared, tool calls and conversations deleted."""
+    cutoff, keep_from, month = prune_bounds(retention_days, now, budget)
+    with store.tx(write=False) as tx:
+        calls = tx.execute(f"SELECT COUNT(*) FROM unyo_calls WHERE {_PRUNABLE}", [cutoff, keep_from, month])[0][0]
+        scrubbed = tx.execute(f"SELECT COUNT(*) FROM unyo_calls WHERE ts < ? AND NOT ({_PRUNABLE}) AND (prompt IS NOT NULL OR output IS NOT NULL)",
+                              [cutoff, cutoff, keep_from, month])[0][0]  # fmt: skip
+        tools = tx.execute("SELECT COUNT(*) FROM unyo_tool_calls WHERE ts < ?", [cutoff])[0][0]
+        conversations = tx.execute("SELECT COUNT(*) FROM unyo_conversations WHERE updated_at < ?", [cutoff])[0][0]
+    return {"calls": int(calls), "scrubbed": int(scrubbed), "tool_calls": int(tools), "conversations": int(conversations), "cutoff": cutoff, "keep_from": keep_from}
+
+
+# older than the retention, and outside the current budget month (by time and by the month it was charged to)
+_PRUNABLE = "ts < ? AND ts < ? AND COALESCE(month, '') <> ?"
+
+
+def prune(store: Store, retention_days: float, now: float | None = None, budget: BudgetConfig | None = None) -> int:
+    """Delete records older than the retention period (budget counters are kept: spend stays).
+
+    Call records of the current budget month (which holds the current day) are kept whatever
+    the retention, so `unyo usage` keeps agreeing with `unyo budget`; those older than the
+    retention lose their prompt and output text instead. Returns the call records deleted."""
+    cutoff, keep_from, month = prune_bounds(retention_days, now, budget)
     with store.tx() as tx:
-        count = tx.execute("SELECT COUNT(*) FROM unyo_calls WHERE ts < ?", [cutoff])[0][0]
-        tx.execute("DELETE FROM unyo_calls WHERE ts < ?", [cutoff])
+        count = tx.execute(f"SELECT COUNT(*) FROM unyo_calls WHERE {_PRUNABLE}", [cutoff, keep_from, month])[0][0]
+        tx.execute(f"DELETE FROM unyo_calls WHERE {_PRUNABLE}", [cutoff, keep_from, month])
+        tx.execute("UPDATE unyo_calls SET prompt = NULL, output = NULL WHERE ts < ? AND (prompt IS NOT NULL OR output IS NOT NULL)", [cutoff])
         tx.execute("DELETE FROM unyo_tool_calls WHERE ts < ?", [cutoff])
         tx.execute("DELETE FROM unyo_turns WHERE conversation_id IN (SELECT id FROM unyo_conversations WHERE updated_at < ?)", [cutoff])
         tx.execute("DELETE FROM unyo_conversations WHERE updated_at < ?", [cutoff])
-        tx.execute("DELETE FROM unyo_cache WHERE expires_at < ?", [now or time.time()])
+        tx.execute("DELETE FROM unyo_cache WHERE expires_at < ?", [time.time() if now is None else now])
     return int(count)
 
 

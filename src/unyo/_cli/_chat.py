@@ -10,13 +10,13 @@ import sys
 from argparse import Namespace
 from typing import Any
 
-from unyo._cli._shared import client_for, status_line
+from unyo._cli._shared import clean, client_for, status_line
 
 
 def _print_stream(text_stream: Any) -> tuple[str, Any]:
     try:
         for delta in text_stream:
-            print(delta, end="", flush=True)
+            print(clean(delta, multiline=True), end="", flush=True)  # model-written: no escape sequence reaches the terminal
     except KeyboardInterrupt:
         text_stream.cancel("ctrl-c")
         for _ in text_stream:  # drain: the stream ends at once and its on_close runs
@@ -69,7 +69,7 @@ def run(args: Namespace) -> int:
         turns = conv.turns()
         where = f" · conversation {conv.id} ({conv.strategy}, {len(turns)} stored turns)"
         session = _Stored(conv, args)
-    print(f"unyo chat · {client.settings.profile.name}{where} · Ctrl-C stops a reply · `exit` or Ctrl-C at the prompt quits", file=sys.stderr)
+    print(f"unyo chat · {client.settings.profile.name}{clean(where)} · Ctrl-C stops a reply · `exit` or Ctrl-C at the prompt quits", file=sys.stderr)
     while True:
         try:
             line = input("you> ")
@@ -84,9 +84,9 @@ def run(args: Namespace) -> int:
         try:
             _, result = session.reply(line)
         except UnyoError as exc:
-            print(f"\nerror: {type(exc).__name__}: {exc}\nhint: {exc.hint()}", file=sys.stderr)
+            print(f"\nerror: {type(exc).__name__}: {clean(exc, multiline=True)}\nhint: {clean(exc.hint(), multiline=True)}", file=sys.stderr)
             continue
         if result.status == "cancelled":
             print(" [cancelled]", end="")
         print()
-        print(status_line(result.call), file=sys.stderr)
+        print(clean(status_line(result.call)), file=sys.stderr)

@@ -6,7 +6,7 @@ import json
 from argparse import Namespace
 from datetime import datetime
 
-from unyo._cli._shared import settings_for, table
+from unyo._cli._shared import clean, settings_for, table
 from unyo._errors import ConfigError
 
 
@@ -35,7 +35,7 @@ def run(args: Namespace) -> int:
     client = OpenAI(settings=settings)  # sends nothing unless a provider copy has to be deleted
     if args.action == "rm":
         turns = delete_conversation(store, args.user, args.id, client)
-        print(f"deleted conversation {args.id} ({turns} turns)")
+        print(f"deleted conversation {clean(args.id)} ({turns} turns)")
         return 0
     conv = conversation(args.user, args.id, create=False, client=client)
     turns = conv.turns()
@@ -43,11 +43,11 @@ def run(args: Namespace) -> int:
         print(json.dumps({"id": conv.id, "user": conv.user, "strategy": conv.strategy, "system": conv.system, "summary": conv.summary,
                           "turns": [{"seq": t.seq, "role": t.role, "content": t.content, "ts": t.ts} for t in turns]}, ensure_ascii=False))  # fmt: skip
         return 0
-    print(f"conversation {conv.id} · user {conv.user} · {conv.strategy} · {len(turns)} turns")
+    print(f"conversation {clean(conv.id)} · user {clean(conv.user)} · {clean(conv.strategy)} · {len(turns)} turns")
     if conv.system:
-        print(f"[system] {conv.system}")
+        print(f"[system] {clean(conv.system, multiline=True)}")
     if conv.summary:
-        print(f"[summary] {conv.summary}")
-    for t in turns:
-        print(f"{_when(t.ts)} {t.role}> {t.content}")
+        print(f"[summary] {clean(conv.summary, multiline=True)}")
+    for t in turns:  # stored text, partly model-written: no escape sequence reaches the terminal
+        print(f"{_when(t.ts)} {clean(t.role)}> {clean(t.content, multiline=True)}")
     return 0

@@ -2,30 +2,30 @@
 
 from __future__ import annotations
 
-import json
-import os
 import sys
 from argparse import Namespace
+from typing import Any
 
-from unyo._cli._shared import parse_since, settings_for, table
+from unyo._cli._shared import clean, parse_since, settings_for, table
+from unyo._errors import ConfigError
 
 
 def run(args: Namespace) -> int:
-    from unyo._audit import prune, query, to_json
+    from unyo._audit import query, to_json
     from unyo._store import store_for
 
     settings = settings_for(args.profile)
     store = store_for(settings)
     if args.action == "prune":
-        days = args.days if args.days is not None else settings.retention_days
-        removed = prune(store, days)
-        print(f"removed {removed} audit records older than {days:g} days from {store.location}")
-        return 0
+        return _prune(store, settings, args)
     filters = dict(status=args.status, model=args.model, user=args.user, tag=args.tag, since=parse_since(args.since))
     if args.action == "export":
+        from unyo._private_files import private_output
+
+        if not args.file:
+            raise ConfigError("logs export needs a FILE to write")
         records = query(store, limit=None, oldest_first=True, **filters)
-        fd = os.open(args.file, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)  # it may hold masked prompts
-        with os.fdopen(fd, "w", encoding="utf-8") as out:
+        with private_output(args.file) as tmp, open(tmp, "w", encoding="utf-8") as out:  # 0600, atomic, never through a link: it may hold masked prompts
             for record in records:
                 out.write(to_json(record) + "\n")
         print(f"exported {len(records)} records to {args.file}", file=sys.stderr)
@@ -51,12 +51,46 @@ def _tools(store: object, args: Namespace) -> int:
 
     from unyo._audit import tool_calls, to_json
 
-    rows = tool_calls(store, limit=args.limit, since=parse_since(args.since), user=args.user)  # type: ignore[arg-type]
+    rows = tool_calls(store, limit=args.limit, since=parse_since(args.since), user=args.user)
     if args.json:
         for row in rows:
             print(to_json(row))
         return 0
     table(f"unyo logs --tools ({len(rows)} most recent)", ["time", "tool", "outcome", "user", "duration", "result chars", "arguments / error"],
           [[datetime.fromtimestamp(r["ts"]).strftime("%Y-%m-%d %H:%M:%S"), r["name"], r["outcome"], r["user_id"] or "-", f"{r['duration_s'] or 0:.3f}s",
-            r["result_chars"], (r["error"] or r["arguments"] or "")[:80]] for r in rows])  # fmt: skip
+            r["result_chars"], clean(r["error"] or r["arguments"] or "")[:80]] for r in rows])  # fmt: skip
+    return 0
+
+
+def _prune(store: Any, settings: Any, args: Namespace) -> int:
+    """Delete audit records older than --days, after a confirmation (--yes when stdin is not a
+    terminal). Records of the current budget day and month are always kept (see _audit.prune)."""
+    from datetime import datetime
+
+    from unyo._audit import prune, prune_counts
+
+    days = args.days if args.days is not None else settings.retention_days
+    if days < 0:
+        print(f"error: --days {days:g}: give a number of days >= 0", file=sys.stderr)
+        return 2
+    budget = settings.budget
+    plan = prune_counts(store, days, budget=budget)
+    kept_from = datetime.fromtimestamp(plan["keep_from"]).astimezone().strftime("%Y-%m-%d %H:%M")
+    what = (f"delete {plan['calls']} audit records, {plan['tool_calls']} tool-call records and {plan['conversations']} stored conversations "
+            f"older than {days:g} days from {store.location}; records since {kept_from} (the current budget periods) are kept"
+            + (f", {plan['scrubbed']} of them with their prompt and output text cleared" if plan["scrubbed"] else ""))
+    if not args.yes:
+        if not sys.stdin.isatty():
+            print(f"error: unyo logs prune would {what}.\nhint: stdin is not a terminal, so nothing was deleted; pass --yes to confirm", file=sys.stderr)
+            return 2
+        try:
+            answer = input(f"{what[0].upper()}{what[1:]}.\nProceed? [y/N] ")
+        except EOFError:
+            answer = ""
+        if answer.strip().lower() not in ("y", "yes"):
+            print("nothing deleted", file=sys.stderr)
+            return 0
+    removed = prune(store, days, budget=budget)
+    print(f"removed {removed} audit records older than {days:g} days from {store.location} "
+          f"(records since {kept_from}, which the current budgets count, are kept)")
     return 0

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import sys
 from typing import Any
 
@@ -65,14 +66,47 @@ def settings_for(profile: str | None) -> Any:
     return load_settings(profile=profile)
 
 
+# Terminal safety: text unyo did not write itself (user ids, tags, model ids, model output, tool
+# arguments, stored turns, error messages) is shown with `clean()` and never as rich markup, so a
+# stored `[/]` cannot break a table, `[link=...]` cannot become a link and an ESC/OSC sequence
+# cannot clear the screen, retitle the window or plant a hyperlink.
+_SEQUENCES = re.compile(
+    r"(?:\x1b\]|\x9d)[^\x07\x1b\x9c\n]*(?:\x07|\x1b\\|\x9c)?"  # OSC ... BEL or ST (hyperlinks, window titles)
+    r"|(?:\x1b[PX^_]|[\x90\x98\x9e\x9f])[^\x1b\x9c\n]*(?:\x1b\\|\x9c)?"  # DCS / SOS / PM / APC strings
+    r"|(?:\x1b\[|\x9b)[0-?]*[ -/]*[@-~]?"  # CSI (colours, cursor moves, clear screen)
+    r"|\x1b[ -/]*[0-~]?"  # any other escape sequence, or a lone ESC
+)
+_CONTROLS = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")  # C0/C1 (not \t \n), DEL, bidi overrides
+_LINE_BREAKS = re.compile(r"[\t\n\r\x0b\x0c\x85\u2028\u2029]+")
+
+
+def clean(value: Any, multiline: bool = False) -> str:
+    """`value` as text safe to print on a terminal: escape sequences and control characters
+    removed; tabs and newlines kept only when `multiline` (else each run becomes one space)."""
+    text = _SEQUENCES.sub("", "" if value is None else str(value))
+    if multiline:
+        text = text.replace("\r\n", "\n")
+    else:
+        text = _LINE_BREAKS.sub(" ", text)
+    return _CONTROLS.sub("", text)
+
+
 def table(title: str, columns: list[str], rows: list[list[Any]]) -> None:
+    """A rich table in which every cell, header and the title are plain text (`clean()`ed rich
+    `Text`, never parsed as markup)."""
     from rich.console import Console
     from rich.table import Table
+    from rich.text import Text
 
-    t = Table(title=title, title_justify="left")
+    t = Table(title=Text(clean(title)), title_justify="left")
     for i, column in enumerate(columns):
-        t.add_column(column, justify="left" if i == 0 else "right", no_wrap=i == 0)
+        t.add_column(Text(clean(column)), justify="left" if i == 0 else "right", no_wrap=i == 0)
     for row in rows:
-        t.add_row(*[str(c) for c in row])
-    console = Console()
-    (console if console.is_terminal else Console(width=200)).print(t)  # piped output: never truncate
+        t.add_row(*[Text(clean(c, multiline=True)) for c in row])
+    class _Console(Console):
+        def on_broken_pipe(self) -> None:  # rich would exit 1 itself; main() ends every closed pipe the same way
+            self.quiet = True
+            raise BrokenPipeError
+
+    console = _Console()
+    (console if console.is_terminal else _Console(width=200)).print(t)  # piped output: never truncate

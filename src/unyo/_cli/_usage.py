@@ -8,7 +8,7 @@ from argparse import Namespace
 from datetime import datetime
 from typing import Any
 
-from unyo._cli._shared import parse_since, settings_for, table
+from unyo._cli._shared import clean, parse_since, settings_for, table
 
 
 def _month_start() -> float:
@@ -39,9 +39,9 @@ def run(args: Namespace) -> int:
     report = collect(settings, since, by)
     if args.html:
         from unyo._cli._report_html import render
+        from unyo._private_files import write_private
 
-        with open(args.html, "w", encoding="utf-8") as out:
-            out.write(render(report))
+        write_private(args.html, render(report))  # 0600, atomic, never through a symlink: it names users and tags
         print(f"wrote {args.html}")
     if args.json:
         print(json.dumps(report, ensure_ascii=False, default=str))
@@ -57,5 +57,5 @@ def run(args: Namespace) -> int:
                 usd(r["cost_usd"]) + ("*" if r["unpriced_calls"] else ""), r["latency_p50_s"] or "-", r["latency_p95_s"] or "-"] for r in rows])
     for b in report["budgets"]:
         if b["period"] != "request":
-            print(f"budget {b['limit']} [{b['scope']} {b['period']}]: spent ${b['spent']}, reserved ${b['reserved']}, remaining ${b['remaining']} ({b['used']:.0%})")
+            print(f"budget {b['limit']} [{clean(b['scope'])} {b['period']}]: spent ${b['spent']}, reserved ${b['reserved']}, remaining ${b['remaining']} ({b['used']:.0%})")
     return 0
