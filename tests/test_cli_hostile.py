@@ -220,3 +220,22 @@ def test_prune_on_a_terminal_asks_and_a_no_deletes_nothing(fault: FaultServer) -
         assert "Proceed? [y/N]" in result.stdout and "Delete 2 audit records" in result.stdout
         assert len(_ids()) == left
     assert not set(old) & _ids()
+
+
+def test_a_model_reply_cannot_drive_the_terminal(fault: FaultServer) -> None:
+    import pexpect
+
+    reply = f"hi {TITLE}{OSC_LINK}{CLEAR}there"
+    env = {k: v for k, v in os.environ.items() if not k.startswith(ENV_PREFIXES)}
+    env.update(env_for(fault), UNYO_HOME=os.environ["UNYO_HOME"], UNYO_LANG="en")
+    fault.script({"action": "ok", "text": reply})
+    child = pexpect.spawn(sys.executable, ["-m", "unyo", "ask", "--no-stream", "hello"], env=env, encoding="utf-8", timeout=60)
+    child.expect(pexpect.EOF)
+    shown = child.before
+    assert "hi" in shown and "there" in shown and "\x1b]" not in shown and "\x1b[2J" not in shown and "\x07" not in shown
+    fault.script({"action": "ok", "text": reply})
+    piped = run_cli("ask", "--no-stream", "hello", env=env_for(fault))  # redirected output keeps the exact text
+    assert piped.stdout.rstrip("\n") == reply
+    fault.script({"action": "ok", "text": reply})
+    models = run_cli("models", env=env_for(fault))
+    assert models.returncode == 0 and "\x1b" not in models.stdout

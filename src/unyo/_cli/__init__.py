@@ -230,11 +230,13 @@ def report(exc: BaseException) -> int:
     from unyo._errors import UnyoError
     from unyo._redact import redact
 
+    from unyo._cli._shared import clean  # an error can quote what a server sent
+
     if isinstance(exc, UnyoError):
-        print(f"error: {type(exc).__name__}: {exc}", file=sys.stderr)
+        print(f"error: {type(exc).__name__}: {clean(exc)}", file=sys.stderr)
         print(f"hint: {exc.hint()}", file=sys.stderr)
         return exc.exit_code
-    print(f"internal error: {type(exc).__name__}: {redact(str(exc))}", file=sys.stderr)
+    print(f"internal error: {type(exc).__name__}: {clean(redact(str(exc)))}", file=sys.stderr)
     return 1
 
 

@@ -6,7 +6,13 @@ import json
 import sys
 from argparse import Namespace
 
-from unyo._cli._shared import client_for, read_prompt, status_line
+from unyo._cli._shared import clean, client_for, read_prompt, status_line
+
+
+def _shown(text: str) -> str:
+    """Model text on a terminal loses escape sequences (a reply could retitle the window or
+    plant an OSC link); piped or redirected, it is written exactly."""
+    return clean(text, multiline=True) if sys.stdout.isatty() else text
 
 
 def run(args: Namespace) -> int:
@@ -23,14 +29,14 @@ def run(args: Namespace) -> int:
         if args.json:
             print(json.dumps(answer.to_dict(), ensure_ascii=False))
         else:
-            print(answer.text)
+            print(_shown(answer.text or ""))
             print(status_line(answer.call), file=sys.stderr)
         return 0
     text_stream = stream(prompt, **options)
     try:
         for delta in text_stream:
             if not args.json:
-                print(delta, end="", flush=True)
+                print(_shown(delta), end="", flush=True)
     except KeyboardInterrupt:
         pass  # the stream is closed and marked cancelled; report it below
     result = text_stream.result

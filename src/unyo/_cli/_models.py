@@ -29,13 +29,9 @@ def run(args: Namespace) -> int:
     if args.json:
         print(json.dumps({"profile": settings.profile.name, "models": rows}, ensure_ascii=False))
         return 0
-    from rich.console import Console
-    from rich.table import Table
+    from unyo._cli._shared import table
 
-    table = Table(title=f"profile {settings.profile.name} ({settings.host})")
-    for column in ("model", "roles", "served", "context window", "max output"):
-        table.add_column(column)
-    for r in rows:
-        table.add_row(r["model"], ", ".join(r["roles"]), "yes" if r["served"] else "NO", f"{r['context_window']:,}" if r["context_window"] else "?", f"{r['max_output']:,}" if r["max_output"] else "?")
-    Console().print(table)
+    table(f"profile {settings.profile.name} ({settings.host})", ["model", "roles", "served", "context window", "max output"],
+          [[r["model"], ", ".join(r["roles"]), "yes" if r["served"] else "NO", f"{r['context_window']:,}" if r["context_window"] else "?",
+            f"{r['max_output']:,}" if r["max_output"] else "?"] for r in rows])  # fmt: skip
     return 0
