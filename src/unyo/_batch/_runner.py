@@ -51,6 +51,8 @@ class BatchOptions:
     column: str
     id_column: str | None = None
     encoding: str | None = None
+    max_rows: int = _files.MAX_ROWS  # input bounds: more stops the batch before anything runs (BadInput)
+    max_cell_chars: int = _files.MAX_CELL_CHARS
     concurrency: int = 4
     rpm: float = 60.0
     max_cost: Decimal | None = None
@@ -108,7 +110,7 @@ def _row_ids(table: _files.Table, id_column: str | None) -> list[str]:
 
 def load(options: BatchOptions) -> tuple[_files.Table, list[_Row], Journal, dict[str, dict[str, Any]]]:
     """The input's rows, the journal, and what the journal already holds (id -> outcome)."""
-    table = _files.read(options.input, options.encoding)
+    table = _files.read(options.input, options.encoding, options.max_rows, options.max_cell_chars)
     if options.column not in table.columns:
         raise BadInput(f"{options.input}: no column {options.column!r}; columns: {table.columns}")
     ids = _row_ids(table, options.id_column)
