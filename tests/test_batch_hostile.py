@@ -210,6 +210,30 @@ def test_a_small_xlsx_claiming_two_million_rows_stops_at_the_row_limit(fault: Fa
     assert fault.requests == []
 
 
+def test_a_zip_bomb_xlsx_is_refused_before_parsing(fault: FaultServer, clean_env: Path) -> None:
+    path = hostile_xlsx(clean_env / "bomb.xlsx", last_row=3)
+    with zipfile.ZipFile(path, "a", zipfile.ZIP_DEFLATED) as z, z.open("xl/worksheets/sheet2.xml", "w") as part:
+        for _ in range(64):
+            part.write(b"<row/>" * 200_000)  # 77 MB of XML in about 75 KB
+    assert path.stat().st_size < 200_000
+    result = run_cli("run", "triage", "--input", "bomb.xlsx", "--dry-run", env=env_for(fault))
+    assert result.returncode == 2 and "zip bomb" in result.stderr and "sheet2.xml" in result.stderr, result.stderr
+
+
+def test_a_sheet_whose_dimension_is_too_small_loses_no_row(fault: FaultServer, clean_env: Path) -> None:
+    hostile_xlsx(clean_env / "in.xlsx", last_row=5, real_rows=True)  # rows 3-5 empty, dimension A1:B5
+    with zipfile.ZipFile(clean_env / "in.xlsx") as z:
+        parts = {name: z.read(name).decode() for name in z.namelist()}
+    extra = "".join(f'<row r="{n}"><c r="B{n}" t="inlineStr"><is><t>row {n}</t></is></c></row>' for n in range(6, 9))
+    parts["xl/worksheets/sheet1.xml"] = parts["xl/worksheets/sheet1.xml"].replace("</sheetData>", extra + "</sheetData>")
+    with zipfile.ZipFile(clean_env / "in.xlsx", "w") as z:
+        for name, text in parts.items():
+            z.writestr(name, text)
+    result = run_cli("run", "triage", "--input", "in.xlsx", "--dry-run", "--json", env=env_for(fault))
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout)["rows_total"] == 7  # rows 2-8: openpyxl alone stops at the claimed row 5
+
+
 def test_trailing_empty_rows_are_dropped_without_being_materialised(fault: FaultServer, clean_env: Path) -> None:
     hostile_xlsx(clean_env / "big.xlsx", width="XFD")
     result, peak_mb = run_measured(fault, "run", "triage", "--input", "big.xlsx", "--output", "o.csv", "--dry-run", "--json", "--max-rows", "2000000")

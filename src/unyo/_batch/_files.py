@@ -191,25 +191,46 @@ def read(path: Path, encoding: str | None = None, max_rows: int = MAX_ROWS, max_
     return Table(columns, rows, used)
 
 
+ZIP_BOMB_BYTES, ZIP_BOMB_RATIO = 16 << 20, 100  # a part bigger than this that expands more than this is refused
+
+
+def _refuse_zip_bomb(path: Path) -> None:
+    """An .xlsx is a zip: refuse a part that expands from almost nothing to a lot (real sheets
+    compress 5-20x), before openpyxl parses it (it scans a sheet with no `dimension` in full,
+    keeping every element)."""
+    import zipfile
+
+    try:
+        with zipfile.ZipFile(path) as archive:
+            parts = archive.infolist()
+    except (zipfile.BadZipFile, OSError):
+        return  # openpyxl reports it
+    for part in parts:
+        if part.file_size > ZIP_BOMB_BYTES and part.file_size > ZIP_BOMB_RATIO * max(part.compress_size, 1):
+            raise BadInput(f"{path}: its part {part.filename} expands from {part.compress_size:,} to {part.file_size:,} bytes "
+                           f"({part.file_size // max(part.compress_size, 1):,}x): refused as a zip bomb; if the file is genuine, save it as CSV")  # fmt: skip
+
+
 def _read_xlsx(path: Path, max_rows: int, max_cell_chars: int) -> Table:
     import openpyxl
 
+    _refuse_zip_bomb(path)
     try:
         book = openpyxl.load_workbook(path, read_only=True, data_only=True)
     except Exception as exc:  # noqa: BLE001 - openpyxl raises many kinds for a bad file
         raise BadInput(f"{path}: not a readable .xlsx file ({type(exc).__name__}: {exc})") from None
     try:
         sheet = book.worksheets[0]
-        width = min(sheet.max_column or MAX_COLUMNS, MAX_COLUMNS)  # the sheet's claimed width, never beyond Excel's
-        header = list(next(sheet.iter_rows(min_row=1, max_row=1, max_col=width, values_only=True), None) or ())
-        while header and header[-1] is None:  # padding up to the claimed width, not columns
+        sheet.reset_dimensions()  # its `dimension` is not trusted: too big, openpyxl pads with empty rows; too small, it drops rows
+        header = list(next(sheet.iter_rows(min_row=1, max_row=1, max_col=MAX_COLUMNS, values_only=True), None) or ())
+        while header and header[-1] is None:  # padding, not columns
             header.pop()
         if not header:
             raise BadInput(f"{path}: the first sheet has no header row")
         columns = [str(h) if h is not None else f"column{i + 1}" for i, h in enumerate(header)]
         _check_cells(path, "the header", zip(columns, columns), max_cell_chars)
         rows = list(_xlsx_rows(path, sheet.iter_rows(min_row=2, max_col=len(columns), values_only=True), columns, max_rows, max_cell_chars))
-    except BadInput:
+    except (BadInput, MemoryError):
         raise
     except Exception as exc:  # noqa: BLE001 - a broken sheet inside a valid zip
         raise BadInput(f"{path}: not a readable .xlsx file ({type(exc).__name__}: {exc})") from None
