@@ -63,7 +63,26 @@ def test_input_tokens_counted_exactly_as_the_server_bills(fault: FaultServer) ->
     messages = [{"role": "system", "content": "あなたは丁寧なアシスタントです。"}, {"role": "user", "content": "請求書の再発行をお願いします。Invoice #4411."}]
     chat = client.chat.completions.create(messages=messages)
     info = unyo.call_info(chat)
-    assert info.input_tokens == chat.usage.prompt_tokens and info.input_tokens_exact
+    assert info.input_tokens_bound and info.input_tokens >= chat.usage.prompt_tokens  # sent on the byte bound
+    from unyo._pipeline import count_exactly
+
+    call = client.pipeline.prepare("chat", {"messages": messages}, client.settings)
+    assert count_exactly(call) and call.info.input_tokens == chat.usage.prompt_tokens and call.info.input_tokens_exact
+    assert not count_exactly(call)  # already exact
+
+
+def test_the_byte_bound_is_refined_only_near_a_limit(fault: FaultServer) -> None:
+    """A request whose byte bound would not fit the context window or the budget, but whose
+    real count does, is counted exactly and sent; everything else never loads a BPE table."""
+    client = unyo.OpenAI(settings=fast_settings(fault, max_output_tokens=16))
+    japanese = "請求書の再発行をお願いします。" * 4000  # ~180 KB of UTF-8, ~ 28k tokens: bound > 128k window
+    r = client.responses.create(input=japanese)
+    info = unyo.call_info(r)
+    assert not info.input_tokens_bound and info.input_tokens == r.usage.input_tokens and info.input_tokens < 128_000
+    price = client.chat.completions.create(messages=[{"role": "user", "content": "見積もり" * 50}])
+    tight = unyo.OpenAI(settings=fast_settings(fault, max_output_tokens=16, max_request_usd=str(unyo.call_info(price).worst_case_usd / 2)))
+    fits = tight.chat.completions.create(messages=[{"role": "user", "content": "見積もり" * 50}])
+    assert unyo.call_info(fits).budget == "reserved" and not unyo.call_info(fits).input_tokens_bound
 
 
 def test_roles_resolve_to_profile_models(fault: FaultServer) -> None:
@@ -92,9 +111,10 @@ def test_embeddings_and_models(fault: FaultServer) -> None:
     assert [m.id for m in client.models.list()] == ["gpt-4o-mini", "gpt-4.1-mini"]
 
 
-def test_unguarded_resources_pass_through(fault: FaultServer) -> None:
+def test_free_methods_pass_through_and_others_do_not(fault: FaultServer) -> None:
     client = unyo.OpenAI(settings=fast_settings(fault))
-    assert client.files is client.raw.files
+    assert client.files.list == client.raw.files.list  # reads and management: the SDK's own method
+    assert client.images.generate != client.raw.images.generate  # may spend money: through unyo (tests/test_surface.py)
     assert "profile=openai" in repr(client) and FAKE_KEY not in repr(client)
 
 

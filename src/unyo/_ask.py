@@ -64,6 +64,7 @@ class Answer:
             "role": self.call.role,
             "max_output_tokens": self.call.max_output_tokens,
             "input_tokens_counted": self.call.input_tokens,
+            "input_tokens_bound": self.call.input_tokens_bound,  # True: an upper bound (UTF-8 bytes), not a count
             "cost_usd": None if self.call.cost_usd is None else str(self.call.cost_usd),
             "worst_case_usd": None if self.call.worst_case_usd is None else str(self.call.worst_case_usd),
             "budget": self.call.budget,

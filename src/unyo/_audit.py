@@ -67,6 +67,7 @@ def record_for(call: Call, periods: dict[str, str]) -> dict[str, Any]:
         "max_output_tokens": info.max_output_tokens,
         "input_tokens_counted": info.input_tokens,
         "input_tokens_exact": info.input_tokens_exact,
+        "input_tokens_bound": info.input_tokens_bound,
         "limiter_wait_s": info.limiter_wait_s,
         "budget_warning": info.budget_warning,
         "error_message": _content("masked", info.error_message),

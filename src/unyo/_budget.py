@@ -114,8 +114,11 @@ def margin_tokens(input_tokens: int, exact: bool) -> int:
 
 
 def worst_case(call: Call, price: Price) -> Decimal:
+    """Counted input (with margin) + the output cap, for every choice a Chat call asks for (`n`)."""
     info = call.info
-    return price.worst_case(margin_tokens(info.input_tokens or 0, info.input_tokens_exact), info.max_output_tokens or 0)
+    choices = max(1, int(call.params.get("n") or 1)) if call.api == "chat" else 1
+    exact = info.input_tokens_exact or info.input_tokens_bound  # a byte bound already covers any tokenizer
+    return price.worst_case(margin_tokens(info.input_tokens or 0, exact), (info.max_output_tokens or 0) * choices)
 
 
 def price_of(call: Call) -> Price | None:
@@ -128,6 +131,13 @@ def price_of(call: Call) -> Price | None:
 
 def _unpriced(call: Call) -> UnpricedModel:
     model = call.info.model
+    if call.api not in ("responses", "chat", "embeddings"):
+        return UnpricedModel(
+            f"{call.api}{f' ({model})' if model else ''} cannot be priced by unyo, and a budget is set: unyo cannot cap "
+            "what it cannot price, so it was not sent. Set allow_unpriced = true under [unyo] (UNYO_ALLOW_UNPRICED=1) "
+            "to run it unbudgeted knowingly; it is recorded in the audit log either way",
+            model=model,
+        )
     return UnpricedModel(
         f"model {model!r} has no price, and a budget is set: unyo cannot cap what it cannot price. "
         f'Add its price to unyo.toml:  [models."{model}"] input = "0.40"  cached_input = "0.10"  output = "1.60"  '
@@ -169,6 +179,8 @@ def reserve_budget(call: Call) -> None:
                 return
             raise _unpriced(call)
         refusal = _try_reserve(call, price)
+        if refusal is not None and _refine(call):
+            continue  # the byte bound did not fit: price the exact count instead
         if refusal is None:
             call.info.budget = call.info.budget or "reserved"
             return
@@ -176,6 +188,12 @@ def reserve_budget(call: Call) -> None:
             continue
         call.info.budget = "refused"
         raise refusal
+
+
+def _refine(call: Call) -> bool:
+    from unyo._pipeline import count_exactly
+
+    return count_exactly(call)
 
 
 def _try_reserve(call: Call, price: Price) -> BudgetExceeded | None:

@@ -77,7 +77,8 @@ class CallInfo:
     stream: bool = False
     max_output_tokens: int | None = None
     input_tokens: int | None = None  # counted by unyo before sending
-    input_tokens_exact: bool = True
+    input_tokens_exact: bool = True  # the tokenizer is the model's own (else an estimate, with a wider margin)
+    input_tokens_bound: bool = False  # input_tokens is an upper bound (UTF-8 bytes), not a count
     started_at: float = field(default_factory=time.time)
     limiter_wait_s: float = 0.0
     attempts: list[Attempt] = field(default_factory=list)

@@ -12,6 +12,8 @@ to the underlying SDK client unguarded (`client.raw` names it explicitly).
 
 from __future__ import annotations
 
+import copy
+import functools
 import sys
 import threading
 from typing import Any
@@ -59,11 +61,21 @@ def _sdk_client(settings: Settings, is_async: bool, sdk_options: dict[str, Any])
     return cls(api_key=key, base_url=base_url, **options)
 
 
-class _Resource:
-    """One guarded SDK resource (e.g. `responses`). Unguarded methods pass through."""
+_OMITTED = ("Omit", "NotGiven")
 
-    def __init__(self, client: _BaseClient, api: str, path: tuple[str, ...], method: str = "create") -> None:
-        self._client, self._api, self._path, self._method = client, api, path, method
+
+def _given(kwargs: dict[str, Any]) -> dict[str, Any]:
+    """The arguments the caller gave: the SDK's helpers fill the rest with `omit` / `not_given`."""
+    return {k: v for k, v in kwargs.items() if type(v).__name__ not in _OMITTED}
+
+
+class _Node:
+    """The SDK's client or one of its resources, seen through unyo: each method resolves by its
+    kind in `_surface` (guarded, stream helper, free, unpriced). `mode` is "plain", or "raw" /
+    "streaming" under `with_raw_response` / `with_streaming_response`."""
+
+    def __init__(self, client: _BaseClient, path: tuple[str, ...] = (), mode: str = "plain") -> None:
+        self._client, self._path, self._mode = client, path, mode
 
     def _sdk(self) -> Any:
         target = self._client.raw
@@ -71,22 +83,35 @@ class _Resource:
             target = getattr(target, name)
         return target
 
-    def _guarded(self, **kwargs: Any) -> Any:
-        return self._client._run(self._api, getattr(self._sdk().with_raw_response, self._method), kwargs)
-
     def __getattr__(self, name: str) -> Any:
-        if name == self._method:
-            return self._guarded
-        return getattr(self._sdk(), name)
+        from openai._resource import AsyncAPIResource, SyncAPIResource
 
+        from unyo._surface import classify
 
-class _Chat:
-    def __init__(self, client: _BaseClient) -> None:
-        self.completions = _Resource(client, "chat", ("chat", "completions"))
-        self._client = client
+        if name.startswith("__"):
+            raise AttributeError(name)
+        if name in ("with_raw_response", "with_streaming_response") and self._mode == "plain":
+            return _Node(self._client, self._path, "raw" if name == "with_raw_response" else "streaming")
+        plain = getattr(self._sdk(), name)
+        if isinstance(plain, (SyncAPIResource, AsyncAPIResource)):
+            return _Node(self._client, (*self._path, name), self._mode)
+        if not callable(plain) or isinstance(plain, type):
+            return plain
+        path, client = (*self._path, name), self._client
+        kind = classify(path)
+        if kind == "free":
+            return plain if self._mode == "plain" else getattr(getattr(self._sdk(), f"with_{self._mode}_response"), name)
+        if self._mode == "streaming":
+            return functools.partial(client._refused, path, "with_streaming_response hands the body to the caller unread, so unyo "
+                                     "cannot settle or audit it; use the method itself (stream=True for streams) or with_raw_response")
+        if kind == "guarded":
+            return functools.partial(client._guarded, path, self._mode == "raw")
+        if kind == "stream":
+            return functools.partial(getattr(type(self._sdk()), name), _Node(client, self._path))  # the SDK's helper, on our create
+        return functools.partial(client._unpriced, path, self._mode == "raw")
 
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._client.raw.chat, name)
+    def __repr__(self) -> str:
+        return f"<unyo guarded {'.'.join(self._path) or 'client'} ({self._mode})>"
 
 
 class _BaseClient:
@@ -112,17 +137,39 @@ class _BaseClient:
         say_notices(self.settings)
         self.pipeline = pipeline or Pipeline()
         self.raw = _sdk_client(self.settings, self._is_async, sdk_options)
-        self.responses = _Resource(self, "responses", ("responses",))
-        self.chat = _Chat(self)
-        self.embeddings = _Resource(self, "embeddings", ("embeddings",))
-        self.models = _Resource(self, "models", ("models",), method="list")
         self.last_call: CallInfo | None = None
         self.user, self.tag = user, tag  # who budgets and reports charge; per call: unyo_user= / unyo_tag=
 
     def __getattr__(self, name: str) -> Any:
-        if name in ("raw", "settings"):
+        """`client.responses`, `client.images`, `client.with_raw_response`, ...: the SDK's surface
+        through unyo (see `_surface`); nothing reaches the SDK unclassified."""
+        if name in ("raw", "settings", "pipeline") or name.startswith("__"):
             raise AttributeError(name)
-        return getattr(self.raw, name)
+        return getattr(_Node(self), name)
+
+    def with_options(self, **options: Any) -> Any:
+        """A copy with other options, guarded like this one (the SDK's `with_options` / `copy`).
+        `max_retries` and `timeout` become unyo's attempts and per-attempt timeouts."""
+        clone = copy.copy(self)
+        overrides: dict[str, Any] = {}
+        if options.get("max_retries") is not None:
+            overrides["max_attempts"] = int(options.pop("max_retries")) + 1
+        options.pop("max_retries", None)
+        if "timeout" in options:
+            from unyo._pipeline import _seconds
+
+            seconds = _seconds(options.pop("timeout"))
+            if seconds is not None:
+                overrides["read_timeout_s"] = seconds
+        if options.get("base_url"):
+            overrides["base_url"] = str(options["base_url"])
+        if overrides:
+            clone.settings = self.settings.with_overrides(**overrides)
+        if options:
+            clone.raw = self.raw.with_options(**options, max_retries=0)
+        return clone
+
+    copy = with_options
 
     def __repr__(self) -> str:
         return f"<unyo.{type(self).__name__} profile={self.settings.profile.name} host={self.settings.host}>"
@@ -138,6 +185,71 @@ class _BaseClient:
 
     def _settled(self, call: Call) -> None:
         self.pipeline.finish(call)
+
+    def _method(self, path: tuple[str, ...], raw: bool) -> tuple[Any, Any]:
+        """(the SDK method to send with, through `with_raw_response` where it has one; whether it does)."""
+        owner: Any = self.raw
+        for name in path[:-1]:
+            owner = getattr(owner, name)
+        wrapped = getattr(getattr(owner, "with_raw_response", None), path[-1], None)
+        return (wrapped, True) if wrapped is not None else (getattr(owner, path[-1]), False)
+
+    def _guard_args(self, path: tuple[str, ...], raw: bool, kwargs: dict[str, Any]) -> dict[str, Any]:
+        kwargs = _given(kwargs)
+        if raw and kwargs.get("stream"):
+            self._refused(path, "with_raw_response.create(stream=True) hands the stream to the caller unread; "
+                                "use create(stream=True) (its .response has the headers)", **kwargs)
+        if raw or path[-1] == "parse":
+            kwargs.setdefault("unyo_cache", "off")  # the cache keeps bodies, not raw responses or parsed types
+        return kwargs
+
+    def _refused(self, path: tuple[str, ...], why: str, **kwargs: Any) -> Any:
+        """Refuse a call unyo cannot guard, with an audit record of the refusal."""
+        from unyo._errors import BadRequest
+
+        call = self._unpriced_call(path, _given(kwargs))
+        error = BadRequest(f"{'.'.join(path)}: {why} (not sent)", call.error_context())
+        call.info.error, call.info.error_message = type(error).__name__, str(error)
+        call.end("failed")
+        self._settled(call)
+        raise error
+
+    def _unpriced_call(self, path: tuple[str, ...], kwargs: dict[str, Any]) -> Call:
+        from unyo._catalog import ModelInfo
+
+        params = {k: v for k, v in kwargs.items() if not k.startswith("unyo_")}
+        model = str(params.get("model") or "")
+        info = CallInfo(api=".".join(path), profile=self.settings.profile.name, host=self.settings.host, model=model,
+                        user=kwargs.get("unyo_user") or self.user, tag=kwargs.get("unyo_tag") or self.tag)  # fmt: skip
+        return Call(info.api, params, self.settings, info, model=ModelInfo(model), timeout_s=None)
+
+    def _prepare_unpriced(self, path: tuple[str, ...], kwargs: dict[str, Any]) -> Call:
+        """An SDK method unyo cannot price: refused while a budget is set (unless allow_unpriced),
+        recorded in the audit log either way."""
+        from unyo._budget import reserve_budget
+
+        call = self._unpriced_call(path, _given(kwargs))
+        try:
+            reserve_budget(call)
+        except Exception as exc:
+            call.info.error, call.info.error_message = type(exc).__name__, str(exc)
+            call.end("failed")
+            self._settled(call)
+            raise
+        return call
+
+    def _deliver_unpriced(self, call: Call, result: Any, raw: bool) -> Any:
+        try:
+            call.info.usage = Usage.from_api(getattr(result, "usage", None))
+        except (TypeError, ValueError, AttributeError):
+            call.info.usage = None
+        call.end("completed")
+        attach(result, call.info)
+        self._settled(call)
+        if raw and call.raw_response is not None:
+            attach(call.raw_response, call.info)
+            return call.raw_response
+        return result
 
     def _abandoned(self, call: Call, exc: BaseException) -> None:
         """The call failed or was interrupted while sending: finish it (settle, audit) anyway."""
@@ -188,7 +300,13 @@ class OpenAI(_BaseClient):
     `profile`, `model` (default model or role), `settings`, `pipeline`, `user` and `tag`
     (who and what budgets and reports charge; per call: `unyo_user=`, `unyo_tag=`)."""
 
-    def _run(self, api: str, method: Any, kwargs: dict[str, Any]) -> Any:
+    def _guarded(self, path: tuple[str, ...], raw: bool, **kwargs: Any) -> Any:
+        from unyo._surface import GUARDED
+
+        method, _ = self._method(path, raw)
+        return self._run(GUARDED[path], method, self._guard_args(path, raw, kwargs), raw)
+
+    def _run(self, api: str, method: Any, kwargs: dict[str, Any], raw: bool = False) -> Any:
         from unyo._send import send
         from unyo._stream import GuardedStream
 
@@ -202,7 +320,26 @@ class OpenAI(_BaseClient):
             raise
         if call.stream:
             return GuardedStream(parsed, call, self._settled)
-        return self._deliver(call, parsed)
+        delivered = self._deliver(call, parsed)
+        if raw:
+            attach(call.raw_response, call.info)
+            return call.raw_response
+        return delivered
+
+    def _unpriced(self, path: tuple[str, ...], raw: bool, *args: Any, **kwargs: Any) -> Any:
+        from unyo._send import send
+
+        call = self._prepare_unpriced(path, kwargs)  # positional arguments: raw HTTP (client.post(path, ...))
+        method, wrapped = self._method(path, raw)
+        try:
+            if wrapped:
+                result = send(call, lambda **p: method(*args, **p))
+            else:
+                result = method(*args, **call.params)
+        except BaseException as exc:
+            self._abandoned(call, exc)
+            raise
+        return self._deliver_unpriced(call, result, raw)
 
     def close(self) -> None:
         self.raw.close()
@@ -219,7 +356,13 @@ class AsyncOpenAI(_BaseClient):
 
     _is_async = True
 
-    async def _run(self, api: str, method: Any, kwargs: dict[str, Any]) -> Any:
+    async def _guarded(self, path: tuple[str, ...], raw: bool, **kwargs: Any) -> Any:
+        from unyo._surface import GUARDED
+
+        method, _ = self._method(path, raw)
+        return await self._run(GUARDED[path], method, self._guard_args(path, raw, kwargs), raw)
+
+    async def _run(self, api: str, method: Any, kwargs: dict[str, Any], raw: bool = False) -> Any:
         from unyo._send import asend
         from unyo._stream import AsyncGuardedStream
 
@@ -233,7 +376,30 @@ class AsyncOpenAI(_BaseClient):
             raise
         if call.stream:
             return AsyncGuardedStream(parsed, call, self._settled)
-        return self._deliver(call, parsed)
+        delivered = self._deliver(call, parsed)
+        if raw:
+            attach(call.raw_response, call.info)
+            return call.raw_response
+        return delivered
+
+    async def _unpriced(self, path: tuple[str, ...], raw: bool, *args: Any, **kwargs: Any) -> Any:
+        import inspect
+
+        from unyo._send import asend
+
+        call = self._prepare_unpriced(path, kwargs)
+        method, wrapped = self._method(path, raw)
+        try:
+            if wrapped:
+                result = await asend(call, lambda **p: method(*args, **p))
+            else:
+                result = method(*args, **call.params)
+                if inspect.isawaitable(result):
+                    result = await result
+        except BaseException as exc:
+            self._abandoned(call, exc)
+            raise
+        return self._deliver_unpriced(call, result, raw)
 
     async def close(self) -> None:
         await self.raw.close()

@@ -28,7 +28,7 @@ from unyo._config import Settings
 from unyo._errors import BadRequest, ContextTooLong, ErrorContext
 from unyo._ledger import settle
 from unyo._limiter import limiter_for
-from unyo._tokens import Counter, bpe_counter, count_input
+from unyo._tokens import BYTE_BOUND, Counter, bpe_counter, count_input
 
 CONTENT_APIS = ("responses", "chat")
 
@@ -50,6 +50,8 @@ class Call:
     output_text: str | None = None  # what the model said (for the audit log's content policy)
     prior_tokens: int = 0  # context the provider adds from its own state (previous_response_id, conversation)
     settle_once: bool = False  # a replayed batch answer: its id may already be in the ledger
+    timeout_s: float | None = None  # the caller's per-request `timeout=`: caps each attempt
+    raw_response: Any = None  # the SDK's raw response of the successful attempt
 
     def end(self, status: str) -> None:
         """Mark the call finished: status and latency (limiter wait, attempts and waits included)."""
@@ -97,6 +99,9 @@ def validate(call: Call) -> None:
         raise _refuse(call, f"temperature must be a number from 0 to 2, got {temperature!r}")
 
 
+_CAP_KEYS = ("max_output_tokens", "max_completion_tokens", "max_tokens")
+
+
 def _cap_key(call: Call) -> str:
     return "max_output_tokens" if call.api == "responses" else call.settings.profile.chat_cap_param
 
@@ -106,6 +111,13 @@ def apply_output_cap(call: Call) -> None:
     model's own maximum. Without it a single call's cost has no upper bound."""
     if call.api not in CONTENT_APIS:
         return
+    extra = call.params.get("extra_body")
+    if isinstance(extra, dict) and any(k in extra for k in _CAP_KEYS):  # the SDK lets extra_body override the body
+        extra = dict(extra)
+        for key in _CAP_KEYS:
+            if key in extra:
+                call.params[key] = extra.pop(key)
+        call.params["extra_body"] = extra
     given = [call.params[k] for k in ("max_output_tokens", "max_completion_tokens", "max_tokens") if call.params.get(k) is not None]
     cap = given[0] if given else call.settings.max_output_tokens
     if not isinstance(cap, int) or isinstance(cap, bool) or cap <= 0:
@@ -136,10 +148,24 @@ def counter_for(call: Call) -> Counter:
 
 
 def count_input_tokens(call: Call) -> None:
+    """An upper bound on the input (UTF-8 bytes) for BPE models, the exact count on the local
+    model (its tokenizer is loaded anyway). `count_exactly` refines a bound near a limit."""
     if call.api == "models":
         return
+    local = call.settings.profile.local
+    counter = counter_for(call) if local else BYTE_BOUND
+    call.info.input_tokens = count_input(call.api, call.params, counter) + call.prior_tokens
+    call.info.input_tokens_exact = local or call.model.exact_count
+    call.info.input_tokens_bound = not local
+
+
+def count_exactly(call: Call) -> bool:
+    """Replace a byte bound by the tokenizer's count. False if the count was already exact."""
+    if not call.info.input_tokens_bound or call.info.input_tokens is None:
+        return False
     call.info.input_tokens = count_input(call.api, call.params, counter_for(call)) + call.prior_tokens
-    call.info.input_tokens_exact = call.settings.profile.local or call.model.exact_count
+    call.info.input_tokens_bound = False
+    return True
 
 
 def check_context_window(call: Call) -> None:
@@ -150,6 +176,8 @@ def check_context_window(call: Call) -> None:
     if not window or call.info.input_tokens is None:
         return
     needed = call.info.input_tokens + (call.info.max_output_tokens or 0)
+    if needed > window and count_exactly(call):
+        needed = call.info.input_tokens + (call.info.max_output_tokens or 0)
     if needed > window:
         ctx = call.error_context()
         raise ContextTooLong(
@@ -166,12 +194,21 @@ def rate_limit(call: Call) -> None:
     profile = call.settings.profile
     limiter = limiter_for(profile.name, profile.rpm, profile.tpm)
     if limiter is not None:
-        call.info.limiter_wait_s = limiter.reserve((call.info.input_tokens or 0) + (call.info.max_output_tokens or 0))
+        choices = max(1, int(call.params.get("n") or 1)) if call.api == "chat" else 1
+        call.info.limiter_wait_s = limiter.reserve((call.info.input_tokens or 0) + (call.info.max_output_tokens or 0) * choices)
 
 
 SHAPING_STEPS: tuple[Step, ...] = (resolve_model, validate, apply_output_cap, count_input_tokens, check_context_window)  # the request as sent
 DEFAULT_STEPS: tuple[Step, ...] = (*SHAPING_STEPS, check_cache, reserve_budget, rate_limit)
 DEFAULT_FINISHERS: tuple[Step, ...] = (store_in_cache, settle)
+
+
+def _seconds(timeout: Any) -> float | None:
+    """A per-request `timeout=` (seconds, or an httpx Timeout: its read timeout)."""
+    if isinstance(timeout, (int, float)) and not isinstance(timeout, bool):
+        return float(timeout)
+    read = getattr(timeout, "read", None)
+    return float(read) if isinstance(read, (int, float)) else None
 
 
 class Pipeline:
@@ -190,8 +227,9 @@ class Pipeline:
         tag = params.pop("unyo_tag", None) or tag
         cache_mode = params.pop("unyo_cache", None)
         prior = int(params.pop("unyo_prior_tokens", 0) or 0)
+        timeout = params.pop("timeout", None)
         info = CallInfo(api=api, profile=settings.profile.name, host=settings.host, model="", stream=bool(params.get("stream")), user=user, tag=tag)
-        call = Call(api, params, settings, info, cache_mode=cache_mode, prior_tokens=prior)
+        call = Call(api, params, settings, info, cache_mode=cache_mode, prior_tokens=prior, timeout_s=_seconds(timeout))
         try:
             for step in self.steps:
                 step(call)

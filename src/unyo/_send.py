@@ -29,7 +29,7 @@ def attempt_timeout(call: Call, remaining: float) -> httpx2.Timeout:
     """Per-attempt timeouts, never past the call's total deadline. For streams the read timeout
     is the idle timeout between chunks."""
     s = call.settings
-    read = min(s.stream_idle_s if call.stream else s.read_timeout_s, remaining)
+    read = min(s.stream_idle_s if call.stream else s.read_timeout_s, remaining, call.timeout_s or remaining)
     return httpx2.Timeout(connect=min(s.connect_timeout_s, remaining), read=read, write=read, pool=min(s.connect_timeout_s, remaining))
 
 
@@ -43,6 +43,7 @@ def _succeeded(call: Call, raw: Any, number: int, began: float) -> Any:
     request_id = raw.headers.get("x-request-id")
     parsed = raw.parse()  # may raise JSONDecodeError on a malformed body: retried like a transport error
     call.info.request_id = request_id
+    call.raw_response = raw
     if call.cache_key:  # the provider's exact JSON, for the response cache
         call.response_body = raw.text
     call.info.attempts.append(Attempt(number, "ok", time.monotonic() - began, raw.status_code, request_id))

@@ -21,7 +21,7 @@ from typing import Any
 
 from unyo._call import CallInfo, Usage, attach
 from unyo._errors import StreamInterrupted, UnyoError, from_sdk
-from unyo._pipeline import Call, counter_for
+from unyo._pipeline import Call, count_exactly, counter_for
 
 _TERMINAL = {"response.completed": "completed", "response.incomplete": "incomplete", "response.failed": "interrupted"}
 
@@ -96,7 +96,8 @@ class _State:
         self.call.output_text = self.text
         if status in ("cancelled", "interrupted") and self.cancel_reason:
             info.error = self.cancel_reason
-        if info.usage is None:  # the provider never reported: count what we received
+        if info.usage is None:  # the provider never reported: count what we sent and received
+            count_exactly(self.call)
             out = counter_for(self.call).count_text(self.text)
             info.usage = Usage(info.input_tokens or 0, 0, out, 0, reported=False)
         self._on_settled(self.call)
@@ -132,6 +133,24 @@ def _shutdown_socket(response: Any) -> None:
             pass
 
 
+class _Response:
+    """The stream's HTTP response (headers, status, ...). Closing it closes the guarded stream,
+    so the SDK's stream helpers (`responses.stream()`, which close the response on exit) settle
+    and audit the call the moment they let go of it."""
+
+    def __init__(self, http: Any, stream: Any) -> None:
+        self._http, self._stream = http, stream
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._http, name)
+
+    def close(self) -> None:
+        self._stream.close()
+
+    async def aclose(self) -> None:
+        await self._stream.aclose()
+
+
 class _Guarded:
     """What the sync and async guarded streams share: state, metadata and the stop."""
 
@@ -139,7 +158,8 @@ class _Guarded:
         self._sdk = sdk_stream
         self._state = _State(call, on_settled)
         self.call: CallInfo = call.info
-        self.response = sdk_stream.response
+        self._http = sdk_stream.response
+        self.response = _Response(self._http, self)
         attach(self, call.info)
 
     @property
@@ -158,7 +178,7 @@ class _Guarded:
         """Stop the stream from any thread; the upstream connection is closed."""
         self._state.cancel_reason = reason
         self._state.cancel_requested.set()
-        _shutdown_socket(self.response)
+        _shutdown_socket(self._http)
 
     def _abandoned(self) -> None:
         """Closed by the caller: if it had not ended, it ends as cancelled."""

@@ -1,0 +1,66 @@
+"""What unyo does with each method of the SDK's surface: the drop-in client's map.
+
+    guarded    through the whole pipeline (cap, count, budget, cache, limits, retry, ledger,
+               audit); returns exactly what the SDK returns, with `call_info()` attached
+    stream     the SDK's stream helper (`responses.stream`, `chat.completions.stream`), built
+               on the guarded `create`, so the helper's events and final response are the SDK's
+    free       passed through: reads, deletes, cancels, management; nothing here generates
+    unpriced   anything else that may spend money (images, audio, fine-tuning, batches, vector
+               stores, containers, videos, realtime, raw HTTP, ...): recorded in the audit log,
+               and refused while a budget is set unless `allow_unpriced` is on
+
+The default is `unpriced`: a method a new SDK release adds is refused under a budget until it is
+classified here, never passed through unseen (tests/test_surface.py walks the SDK to keep it so).
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+Kind = Literal["guarded", "stream", "free", "unpriced"]
+
+GUARDED: dict[tuple[str, ...], str] = {  # method path -> the pipeline's api
+    ("responses", "create"): "responses",
+    ("responses", "parse"): "responses",
+    ("beta", "responses", "create"): "responses",
+    ("chat", "completions", "create"): "chat",
+    ("chat", "completions", "parse"): "chat",
+    ("beta", "chat", "completions", "create"): "chat",
+    ("beta", "chat", "completions", "parse"): "chat",
+    ("embeddings", "create"): "embeddings",
+    ("models", "list"): "models",
+}
+STREAMS: dict[tuple[str, ...], str] = {
+    ("responses", "stream"): "responses",
+    ("chat", "completions", "stream"): "chat",
+    ("beta", "chat", "completions", "stream"): "chat",
+}
+# Resources that only manage things (accounts, uploads, stored items) and never generate.
+FREE_RESOURCES = frozenset({"admin", "webhooks", "files", "uploads", "conversations", "skills", "safety", "models", "moderations"})
+# Verbs that read, remove or stop; none of them starts generation or storage that bills.
+FREE_VERBS = frozenset({
+    "retrieve", "list", "delete", "cancel", "content", "retrieve_content", "wait_for_processing", "poll",
+    "list_events", "list_files", "list_items", "get_character", "download_content", "download_recording",
+    "update", "pause", "archive", "validate", "count", "hangup", "reject", "for_result",
+})
+# Methods of free resources, or with free verbs, that still spend money.
+UNPRICED = frozenset({
+    ("evals", "runs", "create"),
+    ("fine_tuning", "alpha", "graders", "run"),
+})
+CLIENT_FREE = frozenset({"close", "is_closed", "platform_headers", "copy", "with_options"})  # raw HTTP (get, post, ...) is unpriced
+
+
+def classify(path: tuple[str, ...]) -> Kind:
+    """`path` is a method's attribute path from the client, e.g. ("images", "generate")."""
+    if path in GUARDED:
+        return "guarded"
+    if path in STREAMS:
+        return "stream"
+    if path in UNPRICED:
+        return "unpriced"
+    if len(path) == 1:
+        return "free" if path[0] in CLIENT_FREE else "unpriced"
+    if path[0] in FREE_RESOURCES or path[-1] in FREE_VERBS:
+        return "free"
+    return "unpriced"
