@@ -16,8 +16,8 @@ import sys
 import time
 
 import unyo
-from unyo._batch import BatchOptions, Runner, batch_settings
-from unyo._tasks import find
+from unyo._jobs._batch import BatchOptions, Runner, batch_settings
+from unyo._jobs._tasks import find
 from unyo.testing import FaultServer
 
 from _inquiries import inquiries_csv  # bench/ is on sys.path when run as a script

@@ -7,7 +7,7 @@ import statistics
 import time
 
 import unyo
-from unyo._local._model import get_model
+from unyo._providers._local._model import get_model
 
 PROMPTS = ["Write a short paragraph about the sea.", "List five fruits and describe each.", "Explain what an API key is."]
 MAX_TOKENS = 128

@@ -1,4 +1,4 @@
-"""False positives and speed of the audit masker (`unyo._mask`) on real documents.
+"""False positives and speed of the audit masker (`unyo._records._mask`) on real documents.
 
 Masks each file of ../shared/corpus/ja-guides/*.txt (or the files given as arguments, e.g.
 ../shared/openai-openapi.yaml) and prints, per file and in total, the masks of each kind per
@@ -17,7 +17,7 @@ import time
 from collections import Counter
 from pathlib import Path
 
-from unyo._mask import find, mask
+from unyo._records._mask import find, mask
 
 ROOT = Path(__file__).resolve().parents[1]
 CORPUS = ROOT.parent / "shared" / "corpus" / "ja-guides"

@@ -72,7 +72,7 @@ def pg_url() -> Any:
     with psycopg.connect(PG_BASE, autocommit=True) as conn:
         conn.execute(f"CREATE SCHEMA {schema}")
     yield f"{PG_BASE}?options=-csearch_path%3D{schema}"
-    from unyo import _store
+    from unyo._records import _store
 
     _store._stores.clear()
     with psycopg.connect(PG_BASE, autocommit=True) as conn:

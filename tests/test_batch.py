@@ -18,8 +18,8 @@ from pathlib import Path
 import pytest
 
 import unyo
-from unyo._batch import BatchOptions, Runner, batch_settings
-from unyo._tasks import find
+from unyo._jobs._batch import BatchOptions, Runner, batch_settings
+from unyo._jobs._tasks import find
 from unyo.testing import FaultServer
 
 from .conftest import ENV_PREFIXES, FAKE_KEY, fast_settings, run_cli
@@ -102,8 +102,8 @@ def test_kill_9_mid_batch_then_resume_runs_each_row_once(fault: FaultServer, cle
     resent = len(fault.requests) - sent_before
     assert resent <= 20 - done_at_kill + 3  # only unfinished rows (plus what was in flight at the kill) went again
     settings = unyo.load_settings(profile="openai", api_key=FAKE_KEY, base_url=fault.url, model="gpt-4o-mini", budget_daily_usd="10")
-    from unyo._catalog import model_info
-    from unyo._ledger import ledger_for
+    from unyo._providers._catalog import model_info
+    from unyo._records._ledger import ledger_for
 
     ledger = ledger_for(settings)
     price = model_info(settings.profile.resolve_model("main")[0]).price  # the task's role

@@ -44,7 +44,7 @@ def posted(fault: FaultServer, path: str) -> int:
 def ledger(home: Path) -> tuple[list[tuple], Decimal, Decimal]:
     """(calls, spent today, reserved) from the default SQLite ledger."""
     settings = unyo.load_settings(profile="openai", api_key=FAKE_KEY)
-    from unyo._ledger import ledger_for
+    from unyo._records._ledger import ledger_for
 
     led = ledger_for(settings)
     day = settings.budget.period_keys()["day"]
@@ -55,7 +55,7 @@ def ledger(home: Path) -> tuple[list[tuple], Decimal, Decimal]:
 
 
 def half_price_of_bill(fault: FaultServer, model: str) -> Decimal:
-    from unyo._catalog import model_info
+    from unyo._providers._catalog import model_info
 
     price = model_info(model).price.scaled(Decimal("0.5"))  # type: ignore[union-attr]
     return price.cost(unyo.Usage(fault.billed["input_tokens"], 0, fault.billed["output_tokens"]))
@@ -162,7 +162,7 @@ def test_collecting_again_never_charges_twice(fault: FaultServer, clean_env: Pat
     write_csv(clean_env / "in.csv", TEXTS)
     assert run_batch(fault, env=extra).returncode == 0
     settings = unyo.load_settings(profile="openai", api_key=FAKE_KEY, db_url=extra.get("UNYO_DB_URL"))
-    from unyo._ledger import ledger_for
+    from unyo._records._ledger import ledger_for
 
     day = settings.budget.period_keys()["day"]
     spent = ledger_for(settings).counters([day])[("all", day)][0]

@@ -15,8 +15,8 @@ from typing import Any
 import pytest
 
 import unyo
-from unyo._ledger import ledger_for
-from unyo._store import store_for
+from unyo._records._ledger import ledger_for
+from unyo._records._store import store_for
 from unyo.testing import FaultServer
 
 from .conftest import FAKE_KEY, fast_settings
@@ -145,7 +145,7 @@ def test_failed_call_releases_its_hold_and_costs_nothing(fault: FaultServer, db_
     with pytest.raises(unyo.ServerError):
         c.responses.create(input="hello", max_output_tokens=20)
     assert spent_today(c.settings) == (Decimal(0), Decimal(0))
-    records = unyo._audit.query(store_for(c.settings))
+    records = unyo._records._audit.query(store_for(c.settings))
     assert records[0]["status"] == "failed" and records[0]["error"] == "ServerError" and records[0]["cost"] == 0
 
 
@@ -153,7 +153,7 @@ def test_budget_refusal_is_audited(fault: FaultServer, db_url: str) -> None:
     c = client(fault, db_url, max_request_usd="0.00001")
     with pytest.raises(unyo.BudgetExceeded):
         c.responses.create(input="hello", max_output_tokens=500)
-    record = unyo._audit.query(store_for(c.settings))[0]
+    record = unyo._records._audit.query(store_for(c.settings))[0]
     assert record["status"] == "failed" and record["error"] == "BudgetExceeded" and record["budget"] == "refused"
 
 
@@ -166,8 +166,8 @@ def test_hold_of_a_killed_process_is_released(fault: FaultServer, db_url: str) -
     dead.wait()
     ledger = ledger_for(settings)
     periods = settings.budget.period_keys()
-    from unyo import _ledger
-    from unyo._budget import checks_for, counter_keys
+    from unyo._records import _ledger
+    from unyo._core._limits import checks_for, counter_keys
 
     real_owner = _ledger.OWNER
     _ledger.OWNER = f"{real_owner.rsplit(':', 1)[0]}:{dead.pid}"
@@ -186,7 +186,7 @@ def test_hold_of_a_killed_process_is_released(fault: FaultServer, db_url: str) -
 def test_calendar_periods_follow_the_configured_time_zone(fault: FaultServer, db_url: str) -> None:
     from datetime import datetime, timezone
 
-    from unyo._budget import BudgetConfig
+    from unyo._core._limits import BudgetConfig
 
     config = BudgetConfig(tz="Asia/Tokyo")
     utc_evening = datetime(2026, 11, 30, 20, 0, tzinfo=timezone.utc)  # 2026-12-01 05:00 in Tokyo

@@ -13,9 +13,9 @@ from typing import Any
 import pytest
 
 import unyo
-from unyo._audit import prune, query
-from unyo._mask import luhn_ok, mask, my_number_ok
-from unyo._store import store_for
+from unyo._records._audit import prune, query
+from unyo._records._mask import luhn_ok, mask, my_number_ok
+from unyo._records._store import store_for
 from unyo.testing import FaultServer
 
 from .conftest import FAKE_KEY, fast_settings
@@ -43,7 +43,7 @@ def test_cache_hit_costs_nothing_and_is_not_sent(fault: FaultServer, db_url: str
     # a hit is billed nothing: the ledger still equals the server's bill
     assert sum(r["input_tokens"] + r["output_tokens"] for r in records) == fault.billed["input_tokens"] + fault.billed["output_tokens"]
     # and it is left out of latency statistics
-    from unyo._usage import total
+    from unyo._money._usage import total
 
     assert len(total(records).latencies) == 1
 
@@ -97,8 +97,8 @@ def test_prompt_cache_parameters_pass_through_and_cached_tokens_are_reported(fau
     assert fault.requests[0]["body"]["prompt_cache_key"] == "tenant-42"
     assert fault.requests[0]["body"]["prompt_cache_retention"] == "24h"
     assert unyo.call_info(r).usage.cached_input_tokens == 0
-    from unyo._call import Usage
-    from unyo._prices import Price
+    from unyo._types._call import Usage
+    from unyo._types._prices import Price
 
     # cached tokens reported by a provider are priced at the cached rate, not twice
     usage = Usage.from_api({"input_tokens": 1000, "input_tokens_details": {"cached_tokens": 800}, "output_tokens": 10})
@@ -201,14 +201,14 @@ def test_retention_prunes_old_records_but_keeps_spend(fault: FaultServer, db_url
     assert prune(store, 1, now=time.time() + 40 * 86400, budget=c.settings.budget) == 3  # from a later month, this one's may go
     assert query(store) == []
     periods = c.settings.budget.period_keys()
-    from unyo._ledger import ledger_for
+    from unyo._records._ledger import ledger_for
 
     assert ledger_for(c.settings).counters([periods["day"]])[("all", periods["day"])][0] > 0
 
 
 def test_migrations_are_recorded_and_idempotent(db_url: str) -> None:
-    from unyo._store import open_store
-    from unyo._store._schema import MIGRATIONS
+    from unyo._records._store import open_store
+    from unyo._records._store._schema import MIGRATIONS
 
     store = open_store(db_url)
     store.migrate()

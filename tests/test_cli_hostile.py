@@ -65,8 +65,8 @@ def test_markup_user_and_tag_are_shown_as_text_by_logs_usage_and_budget(fault: F
 
 
 def test_logs_tools_shows_model_written_arguments_as_text(fault: FaultServer) -> None:
-    from unyo._audit import record_tool_calls
-    from unyo._store import open_store
+    from unyo._records._audit import record_tool_calls
+    from unyo._records._store import open_store
 
     ask(fault)  # creates the database
     store = open_store(f"sqlite:///{Path(os.environ['UNYO_HOME']) / 'unyo.db'}")

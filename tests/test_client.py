@@ -64,7 +64,7 @@ def test_input_tokens_counted_exactly_as_the_server_bills(fault: FaultServer) ->
     chat = client.chat.completions.create(messages=messages)
     info = unyo.call_info(chat)
     assert info.input_tokens_bound and info.input_tokens >= chat.usage.prompt_tokens  # sent on the byte bound
-    from unyo._pipeline import count_exactly
+    from unyo._core._steps import count_exactly
 
     call = client.pipeline.prepare("chat", {"messages": messages}, client.settings)
     assert count_exactly(call) and call.info.input_tokens == chat.usage.prompt_tokens and call.info.input_tokens_exact

@@ -46,8 +46,8 @@ def test_another_users_conversation_is_refused(fault: FaultServer, db_url: str) 
         with pytest.raises(unyo.ConversationDenied) as caught:
             attempt()
         assert "not available to user 'bob'" in str(caught.value) and caught.value.exit_code == 3
-    from unyo._conversations import delete_conversation, list_conversations
-    from unyo._store import store_for
+    from unyo._quality._conversations import delete_conversation, list_conversations
+    from unyo._records._store import store_for
 
     store = store_for(c.settings)
     with pytest.raises(unyo.ConversationDenied):

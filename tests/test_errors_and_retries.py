@@ -8,7 +8,7 @@ import openai
 import pytest
 
 import unyo
-from unyo._errors import ErrorContext, from_sdk
+from unyo._types._errors import ErrorContext, from_sdk
 from unyo.testing import FaultServer
 
 from .conftest import FAKE_KEY, fast_settings
@@ -192,6 +192,6 @@ def test_unyos_errors_do_not_load_the_sdk_until_a_client_does() -> None:
     import subprocess
     import sys
 
-    code = ("import sys, unyo._errors, unyo._config; assert 'openai' not in sys.modules; "
-            "import openai; unyo._errors.adopt_sdk_bases(); assert issubclass(unyo._errors.RateLimited, openai.RateLimitError)")
+    code = ("import sys, unyo._types._errors, unyo._core._config; assert 'openai' not in sys.modules; "
+            "import openai; unyo._types._errors.adopt_sdk_bases(); assert issubclass(unyo._types._errors.RateLimited, openai.RateLimitError)")
     assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True).returncode == 0

@@ -10,7 +10,7 @@ from openai.types.chat import ChatCompletion
 from openai.types.responses import Response
 
 import unyo
-from unyo._stream import event_text
+from unyo._core._stream import event_text
 
 from .conftest import run_cli
 

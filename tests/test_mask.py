@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from unyo._mask import find, mask, normalise
-from unyo._redact import redact
+from unyo._records._mask import find, mask, normalise
+from unyo._types._redact import redact
 
 # Key-shaped samples are assembled at run time so that no secret scanner mistakes this file for a leak.
 AWS = "AKIA" + "IOSFODNN7EXAMPLE"  # AWS's documented example id

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from unyo import _shapes
+from unyo._providers import _shapes
 
 _CANDIDATES = [Path(os.environ.get("UNYO_OPENAPI_SPEC", "")), Path(__file__).resolve().parents[2] / "shared" / "openai-openapi.yaml", Path("/work/shared/openai-openapi.yaml")]
 SPEC = next((p for p in _CANDIDATES if p.name and p.is_file()), _CANDIDATES[1])

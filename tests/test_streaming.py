@@ -9,7 +9,7 @@ import time
 import pytest
 
 import unyo
-from unyo._stream import event_text
+from unyo._core._stream import event_text
 from unyo.testing import FaultServer
 
 from .conftest import fast_settings

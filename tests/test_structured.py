@@ -12,8 +12,8 @@ import pytest
 from pydantic import BaseModel, Field
 
 import unyo
-from unyo._store import store_for
-from unyo._structured import to_strict
+from unyo._records._store import store_for
+from unyo._quality._structured import to_strict
 from unyo.testing import FaultServer
 
 from .conftest import FAKE_KEY, fast_settings, run_cli
@@ -92,7 +92,7 @@ def test_invalid_output_is_repaired_with_only_the_error(fault: FaultServer) -> N
     assert repair[0]["content"] == "Invoice please" and "category" in repair[2]["content"] and "urgency" in repair[2]["content"]
     assert len(repair) == 3  # original, last bad output, the error: no growth
     assert r.cost_usd == sum(c.cost_usd for c in r.calls) and r.cost_usd > 0
-    assert len(unyo._audit.query(store_for(c.settings))) == 2  # each repair is a budgeted, audited call
+    assert len(unyo._records._audit.query(store_for(c.settings))) == 2  # each repair is a budgeted, audited call
 
 
 def test_gives_up_after_max_repairs_with_the_last_output(fault: FaultServer) -> None:

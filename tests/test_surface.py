@@ -17,7 +17,7 @@ from openai._resource import AsyncAPIResource, SyncAPIResource
 from pydantic import BaseModel
 
 import unyo
-from unyo._surface import FREE_RESOURCES, classify
+from unyo._client._surface import FREE_RESOURCES, classify
 from unyo.testing import FaultServer
 
 from .conftest import fast_settings
@@ -231,7 +231,7 @@ def test_every_unpriced_method_is_refused_under_a_budget_without_a_request(fault
 
 def test_guarded_methods_still_exist_in_the_sdk() -> None:
     """A renamed SDK method would make a GUARDED entry dead: fail loudly instead."""
-    from unyo._surface import GUARDED, STREAMS
+    from unyo._client._surface import GUARDED, STREAMS
 
     sdk = openai.OpenAI(api_key="unused", base_url="http://127.0.0.1:9/v1")
     for path in (*GUARDED, *STREAMS):

@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 
 import unyo
-from unyo._tasks import find
-from unyo._tasks._run import draft_violations
-from unyo._tasks._split import split
+from unyo._jobs._tasks import find
+from unyo._jobs._tasks._run import draft_violations
+from unyo._jobs._tasks._split import split
 from unyo.testing import FaultServer
 
 from .conftest import FAKE_KEY, fast_settings, run_cli

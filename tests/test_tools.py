@@ -15,8 +15,8 @@ import pytest
 from pydantic import Field
 
 import unyo
-from unyo._audit import tool_calls
-from unyo._store import store_for
+from unyo._records._audit import tool_calls
+from unyo._records._store import store_for
 from unyo.guards import in_range, path_within, read_only_sql, url_host_in
 from unyo.testing import FaultServer
 
@@ -371,7 +371,7 @@ def test_tool_calls_are_audited_masked_and_budgeted(fault: FaultServer) -> None:
     assert row["name"] == "get_weather" and row["outcome"] == "ok" and row["user_id"] == "alice" and row["tag"] == "tools"
     assert "taro@example.co.jp" not in row["arguments"] and "[EMAIL]" in row["arguments"]
     assert row["call_id"] == answer.calls[0].call_id and row["result_chars"] > 0
-    from unyo._ledger import ledger_for
+    from unyo._records._ledger import ledger_for
 
     counters = ledger_for(c.settings).counters([c.settings.budget.period_keys()["day"]])
     spent = sum(v[0] for (scope, _), v in counters.items() if scope == "all")

@@ -5,12 +5,12 @@ from __future__ import annotations
 import pytest
 
 import unyo
-from unyo._call import Usage
-from unyo._catalog import model_info
-from unyo._errors import ErrorContext, parse_retry_after
-from unyo._limiter import RateLimiter
-from unyo._redact import redact, register_secret
-from unyo._retry import RetryPolicy
+from unyo._types._call import Usage
+from unyo._providers._catalog import model_info
+from unyo._types._errors import ErrorContext, parse_retry_after
+from unyo._core._limiter import RateLimiter
+from unyo._types._redact import redact, register_secret
+from unyo._core._retry import RetryPolicy
 
 
 class Clock:

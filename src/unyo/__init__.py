@@ -12,89 +12,98 @@ from typing import TYPE_CHECKING, Any
 __version__ = "0.1.0"
 
 _EXPORTS = {
-    "APIError": "unyo._errors",
-    "APIStatusError": "unyo._errors",
-    "APITimeout": "unyo._errors",
-    "Answer": "unyo._ask",
-    "AsyncOpenAI": "unyo._client",
-    "Attempt": "unyo._call",
-    "AuthenticationError": "unyo._errors",
-    "BadInput": "unyo._errors",
-    "BadRequest": "unyo._errors",
-    "NotBatchable": "unyo._errors",
-    "BudgetConfig": "unyo._budget",
-    "BudgetExceeded": "unyo._errors",
-    "BudgetWarning": "unyo._budget",
-    "CallInfo": "unyo._call",
-    "Classification": "unyo._classify",
-    "CancelToken": "unyo._stream",
-    "Cancelled": "unyo._errors",
-    "ConfigError": "unyo._errors",
-    "Conflict": "unyo._errors",
-    "Conversation": "unyo._conversations",
-    "ConnectionFailed": "unyo._errors",
-    "ContextTooLong": "unyo._errors",
-    "ConversationDenied": "unyo._errors",
-    "MalformedResponse": "unyo._errors",
-    "NotFound": "unyo._errors",
-    "OpenAI": "unyo._client",
-    "OutputInvalid": "unyo._errors",
-    "Parsed": "unyo._structured",
-    "PermissionDenied": "unyo._errors",
-    "Pipeline": "unyo._pipeline",
-    "Profile": "unyo._profiles",
-    "QuotaExhausted": "unyo._errors",
-    "RateLimited": "unyo._errors",
-    "RequestTimeout": "unyo._errors",
-    "ServerError": "unyo._errors",
-    "Settings": "unyo._config",
-    "StreamInterrupted": "unyo._errors",
-    "StreamResult": "unyo._stream",
-    "Task": "unyo._tasks",
-    "TaskResult": "unyo._tasks",
-    "TextStream": "unyo._stream",
-    "Tool": "unyo._tools",
-    "ToolAnswer": "unyo._tool_loop",
-    "ToolCallRecord": "unyo._tool_loop",
-    "ToolLoopExceeded": "unyo._errors",
-    "ToolRegistry": "unyo._tools",
-    "ToolRequest": "unyo._tool_loop",
-    "TransportError": "unyo._errors",
-    "Unprocessable": "unyo._errors",
-    "UnpricedModel": "unyo._errors",
-    "UnyoError": "unyo._errors",
-    "Usage": "unyo._call",
-    "ask": "unyo._ask",
-    "ask_structured": "unyo._structured",
-    "ask_with_tools": "unyo._tool_loop",
-    "call_info": "unyo._call",
-    "classify": "unyo._classify",
-    "conversation": "unyo._conversations",
-    "load_settings": "unyo._config",
-    "register_profile": "unyo._profiles",
-    "run_task": "unyo._tasks",
-    "stream": "unyo._ask",
-    "tool": "unyo._tools",
+    "APIError": "unyo._types._errors",
+    "APIStatusError": "unyo._types._errors",
+    "APITimeout": "unyo._types._errors",
+    "Answer": "unyo._quality._ask",
+    "AsyncOpenAI": "unyo._client._openai",
+    "Attempt": "unyo._types._call",
+    "AuthenticationError": "unyo._types._errors",
+    "BadInput": "unyo._types._errors",
+    "BadRequest": "unyo._types._errors",
+    "NotBatchable": "unyo._types._errors",
+    "BudgetConfig": "unyo._core._limits",
+    "BudgetExceeded": "unyo._types._errors",
+    "BudgetWarning": "unyo._money._budget",
+    "CallInfo": "unyo._types._call",
+    "Classification": "unyo._quality._classify",
+    "CancelToken": "unyo._core._stream",
+    "Cancelled": "unyo._types._errors",
+    "ConfigError": "unyo._types._errors",
+    "Conflict": "unyo._types._errors",
+    "Conversation": "unyo._quality._conversations",
+    "ConnectionFailed": "unyo._types._errors",
+    "ContextTooLong": "unyo._types._errors",
+    "ConversationDenied": "unyo._types._errors",
+    "MalformedResponse": "unyo._types._errors",
+    "NotFound": "unyo._types._errors",
+    "OpenAI": "unyo._client._openai",
+    "OutputInvalid": "unyo._types._errors",
+    "Parsed": "unyo._quality._structured",
+    "PermissionDenied": "unyo._types._errors",
+    "Pipeline": "unyo._core._pipeline",
+    "Call": "unyo._core._call",
+    "Step": "unyo._core._call",
+    "DEFAULT_STEPS": "unyo._client._defaults",
+    "DEFAULT_FINISHERS": "unyo._client._defaults",
+    "SHAPING_STEPS": "unyo._core._steps",
+    "Profile": "unyo._providers._profiles",
+    "QuotaExhausted": "unyo._types._errors",
+    "RateLimited": "unyo._types._errors",
+    "RequestTimeout": "unyo._types._errors",
+    "ServerError": "unyo._types._errors",
+    "Settings": "unyo._core._config",
+    "StreamInterrupted": "unyo._types._errors",
+    "StreamResult": "unyo._core._stream",
+    "Task": "unyo._jobs._tasks",
+    "TaskResult": "unyo._jobs._tasks",
+    "TextStream": "unyo._core._stream",
+    "Tool": "unyo._quality._tools",
+    "ToolAnswer": "unyo._quality._tool_loop",
+    "ToolCallRecord": "unyo._quality._tool_loop",
+    "ToolLoopExceeded": "unyo._types._errors",
+    "ToolRegistry": "unyo._quality._tools",
+    "ToolRequest": "unyo._quality._tool_loop",
+    "TransportError": "unyo._types._errors",
+    "Unprocessable": "unyo._types._errors",
+    "UnpricedModel": "unyo._types._errors",
+    "UnyoError": "unyo._types._errors",
+    "Usage": "unyo._types._call",
+    "ask": "unyo._quality._ask",
+    "ask_structured": "unyo._quality._structured",
+    "ask_with_tools": "unyo._quality._tool_loop",
+    "call_info": "unyo._types._call",
+    "classify": "unyo._quality._classify",
+    "conversation": "unyo._quality._conversations",
+    "load_settings": "unyo._core._config",
+    "register_profile": "unyo._providers._profiles",
+    "run_task": "unyo._jobs._tasks",
+    "stream": "unyo._quality._ask",
+    "tool": "unyo._quality._tools",
 }
 
 __all__ = sorted(_EXPORTS)
 
 if TYPE_CHECKING:  # pragma: no cover
-    from unyo._ask import Answer, ask, stream
-    from unyo._budget import BudgetConfig, BudgetWarning
-    from unyo._call import Attempt, CallInfo, Usage, call_info
-    from unyo._classify import Classification, classify
-    from unyo._client import AsyncOpenAI, OpenAI
-    from unyo._config import Settings, load_settings
-    from unyo._conversations import Conversation, conversation
-    from unyo._errors import *  # noqa: F403
-    from unyo._pipeline import Pipeline
-    from unyo._profiles import Profile, register_profile
-    from unyo._stream import CancelToken, StreamResult, TextStream
-    from unyo._structured import Parsed, ask_structured
-    from unyo._tasks import Task, TaskResult, run_task
-    from unyo._tool_loop import ToolAnswer, ToolCallRecord, ToolRequest, ask_with_tools
-    from unyo._tools import Tool, ToolRegistry, tool
+    from unyo._quality._ask import Answer, ask, stream
+    from unyo._core._limits import BudgetConfig
+    from unyo._money._budget import BudgetWarning
+    from unyo._types._call import Attempt, CallInfo, Usage, call_info
+    from unyo._quality._classify import Classification, classify
+    from unyo._client._openai import AsyncOpenAI, OpenAI
+    from unyo._core._config import Settings, load_settings
+    from unyo._quality._conversations import Conversation, conversation
+    from unyo._types._errors import *  # noqa: F403
+    from unyo._client._defaults import DEFAULT_FINISHERS, DEFAULT_STEPS
+    from unyo._core._call import Call, Step
+    from unyo._core._pipeline import Pipeline
+    from unyo._core._steps import SHAPING_STEPS
+    from unyo._providers._profiles import Profile, register_profile
+    from unyo._core._stream import CancelToken, StreamResult, TextStream
+    from unyo._quality._structured import Parsed, ask_structured
+    from unyo._jobs._tasks import Task, TaskResult, run_task
+    from unyo._quality._tool_loop import ToolAnswer, ToolCallRecord, ToolRequest, ask_with_tools
+    from unyo._quality._tools import Tool, ToolRegistry, tool
 
 
 def __getattr__(name: str) -> Any:
@@ -102,6 +111,11 @@ def __getattr__(name: str) -> Any:
     if module is None:
         raise AttributeError(f"module 'unyo' has no attribute {name!r}")
     value = getattr(importlib.import_module(module), name)
+    if (isinstance(value, type) or callable(value)) and getattr(value, "__module__", "").startswith("unyo."):
+        try:
+            value.__module__ = "unyo"  # tracebacks say unyo.RateLimited, as httpx does
+        except (AttributeError, TypeError):
+            pass
     globals()[name] = value
     return value
 

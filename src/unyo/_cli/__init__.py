@@ -227,8 +227,8 @@ def _broken_pipe() -> int:
 
 
 def report(exc: BaseException) -> int:
-    from unyo._errors import UnyoError
-    from unyo._redact import redact
+    from unyo._types._errors import UnyoError
+    from unyo._types._redact import redact
 
     from unyo._cli._shared import clean  # an error can quote what a server sent
 

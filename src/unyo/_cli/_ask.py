@@ -16,7 +16,7 @@ def _shown(text: str) -> str:
 
 
 def run(args: Namespace) -> int:
-    from unyo._ask import ask, stream
+    from unyo._quality._ask import ask, stream
 
     prompt = read_prompt(args.prompt)
     client = client_for(args.profile, user=args.user, tag=args.tag)
@@ -41,7 +41,7 @@ def run(args: Namespace) -> int:
         pass  # the stream is closed and marked cancelled; report it below
     result = text_stream.result
     if args.json:
-        from unyo._ask import Answer
+        from unyo._quality._ask import Answer
 
         print(json.dumps(Answer.of(result.text, result.call).to_dict(), ensure_ascii=False))
     else:
@@ -51,8 +51,8 @@ def run(args: Namespace) -> int:
 
 
 def _structured(args: Namespace, prompt: str, options: dict) -> int:  # type: ignore[type-arg]
-    from unyo._ask import Answer
-    from unyo._structured import ask_structured, load_schema
+    from unyo._quality._ask import Answer
+    from unyo._quality._structured import ask_structured, load_schema
 
     result = ask_structured(prompt, load_schema(args.schema), max_repairs=args.max_repairs, **options)
     if args.json:

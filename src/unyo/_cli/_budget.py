@@ -9,9 +9,9 @@ from unyo._cli._shared import settings_for, table
 
 
 def run(args: Namespace) -> int:
-    from unyo._ledger import ledger_for
-    from unyo._prices import usd
-    from unyo._usage import budget_status
+    from unyo._records._ledger import ledger_for
+    from unyo._types._prices import usd
+    from unyo._money._usage import budget_status
 
     settings = settings_for(args.profile)
     status = budget_status(settings, user=args.user)

@@ -1,7 +1,7 @@
 """`unyo chat`: a streaming REPL. Ctrl-C during a reply stops it (the partial reply is kept,
 marked cancelled) and returns to the prompt; Ctrl-C at the prompt, EOF or `exit` quits.
 
-With `--user` the conversation is stored (see unyo._conversations) and `--conversation ID`
+With `--user` the conversation is stored (see unyo._quality._conversations) and `--conversation ID`
 resumes it later, in this process or another; without it the history lives only in memory."""
 
 from __future__ import annotations
@@ -31,7 +31,7 @@ class _Memory:
         self.client, self.args, self.history = client, args, []  # type: list[dict[str, str]]
 
     def reply(self, line: str) -> tuple[str, Any]:
-        from unyo._ask import stream
+        from unyo._quality._ask import stream
 
         a = self.args
         self.history.append({"role": "user", "content": line})
@@ -54,7 +54,7 @@ class _Stored:
 
 
 def run(args: Namespace) -> int:
-    from unyo._errors import ConfigError, UnyoError
+    from unyo._types._errors import ConfigError, UnyoError
 
     if args.conversation and not args.user:
         raise ConfigError("--conversation needs --user (a conversation belongs to one user)")
@@ -62,7 +62,7 @@ def run(args: Namespace) -> int:
     session: Any = _Memory(client, args)
     where = ""
     if args.user:
-        from unyo._conversations import conversation
+        from unyo._quality._conversations import conversation
 
         conv = conversation(args.user, args.conversation, strategy=args.strategy, system=args.system, client=client,
                             max_history_tokens=args.max_history_tokens, trim=args.trim, model=args.model)  # fmt: skip

@@ -8,14 +8,14 @@ from argparse import Namespace
 from pathlib import Path
 from typing import Any
 
-from unyo._errors import ConfigError
+from unyo._types._errors import ConfigError
 
 
 def run(args: Namespace) -> int:
     if args.action == "trust":
         return _trust(args)
-    from unyo._config import load_settings
-    from unyo._config_files import user_config_dir
+    from unyo._core._config import load_settings
+    from unyo._core._config_files import user_config_dir
 
     settings = load_settings(profile=args.profile)
     if args.action == "path":
@@ -38,7 +38,7 @@ def run(args: Namespace) -> int:
 
 
 def _values(settings: Any) -> dict[str, dict[str, object]]:
-    from unyo._config import _KNOBS
+    from unyo._core._config import _KNOBS
 
     out: dict[str, dict[str, object]] = {
         "profile": {"value": settings.profile.name, "from": settings.origins.get("profile", "default")},
@@ -71,7 +71,7 @@ def _budget_value(settings: Any, name: str) -> Any:
 
 
 def _trust(args: Namespace) -> int:
-    from unyo._config_files import trust
+    from unyo._core._config_files import trust
 
     if not args.url:
         raise ConfigError("unyo config trust URL: name the endpoint, e.g. https://llm.example.internal/v1")

@@ -7,7 +7,7 @@ from argparse import Namespace
 from datetime import datetime
 
 from unyo._cli._shared import clean, settings_for, table
-from unyo._errors import ConfigError
+from unyo._types._errors import ConfigError
 
 
 def _when(ts: float) -> str:
@@ -15,8 +15,8 @@ def _when(ts: float) -> str:
 
 
 def run(args: Namespace) -> int:
-    from unyo._conversations import conversation, delete_conversation, list_conversations
-    from unyo._store import store_for
+    from unyo._quality._conversations import conversation, delete_conversation, list_conversations
+    from unyo._records._store import store_for
 
     settings = settings_for(args.profile)
     store = store_for(settings)
@@ -30,7 +30,7 @@ def run(args: Namespace) -> int:
         return 0
     if not args.id or not args.user:
         raise ConfigError(f"conversations {args.action} needs an id and --user")
-    from unyo._client import OpenAI
+    from unyo._client._openai import OpenAI
 
     client = OpenAI(settings=settings)  # sends nothing unless a provider copy has to be deleted
     if args.action == "rm":

@@ -8,7 +8,7 @@ from argparse import Namespace
 from decimal import Decimal
 
 from unyo._cli._shared import settings_for
-from unyo._prices import Price
+from unyo._types._prices import Price
 
 
 def estimate(price: Price, *, requests_per_day: float, days: float, input_tokens: float, output_tokens: float, output_cap: int,
@@ -16,7 +16,7 @@ def estimate(price: Price, *, requests_per_day: float, days: float, input_tokens
     """Normal: average tokens, a `cached_input_share` of input at the cached price, cache hits
     free, retried requests billed again. Worst: every output at the cap, no cache of any kind,
     every retry billed."""
-    from unyo._call import Usage
+    from unyo._types._call import Usage
 
     d = lambda x: Decimal(str(x))  # noqa: E731
     requests = (d(requests_per_day) * d(days)).normalize()
@@ -37,16 +37,16 @@ def estimate(price: Price, *, requests_per_day: float, days: float, input_tokens
 
 
 def run(args: Namespace) -> int:
-    from unyo._catalog import model_info, prices_as_of
-    from unyo._errors import ConfigError
-    from unyo._prices import usd
+    from unyo._providers._catalog import model_info, prices_as_of
+    from unyo._types._errors import ConfigError
+    from unyo._types._prices import usd
 
     settings = settings_for(args.profile)
     model_id, role = settings.profile.resolve_model(args.model or settings.model)
     info = model_info(model_id, settings.models)
     price = info.price
     if price is None and settings.profile.local:  # a local model not in the table
-        from unyo._prices import FREE
+        from unyo._types._prices import FREE
 
         price = FREE
     if price is None:
@@ -56,7 +56,7 @@ def run(args: Namespace) -> int:
             raise ConfigError(f"--{name.replace('_', '-')} must be between 0 and 1")
     via = ""
     if args.via == "batch-api":
-        from unyo._batch._provider import price_factor
+        from unyo._jobs._batch._provider import price_factor
 
         factor = price_factor(settings)
         price, via = price.scaled(factor), f", Batch API at {factor:%} of list prices"

@@ -7,12 +7,12 @@ from argparse import Namespace
 from typing import Any
 
 from unyo._cli._shared import clean, parse_since, settings_for, table
-from unyo._errors import ConfigError
+from unyo._types._errors import ConfigError
 
 
 def run(args: Namespace) -> int:
-    from unyo._audit import query, to_json
-    from unyo._store import store_for
+    from unyo._records._audit import query, to_json
+    from unyo._records._store import store_for
 
     settings = settings_for(args.profile)
     store = store_for(settings)
@@ -20,7 +20,7 @@ def run(args: Namespace) -> int:
         return _prune(store, settings, args)
     filters = dict(status=args.status, model=args.model, user=args.user, tag=args.tag, since=parse_since(args.since))
     if args.action == "export":
-        from unyo._private_files import private_output
+        from unyo._records._private_files import private_output
 
         if not args.file:
             raise ConfigError("logs export needs a FILE to write")
@@ -37,7 +37,7 @@ def run(args: Namespace) -> int:
         for record in records:
             print(to_json(record))
         return 0
-    from unyo._prices import usd
+    from unyo._types._prices import usd
 
     rows = [[r["time"], r["status"], r["model"], r["user_id"] or "-", r["tag"] or "-", f"{r['input_tokens']}/{r['output_tokens']}",
              "hit" if r["cache_hit"] else usd(r["cost"]), r["attempts"], f"{r['latency_s']:.2f}s" if r["latency_s"] is not None else "-",
@@ -49,7 +49,7 @@ def run(args: Namespace) -> int:
 def _tools(store: object, args: Namespace) -> int:
     from datetime import datetime
 
-    from unyo._audit import tool_calls, to_json
+    from unyo._records._audit import tool_calls, to_json
 
     rows = tool_calls(store, limit=args.limit, since=parse_since(args.since), user=args.user)
     if args.json:
@@ -67,7 +67,7 @@ def _prune(store: Any, settings: Any, args: Namespace) -> int:
     terminal). Records of the current budget day and month are always kept (see _audit.prune)."""
     from datetime import datetime
 
-    from unyo._audit import prune, prune_counts
+    from unyo._records._audit import prune, prune_counts
 
     days = args.days if args.days is not None else settings.retention_days
     if days < 0:

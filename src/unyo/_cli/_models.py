@@ -9,7 +9,7 @@ from unyo._cli._shared import client_for
 
 
 def run(args: Namespace) -> int:
-    from unyo._catalog import model_info
+    from unyo._providers._catalog import model_info
 
     client = client_for(args.profile)
     settings = client.settings
@@ -22,7 +22,7 @@ def run(args: Namespace) -> int:
         info = model_info(model_id, settings.models)
         window = info.context_window
         if settings.profile.local:
-            from unyo._local._model import get_model
+            from unyo._providers._local._model import get_model
 
             window = get_model(settings.local_model, settings.local_ctx).context_window
         rows.append({"model": model_id, "roles": roles.get(model_id, []), "served": model_id in served, "context_window": window, "max_output": info.max_output})

@@ -7,7 +7,7 @@ from decimal import Decimal
 from html import escape
 from typing import Any
 
-from unyo._prices import usd
+from unyo._types._prices import usd
 
 CSS = """
 body{font:14px/1.45 system-ui,-apple-system,"Hiragino Sans","Noto Sans JP",sans-serif;margin:2rem auto;max-width:980px;color:#1d232b;padding:0 1rem}

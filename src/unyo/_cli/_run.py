@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from unyo._cli._shared import client_for, read_prompt
-from unyo._errors import ConfigError
+from unyo._types._errors import ConfigError
 
 
 def _options(pairs: list[str]) -> dict[str, str]:
@@ -29,13 +29,13 @@ def _call_options(args: Namespace) -> dict[str, Any]:
 
 
 def run(args: Namespace) -> int:
-    from unyo._tasks import find
+    from unyo._jobs._tasks import find
 
     client = client_for(args.profile, user=args.user)
     task = find(args.task, client.settings.home).with_options(_options(args.set))
     schema = None
     if args.schema:
-        from unyo._structured import load_schema
+        from unyo._quality._structured import load_schema
 
         schema = load_schema(args.schema)
     if args.input:
@@ -49,14 +49,14 @@ def run(args: Namespace) -> int:
         text = read_prompt(args.text or "-")
     if args.dry_run:
         return _dry_run_one(args, client, task, text, schema)
-    from unyo._tasks import run_task
+    from unyo._jobs._tasks import run_task
 
     result = run_task(task, text, client=client, schema=schema, user=args.user, tag=args.tag, **_call_options(args))
     if args.json:
         print(json.dumps(result.to_dict(), ensure_ascii=False))
     else:
         print(json.dumps(result.output, ensure_ascii=False, indent=2))
-        from unyo._prices import usd
+        from unyo._types._prices import usd
 
         print(f"[{task.name} · {len(result.calls)} call(s) · {', '.join(sorted({c.model for c in result.calls}))} · {usd(result.cost_usd)}]", file=sys.stderr)
     return 0
@@ -64,9 +64,9 @@ def run(args: Namespace) -> int:
 
 def _dry_run_one(args: Namespace, client: Any, task: Any, text: str, schema: Any) -> int:
     """The cost of one input, sending nothing (summarize counts every part it would map over)."""
-    from unyo._batch import estimate_rows
-    from unyo._prices import usd
-    from unyo._tasks._run import planned_calls, summary_parts
+    from unyo._jobs._batch import estimate_rows
+    from unyo._types._prices import usd
+    from unyo._jobs._tasks._run import planned_calls, summary_parts
 
     options = _call_options(args)
     calls = planned_calls(task, client, text, schema, options)
@@ -84,10 +84,10 @@ def _dry_run_one(args: Namespace, client: Any, task: Any, text: str, schema: Any
 
 
 def _batch(args: Namespace, client: Any, task: Any, schema: Any) -> int:
-    from unyo._batch import BatchOptions, Runner, batch_settings, estimate_rows
-    from unyo._batch._runner import load, to_do
-    from unyo._client import OpenAI
-    from unyo._prices import usd
+    from unyo._jobs._batch import BatchOptions, Runner, batch_settings, estimate_rows
+    from unyo._jobs._batch._runner import load, to_do
+    from unyo._client._openai import OpenAI
+    from unyo._types._prices import usd
 
     source = Path(args.input)
     output = Path(args.output) if args.output else source.with_name(f"{source.stem}.out{source.suffix}")
@@ -111,7 +111,7 @@ def _batch(args: Namespace, client: Any, task: Any, schema: Any) -> int:
                            restart=args.restart, schema=schema, call_options=call_options, user=args.user)  # fmt: skip
     factor = None
     if args.via == "batch-api":
-        from unyo._batch._provider import price_factor
+        from unyo._jobs._batch._provider import price_factor
 
         factor = price_factor(client.settings)
     if args.dry_run:
@@ -132,7 +132,7 @@ def _batch(args: Namespace, client: Any, task: Any, schema: Any) -> int:
         return 0
     batch_client = OpenAI(settings=batch_settings(client.settings, tag, max_cost), user=args.user)
     if args.via == "batch-api":
-        from unyo._batch._provider import BatchApiRunner
+        from unyo._jobs._batch._provider import BatchApiRunner
 
         if args.poll <= 0:
             raise ConfigError("--poll must be above 0 seconds")
@@ -170,7 +170,7 @@ class _Progress:
         self.bar: Any = None
 
     def update(self, s: Any, limiter: Any) -> None:
-        from unyo._prices import usd
+        from unyo._types._prices import usd
 
         done, total = s.ran, s.ran + s.pending
         elapsed = time.monotonic() - self.started

@@ -130,9 +130,9 @@ def _git(here: Path, *args: str) -> bool:
 
 def _key_destinations() -> list[Finding]:
     """For every profile whose key is present: the host that key is sent to."""
-    from unyo._config import load_settings
-    from unyo._errors import UnyoError
-    from unyo._profiles import get_profile, profile_names
+    from unyo._core._config import load_settings
+    from unyo._types._errors import UnyoError
+    from unyo._providers._profiles import get_profile, profile_names
 
     found = []
     for name in profile_names():
@@ -171,15 +171,15 @@ def _home_finding(home: Path) -> Finding:
 
 def _money_findings(settings: Any) -> list[Finding]:
     """The ledger opens (and migrates), budgets are understood, and every role has a price."""
-    from unyo._catalog import model_info
-    from unyo._errors import UnyoError
+    from unyo._providers._catalog import model_info
+    from unyo._types._errors import UnyoError
 
     found = []
     if settings.db_url == "off":
         found.append(Finding("ledger", "warn", "db_url = off: no ledger, no audit log, no cache", "unset UNYO_DB_URL to use SQLite in UNYO_HOME"))
     else:
         try:
-            from unyo._store import store_for
+            from unyo._records._store import store_for
 
             store = store_for(settings)
             found.append(Finding("ledger", "ok", f"{store.location} (schema v{store.schema_version()})"))
@@ -204,8 +204,8 @@ def _money_findings(settings: Any) -> list[Finding]:
 
 
 def doctor(profile: str | None, offline: bool) -> list[Finding]:
-    from unyo._config import load_settings
-    from unyo._errors import UnyoError
+    from unyo._core._config import load_settings
+    from unyo._types._errors import UnyoError
 
     here = Path.cwd()
     findings = _dotenv_findings(here)
@@ -226,7 +226,7 @@ def doctor(profile: str | None, offline: bool) -> list[Finding]:
     findings += _money_findings(settings)
     if offline:
         return findings
-    from unyo._client import OpenAI
+    from unyo._client._openai import OpenAI
 
     try:
         client = OpenAI(settings=settings.with_overrides(deadline_s=15.0, max_attempts=2))

@@ -6,13 +6,13 @@ import re
 import sys
 from typing import Any
 
-from unyo._errors import ConfigError
+from unyo._types._errors import ConfigError
 
 
 def client_for(profile: str | None, user: str | None = None, tag: str | None = None) -> Any:
     import warnings
 
-    from unyo._client import OpenAI
+    from unyo._client._openai import OpenAI
 
     warnings.showwarning = _show_warning
     return OpenAI(profile=profile, user=user, tag=tag)
@@ -61,7 +61,7 @@ def parse_since(text: str | None) -> float | None:
 
 
 def settings_for(profile: str | None) -> Any:
-    from unyo._config import load_settings
+    from unyo._core._config import load_settings
 
     return load_settings(profile=profile)
 

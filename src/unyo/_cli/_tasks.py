@@ -6,12 +6,12 @@ import json
 from argparse import Namespace
 
 from unyo._cli._shared import settings_for, table
-from unyo._errors import ConfigError
+from unyo._types._errors import ConfigError
 
 
 def run(args: Namespace) -> int:
-    from unyo._tasks import find, names
-    from unyo._tasks._spec import builtin_dir
+    from unyo._jobs._tasks import find, names
+    from unyo._jobs._tasks._spec import builtin_dir
 
     home = settings_for(args.profile).home
     if args.action == "list":

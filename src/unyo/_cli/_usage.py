@@ -17,8 +17,8 @@ def _month_start() -> float:
 
 
 def collect(settings: Any, since: float | None, by: list[str]) -> dict[str, Any]:
-    from unyo._store import url_for
-    from unyo._usage import budget_status, group, records_since, total
+    from unyo._records._store import url_for
+    from unyo._money._usage import budget_status, group, records_since, total
 
     records = records_since(settings, since)
     return {
@@ -31,7 +31,7 @@ def collect(settings: Any, since: float | None, by: list[str]) -> dict[str, Any]
 
 
 def run(args: Namespace) -> int:
-    from unyo._prices import usd
+    from unyo._types._prices import usd
 
     settings = settings_for(args.profile)
     since = parse_since(args.since) if args.since else _month_start()
@@ -39,7 +39,7 @@ def run(args: Namespace) -> int:
     report = collect(settings, since, by)
     if args.html:
         from unyo._cli._report_html import render
-        from unyo._private_files import write_private
+        from unyo._records._private_files import write_private
 
         write_private(args.html, render(report))  # 0600, atomic, never through a symlink: it names users and tags
         print(f"wrote {args.html}")

@@ -50,7 +50,7 @@ from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
-from unyo import _shapes
+from unyo._providers import _shapes
 
 DEFAULT_TEXT = "Hello from the fault server. This reply has several words in it."
 _ERROR_KINDS = {400: "invalid_request_error", 401: "invalid_request_error", 403: "permission_error", 404: "invalid_request_error",
@@ -58,7 +58,7 @@ _ERROR_KINDS = {400: "invalid_request_error", 401: "invalid_request_error", 403:
 
 
 def _counter() -> Any:
-    from unyo._tokens import bpe_counter
+    from unyo._providers._tokens import bpe_counter
 
     return bpe_counter("o200k_base")
 
@@ -378,7 +378,7 @@ class _Answer:
     """What the "model" says to one generation request (shared by HTTP requests and batch lines)."""
 
     def __init__(self, fault: FaultServer, responses: bool, body: dict[str, Any], action: dict[str, Any]) -> None:
-        from unyo._tokens import count_input
+        from unyo._providers._tokens import count_input
 
         self.fault, self.responses, self.body = fault, responses, body
         self.error: tuple[int, dict[str, Any]] | None = None

@@ -1,0 +1,151 @@
+"""The shaping steps: what every request goes through before anything decides to send it.
+
+    resolve model -> validate -> apply output cap -> count input (a byte bound) -> check context window
+    rate_limit: reserve capacity in the profile's client-side RPM/TPM limiter (the sender waits)
+
+Each is a plain function over a `Call`, testable alone; `unyo._client._defaults` assembles them
+with the cache and money steps into the default pipeline.
+"""
+
+from __future__ import annotations
+
+from unyo._core._call import Call, Step
+from unyo._core._config import Settings
+from unyo._core._limiter import limiter_for
+from unyo._providers._catalog import ModelInfo, model_info
+from unyo._providers._tokens import BYTE_BOUND, Counter, bpe_counter, count_input
+from unyo._types._errors import BadRequest, ContextTooLong
+
+CONTENT_APIS = ("responses", "chat")
+
+
+def _refuse(call: Call, message: str) -> BadRequest:
+    return BadRequest(message, call.error_context())
+
+
+def resolve_model(call: Call) -> None:
+    """Turn a role (`main`, `premium`, `bulk`, ...) into the profile's model id."""
+    if call.api == "models":
+        return
+    name = call.params.get("model") or call.settings.model
+    model_id, role = call.settings.profile.resolve_model(str(name))
+    call.params["model"] = model_id
+    call.info.model, call.info.role = model_id, role
+    call.model = model_info(model_id, call.settings.models)
+
+
+def validate(call: Call) -> None:
+    p = call.params
+    if call.api == "responses" and not (p.get("input") or p.get("previous_response_id") or p.get("conversation") or p.get("prompt")):
+        raise _refuse(call, "responses.create needs `input` (or previous_response_id / conversation / prompt)")
+    if call.api == "chat":
+        messages = p.get("messages")
+        if not isinstance(messages, list) or not messages or not all(isinstance(m, dict) and m.get("role") for m in messages):
+            raise _refuse(call, "chat.completions.create needs `messages`: a non-empty list of {role, content}")
+    if call.api == "embeddings" and not p.get("input"):
+        raise _refuse(call, "embeddings.create needs `input`")
+    temperature = p.get("temperature")
+    if temperature is not None and not (isinstance(temperature, (int, float)) and 0 <= temperature <= 2):
+        raise _refuse(call, f"temperature must be a number from 0 to 2, got {temperature!r}")
+
+
+_CAP_KEYS = ("max_output_tokens", "max_completion_tokens", "max_tokens")
+
+
+def _cap_key(call: Call) -> str:
+    return "max_output_tokens" if call.api == "responses" else call.settings.profile.chat_cap_param
+
+
+def apply_output_cap(call: Call) -> None:
+    """Always send an output cap: the caller's, else UNYO_MAX_OUTPUT_TOKENS, never above the
+    model's own maximum. Without it a single call's cost has no upper bound."""
+    if call.api not in CONTENT_APIS:
+        return
+    extra = call.params.get("extra_body")
+    if isinstance(extra, dict) and any(k in extra for k in _CAP_KEYS):  # the SDK lets extra_body override the body
+        extra = dict(extra)
+        for key in _CAP_KEYS:
+            if key in extra:
+                call.params[key] = extra.pop(key)
+        call.params["extra_body"] = extra
+    given = [call.params[k] for k in ("max_output_tokens", "max_completion_tokens", "max_tokens") if call.params.get(k) is not None]
+    cap = given[0] if given else call.settings.max_output_tokens
+    if not isinstance(cap, int) or isinstance(cap, bool) or cap <= 0:
+        raise _refuse(call, f"the output cap must be a positive integer, got {cap!r}")
+    if call.model.max_output and cap > call.model.max_output:
+        if given:
+            raise _refuse(call, f"output cap {cap} exceeds {call.info.model}'s maximum output of {call.model.max_output} tokens")
+        cap = call.model.max_output
+    for key in ("max_output_tokens", "max_completion_tokens", "max_tokens"):
+        call.params.pop(key, None)
+    call.params[_cap_key(call)] = cap
+    call.info.max_output_tokens = cap
+    if call.api == "chat" and call.stream and call.settings.profile.stream_usage:
+        call.params.setdefault("stream_options", {"include_usage": True})
+
+
+def model_counter(settings: Settings, model: ModelInfo) -> Counter:
+    """The tokenizer that counts input for `model` on this profile (the local model's own, else BPE)."""
+    if settings.profile.local:
+        from unyo._providers._local._model import get_model
+
+        return get_model(settings.local_model, settings.local_ctx)
+    return bpe_counter(model.tokenizer if model.tokenizer and model.tokenizer != "local" else "o200k_base")
+
+
+def counter_for(call: Call) -> Counter:
+    return model_counter(call.settings, call.model)
+
+
+def count_input_tokens(call: Call) -> None:
+    """An upper bound on the input (UTF-8 bytes) for BPE models, the exact count on the local
+    model (its tokenizer is loaded anyway). `count_exactly` refines a bound near a limit."""
+    if call.api == "models":
+        return
+    local = call.settings.profile.local
+    counter = counter_for(call) if local else BYTE_BOUND
+    call.info.input_tokens = count_input(call.api, call.params, counter) + call.prior_tokens
+    call.info.input_tokens_exact = local or call.model.exact_count
+    call.info.input_tokens_bound = not local
+
+
+def count_exactly(call: Call) -> bool:
+    """Replace a byte bound by the tokenizer's count. False if the count was already exact."""
+    if not call.info.input_tokens_bound or call.info.input_tokens is None:
+        return False
+    call.info.input_tokens = count_input(call.api, call.params, counter_for(call)) + call.prior_tokens
+    call.info.input_tokens_bound = False
+    return True
+
+
+def check_context_window(call: Call) -> None:
+    """Refuse, before sending, a request that cannot fit: input + output cap > context window."""
+    window = call.model.context_window
+    if call.settings.profile.local:
+        window = counter_for(call).context_window  # type: ignore[attr-defined]
+    if not window or call.info.input_tokens is None:
+        return
+    needed = call.info.input_tokens + (call.info.max_output_tokens or 0)
+    if needed > window and count_exactly(call):
+        needed = call.info.input_tokens + (call.info.max_output_tokens or 0)
+    if needed > window:
+        ctx = call.error_context()
+        raise ContextTooLong(
+            f"{call.info.input_tokens} input tokens + {call.info.max_output_tokens or 0} output cap = {needed} "
+            f"exceeds {call.info.model}'s context window of {window} tokens (not sent)",
+            ctx,
+        )
+
+
+def rate_limit(call: Call) -> None:
+    """Reserve capacity in the profile's client-side RPM/TPM limiter; the sender waits."""
+    if call.info.cache_hit:
+        return
+    profile = call.settings.profile
+    limiter = limiter_for(profile.name, profile.rpm, profile.tpm)
+    if limiter is not None:
+        choices = max(1, int(call.params.get("n") or 1)) if call.api == "chat" else 1
+        call.info.limiter_wait_s = limiter.reserve((call.info.input_tokens or 0) + (call.info.max_output_tokens or 0) * choices)
+
+
+SHAPING_STEPS: tuple[Step, ...] = (resolve_model, validate, apply_output_cap, count_input_tokens, check_context_window)  # the request as sent

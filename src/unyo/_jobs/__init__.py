@@ -1,0 +1,1 @@
+"""Work over many inputs: business tasks and the batch runner."""

@@ -1,0 +1,64 @@
+"""What running a task over rows will cost, before anything is sent (`--dry-run`, and the
+`--max-cost` check before each row).
+
+Input tokens are counted exactly as the request will be built (instructions, the rendered row,
+the output schema). Expected output is the task's `typical_output_tokens`; the worst case is its
+output cap, one call per row (structured-output repairs can add up to two calls for a row; the
+budget layer still caps each of those before it is sent).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any
+
+from unyo._types._call import Usage
+
+
+@dataclass
+class Estimate:
+    rows: int
+    model: str
+    input_tokens: int
+    expected_usd: Decimal | None  # None: the model has no price
+    worst_usd: Decimal | None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"rows": self.rows, "model": self.model, "input_tokens": self.input_tokens,
+                "expected_usd": None if self.expected_usd is None else str(self.expected_usd),
+                "worst_usd": None if self.worst_usd is None else str(self.worst_usd)}  # fmt: skip
+
+
+def estimate_rows(task: Any, client: Any, texts: list[str], schema: Any = None, model: str | None = None, price_factor: Decimal | None = None) -> Estimate:
+    """`model` (an id or role) overrides the task's role, as `unyo run -m` does; `price_factor`
+    scales list prices (a provider's Batch API discount)."""
+    from unyo._providers._catalog import model_info
+    from unyo._core._steps import model_counter
+    from unyo._types._prices import FREE
+    from unyo._quality._structured import json_schema_of
+
+    settings = client.settings
+    model_id, _ = settings.profile.resolve_model(model or task.role)
+    info = model_info(model_id, settings.models)
+    price = FREE if settings.profile.local else info.price
+    if price is not None and price_factor is not None:
+        price = price.scaled(price_factor)
+    counter = model_counter(settings, info)
+    shape = schema if schema is not None else task.output_schema()
+    schema_tokens = counter.count_text(json.dumps(json_schema_of(shape), ensure_ascii=False)) if shape is not None else 0
+    per_call_factor = 2 if task.name == "summarize" else 1  # map + reduce reads the text about twice
+    total_in = 0
+    for text in texts:
+        system, user = task.render(text)
+        total_in += (counter.count_messages([{"role": "system", "content": system}, {"role": "user", "content": user}]) + schema_tokens) * per_call_factor
+    if price is None:
+        return Estimate(len(texts), model_id, total_in, None, None)
+    expected = price.cost(Usage(total_in, 0, task.typical_output_tokens * len(texts)))
+    worst = price.cost(Usage(total_in, 0, task.max_output_tokens * len(texts) * per_call_factor))
+    return Estimate(len(texts), model_id, total_in, expected, worst)
+
+
+def row_estimate(task: Any, client: Any, text: str, schema: Any = None, model: str | None = None) -> Estimate:
+    return estimate_rows(task, client, [text], schema, model)

@@ -1,0 +1,314 @@
+"""Reading and writing batch files: CSV, XLSX, JSONL.
+
+Input is hostile until read: rows are streamed and bounded (`--max-rows`, `--max-cell-chars`),
+an XLSX sheet's empty rows are counted, never materialised, and trailing empty rows are dropped.
+
+CSV encodings: UTF-8 (with or without BOM) is tried strictly, then CP932 (Shift_JIS as Japanese
+Excel writes it) — but only when the decoded text looks Japanese (see `japanese_score`), since
+almost any Latin-1 byte string also decodes as CP932 (`étés` -> `騁駸`). Anything else needs
+`--encoding`.
+
+Output is written 0600 to a temporary file next to the target and renamed over it
+(`private_output`), so a crash never leaves a half-written results file and a symlink planted
+at the output path is replaced, not followed. Every cell of a CSV or XLSX output goes through
+`spreadsheet_safe`: text a spreadsheet would run as a formula gets a leading `'`.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+import json
+import re
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from unyo._types._errors import BadInput
+from unyo._records._private_files import private_output
+
+FORMATS = (".csv", ".xlsx", ".jsonl")
+MAX_ROWS = 100_000  # --max-rows
+MAX_CELL_CHARS = 1_000_000  # --max-cell-chars
+MAX_COLUMNS = 16_384  # Excel's own limit (XFD); a sheet's `dimension` can claim more
+JAPANESE_SHARE = 0.8  # CP932 is accepted when at least this share of the non-ASCII characters look Japanese
+
+
+@dataclass
+class Table:
+    columns: list[str]
+    rows: list[dict[str, Any]]
+    encoding: str | None = None
+
+
+def _format(path: Path) -> str:
+    suffix = path.suffix.lower()
+    if suffix not in FORMATS:
+        raise BadInput(f"{path}: unsupported file type {suffix or '(none)'}; use {', '.join(FORMATS)}")
+    return suffix
+
+
+# --- encodings --------------------------------------------------------------------------------
+
+
+_NON_ASCII = re.compile(r"[^\x00-\x7f]")
+_SCORED = 20_000  # non-ASCII characters judged (the first ones): enough to tell, fast on a big file
+
+
+def _half_width_kana(ch: str) -> bool:
+    return "\uff61" <= ch <= "\uff9f"
+
+
+def _japanese(ch: str, before: str, after: str) -> bool:
+    """Is `ch` (decoded from CP932) something Japanese text is made of? Judged by its Shift_JIS
+    code: JIS rows 1-8 (punctuation, full-width letters and digits, kana, symbols), NEC row 13
+    (①, ㈱, ㎝) or level-1 (common) kanji; half-width katakana only next to another (ｶﾞｲﾄﾞ),
+    since a lone one is what a Latin-1 capital or ß decodes to. Level-2 kanji, the IBM/NEC
+    extensions and the user-defined area do not count: they are what a Latin-1 accented letter
+    and the byte after it decode to (`é` + `t` -> 騁)."""
+    try:
+        raw = ch.encode("cp932")
+    except UnicodeEncodeError:
+        return False
+    if len(raw) == 1:
+        return _half_width_kana(ch) and (_half_width_kana(before) or _half_width_kana(after))
+    code = int.from_bytes(raw, "big")
+    return 0x8140 <= code <= 0x84BE or 0x8740 <= code <= 0x879C or 0x889F <= code <= 0x9872
+
+
+def japanese_score(text: str) -> float:
+    """The share of the (first `_SCORED`) non-ASCII characters of `text` that look Japanese."""
+    good = total = 0
+    for match in _NON_ASCII.finditer(text):
+        i = match.start()
+        total += 1
+        good += _japanese(text[i], text[i - 1 : i], text[i + 1 : i + 2])
+        if total >= _SCORED:
+            break
+    return good / total if total else 1.0
+
+
+def _sample(text: str, width: int = 60) -> str:
+    """The line with the first non-ASCII character, cut around it."""
+    match = _NON_ASCII.search(text)
+    at = match.start() if match else 0
+    line_start = text.rfind("\n", 0, at) + 1
+    line_end = text.find("\n", at)
+    line = text[line_start : line_end if line_end >= 0 else len(text)].rstrip("\r")
+    start = max(0, at - line_start - 20)
+    return ("…" if start else "") + line[start : start + width] + ("…" if len(line) > start + width else "")
+
+
+def decode(raw: bytes, encoding: str | None, name: str) -> tuple[str, str]:
+    """`raw` as text. With no `encoding`: UTF-8 (strict, BOM or not), else CP932 when the text
+    then reads as Japanese (`japanese_score` at least JAPANESE_SHARE); else BadInput asking for
+    `--encoding`, with a sample of the text as each guess would read it."""
+    if encoding:
+        try:
+            return raw.decode(encoding), encoding
+        except (UnicodeDecodeError, LookupError) as exc:
+            raise BadInput(f"{name}: cannot be read as {encoding} ({exc})") from None
+    try:
+        return raw.decode("utf-8-sig"), "utf-8-sig"
+    except UnicodeDecodeError:
+        pass
+    try:
+        text = raw.decode("cp932")
+    except UnicodeDecodeError as exc:
+        text, why = raw.decode("cp932", errors="replace"), f"not Shift_JIS/CP932 either (byte {raw[exc.start]:#04x} at offset {exc.start:,})"
+    else:
+        share = japanese_score(text)
+        if share >= JAPANESE_SHARE:
+            return text, "cp932"
+        why = (f"read as Shift_JIS/CP932 it does not look like Japanese (only {share:.0%} of its non-ASCII characters are kana, "
+               f"common kanji or Japanese punctuation; {JAPANESE_SHARE:.0%} needed)")  # fmt: skip
+    as_cp1252 = raw.decode("cp1252", errors="replace")
+    raise BadInput(f"{name}: not UTF-8, and {why}. As CP932 it reads {_sample(text)!r}; as cp1252 (Western European) {_sample(as_cp1252)!r}. "
+                   "Give the file's encoding with --encoding (e.g. --encoding cp1252, latin-1, cp932, euc-jp, utf-16)")  # fmt: skip
+
+
+# --- reading ----------------------------------------------------------------------------------
+
+
+def _too_many_rows(path: Path, max_rows: int, detail: str = "") -> BadInput:
+    return BadInput(f"{path}: more than {max_rows:,} rows{detail}; raise the limit with --max-rows N")
+
+
+def _check_cells(path: Path, where: str, values: Iterable[tuple[str, Any]], max_cell_chars: int) -> None:
+    for column, value in values:
+        size = len(value) if isinstance(value, str) else len(json.dumps(value, ensure_ascii=False, default=str)) if isinstance(value, (dict, list)) else 0
+        if size > max_cell_chars:
+            raise BadInput(f"{path}: {where}, column {str(column)[:80]!r}: a cell of {size:,} characters, more than {max_cell_chars:,}; "
+                           "raise the limit with --max-cell-chars N")  # fmt: skip
+
+
+def read(path: Path, encoding: str | None = None, max_rows: int = MAX_ROWS, max_cell_chars: int = MAX_CELL_CHARS) -> Table:
+    """Every row of `path` (header excluded), at most `max_rows` of them, no cell longer than
+    `max_cell_chars` characters; BadInput (exit 2) naming the flag to raise a limit."""
+    kind = _format(path)
+    if not path.exists():
+        raise BadInput(f"{path}: no such file")
+    if kind == ".xlsx":
+        return _read_xlsx(path, max_rows, max_cell_chars)
+    text, used = decode(path.read_bytes(), encoding, str(path))
+    if kind == ".jsonl":
+        rows = []
+        for number, line in enumerate(text.splitlines(), 1):
+            if not line.strip():
+                continue
+            if len(rows) >= max_rows:
+                raise _too_many_rows(path, max_rows)
+            try:
+                item = json.loads(line)
+            except json.JSONDecodeError as exc:
+                raise BadInput(f"{path}:{number}: not valid JSON ({exc.msg})") from None
+            if not isinstance(item, dict):
+                raise BadInput(f"{path}:{number}: each line must be a JSON object")
+            _check_cells(path, f"line {number}", item.items(), max_cell_chars)
+            rows.append(item)
+        columns = list(dict.fromkeys(k for r in rows for k in r))
+        return Table(columns, rows, used)
+    csv.field_size_limit(1 << 30)  # a huge cell gets the --max-cell-chars message, not a reader error
+    reader = csv.DictReader(io.StringIO(text, newline=""))
+    rows = []
+    try:
+        for row in reader:
+            if len(rows) >= max_rows:
+                raise _too_many_rows(path, max_rows)
+            extra = row.pop(None, None)  # type: ignore[call-overload]
+            _check_cells(path, f"line {reader.line_num}", row.items(), max_cell_chars)
+            if extra:
+                row["_extra"] = ",".join(extra)
+                _check_cells(path, f"line {reader.line_num}", [("_extra", row["_extra"])], max_cell_chars)
+            rows.append(row)
+        columns = list(reader.fieldnames or [])
+    except csv.Error as exc:
+        raise BadInput(f"{path}: malformed CSV ({exc})") from None
+    if not columns:
+        raise BadInput(f"{path}: the CSV has no header row")
+    return Table(columns, rows, used)
+
+
+ZIP_BOMB_BYTES, ZIP_BOMB_RATIO = 16 << 20, 100  # a part bigger than this that expands more than this is refused
+
+
+def _refuse_zip_bomb(path: Path) -> None:
+    """An .xlsx is a zip: refuse a part that expands from almost nothing to a lot (real sheets
+    compress 5-20x), before openpyxl parses it (it scans a sheet with no `dimension` in full,
+    keeping every element)."""
+    import zipfile
+
+    try:
+        with zipfile.ZipFile(path) as archive:
+            parts = archive.infolist()
+    except (zipfile.BadZipFile, OSError):
+        return  # openpyxl reports it
+    for part in parts:
+        if part.file_size > ZIP_BOMB_BYTES and part.file_size > ZIP_BOMB_RATIO * max(part.compress_size, 1):
+            raise BadInput(f"{path}: its part {part.filename} expands from {part.compress_size:,} to {part.file_size:,} bytes "
+                           f"({part.file_size // max(part.compress_size, 1):,}x): refused as a zip bomb; if the file is genuine, save it as CSV")  # fmt: skip
+
+
+def _read_xlsx(path: Path, max_rows: int, max_cell_chars: int) -> Table:
+    import openpyxl
+
+    _refuse_zip_bomb(path)
+    try:
+        book = openpyxl.load_workbook(path, read_only=True, data_only=True)
+    except Exception as exc:  # noqa: BLE001 - openpyxl raises many kinds for a bad file
+        raise BadInput(f"{path}: not a readable .xlsx file ({type(exc).__name__}: {exc})") from None
+    try:
+        sheet = book.worksheets[0]
+        sheet.reset_dimensions()  # its `dimension` is not trusted: too big, openpyxl pads with empty rows; too small, it drops rows
+        header = list(next(sheet.iter_rows(min_row=1, max_row=1, max_col=MAX_COLUMNS, values_only=True), None) or ())
+        while header and header[-1] is None:  # padding, not columns
+            header.pop()
+        if not header:
+            raise BadInput(f"{path}: the first sheet has no header row")
+        columns = [str(h) if h is not None else f"column{i + 1}" for i, h in enumerate(header)]
+        _check_cells(path, "the header", zip(columns, columns), max_cell_chars)
+        rows = list(_xlsx_rows(path, sheet.iter_rows(min_row=2, max_col=len(columns), values_only=True), columns, max_rows, max_cell_chars))
+    except (BadInput, MemoryError):
+        raise
+    except Exception as exc:  # noqa: BLE001 - a broken sheet inside a valid zip
+        raise BadInput(f"{path}: not a readable .xlsx file ({type(exc).__name__}: {exc})") from None
+    finally:
+        book.close()
+    return Table(columns, rows, None)
+
+
+def _xlsx_rows(path: Path, values: Iterator[tuple[Any, ...]], columns: list[str], max_rows: int, max_cell_chars: int) -> Iterator[dict[str, Any]]:
+    """Data rows, streamed. A run of empty rows is only counted; it becomes rows (each one an
+    "empty input" failure, so row positions stay the sheet's) when a row with data follows it,
+    and is dropped at the end. At most `max_rows` rows are read, empty ones included, so a sheet
+    claiming millions of empty rows stops at the limit instead of being walked to its end."""
+    empty_run = 0
+    emitted = 0
+    for read, row in enumerate(values, 1):
+        if read > max_rows:
+            detail = f" (rows {emitted + 2:,}-{read + 1:,} of the sheet are empty so far)" if empty_run else ""
+            raise _too_many_rows(path, max_rows, detail)
+        if row is None or all(v is None for v in row):
+            empty_run += 1
+            continue
+        for _ in range(empty_run):
+            yield {c: "" for c in columns}
+        emitted += empty_run + 1
+        empty_run = 0
+        record = {c: ("" if v is None else v) for c, v in zip(columns, row)}
+        _check_cells(path, f"row {read + 1}", record.items(), max_cell_chars)
+        yield record
+
+
+def row_hash(row: dict[str, Any]) -> str:
+    return hashlib.sha256(json.dumps(row, sort_keys=True, ensure_ascii=False, default=str).encode()).hexdigest()[:16]
+
+
+# --- writing ----------------------------------------------------------------------------------
+
+_PLAIN_NUMBER = re.compile(r"[+-]?(?:[0-9][0-9.,]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?")
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def spreadsheet_safe(value: Any) -> Any:
+    """A cell a spreadsheet will show, never run (OWASP, CSV injection): text beginning with
+    = + - @ tab or CR gets a leading `'`, unless it is a plain number (`-12`, `-3.5`, `-1,234`,
+    `+1e5`): digits, `.` and `,` with a sign cannot form a formula. Numbers, booleans (as
+    true/false) and JSON (dicts, lists) are safe as they are."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (dict, list)):
+        value = json.dumps(value, ensure_ascii=False)
+    if value is None:
+        return ""
+    if isinstance(value, str) and value.startswith(_FORMULA_START) and not _PLAIN_NUMBER.fullmatch(value):
+        return "'" + value
+    return value
+
+
+def write(path: Path, columns: Sequence[str], rows: list[dict[str, Any]], encoding: str | None = None) -> None:
+    """Write atomically and privately (0600, never through a symlink): see `private_output`.
+    CSV and XLSX cells (the header too) go through `spreadsheet_safe`; JSONL is data, kept raw."""
+    kind = _format(path)
+    with private_output(path) as tmp:
+        if kind == ".jsonl":
+            with open(tmp, "w", encoding="utf-8") as out:
+                for row in rows:
+                    out.write(json.dumps(row, ensure_ascii=False, default=str) + "\n")
+        elif kind == ".csv":
+            with open(tmp, "w", encoding=encoding or "utf-8-sig", newline="", errors="replace") as out:
+                writer = csv.writer(out)
+                writer.writerow([spreadsheet_safe(c) for c in columns])
+                for row in rows:
+                    writer.writerow([spreadsheet_safe(row.get(c)) for c in columns])
+        else:
+            import openpyxl
+
+            book = openpyxl.Workbook(write_only=True)
+            sheet = book.create_sheet("results")
+            sheet.append([spreadsheet_safe(c) for c in columns])
+            for row in rows:
+                sheet.append([spreadsheet_safe(row.get(c)) for c in columns])
+            book.save(tmp)

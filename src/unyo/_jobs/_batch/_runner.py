@@ -1,0 +1,344 @@
+"""Apply a task to every row of a file: concurrent, rate-adaptive, resumable, within a budget.
+
+    read file ──> rows (stable id + content hash) ──> journal says which are done
+        └─> dispatcher: budget check ─> limiter slot ─> worker: run_task ─> journal the outcome
+              429        -> the limiter slows and pauses everyone; the row goes back in the queue
+              5xx, timeout, connection -> back in the queue with a backoff (bounded attempts)
+              context too long, invalid output, bad request -> the row fails, the batch goes on
+              quota, authentication, budget -> the batch stops cleanly; nothing is lost
+    output (written atomically from input + journal): every input row exactly once, with the
+    task's fields, `unyo_status` (ok | failed | pending), `unyo_error` and `unyo_cost_usd`.
+"""
+
+from __future__ import annotations
+
+import collections
+import dataclasses
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+from unyo._jobs._batch import _files
+from unyo._jobs._batch._journal import Journal
+from unyo._jobs._batch._limiter import AdaptiveLimiter
+from unyo._types._call import total_cost
+from unyo._types._errors import (
+    AuthenticationError,
+    BadInput,
+    BudgetExceeded,
+    ConfigError,
+    NotFound,
+    OutputInvalid,
+    PermissionDenied,
+    QuotaExhausted,
+    RateLimited,
+    UnyoError,
+)
+
+STATUS_COLUMNS = ("unyo_status", "unyo_error", "unyo_cost_usd")
+FATAL = (QuotaExhausted, AuthenticationError, PermissionDenied, NotFound, BudgetExceeded)
+
+
+@dataclass
+class BatchOptions:
+    task: Any  # a Task
+    input: Path
+    output: Path
+    column: str
+    id_column: str | None = None
+    encoding: str | None = None
+    max_rows: int = _files.MAX_ROWS  # input bounds: more stops the batch before anything runs (BadInput)
+    max_cell_chars: int = _files.MAX_CELL_CHARS
+    concurrency: int = 4
+    rpm: float = 60.0
+    max_cost: Decimal | None = None
+    retry_failed: bool = False
+    restart: bool = False
+    max_row_attempts: int = 6
+    backoff_s: float = 0.5  # first wait before re-running a row after a 5xx / timeout; doubles each time
+    schema: Any = None
+    call_options: dict[str, Any] = field(default_factory=dict)
+    user: str | None = None
+
+
+@dataclass
+class BatchSummary:
+    rows: int = 0
+    ok: int = 0
+    failed: int = 0
+    pending: int = 0
+    ran: int = 0  # rows finished in this run
+    spent_usd: Decimal = Decimal(0)  # this run
+    remaining_estimate_usd: Decimal | None = None
+    rate_limited: int = 0
+    retries: int = 0
+    elapsed_s: float = 0.0
+    stopped: str | None = None  # why the run ended early (budget, quota, interrupted, ...)
+    batches: list[dict[str, Any]] = field(default_factory=list)  # --via batch-api: each provider batch touched
+    output: str = ""
+    journal: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        return {k: (str(v) if isinstance(v, Decimal) else v) for k, v in dataclasses.asdict(self).items()}
+
+
+@dataclass
+class _Row:
+    index: int
+    id: str
+    hash: str
+    text: str
+    attempts: int = 0
+    not_before: float = 0.0
+
+
+def _row_ids(table: _files.Table, id_column: str | None) -> list[str]:
+    if id_column is None:
+        return [str(i + 1) for i in range(len(table.rows))]
+    if id_column not in table.columns:
+        raise BadInput(f"--id-column {id_column!r} is not a column; columns: {table.columns}")
+    ids = [str(r.get(id_column, "")).strip() for r in table.rows]
+    dupes = [i for i, n in collections.Counter(ids).items() if n > 1 or not i]
+    if dupes:
+        raise BadInput(f"--id-column {id_column!r} must be unique and non-empty; problems: {dupes[:5]}")
+    return ids
+
+
+def load(options: BatchOptions) -> tuple[_files.Table, list[_Row], Journal, dict[str, dict[str, Any]]]:
+    """The input's rows, the journal, and what the journal already holds (id -> outcome)."""
+    table = _files.read(options.input, options.encoding, options.max_rows, options.max_cell_chars)
+    if options.column not in table.columns:
+        raise BadInput(f"{options.input}: no column {options.column!r}; columns: {table.columns}")
+    ids = _row_ids(table, options.id_column)
+    journal_path = options.output.with_name(options.output.name + ".journal")
+    if options.restart and journal_path.exists():
+        journal_path.unlink()
+    meta = {"task": options.task.name, "column": options.column, "id_column": options.id_column or "", "input": str(options.input.resolve())}
+    journal = Journal(journal_path, meta)
+    rows = []
+    for i, (row, row_id) in enumerate(zip(table.rows, ids)):
+        value = row.get(options.column)
+        rows.append(_Row(i, row_id, _files.row_hash(row), "" if value is None else str(value)))
+    done = journal.done()
+    for r in rows:
+        seen = done.get(r.id)
+        if seen is not None and seen["hash"] != r.hash:
+            raise BadInput(f"row {r.id} of {options.input} changed since {journal_path} recorded it; use --restart to start over")
+    return table, rows, journal, done
+
+
+def to_do(rows: list[_Row], done: dict[str, dict[str, Any]], retry_failed: bool) -> list[_Row]:
+    return [r for r in rows if r.id not in done or (retry_failed and done[r.id]["status"] == "failed")]
+
+
+class Runner:
+    def __init__(self, options: BatchOptions, client: Any, on_progress: Callable[[BatchSummary, AdaptiveLimiter], None] | None = None) -> None:
+        self.o, self.client, self.on_progress = options, client, on_progress
+        self.limiter = AdaptiveLimiter(options.rpm)
+        self.summary = BatchSummary()
+        self.stop = threading.Event()
+        self.exit_code = 0  # why the run stopped early, as the CLI's exit code
+        self._lock = threading.Lock()
+        self._queue: collections.deque[_Row] = collections.deque()
+        self._inflight = 0
+        self._slots = threading.Semaphore(max(1, options.concurrency))
+        self.price_factor: Decimal | None = None  # list prices scaled for estimates (the Batch API's discount)
+
+    # --- one row ------------------------------------------------------------------------------
+
+    def _work(self, row: _Row, journal: Journal) -> None:
+        from unyo._jobs._tasks import run_task
+
+        row.attempts += 1
+        try:
+            result = run_task(self.o.task, row.text, client=self.client, schema=self.o.schema, user=self.o.user, **self.o.call_options)
+        except RateLimited as exc:
+            self.limiter.limited(exc.retry_after)
+            self._again(row, journal, exc, 0.0)
+        except FATAL as exc:
+            with self._lock:
+                if self.summary.stopped is None:
+                    self.summary.stopped, self.exit_code = f"{type(exc).__name__}: {exc}", exc.exit_code
+            self.stop.set()
+        except UnyoError as exc:
+            if getattr(exc, "retryable", False):
+                self._again(row, journal, exc, min(30.0, self.o.backoff_s * 2 ** (row.attempts - 1)))
+            else:
+                calls = (getattr(exc, "calls", None) or []) if isinstance(exc, OutputInvalid) else []  # billed calls that failed validation
+                self._fail(row, journal, exc, total_cost(calls) if calls else None, len(calls))
+        except Exception as exc:  # noqa: BLE001 - one row's bug must not end the batch
+            self._fail(row, journal, f"internal error: {type(exc).__name__}: {exc}")
+        else:
+            self.limiter.success()
+            self._finish(row, journal, "ok", result.output, None, result.cost_usd, len(result.calls))
+        finally:
+            with self._lock:
+                self._inflight -= 1
+            self._slots.release()
+
+    def _again(self, row: _Row, journal: Journal, exc: Exception, backoff: float) -> None:
+        if row.attempts >= self.o.max_row_attempts:
+            self._fail(row, journal, f"{type(exc).__name__} after {row.attempts} attempts: {exc}")
+            return
+        row.not_before = time.monotonic() + backoff
+        with self._lock:
+            self.summary.retries += 1
+            self._queue.appendleft(row)
+
+    def _fail(self, row: _Row, journal: Journal, error: str | Exception, cost: Decimal | None = None, calls: int = 0) -> None:
+        message = f"{type(error).__name__}: {error}" if isinstance(error, Exception) else error
+        self._finish(row, journal, "failed", None, message, cost, calls)
+
+    def _finish(self, row: _Row, journal: Journal, status: str, output: Any, error: str | None, cost: Decimal | None, calls: int) -> None:
+        journal.record(row.id, row.hash, status, output, error, cost, calls, row.attempts)
+        with self._lock:
+            self.summary.ran += 1
+            self.summary.ok += status == "ok"
+            self.summary.failed += status == "failed"
+            self.summary.pending -= 1
+            self.summary.spent_usd += cost or Decimal(0)
+
+    # --- the run ------------------------------------------------------------------------------
+
+    def run(self) -> BatchSummary:
+        table, rows, journal, done = load(self.o)
+        started = time.monotonic()
+        try:
+            todo = to_do(rows, done, self.o.retry_failed)
+            self.summary.rows = len(rows)
+            again = {r.id for r in todo}
+            self.summary.ok = sum(1 for e in done.values() if e["status"] == "ok")
+            self.summary.failed = sum(1 for i, e in done.items() if e["status"] == "failed" and i not in again)
+            self.summary.pending = len(todo)
+            for r in todo:
+                if not r.text.strip():  # nothing to send: the row fails, the batch goes on
+                    self._fail(r, journal, "empty input")
+                else:
+                    self._queue.append(r)
+            self._dispatch(journal)
+        except KeyboardInterrupt:
+            self.stop.set()
+            self.summary.stopped, self.exit_code = "interrupted (Ctrl-C)", 130
+            self._drain()
+        finally:
+            self.summary.elapsed_s = time.monotonic() - started
+            self.summary.rate_limited = self.limiter.rate_limited
+            self._write(table, rows, journal)
+            journal.close()
+        return self.summary
+
+    def _dispatch(self, journal: Journal) -> None:
+        last_report = 0.0
+        while not self.stop.is_set():
+            with self._lock:
+                row = self._queue.popleft() if self._queue else None
+                busy = self._inflight
+            if row is None:
+                if busy == 0:
+                    break
+                self.stop.wait(0.02)
+                last_report = self._report(last_report)
+                continue
+            wait = row.not_before - time.monotonic()
+            if wait > 0:
+                with self._lock:
+                    self._queue.append(row)
+                self.stop.wait(min(wait, 0.05))
+                continue
+            self._slots.acquire()
+            if self.o.max_cost is not None and not self._affordable(row):
+                self._slots.release()
+                with self._lock:
+                    self._queue.appendleft(row)
+                break
+            if not self.limiter.acquire(self.stop):
+                self._slots.release()
+                with self._lock:
+                    self._queue.appendleft(row)
+                break
+            with self._lock:
+                self._inflight += 1
+            threading.Thread(target=self._work, args=(row, journal), daemon=True, name=f"unyo-batch-{row.id}").start()
+            last_report = self._report(last_report)
+        self._drain()
+
+    def _drain(self) -> None:
+        while True:
+            with self._lock:
+                if self._inflight == 0:
+                    break
+            time.sleep(0.02)
+        self._report(0.0)
+
+    def _report(self, last: float) -> float:
+        now = time.monotonic()
+        if self.on_progress is not None and now - last >= 0.1:
+            self.on_progress(self.summary, self.limiter)
+            return now
+        return last
+
+    def _affordable(self, row: _Row) -> bool:
+        """Stop before a row whose worst case no longer fits `--max-cost` (the budget layer also
+        enforces it exactly, per call, as a `total` limit on the batch's tag)."""
+        from unyo._jobs._batch._estimate import row_estimate
+        from unyo._records._ledger import ledger_for
+
+        tag = self.o.call_options.get("tag")
+        spent, reserved = ledger_for(self.client.settings).counters(["total"]).get((f"tag:{tag}", "total"), (Decimal(0), Decimal(0)))
+        worst = row_estimate(self.o.task, self.client, row.text, self.o.schema, self.o.call_options.get("model")).worst_usd or Decimal(0)  # unpriced: the budget layer refuses it
+        if spent + reserved + worst <= self.o.max_cost:  # type: ignore[operator]
+            return True
+        with self._lock:
+            if self.summary.stopped is None:
+                self.summary.stopped, self.exit_code = f"--max-cost ${self.o.max_cost} reached (spent ${spent}, reserved ${reserved})", 4
+        self.stop.set()
+        return False
+
+    def _write(self, table: _files.Table, rows: list[_Row], journal: Journal) -> None:
+        done = journal.done()
+        fields: list[str] = []
+        for r in rows:
+            result = (done.get(r.id) or {}).get("result")
+            if isinstance(result, dict):
+                fields += [k for k in result if k not in fields]
+        names = {f: (f"unyo_{f}" if f in table.columns else f) for f in fields}
+        out_rows = []
+        pending = 0
+        for r, original in zip(rows, table.rows):
+            entry = done.get(r.id)
+            status = entry["status"] if entry else "pending"
+            pending += status == "pending"
+            merged = dict(original)
+            for f in fields:
+                merged[names[f]] = (entry.get("result") or {}).get(f) if entry and entry.get("result") else None
+            merged.update(unyo_status=status, unyo_error=entry["error"] if entry else None, unyo_cost_usd=str(entry["cost"]) if entry and entry["cost"] is not None else None)
+            out_rows.append(merged)
+        columns = [*table.columns, *[names[f] for f in fields], *STATUS_COLUMNS]
+        _files.write(self.o.output, columns, out_rows, "utf-8-sig" if table.encoding in ("utf-8-sig", "cp932") else None)
+        self.summary.pending = pending
+        self.summary.ok = sum(1 for e in done.values() if e["status"] == "ok")
+        self.summary.failed = sum(1 for e in done.values() if e["status"] == "failed")
+        self.summary.output, self.summary.journal = str(self.o.output), str(journal.path)
+        if pending and self.summary.stopped:
+            from unyo._jobs._batch._estimate import estimate_rows
+
+            left = [r for r in rows if r.id not in done]
+            self.summary.remaining_estimate_usd = estimate_rows(self.o.task, self.client, [r.text for r in left], self.o.schema, self.o.call_options.get("model"),
+                                                                self.price_factor).expected_usd  # fmt: skip
+
+
+def batch_settings(settings: Any, tag: str, max_cost: Decimal | None) -> Any:
+    """The client settings for a batch: one attempt per call (the runner retries, with the
+    limiter), and `--max-cost` as a never-rolling `total` limit on the batch's tag."""
+    from unyo._core._limits import Limit
+
+    budget = settings.budget
+    if max_cost is not None:
+        if settings.db_url == "off":
+            raise ConfigError("--max-cost needs the ledger database; it is off (UNYO_DB_URL=off)")
+        budget = dataclasses.replace(budget, limits=(*budget.limits, Limit(f"tag:{tag}", "total", max_cost)))
+    return dataclasses.replace(settings, max_attempts=1, budget=budget)

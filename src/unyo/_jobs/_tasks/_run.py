@@ -1,0 +1,212 @@
+"""Running a task on one input: render the templates, ask for the task's schema, validate, then
+the task's own checks (needs_human for triage, forbidden claims for draft, map -> reduce for
+summarize, logprob confidence for classify). Every call is priced, budgeted and audited under the
+tag `task:NAME` unless the caller gives another."""
+
+from __future__ import annotations
+
+import json
+import re
+import unicodedata
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any
+
+from unyo._types._call import CallInfo, total_cost
+from unyo._types._errors import ConfigError, NotBatchable
+from unyo._jobs._tasks._spec import Task
+
+
+@dataclass
+class TaskResult:
+    task: str
+    output: dict[str, Any]
+    calls: list[CallInfo] = field(default_factory=list)
+
+    @property
+    def cost_usd(self) -> Decimal | None:
+        return total_cost(self.calls)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"task": self.task, "output": self.output, "calls": len(self.calls),
+                "cost_usd": None if self.cost_usd is None else str(self.cost_usd),
+                "models": sorted({c.model for c in self.calls}), "call_ids": [c.call_id for c in self.calls]}  # fmt: skip
+
+
+def _structured(task: Task, client: Any, text: str, schema: Any, options: dict[str, Any], system: str | None = None, user: str | None = None) -> Any:
+    from unyo._quality._ask import _api_for
+    from unyo._quality._classify import logprob_params
+    from unyo._quality._structured import ask_structured
+
+    rendered_system, rendered_user = task.render(text)
+    api = _api_for(client, options.pop("api", None))
+    extra = logprob_params(client, api) if task.confidence_field else {}
+    return ask_structured(user or rendered_user, schema, system=system or rendered_system, api=api, model=options.pop("model", None) or task.role,
+                          max_output_tokens=options.pop("max_output_tokens", None) or task.max_output_tokens,
+                          temperature=options.pop("temperature", 0), client=client, **extra, **options)  # fmt: skip
+
+
+def triage(task: Task, client: Any, text: str, options: dict[str, Any]) -> TaskResult:
+    parsed = _structured(task, client, text, task.output_schema(), options)
+    out = dict(parsed.parsed)
+    from unyo._quality._classify import field_scores
+
+    key = task.confidence_field or "category"
+    measured = field_scores(parsed, key, [out[key]], list(task.options.get("labels", []))).get(out[key]) if isinstance(out.get(key), str) else None
+    out["confidence"] = round(measured if measured is not None else float(out.get("confidence", 0)), 4)
+    out["confidence_source"] = "logprobs" if measured is not None else "self_reported"
+    reasons = []
+    threshold = float(task.options.get("confidence_threshold", 0.6))
+    if out["confidence"] < threshold:
+        reasons.append(f"confidence {out['confidence']:.2f} < {threshold}")
+    folded = unicodedata.normalize("NFKC", text).lower()
+    hits = [w for w in task.options.get("sensitive", []) if unicodedata.normalize("NFKC", w).lower() in folded]
+    if hits:
+        reasons.append("sensitive: " + ", ".join(hits))
+    out["needs_human"] = bool(reasons)
+    out["needs_human_reason"] = "; ".join(reasons)
+    return TaskResult(task.name, out, parsed.calls)
+
+
+NUMBER = re.compile(r"\d+(?:[.,]\d+)*")
+
+
+def draft_violations(task: Task, facts: str, draft: dict[str, Any]) -> list[str]:
+    """Forbidden phrases, and numbers the facts do not contain (NFKC: full-width digits count)."""
+    body = unicodedata.normalize("NFKC", f"{draft.get('subject', '')}\n{draft.get('body', '')}")
+    known = unicodedata.normalize("NFKC", facts)
+    problems = [f"forbidden claim {w!r}" for w in task.options.get("forbidden", []) if unicodedata.normalize("NFKC", w).lower() in body.lower()]
+    if task.options.get("check_numbers", True):
+        known_numbers = {n.replace(",", "") for n in NUMBER.findall(known)}
+        problems += [f"number {n} is not in the facts" for n in dict.fromkeys(NUMBER.findall(body)) if n.replace(",", "") not in known_numbers]
+    return problems
+
+
+def draft(task: Task, client: Any, text: str, options: dict[str, Any]) -> TaskResult:
+    schema = task.output_schema()
+    parsed = _structured(task, client, text, schema, dict(options))
+    calls = list(parsed.calls)
+    problems = draft_violations(task, text, parsed.parsed)
+    if problems:  # one bounded repair with only the problems, then report what is left
+        _, user = task.render(text)
+        fix = f"{user}\n\nYour previous draft:\n{parsed.text}\n\nRewrite it without these problems: {'; '.join(problems)}."
+        try:
+            parsed = _structured(task, client, text, schema, dict(options), user=fix)
+        except NotBatchable:
+            pass  # a provider batch answers one request: the draft keeps its problems, flagged for a human
+        else:
+            calls += parsed.calls
+            problems = draft_violations(task, text, parsed.parsed)
+    out = {**parsed.parsed, "violations": problems, "needs_human": bool(problems)}
+    return TaskResult(task.name, out, calls)
+
+
+def summary_parts(task: Task, client: Any, text: str, options: dict[str, Any]) -> list[str]:
+    """The parts summarize maps over: the text split on structure into `part_tokens` pieces."""
+    from unyo._providers._catalog import model_info
+    from unyo._core._steps import model_counter
+    from unyo._jobs._tasks._split import split
+
+    model_id, _ = client.settings.profile.resolve_model(str(options.get("model") or task.role))
+    counter = model_counter(client.settings, model_info(model_id, client.settings.models))
+    return split(text, int(task.options.get("part_tokens", 1500)), counter.count_text)
+
+
+def planned_calls(task: Task, client: Any, text: str, schema: Any = None, options: dict[str, Any] | None = None) -> int:
+    """How many calls the task makes for `text` when nothing needs a repair (map-reduce: parts + 1)."""
+    if task.name == "summarize" and schema is None:
+        parts = len(summary_parts(task, client, text, options or {}))
+        return parts + 1 if parts > 1 else 1
+    return 1
+
+
+def summarize(task: Task, client: Any, text: str, options: dict[str, Any]) -> TaskResult:
+    max_chars = int(task.options.get("max_chars", 600))
+    final_schema = json.loads(json.dumps(task.output_schema()))
+    final_schema["properties"]["summary"]["maxLength"] = max_chars
+    parts = summary_parts(task, client, text, options)
+    if not parts:
+        raise ConfigError("nothing to summarise: the input is empty")
+    calls: list[CallInfo] = []
+    if len(parts) == 1:
+        parsed = _structured(task, client, parts[0], final_schema, dict(options))
+        return TaskResult(task.name, {"summary": parsed.parsed["summary"], "parts_used": [1], "parts": 1}, parsed.calls)
+    notes = []
+    for i, part in enumerate(parts, 1):  # map: each part alone
+        parsed = _structured(task, client, f"[Part {i} of {len(parts)}]\n{part}", task.output_schema(), dict(options))
+        calls += parsed.calls
+        notes.append((i, parsed.parsed["summary"]))
+    merged = "\n\n".join(f"[Part {i}] {s}" for i, s in notes)
+    instruction = ("Merge these summaries of the numbered parts of one document into one summary. "
+                   "In parts_used list the part numbers whose content your summary includes.\n\n")  # fmt: skip
+    parsed = _structured(task, client, merged, final_schema, dict(options), user=instruction + merged)  # reduce
+    calls += parsed.calls
+    used = sorted({int(p) for p in parsed.parsed.get("parts_used", []) if isinstance(p, int) and 1 <= p <= len(parts)})
+    return TaskResult(task.name, {"summary": parsed.parsed["summary"], "parts_used": used or list(range(1, len(parts) + 1)), "parts": len(parts)}, calls)
+
+
+def classify(task: Task, client: Any, text: str, options: dict[str, Any]) -> TaskResult:
+    from unyo._quality._classify import classify as run_classify
+
+    labels = load_labels(task.options.get("labels_file") or "") or list(task.options.get("labels", []))
+    result = run_classify(text, labels, instructions=str(task.options.get("instructions") or ""), multi_label=bool(task.options.get("multi_label")),
+                          model=options.pop("model", None) or task.role, client=client, max_output_tokens=task.max_output_tokens, **options)  # fmt: skip
+    return TaskResult(task.name, result.to_dict(), result.calls)
+
+
+def load_labels(path: str) -> dict[str, str] | None:
+    """A labels file: TOML or JSON with `labels = [{name, definition, examples = [...]}, ...]`."""
+    if not path:
+        return None
+    import tomllib
+    from pathlib import Path
+
+    file = Path(path)
+    try:
+        raw = file.read_text(encoding="utf-8")
+        data = json.loads(raw) if file.suffix == ".json" else tomllib.loads(raw)
+    except OSError as exc:
+        raise ConfigError(f"labels file {path}: {exc.strerror}") from None
+    except (ValueError, tomllib.TOMLDecodeError) as exc:
+        raise ConfigError(f"labels file {path}: not valid {'JSON' if file.suffix == '.json' else 'TOML'} ({exc})") from None
+    items = data.get("labels") if isinstance(data, dict) else data
+    if not isinstance(items, list) or not all(isinstance(i, dict) and i.get("name") for i in items):
+        raise ConfigError(f"labels file {path}: expected labels = [{{name, definition, examples}}, ...]")
+    out = {}
+    for item in items:
+        examples = "; ".join(map(str, item.get("examples", [])))
+        out[str(item["name"])] = f"{item.get('definition', '')}" + (f" (examples: {examples})" if examples else "")
+    return out
+
+
+def generic(task: Task, client: Any, text: str, options: dict[str, Any], schema: Any = None) -> TaskResult:
+    use = schema if schema is not None else task.output_schema()
+    if use is None:
+        raise ConfigError(f"task {task.name} needs an output schema: give --schema FILE.json|module:Model" if task.needs_schema else f"task {task.name} has no schema.json")
+    parsed = _structured(task, client, text, use, options)
+    value = parsed.parsed.model_dump(mode="json") if hasattr(parsed.parsed, "model_dump") else parsed.parsed
+    return TaskResult(task.name, value, parsed.calls)
+
+
+SPECIAL = {"triage": triage, "draft": draft, "summarize": summarize, "classify": classify}
+
+
+def run_task(task: Task | str, text: str, *, client: Any = None, profile: str | None = None, schema: Any = None, options: dict[str, Any] | None = None,
+             user: str | None = None, tag: str | None = None, **call_options: Any) -> TaskResult:  # fmt: skip
+    """Run `task` (a Task or a name) on `text`. `options` override the task's [options];
+    `call_options` (model, api, max_output_tokens, temperature, ...) go to the calls."""
+    from unyo._quality._ask import default_client
+    from unyo._jobs._tasks._spec import find
+
+    client = client or default_client(profile)
+    if isinstance(task, str):
+        task = find(task, client.settings.home)
+    if options:
+        task = task.with_options(options)
+    if not text or not text.strip():
+        raise ConfigError("the input text is empty")
+    call_options = {"unyo_tag": tag or f"task:{task.name}", **({"unyo_user": user} if user else {}), **call_options}
+    special = SPECIAL.get(task.name)  # a user's copy of a built-in keeps its checks
+    if special is not None and schema is None:
+        return special(task, client, text, call_options)
+    return generic(task, client, text, call_options, schema)

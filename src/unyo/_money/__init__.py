@@ -1,0 +1,1 @@
+"""Budgets as pipeline steps (reserve before sending, settle after), and usage reports."""

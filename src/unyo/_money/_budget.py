@@ -1,0 +1,171 @@
+"""Budgets that cannot be overshot: reserve the worst case before sending, settle after.
+
+    reserve:  worst case = (counted input + margin) × input price + output cap × output price,
+              checked against every applicable limit and reserved in ONE transaction
+              (SQLite BEGIN IMMEDIATE / PostgreSQL SELECT ... FOR UPDATE) -> fail closed
+    settle:   the actual cost (what the provider billed, partial streams included) is added to
+              `spent`, the reservation is released (`_money._settle`)
+
+Limits: per request, per day, per month (calendar in `budget_tz`, default the system's zone),
+optionally per user and per task tag. On a refusal: `stop` raises BudgetExceeded, `downgrade`
+retries the reservation with a cheaper role first.
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+from typing import TYPE_CHECKING, Any
+
+from unyo._core._limits import BudgetConfig, Limit, checks_for, counter_keys
+from unyo._types._errors import BudgetExceeded, UnpricedModel
+
+if TYPE_CHECKING:
+    from unyo._core._call import Call
+    from unyo._types._prices import Price
+
+
+
+class BudgetWarning(UserWarning):
+    """Spending in a period crossed the soft threshold (said once per period and scope)."""
+
+
+def margin_tokens(input_tokens: int, exact: bool) -> int:
+    """Counted input plus a margin for what the provider adds that unyo cannot see: 2 % + 16
+    tokens for an exact tokenizer, 25 % + 16 for an estimated one."""
+    return math.ceil(input_tokens * (1.02 if exact else 1.25)) + 16
+
+
+def worst_case(call: Call, price: Price) -> Decimal:
+    """Counted input (with margin) + the output cap, for every choice a Chat call asks for (`n`)."""
+    info = call.info
+    choices = max(1, int(call.params.get("n") or 1)) if call.api == "chat" else 1
+    exact = info.input_tokens_exact or info.input_tokens_bound  # a byte bound already covers any tokenizer
+    return price.worst_case(margin_tokens(info.input_tokens or 0, exact), (info.max_output_tokens or 0) * choices)
+
+
+def price_of(call: Call) -> Price | None:
+    from unyo._types._prices import FREE
+
+    if call.settings.profile.local:
+        return FREE
+    return call.model.price
+
+
+def _unpriced(call: Call) -> UnpricedModel:
+    model = call.info.model
+    if call.api not in ("responses", "chat", "embeddings"):
+        return UnpricedModel(
+            f"{call.api}{f' ({model})' if model else ''} cannot be priced by unyo, and a budget is set: unyo cannot cap "
+            "what it cannot price, so it was not sent. Set allow_unpriced = true under [unyo] (UNYO_ALLOW_UNPRICED=1) "
+            "to run it unbudgeted knowingly; it is recorded in the audit log either way",
+            model=model,
+        )
+    return UnpricedModel(
+        f"model {model!r} has no price, and a budget is set: unyo cannot cap what it cannot price. "
+        f'Add its price to unyo.toml:  [models."{model}"] input = "0.40"  cached_input = "0.10"  output = "1.60"  '
+        "(USD per 1M tokens), or set allow_unpriced = true under [unyo] to run it unbudgeted knowingly",
+        model=model,
+    )
+
+
+def _downgrade(call: Call) -> bool:
+    """Switch the call to the configured cheaper role; False if that changes nothing."""
+    from unyo._core._steps import apply_output_cap, check_context_window, count_input_tokens, resolve_model
+
+    config = call.settings.budget
+    target, _ = call.settings.profile.resolve_model(config.downgrade_to)
+    if target == call.info.model:
+        return False
+    was = call.info.model
+    call.params["model"] = config.downgrade_to
+    for step in (resolve_model, apply_output_cap, count_input_tokens, check_context_window):
+        step(call)
+    call.info.budget = f"downgraded from {was}"
+    return True
+
+
+def reserve_budget(call: Call) -> None:
+    """Pipeline step: price the worst case and reserve it against every applicable limit."""
+    if call.api == "models" or call.info.cache_hit:
+        return
+    config = call.settings.budget
+    while True:
+        price = price_of(call)
+        call.info.worst_case_usd = worst_case(call, price) if price else None
+        if not config.limits:
+            call.info.budget = call.info.budget or "no budget set"
+            return
+        if price is None:
+            if config.allow_unpriced:
+                call.info.budget = "unpriced, allowed"
+                return
+            raise _unpriced(call)
+        refusal = _try_reserve(call, price)
+        if refusal is not None and _refine(call):
+            continue  # the byte bound did not fit: price the exact count instead
+        if refusal is None:
+            call.info.budget = call.info.budget or "reserved"
+            return
+        if config.on_exceed == "downgrade" and _downgrade(call):
+            continue
+        call.info.budget = "refused"
+        raise refusal
+
+
+def _refine(call: Call) -> bool:
+    from unyo._core._steps import count_exactly
+
+    return count_exactly(call)
+
+
+def _try_reserve(call: Call, price: Price) -> BudgetExceeded | None:
+    config = call.settings.budget
+    asked = call.info.worst_case_usd or Decimal(0)
+    for limit in config.limits:
+        if limit.period == "request" and asked > limit.usd:
+            return _exceeded(call, limit, Decimal(0), Decimal(0), asked)
+    periods, outcome = hold(call.settings, call.info.call_id, asked, call.info.user, call.info.tag, call.settings.deadline_s)
+    call.periods = periods
+    if outcome.refused is not None:
+        check, spent, reserved = outcome.refused
+        return _exceeded(call, check.limit, spent, reserved, asked, check.period)
+    call.reserved_usd = asked
+    call.info.budget_warning = outcome.warning or call.info.budget_warning
+    return None
+
+
+def hold(settings: Any, rid: str, asked: Decimal, user: str | None, tag: str | None, deadline_s: float, owner: str | None = None) -> tuple[dict[str, str], Any]:
+    """Reserve `asked` against every limit on (user, tag) for this period, in one transaction.
+    Returns the period keys and the ledger's Outcome; a soft threshold crossed is warned here
+    (BudgetWarning) and its message kept on `outcome.warning`."""
+    from unyo._records._ledger import ledger_for
+
+    config = settings.budget
+    periods = config.period_keys()
+    checks = checks_for(config, user, tag, periods)
+    outcome = ledger_for(settings).reserve(rid, asked, checks, counter_keys(user, tag, periods), config.soft_threshold, deadline_s, owner=owner)
+    for check, spent, reserved in outcome.crossed:
+        outcome.warning = (
+            f"unyo: {check.limit.describe()} ({check.period.partition(':')[2] or check.period}) is {float((spent + reserved) / check.limit.usd):.0%} used: "
+            f"${spent} spent, ${reserved} reserved"
+        )
+        warnings.warn(outcome.warning, BudgetWarning, stacklevel=3)
+    return periods, outcome
+
+
+def _exceeded(call: Call, limit: Limit, spent: Decimal, reserved: Decimal, asked: Decimal, period: str = "") -> BudgetExceeded:
+    when = f" for {period.partition(':')[2] or period}" if period else ""
+    return BudgetExceeded(
+        f"{limit.describe()}{when} would be exceeded: spent ${spent}, reserved ${reserved}, this call's worst case ${asked} "
+        f"({call.info.model}, {call.info.input_tokens} input tokens + {call.info.max_output_tokens} output cap); not sent",
+        limit=limit.usd,
+        spent=spent,
+        reserved=reserved,
+        asked=asked,
+        scope=limit.scope,
+        period=period or "request",
+    )

@@ -1,0 +1,243 @@
+"""The audit log: one record per call — failures, retries, cancels and cache hits included.
+
+Content policy (`audit_content`): `none` keeps no prompt or output text, `masked` (default) keeps
+them after `_mask.mask` (personal data and secrets replaced), `full` keeps them as sent (keys are
+still removed: nothing unyo writes ever holds a key). Records live in the same store as the
+ledger, written in the same transaction as the call's settlement; `prune` enforces retention.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Sequence
+from dataclasses import asdict
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+from unyo._records._mask import mask
+from unyo._types._redact import redact
+from unyo._records._store import Store
+from unyo._records._store._base import money
+
+if TYPE_CHECKING:
+    from unyo._core._limits import BudgetConfig
+    from unyo._core._call import Call
+
+POLICIES = ("none", "masked", "full")
+COLUMNS = (
+    "id", "ts", "day", "month", "api", "profile", "host", "model", "role", "user_id", "tag", "status", "error", "attempts",
+    "latency_s", "ttft_s", "input_tokens", "cached_tokens", "output_tokens", "reasoning_tokens", "usage_reported", "cost",
+    "worst_case", "cache_hit", "budget", "request_id", "response_id", "stream", "content_policy", "prompt", "output", "detail",
+)  # fmt: skip
+
+
+def prompt_text(api: str, params: dict[str, Any]) -> str:
+    """The human-readable part of a request: instructions/system, then the input or messages."""
+    parts: list[str] = []
+    if params.get("instructions"):
+        parts.append(f"[instructions] {params['instructions']}")
+    raw = params.get("input") if api in ("responses", "embeddings") else params.get("messages")
+    if isinstance(raw, str):
+        parts.append(raw)
+    elif isinstance(raw, list):
+        for item in raw:
+            if isinstance(item, dict):
+                content = item.get("content")
+                if isinstance(content, list):
+                    content = " ".join(str(c.get("text", "")) for c in content if isinstance(c, dict))
+                parts.append(f"[{item.get('role', item.get('type', '?'))}] {content if content is not None else json.dumps(item, ensure_ascii=False)}")
+            else:
+                parts.append(str(item))
+    return "\n".join(parts)
+
+
+def _content(policy: str, text: str | None) -> str | None:
+    if policy == "none" or text is None:
+        return None
+    return mask(text) if policy == "masked" else redact(text)
+
+
+def record_for(call: Call, periods: dict[str, str]) -> dict[str, Any]:
+    info = call.info
+    usage = info.usage
+    policy = call.settings.audit_content
+    detail = {
+        "attempts": [asdict(a) for a in info.attempts],
+        "max_output_tokens": info.max_output_tokens,
+        "input_tokens_counted": info.input_tokens,
+        "input_tokens_exact": info.input_tokens_exact,
+        "input_tokens_bound": info.input_tokens_bound,
+        "limiter_wait_s": info.limiter_wait_s,
+        "budget_warning": info.budget_warning,
+        "error_message": _content("masked", info.error_message),
+    }
+    return {
+        "id": info.call_id,
+        "ts": info.started_at,
+        "day": periods["day"].split(":", 1)[1],
+        "month": periods["month"].split(":", 1)[1],
+        "api": info.api,
+        "profile": info.profile,
+        "host": info.host,
+        "model": info.model or f"({info.api})",
+        "role": info.role,
+        "user_id": info.user,
+        "tag": info.tag,
+        "status": info.status,
+        "error": info.error,
+        "attempts": len(info.attempts),
+        "latency_s": info.latency_s,
+        "ttft_s": info.ttft_s,
+        "input_tokens": usage.input_tokens if usage else 0,
+        "cached_tokens": usage.cached_input_tokens if usage else 0,
+        "output_tokens": usage.output_tokens if usage else 0,
+        "reasoning_tokens": usage.reasoning_tokens if usage else 0,
+        "usage_reported": bool(usage.reported) if usage else True,
+        "cost": info.cost_usd,
+        "worst_case": info.worst_case_usd,
+        "cache_hit": info.cache_hit,
+        "budget": info.budget,
+        "request_id": info.request_id,
+        "response_id": info.response_id,
+        "stream": info.stream,
+        "content_policy": policy,
+        "prompt": _content(policy, prompt_text(info.api, call.params)),
+        "output": _content(policy, call.output_text),
+        "detail": json.dumps(detail, ensure_ascii=False, default=str),
+    }
+
+
+# --- reading ------------------------------------------------------------------------------------
+
+
+def _row(values: Sequence[Any]) -> dict[str, Any]:
+    record = dict(zip(COLUMNS, values, strict=True))
+    for key in ("cost", "worst_case"):
+        record[key] = money(record[key])
+    for key in ("usage_reported", "cache_hit", "stream"):
+        record[key] = bool(record[key])
+    record["detail"] = json.loads(record["detail"] or "{}")
+    record["time"] = datetime.fromtimestamp(record["ts"]).astimezone().isoformat(timespec="seconds")
+    return record
+
+
+def query(
+    store: Store,
+    *,
+    limit: int | None = 20,
+    status: str | None = None,
+    model: str | None = None,
+    user: str | None = None,
+    tag: str | None = None,
+    since: float | None = None,
+    oldest_first: bool = False,
+) -> list[dict[str, Any]]:
+    where, params = [], []
+    for column, value in (("status", status), ("user_id", user), ("tag", tag)):
+        if value is not None:
+            where.append(f"{column} = ?")
+            params.append(value)
+    if model is not None:
+        where.append("model LIKE ?")
+        params.append(f"{model}%")
+    if since is not None:
+        where.append("ts >= ?")
+        params.append(since)
+    sql = f"SELECT {', '.join(COLUMNS)} FROM unyo_calls"
+    if where:
+        sql += " WHERE " + " AND ".join(where)
+    sql += f" ORDER BY ts {'ASC' if oldest_first else 'DESC'}, id"
+    if limit is not None:
+        sql += f" LIMIT {int(limit)}"
+    with store.tx(write=False) as tx:
+        rows = tx.execute(sql, params)
+    return [_row(r) for r in rows]
+
+
+def _month_start(when: datetime) -> float:
+    return when.replace(day=1, hour=0, minute=0, second=0, microsecond=0, fold=0).timestamp()
+
+
+def prune_bounds(retention_days: float, now: float | None = None, budget: BudgetConfig | None = None) -> tuple[float, float, str]:
+    """(retention cutoff, keep_from, current budget month): records at or after `keep_from` — the
+    start of the current month, in the budget time zone and in the system's, whichever is
+    earlier — are never deleted, whatever the retention, because `unyo budget` (the ledger's
+    counters) and `unyo usage` (these records) must agree on the current day and month."""
+    from unyo._core._limits import BudgetConfig
+
+    now = time.time() if now is None else now
+    budget = budget or BudgetConfig()
+    if budget.tz:
+        from zoneinfo import ZoneInfo
+
+        in_budget_tz = datetime.fromtimestamp(now, ZoneInfo(budget.tz))
+    else:
+        in_budget_tz = datetime.fromtimestamp(now).astimezone()
+    local = datetime.fromtimestamp(now)  # naive local time: .timestamp() applies the zone's rules at the 1st
+    keep_from = min(_month_start(in_budget_tz), _month_start(local))
+    month = budget.period_keys(in_budget_tz)["month"].split(":", 1)[1]
+    return now - retention_days * 86400, keep_from, month
+
+
+def prune_counts(store: Store, retention_days: float, now: float | None = None, budget: BudgetConfig | None = None) -> dict[str, Any]:
+    """What `prune` would do: call records deleted, kept ones whose text is cleared, tool calls and conversations deleted."""
+    cutoff, keep_from, month = prune_bounds(retention_days, now, budget)
+    with store.tx(write=False) as tx:
+        calls = tx.execute(f"SELECT COUNT(*) FROM unyo_calls WHERE {_PRUNABLE}", [cutoff, keep_from, month])[0][0]
+        scrubbed = tx.execute(f"SELECT COUNT(*) FROM unyo_calls WHERE ts < ? AND NOT ({_PRUNABLE}) AND (prompt IS NOT NULL OR output IS NOT NULL)",
+                              [cutoff, cutoff, keep_from, month])[0][0]  # fmt: skip
+        tools = tx.execute("SELECT COUNT(*) FROM unyo_tool_calls WHERE ts < ?", [cutoff])[0][0]
+        conversations = tx.execute("SELECT COUNT(*) FROM unyo_conversations WHERE updated_at < ?", [cutoff])[0][0]
+    return {"calls": int(calls), "scrubbed": int(scrubbed), "tool_calls": int(tools), "conversations": int(conversations), "cutoff": cutoff, "keep_from": keep_from}
+
+
+# older than the retention, and outside the current budget month (by time and by the month it was charged to)
+_PRUNABLE = "ts < ? AND ts < ? AND COALESCE(month, '') <> ?"
+
+
+def prune(store: Store, retention_days: float, now: float | None = None, budget: BudgetConfig | None = None) -> int:
+    """Delete records older than the retention period (budget counters are kept: spend stays).
+
+    Call records of the current budget month (which holds the current day) are kept whatever
+    the retention, so `unyo usage` keeps agreeing with `unyo budget`; those older than the
+    retention lose their prompt and output text instead. Returns the call records deleted."""
+    cutoff, keep_from, month = prune_bounds(retention_days, now, budget)
+    with store.tx() as tx:
+        count = tx.execute(f"SELECT COUNT(*) FROM unyo_calls WHERE {_PRUNABLE}", [cutoff, keep_from, month])[0][0]
+        tx.execute(f"DELETE FROM unyo_calls WHERE {_PRUNABLE}", [cutoff, keep_from, month])
+        tx.execute("UPDATE unyo_calls SET prompt = NULL, output = NULL WHERE ts < ? AND (prompt IS NOT NULL OR output IS NOT NULL)", [cutoff])
+        tx.execute("DELETE FROM unyo_tool_calls WHERE ts < ?", [cutoff])
+        tx.execute("DELETE FROM unyo_turns WHERE conversation_id IN (SELECT id FROM unyo_conversations WHERE updated_at < ?)", [cutoff])
+        tx.execute("DELETE FROM unyo_conversations WHERE updated_at < ?", [cutoff])
+        tx.execute("DELETE FROM unyo_cache WHERE expires_at < ?", [time.time() if now is None else now])
+    return int(count)
+
+
+TOOL_COLUMNS = ("id", "call_id", "ts", "user_id", "tag", "name", "arguments", "outcome", "error", "duration_s", "result_chars")
+
+
+def record_tool_calls(store: Store, rows: Sequence[dict[str, Any]], policy: str) -> None:
+    """One audit row per tool call, in one transaction; arguments follow the content policy like prompts."""
+    values = [[{**row, "arguments": _content(policy, row.get("arguments")), "error": redact(row["error"]) if row.get("error") else None}.get(c)
+               for c in TOOL_COLUMNS] for row in rows]  # fmt: skip
+    with store.tx() as tx:
+        for value in values:
+            tx.execute(f"INSERT INTO unyo_tool_calls ({', '.join(TOOL_COLUMNS)}) VALUES ({', '.join('?' * len(TOOL_COLUMNS))})", value)
+
+
+def tool_calls(store: Store, limit: int = 20, since: float | None = None, user: str | None = None) -> list[dict[str, Any]]:
+    where, args = ["1=1"], []
+    if since is not None:
+        where.append("ts >= ?")
+        args.append(since)
+    if user is not None:
+        where.append("user_id = ?")
+        args.append(user)
+    with store.tx(write=False) as tx:
+        rows = tx.execute(f"SELECT {', '.join(TOOL_COLUMNS)} FROM unyo_tool_calls WHERE {' AND '.join(where)} ORDER BY ts DESC LIMIT ?", [*args, limit])
+    return [dict(zip(TOOL_COLUMNS, r)) for r in rows]
+
+
+def to_json(record: dict[str, Any]) -> str:
+    return json.dumps(record, ensure_ascii=False, default=str)
