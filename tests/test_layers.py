@@ -90,3 +90,14 @@ def test_no_import_cycles() -> None:
 def test_every_module_lives_in_a_room() -> None:
     loose = [m for m in _modules() if m.count(".") == 1 and m.split(".")[1].startswith("_") and m.split(".")[1] not in (*LAYERS, "__main__", "__init__")]
     assert not loose, f"private modules outside the layer packages: {loose}"
+
+
+def test_only_the_provider_layer_asks_what_a_profile_is() -> None:
+    """Capabilities, not identity: `profile.local` and `profile.name == ...` stay in _providers."""
+    import re
+
+    asking = re.compile(r"profile\.local\b|profile\.name\s*[!=]=|prof\.name\s*[!=]=")
+    found = [f"{p.relative_to(SRC)}:{n}: {line.strip()}"
+             for m, p in _modules().items() if layer(m) != LAYERS.index("_providers")
+             for n, line in enumerate(p.read_text(encoding="utf-8").splitlines(), 1) if asking.search(line)]  # fmt: skip
+    assert not found, "ask the profile for a capability instead:\n" + "\n".join(found)

@@ -44,11 +44,7 @@ def run(args: Namespace) -> int:
     settings = settings_for(args.profile)
     model_id, role = settings.profile.resolve_model(args.model or settings.model)
     info = model_info(model_id, settings.models)
-    price = info.price
-    if price is None and settings.profile.local:  # a local model not in the table
-        from unyo._types._prices import FREE
-
-        price = FREE
+    price = settings.profile.price(info)
     if price is None:
         raise ConfigError(f'model {model_id!r} has no price: add [models."{model_id}"] input/cached_input/output (USD per 1M tokens) to unyo.toml')
     for name in ("retry_rate", "cache_hit_rate", "cached_input_share"):

@@ -20,11 +20,7 @@ def run(args: Namespace) -> int:
     rows = []
     for model_id in sorted(set(served) | set(roles)):
         info = model_info(model_id, settings.models)
-        window = info.context_window
-        if settings.profile.local:
-            from unyo._providers._local._model import get_model
-
-            window = get_model(settings.local_model, settings.local_ctx).context_window
+        window = settings.profile.context_window(info, settings.local_model, settings.local_ctx)
         rows.append({"model": model_id, "roles": roles.get(model_id, []), "served": model_id in served, "context_window": window, "max_output": info.max_output})
     if args.json:
         print(json.dumps({"profile": settings.profile.name, "models": rows}, ensure_ascii=False))

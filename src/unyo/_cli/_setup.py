@@ -188,13 +188,13 @@ def _money_findings(settings: Any) -> list[Finding]:
     limits = ", ".join(limit.describe() for limit in settings.budget.limits)
     if limits:
         found.append(Finding("budget", "ok", f"{limits}; on exceeding: {settings.budget.on_exceed}"))
-    elif not settings.profile.local:
+    elif not settings.profile.free:
         found.append(Finding("budget", "warn", "no budget applies here: calls are capped per request by the output cap only",
                              "set UNYO_BUDGET_MONTHLY_USD (or budget_monthly_usd in ~/.config/unyo/unyo.toml, which applies "
                              "in every directory)"))
     else:
-        found.append(Finding("budget", "ok", "none (the local model costs nothing)"))
-    if not settings.profile.local:
+        found.append(Finding("budget", "ok", f"none (profile {settings.profile.name} costs nothing)"))
+    if not settings.profile.free:
         for role, model_id in sorted(settings.profile.models.items()):
             if model_info(model_id, settings.models).price is None:
                 level = "fail" if settings.budget.limits and not settings.budget.allow_unpriced else "warn"

@@ -49,14 +49,9 @@ def _sdk_client(settings: Settings, is_async: bool, sdk_options: dict[str, Any])
     options = dict(sdk_options)
     options["max_retries"] = 0  # unyo's retry loop is the only one
     key = settings.api_key.reveal() if settings.api_key else "unused"  # keyless local servers
-    if settings.profile.local and "http_client" not in options:
-        import httpx2
-
-        from unyo._providers._local._transport import LOCAL_BASE_URL, AsyncLocalTransport, LocalTransport
-
-        transport = (AsyncLocalTransport if is_async else LocalTransport)(settings.local_model, settings.local_ctx)
-        options["http_client"] = (httpx2.AsyncClient if is_async else httpx2.Client)(transport=transport)
-        base_url = LOCAL_BASE_URL
+    in_process = None if "http_client" in options else settings.profile.http_client(settings.local_model, settings.local_ctx, is_async)
+    if in_process is not None:
+        options["http_client"], base_url = in_process
     else:
         base_url = settings.base_url
     cls = openai.AsyncOpenAI if is_async else openai.OpenAI

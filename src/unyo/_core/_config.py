@@ -137,11 +137,7 @@ class Settings:
 
     @property
     def host(self) -> str:
-        if self.profile.local:
-            return "local"
-        from urllib.parse import urlsplit
-
-        return urlsplit(self.base_url or "").hostname or "?"
+        return self.profile.host(self.base_url)  # type: ignore[no-any-return]
 
     def with_overrides(self, **changes: Any) -> Settings:
         return replace(self, **changes)
@@ -320,7 +316,7 @@ def load_settings(
     unknown = set(overrides) - set(_KNOBS)
     if unknown:
         raise ConfigError(f"unknown settings {sorted(unknown)}; known: {sorted(_KNOBS)}")
-    aliases = {"base_url": "OPENAI_BASE_URL", "model": "OPENAI_MODEL"} if prof.name == "openai" else {}
+    aliases = prof.env_aliases
     values = {name: sources.knob(name, aliases.get(name)) for name in _KNOBS}
     for name, value in overrides.items():
         if value is not None:

@@ -86,11 +86,7 @@ def apply_output_cap(call: Call) -> None:
 
 def model_counter(settings: Settings, model: ModelInfo) -> Counter:
     """The tokenizer that counts input for `model` on this profile (the local model's own, else BPE)."""
-    if settings.profile.local:
-        from unyo._providers._local._model import get_model
-
-        return get_model(settings.local_model, settings.local_ctx)
-    return bpe_counter(model.tokenizer if model.tokenizer and model.tokenizer != "local" else "o200k_base")
+    return settings.profile.counter(model, settings.local_model, settings.local_ctx)  # type: ignore[no-any-return]
 
 
 def counter_for(call: Call) -> Counter:
@@ -102,11 +98,11 @@ def count_input_tokens(call: Call) -> None:
     model (its tokenizer is loaded anyway). `count_exactly` refines a bound near a limit."""
     if call.api == "models":
         return
-    local = call.settings.profile.local
-    counter = counter_for(call) if local else BYTE_BOUND
+    in_process = call.settings.profile.in_process  # its own tokenizer is loaded anyway: count exactly
+    counter = counter_for(call) if in_process else BYTE_BOUND
     call.info.input_tokens = count_input(call.api, call.params, counter) + call.prior_tokens
-    call.info.input_tokens_exact = local or call.model.exact_count
-    call.info.input_tokens_bound = not local
+    call.info.input_tokens_exact = in_process or call.model.exact_count
+    call.info.input_tokens_bound = not in_process
 
 
 def count_exactly(call: Call) -> bool:
@@ -120,9 +116,8 @@ def count_exactly(call: Call) -> bool:
 
 def check_context_window(call: Call) -> None:
     """Refuse, before sending, a request that cannot fit: input + output cap > context window."""
-    window = call.model.context_window
-    if call.settings.profile.local:
-        window = counter_for(call).context_window  # type: ignore[attr-defined]
+    s = call.settings
+    window = s.profile.context_window(call.model, s.local_model, s.local_ctx)
     if not window or call.info.input_tokens is None:
         return
     needed = call.info.input_tokens + (call.info.max_output_tokens or 0)

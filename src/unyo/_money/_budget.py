@@ -48,11 +48,7 @@ def worst_case(call: Call, price: Price) -> Decimal:
 
 
 def price_of(call: Call) -> Price | None:
-    from unyo._types._prices import FREE
-
-    if call.settings.profile.local:
-        return FREE
-    return call.model.price
+    return call.settings.profile.price(call.model)  # type: ignore[no-any-return]
 
 
 def _unpriced(call: Call) -> UnpricedModel:

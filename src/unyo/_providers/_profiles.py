@@ -2,7 +2,20 @@
 
 A profile is data. Built-in ones are registered below; `unyo.toml` adds or amends profiles
 under `[profiles.NAME]`; code can call `register_profile`. Nothing dispatches on a profile's
-name: a profile with `local = true` gets the in-process transport, all others the openai SDK's.
+name, and nothing outside the provider layer asks whether a profile is local: a profile
+declares its capabilities, and the rest of unyo asks it.
+
+    http_client(...)     the transport: None for the SDK's own, or the in-process llama.cpp one
+    counter(...)         the token counter for a model (the local model's own, else BPE)
+    context_window(...)  the window a model really has here
+    price(model)         what a model costs on this profile (the local model: nothing)
+    free                 every call costs nothing
+    in_process           the model runs in this process (exact counts are cheap)
+    logprobs             token logprobs are known to work (classification confidence)
+    server_state         the provider keeps responses / conversations (previous_response_id)
+    batch_price          the Batch API's discount; None: no Batch API
+    env_aliases          the provider's own variable names (OPENAI_BASE_URL, OPENAI_MODEL)
+    endpoint(url), host(url)  how the endpoint is named in cache keys and audit records
 """
 
 from __future__ import annotations
@@ -29,6 +42,62 @@ class Profile:
     stream_usage: bool = True  # send stream_options.include_usage on chat streams
     chat_cap_param: str = "max_tokens"  # OpenAI's reasoning models need max_completion_tokens
     batch_price: str | None = None  # the Batch API's price as a fraction of list prices; None: no Batch API known
+    logprobs: bool = False  # token logprobs are known to work here
+    server_state: bool = True  # the provider keeps responses and conversations
+    env_aliases: dict[str, str] = field(default_factory=dict)  # setting -> the provider's own env variable
+
+    @property
+    def free(self) -> bool:
+        return self.local
+
+    @property
+    def in_process(self) -> bool:
+        """The model runs in this process (its tokenizer is at hand: counting is cheap)."""
+        return self.local
+
+    def price(self, model: Any) -> Any:
+        """The Price of `model` (a catalogue ModelInfo) here; None when unknown."""
+        if self.local:
+            from unyo._types._prices import FREE
+
+            return FREE
+        return model.price
+
+    def counter(self, model: Any, local_model: str | None, local_ctx: int) -> Any:
+        """The tokenizer that counts input for `model` here (the local model's own, else BPE)."""
+        if self.local:
+            from unyo._providers._local._model import get_model
+
+            return get_model(local_model, local_ctx)
+        from unyo._providers._tokens import bpe_counter
+
+        return bpe_counter(model.tokenizer if model.tokenizer and model.tokenizer != "local" else "o200k_base")
+
+    def context_window(self, model: Any, local_model: str | None, local_ctx: int) -> int | None:
+        if self.local:
+            return int(self.counter(model, local_model, local_ctx).context_window)
+        return model.context_window
+
+    def http_client(self, local_model: str | None, local_ctx: int, is_async: bool) -> tuple[Any, str] | None:
+        """(an httpx client, its base URL) for an in-process transport; None: the SDK's own."""
+        if not self.local:
+            return None
+        import httpx2
+
+        from unyo._providers._local._transport import LOCAL_BASE_URL, AsyncLocalTransport, LocalTransport
+
+        transport = (AsyncLocalTransport if is_async else LocalTransport)(local_model, local_ctx)
+        return (httpx2.AsyncClient if is_async else httpx2.Client)(transport=transport), LOCAL_BASE_URL
+
+    def endpoint(self, base_url: str | None) -> str:
+        return "local" if self.local else (base_url or "")
+
+    def host(self, base_url: str | None) -> str:
+        if self.local:
+            return "local"
+        from urllib.parse import urlsplit
+
+        return urlsplit(base_url or "").hostname or "?"
 
     def resolve_model(self, name: str) -> tuple[str, str | None]:
         """(model id, role) for a role name or a literal model id."""
@@ -78,6 +147,8 @@ for _profile in (
         models={"main": "gpt-5-mini", "premium": "gpt-5", "bulk": "gpt-5-nano"},
         chat_cap_param="max_completion_tokens",
         batch_price="0.5",  # OpenAI's Batch API: 50 % of the standard tier's list prices
+        logprobs=True,  # compatible endpoints differ; llama.cpp needs logits_all, which slows every call
+        env_aliases={"base_url": "OPENAI_BASE_URL", "model": "OPENAI_MODEL"},
     ),
     Profile(
         "gemini",
@@ -103,7 +174,7 @@ for _profile in (
     Profile("llama-server", "http://127.0.0.1:8080/v1", "LLAMA_API_KEY", key_required=False, api="chat"),
     Profile("ollama", "http://127.0.0.1:11434/v1", "OLLAMA_API_KEY", key_required=False, api="chat"),
     Profile("vllm", "http://127.0.0.1:8000/v1", "VLLM_API_KEY", key_required=False, api="chat"),
-    Profile("local", None, None, key_required=False, models=dict(_LOCAL_ROLES), local=True),
+    Profile("local", None, None, key_required=False, models=dict(_LOCAL_ROLES), local=True, server_state=False),
 ):
     register_profile(_profile)
 

@@ -113,7 +113,7 @@ def logprob_params(client: Any, api: str) -> dict[str, Any]:
     """The request options asking for token logprobs, where they are known to work: OpenAI itself.
     (Compatible endpoints differ; llama.cpp returns them only for models loaded with
     `logits_all`, which slows every call.)"""
-    if client.settings.profile.local or client.settings.profile.name != "openai":
+    if not client.settings.profile.logprobs:
         return {}
     if api == "chat":
         return {"logprobs": True, "top_logprobs": TOP_LOGPROBS}

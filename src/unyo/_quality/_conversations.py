@@ -204,8 +204,8 @@ def conversation(
     client = client or default_client(profile)
     if client.settings.db_url == "off":
         raise ConfigError("conversations are stored in the ledger database; it is off (UNYO_DB_URL=off)")
-    if strategy != "history" and client.settings.profile.local:
-        raise ConfigError(f"the local model keeps no server-side state: the {strategy} strategy needs a provider; use history")
+    if strategy != "history" and not client.settings.profile.server_state:
+        raise ConfigError(f"profile {client.settings.profile.name!r} keeps no server-side state: the {strategy} strategy needs a provider; use history")
     store = store_for(client.settings)
     conversation_id = conversation_id or f"conv-{uuid.uuid4().hex[:16]}"
     row = owned_row(store, conversation_id, user)

@@ -32,7 +32,7 @@ def cache_key(call: Call) -> str:
     scope = {
         "api": call.api,
         "profile": call.settings.profile.name,
-        "endpoint": "local" if call.settings.profile.local else call.settings.base_url,
+        "endpoint": call.settings.profile.endpoint(call.settings.base_url),
         "key": _fingerprint(call),
         "user": call.info.user,
         "params": call.params,

@@ -42,7 +42,7 @@ def estimate_rows(task: Any, client: Any, texts: list[str], schema: Any = None, 
     settings = client.settings
     model_id, _ = settings.profile.resolve_model(model or task.role)
     info = model_info(model_id, settings.models)
-    price = FREE if settings.profile.local else info.price
+    price = settings.profile.price(info)
     if price is not None and price_factor is not None:
         price = price.scaled(price_factor)
     counter = model_counter(settings, info)

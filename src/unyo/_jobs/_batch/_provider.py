@@ -51,8 +51,8 @@ HOLD_S = 26 * 3600.0  # the 24 h completion window, and time to collect
 def price_factor(settings: Any) -> Decimal:
     """The profile's Batch API price as a fraction of list prices; refuses profiles without one."""
     profile = settings.profile
-    if profile.local:
-        raise ConfigError("the local model has no Batch API: run without --via batch-api")
+    if profile.batch_price is None and profile.free:
+        raise ConfigError(f"profile {profile.name!r} runs in-process and has no Batch API: run without --via batch-api")
     if profile.batch_price is None:
         raise ConfigError(
             f"profile {profile.name!r} has no known Batch API. If its endpoint offers OpenAI's /v1/batches, set "
