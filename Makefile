@@ -35,6 +35,7 @@ test: install-test
 bench: install-test
 	$(BIN)/python bench/overhead.py
 	$(BIN)/python bench/startup.py
+	$(BIN)/python bench/cold_start.py
 	$(BIN)/python bench/local_tps.py
 	$(BIN)/python bench/batch.py
 	$(BIN)/python bench/batch_api.py

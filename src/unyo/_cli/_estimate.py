@@ -44,7 +44,7 @@ def run(args: Namespace) -> int:
     settings = settings_for(args.profile)
     model_id, role = settings.profile.resolve_model(args.model or settings.model)
     info = model_info(model_id, settings.models)
-    price = settings.profile.price(info)
+    price = info.price if info.price is not None else (settings.profile.price(info) if settings.profile.free else None)  # a listed model's price, even offline
     if price is None:
         raise ConfigError(f'model {model_id!r} has no price: add [models."{model_id}"] input/cached_input/output (USD per 1M tokens) to unyo.toml')
     for name in ("retry_rate", "cache_hit_rate", "cached_input_share"):
