@@ -12,6 +12,7 @@ to the underlying SDK client unguarded (`client.raw` names it explicitly).
 
 from __future__ import annotations
 
+import asyncio
 import copy
 import functools
 import sys
@@ -236,29 +237,35 @@ class _BaseClient:
         return call
 
     def _deliver_unpriced(self, call: Call, result: Any, raw: bool) -> Any:
+        self._settle_unpriced(call, result)
+        self._settled(call)
+        return _unpriced_result(call, result, raw)
+
+    def _settle_unpriced(self, call: Call, result: Any) -> None:
+        """What the call ends with, before it is settled."""
         try:
             call.info.usage = Usage.from_api(getattr(result, "usage", None))
         except (TypeError, ValueError, AttributeError):
             call.info.usage = None
         call.end("completed")
         attach(result, call.info)
-        self._settled(call)
-        if raw and call.raw_response is not None:
-            attach(call.raw_response, call.info)
-            return call.raw_response
-        return result
 
     def _abandoned(self, call: Call, exc: BaseException) -> None:
         """The call failed or was interrupted while sending: finish it (settle, audit) anyway."""
-        info = call.info
-        if info.status != "failed":  # send() already ended a call it gave up on
-            cancelled = not isinstance(exc, Exception) or info.status == "cancelled"
-            info.error = info.error or type(exc).__name__
-            call.end("cancelled" if cancelled else "failed")
-        info.error_message = info.error_message or str(exc)
+        _give_up(call, exc)
         self._settled(call)
 
+    def _orphaned(self, call: Call) -> None:
+        """Prepared for a caller that was cancelled meanwhile (async): release its hold, audit it."""
+        self._abandoned(call, asyncio.CancelledError())
+
     def _deliver(self, call: Call, parsed: Any) -> Any:
+        self._complete(call, parsed)
+        self._settled(call)
+        return parsed
+
+    def _complete(self, call: Call, parsed: Any) -> None:
+        """What the call ends with, before it is settled."""
         info = call.info
         if info.cache_hit:
             info.usage = Usage(0, 0, 0, 0)  # nothing billed; the object keeps the original usage
@@ -268,13 +275,27 @@ class _BaseClient:
         call.output_text = response_text(parsed)
         call.end("incomplete" if getattr(parsed, "status", None) == "incomplete" or _chat_truncated(parsed) else "completed")
         attach(parsed, info)
-        self._settled(call)
-        return parsed
 
     def _from_cache(self, call: Call) -> Any:
         from unyo._records._cache import revive
 
         return self._deliver(call, revive(call.api, call.cached_body or {}))
+
+
+def _unpriced_result(call: Call, result: Any, raw: bool) -> Any:
+    if raw and call.raw_response is not None:
+        attach(call.raw_response, call.info)
+        return call.raw_response
+    return result
+
+
+def _give_up(call: Call, exc: BaseException) -> None:
+    info = call.info
+    if info.status != "failed":  # send() already ended a call it gave up on
+        cancelled = not isinstance(exc, Exception) or info.status == "cancelled"
+        info.error = info.error or type(exc).__name__
+        call.end("cancelled" if cancelled else "failed")
+    info.error_message = info.error_message or str(exc)
 
 
 def response_text(parsed: Any) -> str | None:
@@ -349,9 +370,17 @@ class OpenAI(_BaseClient):
 
 
 class AsyncOpenAI(_BaseClient):
-    """Drop-in for `openai.AsyncOpenAI`; the same pipeline, awaited."""
+    """Drop-in for `openai.AsyncOpenAI`; the same pipeline, awaited. The pipeline's steps and
+    finishers (budget reservation, cache, settle, audit: database transactions) run in a bounded
+    thread pool (`_core._offload`), so no storage call blocks the event loop."""
 
     _is_async = True
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        from unyo._core._offload import start
+
+        super().__init__(*args, **kwargs)
+        start()
 
     async def _guarded(self, path: tuple[str, ...], raw: bool, **kwargs: Any) -> Any:
         from unyo._client._surface import GUARDED
@@ -360,20 +389,21 @@ class AsyncOpenAI(_BaseClient):
         return await self._run(GUARDED[path], method, self._guard_args(path, raw, kwargs), raw)
 
     async def _run(self, api: str, method: Any, kwargs: dict[str, Any], raw: bool = False) -> Any:
+        from unyo._core._offload import offload
         from unyo._core._send import asend
         from unyo._core._stream import AsyncGuardedStream
 
-        call = self._prepare(api, kwargs)
+        call = await offload(self._prepare, api, kwargs, orphan=self._orphaned)
         if call.cached_body is not None:
-            return self._from_cache(call)
+            return await self._afrom_cache(call)
         try:
             parsed = await asend(call, method)
         except BaseException as exc:
-            self._abandoned(call, exc)
+            await self._aabandoned(call, exc)
             raise
         if call.stream:
             return AsyncGuardedStream(parsed, call, self._settled)
-        delivered = self._deliver(call, parsed)
+        delivered = await self._adeliver(call, parsed)
         if raw:
             attach(call.raw_response, call.info)
             return call.raw_response
@@ -382,9 +412,10 @@ class AsyncOpenAI(_BaseClient):
     async def _unpriced(self, path: tuple[str, ...], raw: bool, *args: Any, **kwargs: Any) -> Any:
         import inspect
 
+        from unyo._core._offload import offload
         from unyo._core._send import asend
 
-        call = self._prepare_unpriced(path, kwargs)
+        call = await offload(self._prepare_unpriced, path, kwargs, orphan=self._orphaned)
         method, wrapped = self._method(path, raw)
         try:
             if wrapped:
@@ -394,9 +425,30 @@ class AsyncOpenAI(_BaseClient):
                 if inspect.isawaitable(result):
                     result = await result
         except BaseException as exc:
-            self._abandoned(call, exc)
+            await self._aabandoned(call, exc)
             raise
-        return self._deliver_unpriced(call, result, raw)
+        self._settle_unpriced(call, result)
+        await self._asettled(call)
+        return _unpriced_result(call, result, raw)
+
+    async def _asettled(self, call: Call) -> None:
+        from unyo._core._offload import offload
+
+        await offload(self._settled, call)
+
+    async def _aabandoned(self, call: Call, exc: BaseException) -> None:
+        _give_up(call, exc)
+        await self._asettled(call)
+
+    async def _adeliver(self, call: Call, parsed: Any) -> Any:
+        self._complete(call, parsed)
+        await self._asettled(call)
+        return parsed
+
+    async def _afrom_cache(self, call: Call) -> Any:
+        from unyo._records._cache import revive
+
+        return await self._adeliver(call, revive(call.api, call.cached_body or {}))
 
     async def close(self) -> None:
         await self.raw.close()

@@ -23,6 +23,7 @@ from unyo._types._call import CallInfo, Usage, attach
 from unyo._types._errors import StreamInterrupted, UnyoError, from_sdk
 from unyo._core._steps import count_exactly, counter_for
 from unyo._core._call import Call
+from unyo._core._offload import offload
 
 _TERMINAL = {"response.completed": "completed", "response.incomplete": "incomplete", "response.failed": "interrupted"}
 
@@ -48,6 +49,7 @@ class _State:
         self._began = time.monotonic()  # for time to first token, counted from when the stream opened
         self.ended: str | None = None  # terminal status seen in the stream
         self.settled = False
+        self._settling = threading.Lock()  # async streams settle in a worker thread: once, whoever asks first
         self.cancel_requested = threading.Event()
         self.cancel_reason = ""
 
@@ -89,9 +91,10 @@ class _State:
         return StreamInterrupted(f"stream interrupted after {len(self.text)} characters{detail}", ctx)
 
     def settle(self, status: str) -> None:
-        if self.settled:
-            return
-        self.settled = True
+        with self._settling:
+            if self.settled:
+                return
+            self.settled = True
         info = self.call.info
         self.call.end(status)
         self.call.output_text = self.text
@@ -117,6 +120,9 @@ class _State:
         """The stream ran out: settle, and raise if it ended without a final event."""
         status = self.end_status()
         self.settle(status)
+        self.check_ended(status)
+
+    def check_ended(self, status: str) -> None:
         if status == "interrupted":
             ctx = self.call.error_context()
             ctx.partial_text = self.text
@@ -187,6 +193,11 @@ class _Guarded:
             self._state.stop_requested("closed")
             self._state.settle(self._state.end_status())
 
+    async def _aabandoned(self) -> None:
+        if not self._state.settled:
+            self._state.stop_requested("closed")
+            await offload(self._state.settle, self._state.end_status())
+
 
 class GuardedStream(_Guarded):
     """Iterate it like the SDK's Stream; it also has `cancel()`, `text`, `status`, `call`."""
@@ -236,7 +247,8 @@ class GuardedStream(_Guarded):
 
 
 class AsyncGuardedStream(_Guarded):
-    """The async twin of GuardedStream."""
+    """The async twin of GuardedStream. It settles (counting, ledger, audit) in the bounded pool
+    of `_offload`, never on the event loop."""
 
     async def __aiter__(self) -> AsyncIterator[Any]:
         state = self._state
@@ -250,16 +262,18 @@ class AsyncGuardedStream(_Guarded):
             if not isinstance(exc, Exception):  # CancelledError, KeyboardInterrupt, GeneratorExit
                 state.stop_requested(type(exc).__name__)
                 await self._close_transport()
-                state.settle(state.end_status())
+                await offload(state.settle, state.end_status())
                 raise
             await self._close_transport()
             error = state.failure(exc)
             if error is not None:
-                state.settle("interrupted")
+                await offload(state.settle, "interrupted")
                 raise error from None
         finally:
             await self._close_transport()
-        state.finish()
+        status = state.end_status()
+        await offload(state.settle, status)
+        state.check_ended(status)
 
     async def _close_transport(self) -> None:
         try:
@@ -272,7 +286,7 @@ class AsyncGuardedStream(_Guarded):
 
     async def aclose(self) -> None:
         await self._close_transport()
-        self._abandoned()
+        await self._aabandoned()
 
     async def __aenter__(self) -> AsyncGuardedStream:
         return self
