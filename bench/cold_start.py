@@ -9,6 +9,9 @@ Compares, each as a fresh process doing one call:
     unyo lib   `python -c "import unyo; unyo.OpenAI().responses.create(...)"`
 and prints median wall time and peak memory (max RSS, from wait4) with ratios to the baseline.
 Goal (issue 12): wall <= 1.15x and peak memory <= 1.3x the baseline.
+
+The fake upstream runs in its own process: Linux carries a parent's peak RSS into the children
+it forks, so this process stays small (it imports neither unyo nor the SDK).
 """
 
 from __future__ import annotations
@@ -21,8 +24,14 @@ import tempfile
 import time
 from pathlib import Path
 
-from unyo.testing import FaultServer
 
+SERVER = (
+    "import sys, time\n"
+    "from unyo.testing import FaultServer\n"
+    "s = FaultServer().start()\n"
+    "print(s.url, flush=True)\n"
+    "sys.stdin.read()\n"
+)
 RAW = (
     "import openai\n"
     "c = openai.OpenAI()\n"
@@ -52,9 +61,11 @@ def main() -> None:
     runs = int(sys.argv[1]) if len(sys.argv) > 1 else 7
     exe = Path(sys.executable)
     unyo_bin = exe.with_name("unyo")
-    with FaultServer() as server, tempfile.TemporaryDirectory() as home:
+    server = subprocess.Popen([str(exe), "-c", SERVER], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    url = server.stdout.readline().strip() if server.stdout else ""
+    with tempfile.TemporaryDirectory() as home:
         env = {k: v for k, v in os.environ.items() if not k.startswith(("OPENAI_", "UNYO_"))}
-        env.update(OPENAI_API_KEY="sk-bench-0123456789abcdef", OPENAI_BASE_URL=server.url, UNYO_HOME=home,
+        env.update(OPENAI_API_KEY="sk-bench-0123456789abcdef", OPENAI_BASE_URL=url, UNYO_HOME=home,
                    XDG_CONFIG_HOME=os.path.join(home, "config"))  # fmt: skip
         commands = {
             "baseline (raw SDK script)": [str(exe), "-c", RAW],
@@ -67,14 +78,17 @@ def main() -> None:
         for _ in range(runs):
             for name, cmd in commands.items():
                 results[name].append(run(cmd, env))
-    base_wall = statistics.median(w for w, _ in results["baseline (raw SDK script)"])
-    base_mem = statistics.median(m for _, m in results["baseline (raw SDK script)"])
-    print(f"{runs} interleaved runs each; medians (goal: wall <= 1.15x, memory <= 1.3x the baseline)")
+    server.communicate("")
+    base = results["baseline (raw SDK script)"]
+    print(f"{runs} interleaved rounds; medians, and the median of each round's ratio to the baseline")
+    print("(goal: wall <= 1.15x, peak memory <= 1.3x)")
     print(f"{'command':34} {'wall s':>8} {'ratio':>6} {'peak MiB':>9} {'ratio':>6}")
     for name, samples in results.items():
         wall = statistics.median(w for w, _ in samples)
         mem = statistics.median(m for _, m in samples)
-        print(f"{name:34} {wall:8.3f} {wall / base_wall:6.2f} {mem:9.1f} {mem / base_mem:6.2f}")
+        wall_ratio = statistics.median(w / b for (w, _), (b, _) in zip(samples, base))
+        mem_ratio = statistics.median(m / b for (_, m), (_, b) in zip(samples, base))
+        print(f"{name:34} {wall:8.3f} {wall_ratio:6.2f} {mem:9.1f} {mem_ratio:6.2f}")
 
 
 if __name__ == "__main__":
