@@ -24,7 +24,6 @@ import tempfile
 import time
 from pathlib import Path
 
-
 SERVER = (
     "import sys, time\n"
     "from unyo.testing import FaultServer\n"
@@ -69,7 +68,16 @@ def main() -> None:
                    XDG_CONFIG_HOME=os.path.join(home, "config"))  # fmt: skip
         commands = {
             "baseline (raw SDK script)": [str(exe), "-c", RAW],
-            "unyo ask hi --no-stream": [str(unyo_bin), "ask", "hi", "--no-stream", "-m", "gpt-4o-mini", "--max-output-tokens", "50"],
+            "unyo ask hi --no-stream": [
+                str(unyo_bin),
+                "ask",
+                "hi",
+                "--no-stream",
+                "-m",
+                "gpt-4o-mini",
+                "--max-output-tokens",
+                "50",
+            ],
             "import unyo; unyo.OpenAI()...": [str(exe), "-c", LIB],
         }
         for cmd in commands.values():  # warm-up: page cache, .pyc files, the SQLite schema

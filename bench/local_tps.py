@@ -9,7 +9,11 @@ import time
 import unyo
 from unyo._providers._local._model import get_model
 
-PROMPTS = ["Write a short paragraph about the sea.", "List five fruits and describe each.", "Explain what an API key is."]
+PROMPTS = [
+    "Write a short paragraph about the sea.",
+    "List five fruits and describe each.",
+    "Explain what an API key is.",
+]
 MAX_TOKENS = 128
 
 
@@ -20,10 +24,14 @@ def main() -> None:
     direct, piped = [], []
     for prompt in PROMPTS * 2:
         t0 = time.perf_counter()
-        out = model.llama.create_chat_completion([{"role": "user", "content": prompt}], max_tokens=MAX_TOKENS, temperature=0)
+        out = model.llama.create_chat_completion(
+            [{"role": "user", "content": prompt}], max_tokens=MAX_TOKENS, temperature=0
+        )
         direct.append(out["usage"]["completion_tokens"] / (time.perf_counter() - t0))
         t0 = time.perf_counter()
-        r = client.chat.completions.create(messages=[{"role": "user", "content": prompt}], max_tokens=MAX_TOKENS, temperature=0)
+        r = client.chat.completions.create(
+            messages=[{"role": "user", "content": prompt}], max_tokens=MAX_TOKENS, temperature=0
+        )
         piped.append(r.usage.completion_tokens / (time.perf_counter() - t0))
     ttfts = []
     for prompt in PROMPTS:

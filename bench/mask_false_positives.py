@@ -62,12 +62,14 @@ def main() -> None:
         total += counts
         chars += len(text)
         speeds.append((len(text), _speed(text)))
-        print(f"\n== {path.name}: {len(text):,} chars, {len(spans)} masks; per 10,000 chars: {_rates(counts, len(text))}")
+        print(
+            f"\n== {path.name}: {len(text):,} chars, {len(spans)} masks; per 10,000 chars: {_rates(counts, len(text))}"
+        )
         if args.no_spans:
             continue
         for start, end, kind in spans:
-            before = _one_line(text[max(0, start - args.context):start])
-            after = _one_line(text[end:end + args.context])
+            before = _one_line(text[max(0, start - args.context) : start])
+            after = _one_line(text[end : end + args.context])
             print(f"  [{kind}] {start:>7}  …{before}⟦{_one_line(text[start:end])}⟧{after}…")
     print(f"\n== total: {chars:,} chars in {len(files)} files, {sum(total.values())} masks")
     print("counts:          " + "  ".join(f"{kind}={total[kind]}" for kind in KINDS))

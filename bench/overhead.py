@@ -31,10 +31,20 @@ def main() -> None:
         os.environ["UNYO_HOME"] = tempfile.mkdtemp(prefix="unyo-bench-")
 
         def client(**kw: object) -> unyo.OpenAI:
-            return unyo.OpenAI(settings=unyo.load_settings(profile="openai", api_key=KEY, base_url=server.url, model="gpt-4o-mini", **kw))
+            return unyo.OpenAI(
+                settings=unyo.load_settings(
+                    profile="openai", api_key=KEY, base_url=server.url, model="gpt-4o-mini", **kw
+                )
+            )
 
-        variants = {"unyo, ledger off": client(db_url="off"), "unyo (default)": client(), "unyo + budget": client(budget_daily_usd="1000")}
-        calls = {"raw openai SDK": lambda: raw.responses.create(model="gpt-4o-mini", input=PROMPT, max_output_tokens=64)}
+        variants = {
+            "unyo, ledger off": client(db_url="off"),
+            "unyo (default)": client(),
+            "unyo + budget": client(budget_daily_usd="1000"),
+        }
+        calls = {
+            "raw openai SDK": lambda: raw.responses.create(model="gpt-4o-mini", input=PROMPT, max_output_tokens=64)
+        }
         for name, c in variants.items():
             calls[name] = lambda c=c: c.responses.create(model="gpt-4o-mini", input=PROMPT, max_output_tokens=64)
         for fn in calls.values():  # warm up connections, tokenizer, imports
@@ -50,8 +60,10 @@ def main() -> None:
     print(f"calls per client: {N} (interleaved), server: FaultServer on 127.0.0.1")
     for name, values in times.items():
         med = statistics.median(values)
-        print(f"  {name:18s} median {med * 1000:7.3f} ms   p90 {statistics.quantiles(values, n=10)[-1] * 1000:7.3f} ms   "
-              f"added {(med - base) * 1000:+.3f} ms   ratio {med / base:.3f}")
+        print(
+            f"  {name:18s} median {med * 1000:7.3f} ms   p90 {statistics.quantiles(values, n=10)[-1] * 1000:7.3f} ms   "
+            f"added {(med - base) * 1000:+.3f} ms   ratio {med / base:.3f}"
+        )
     print("target: < 1 ms added per call without a budget")
 
 

@@ -29,7 +29,9 @@ PLAIN_NUMBERS = ("-12", "-3.5", "-1,234", "+5")
 
 def answer(summary: str = HYPERLINK, reply: str = "+SUM(1;2)*cmd|' /C calc'!A0") -> dict[str, object]:
     """A triage answer whose text fields carry formulas, as a prompt-injected model writes them."""
-    text = json.dumps({"category": "billing", "urgency": 2, "summary": summary, "reply_draft": reply, "confidence": 0.9})
+    text = json.dumps(
+        {"category": "billing", "urgency": 2, "summary": summary, "reply_draft": reply, "confidence": 0.9}
+    )
     return {"action": "ok", "text": text}
 
 
@@ -57,7 +59,9 @@ def assert_neutral(cells: list[object]) -> None:
 # --- 1. formulas never reach a spreadsheet ---------------------------------------------------------
 
 
-def test_formulas_from_the_model_and_the_input_are_neutralised_in_csv_and_xlsx(fault: FaultServer, clean_env: Path) -> None:
+def test_formulas_from_the_model_and_the_input_are_neutralised_in_csv_and_xlsx(
+    fault: FaultServer, clean_env: Path
+) -> None:
     import openpyxl
 
     formula_csv(clean_env / "in.csv")
@@ -71,7 +75,13 @@ def test_formulas_from_the_model_and_the_input_are_neutralised_in_csv_and_xlsx(f
     rows = [dict(zip(header, row)) for row in table[1:]]
     assert [r["unyo_status"] for r in rows] == ["ok"] * 5
     assert all(r["summary"] == "'" + HYPERLINK and r["reply_draft"].startswith("'+SUM") for r in rows)
-    assert [r["'" + DDE] for r in rows] == ["'@SUM(1+1)*cmd|' /C calc'!A0", "'-1+1", "'+81 90 1234 5678", "'\t=1+1", "'\r=1+1"]
+    assert [r["'" + DDE] for r in rows] == [
+        "'@SUM(1+1)*cmd|' /C calc'!A0",
+        "'-1+1",
+        "'+81 90 1234 5678",
+        "'\t=1+1",
+        "'\r=1+1",
+    ]
     assert [r["amount"] for r in rows] == ["-12", "-3.5", "-1,234", "+5", "'-2+3"]  # plain numbers stay numbers
     assert rows[4]["text"] == "'-A1"
     assert_neutral([c for row in table for c in row])
@@ -94,7 +104,9 @@ def test_formulas_from_the_model_and_the_input_are_neutralised_in_csv_and_xlsx(f
     assert lines[0]["summary"] == HYPERLINK and lines[0][DDE].startswith("@SUM")  # JSONL is data, not a sheet: raw
 
 
-def test_numbers_from_an_xlsx_stay_numbers_and_text_formulas_are_neutralised(fault: FaultServer, clean_env: Path) -> None:
+def test_numbers_from_an_xlsx_stay_numbers_and_text_formulas_are_neutralised(
+    fault: FaultServer, clean_env: Path
+) -> None:
     import openpyxl
 
     book = openpyxl.Workbook()
@@ -131,7 +143,9 @@ def test_output_is_0600_even_over_an_old_0644_file(fault: FaultServer, clean_env
 
 
 @pytest.mark.parametrize("suffix", [".csv", ".xlsx", ".jsonl"])
-def test_a_symlink_planted_at_the_output_is_replaced_not_followed(fault: FaultServer, clean_env: Path, suffix: str) -> None:
+def test_a_symlink_planted_at_the_output_is_replaced_not_followed(
+    fault: FaultServer, clean_env: Path, suffix: str
+) -> None:
     write_csv(clean_env / "in.csv", ["one"])
     victim = clean_env / "victim.txt"  # e.g. ~/.bashrc, or a file another user can read
     victim.write_text("precious\n")
@@ -180,7 +194,9 @@ def hostile_xlsx(path: Path, last_row: int = 2_000_000, width: str = "B", real_r
     return path
 
 
-def run_measured(fault: FaultServer, *args: str, memory_cap_mb: int = 1500) -> tuple[subprocess.CompletedProcess[str], int]:
+def run_measured(
+    fault: FaultServer, *args: str, memory_cap_mb: int = 1500
+) -> tuple[subprocess.CompletedProcess[str], int]:
     """`unyo ARGS` in a fresh process with its address space capped (a regression must fail
     the test, not take the machine's memory), and that process's peak RSS in MB."""
     wrapper = (
@@ -194,14 +210,20 @@ def run_measured(fault: FaultServer, *args: str, memory_cap_mb: int = 1500) -> t
     )
     env = {k: v for k, v in os.environ.items() if not k.startswith(ENV_PREFIXES)}
     env.update(env_for(fault), UNYO_HOME=os.environ["UNYO_HOME"], UNYO_LANG="en")
-    done = subprocess.run([sys.executable, "-c", wrapper, str(memory_cap_mb), *args], env=env, capture_output=True, text=True, timeout=120)
+    done = subprocess.run(
+        [sys.executable, "-c", wrapper, str(memory_cap_mb), *args], env=env, capture_output=True, text=True, timeout=120
+    )
     *lines, peak = done.stderr.rstrip("\n").split("\n")
     return subprocess.CompletedProcess(done.args, done.returncode, done.stdout, "\n".join(lines)), int(peak)
 
 
 @pytest.mark.parametrize("shape", ["dimension", "wide-dimension", "row-elements"])
-def test_a_small_xlsx_claiming_two_million_rows_stops_at_the_row_limit(fault: FaultServer, clean_env: Path, shape: str) -> None:
-    path = hostile_xlsx(clean_env / "big.xlsx", width="XFD" if shape == "wide-dimension" else "B", real_rows=shape == "row-elements")
+def test_a_small_xlsx_claiming_two_million_rows_stops_at_the_row_limit(
+    fault: FaultServer, clean_env: Path, shape: str
+) -> None:
+    path = hostile_xlsx(
+        clean_env / "big.xlsx", width="XFD" if shape == "wide-dimension" else "B", real_rows=shape == "row-elements"
+    )
     assert path.stat().st_size < 6_000_000
     result, peak_mb = run_measured(fault, "run", "triage", "--input", "big.xlsx", "--output", "o.csv", "--dry-run")
     assert result.returncode == 2, result.stderr
@@ -225,7 +247,9 @@ def test_a_sheet_whose_dimension_is_too_small_loses_no_row(fault: FaultServer, c
     with zipfile.ZipFile(clean_env / "in.xlsx") as z:
         parts = {name: z.read(name).decode() for name in z.namelist()}
     extra = "".join(f'<row r="{n}"><c r="B{n}" t="inlineStr"><is><t>row {n}</t></is></c></row>' for n in range(6, 9))
-    parts["xl/worksheets/sheet1.xml"] = parts["xl/worksheets/sheet1.xml"].replace("</sheetData>", extra + "</sheetData>")
+    parts["xl/worksheets/sheet1.xml"] = parts["xl/worksheets/sheet1.xml"].replace(
+        "</sheetData>", extra + "</sheetData>"
+    )
     with zipfile.ZipFile(clean_env / "in.xlsx", "w") as z:
         for name, text in parts.items():
             z.writestr(name, text)
@@ -236,7 +260,19 @@ def test_a_sheet_whose_dimension_is_too_small_loses_no_row(fault: FaultServer, c
 
 def test_trailing_empty_rows_are_dropped_without_being_materialised(fault: FaultServer, clean_env: Path) -> None:
     hostile_xlsx(clean_env / "big.xlsx", width="XFD")
-    result, peak_mb = run_measured(fault, "run", "triage", "--input", "big.xlsx", "--output", "o.csv", "--dry-run", "--json", "--max-rows", "2000000")
+    result, peak_mb = run_measured(
+        fault,
+        "run",
+        "triage",
+        "--input",
+        "big.xlsx",
+        "--output",
+        "o.csv",
+        "--dry-run",
+        "--json",
+        "--max-rows",
+        "2000000",
+    )
     assert result.returncode == 0, result.stderr
     assert json.loads(result.stdout)["rows_total"] == 1  # the one row with data; 1,999,998 empty rows are not rows
     assert peak_mb < 500, peak_mb
@@ -263,7 +299,9 @@ def test_row_and_cell_limits_apply_to_csv_jsonl_and_xlsx(fault: FaultServer, cle
     import openpyxl
 
     write_csv(clean_env / "in.csv", [f"row {i}" for i in range(11)])
-    (clean_env / "in.jsonl").write_text("".join(json.dumps({"text": f"row {i}"}) + "\n" for i in range(11)), encoding="utf-8")
+    (clean_env / "in.jsonl").write_text(
+        "".join(json.dumps({"text": f"row {i}"}) + "\n" for i in range(11)), encoding="utf-8"
+    )
     book = openpyxl.Workbook()
     for i in range(11):
         book.active.append([f"row {i}"] if i else ["text"])
@@ -271,14 +309,26 @@ def test_row_and_cell_limits_apply_to_csv_jsonl_and_xlsx(fault: FaultServer, cle
     book.save(clean_env / "in.xlsx")
     for name in ("in.csv", "in.jsonl", "in.xlsx"):
         too_many = run_cli("run", "triage", "--input", name, "--max-rows", "10", "--dry-run", env=env_for(fault))
-        assert too_many.returncode == 2 and "more than 10 rows" in too_many.stderr and "--max-rows" in too_many.stderr, (name, too_many.stderr)
-    assert run_cli("run", "triage", "--input", "in.csv", "--max-rows", "11", "--dry-run", env=env_for(fault)).returncode == 0
+        assert (
+            too_many.returncode == 2 and "more than 10 rows" in too_many.stderr and "--max-rows" in too_many.stderr
+        ), (name, too_many.stderr)
+    assert (
+        run_cli("run", "triage", "--input", "in.csv", "--max-rows", "11", "--dry-run", env=env_for(fault)).returncode
+        == 0
+    )
     write_csv(clean_env / "long.csv", ["short", "y" * 101])
     (clean_env / "long.jsonl").write_text(json.dumps({"text": "z" * 101}) + "\n", encoding="utf-8")
     for name in ("long.csv", "long.jsonl", "in.xlsx"):
         too_long = run_cli("run", "triage", "--input", name, "--max-cell-chars", "100", "--dry-run", env=env_for(fault))
-        assert too_long.returncode == 2 and "101 characters" in too_long.stderr and "--max-cell-chars" in too_long.stderr, (name, too_long.stderr)
-    assert run_cli("run", "triage", "--input", "long.csv", "--max-cell-chars", "101", "--dry-run", env=env_for(fault)).returncode == 0
+        assert (
+            too_long.returncode == 2 and "101 characters" in too_long.stderr and "--max-cell-chars" in too_long.stderr
+        ), (name, too_long.stderr)
+    assert (
+        run_cli(
+            "run", "triage", "--input", "long.csv", "--max-cell-chars", "101", "--dry-run", env=env_for(fault)
+        ).returncode
+        == 0
+    )
     assert fault.requests == []
 
 
@@ -296,8 +346,12 @@ def test_cp932_japanese_is_still_read_without_being_told(fault: FaultServer, cle
     assert [r["text"] for r in read_csv(clean_env / "out.csv")] == JAPANESE
 
 
-@pytest.mark.parametrize(("text", "as_cp932"), [("Les étés sont chauds", "騁駸"), ("Herr Müller", None), ("Feliz año nuevo", None)])
-def test_latin1_is_refused_with_a_sample_and_read_with_encoding(fault: FaultServer, clean_env: Path, text: str, as_cp932: str | None) -> None:
+@pytest.mark.parametrize(
+    ("text", "as_cp932"), [("Les étés sont chauds", "騁駸"), ("Herr Müller", None), ("Feliz año nuevo", None)]
+)
+def test_latin1_is_refused_with_a_sample_and_read_with_encoding(
+    fault: FaultServer, clean_env: Path, text: str, as_cp932: str | None
+) -> None:
     write_csv(clean_env / "latin.csv", [text, "ok"], encoding="latin-1")
     refused = run_cli("run", "triage", "--input", "latin.csv", "--output", "out.csv", env=env_for(fault))
     assert refused.returncode == 2, refused.stderr
@@ -306,7 +360,9 @@ def test_latin1_is_refused_with_a_sample_and_read_with_encoding(fault: FaultServ
     if as_cp932:
         assert as_cp932 in refused.stderr  # and the sample as CP932 would have read it: 騁駸, not étés
     assert fault.requests == [] and not (clean_env / "out.csv").exists()
-    read = run_cli("run", "triage", "--input", "latin.csv", "--output", "out.csv", "--encoding", "latin-1", env=env_for(fault))
+    read = run_cli(
+        "run", "triage", "--input", "latin.csv", "--output", "out.csv", "--encoding", "latin-1", env=env_for(fault)
+    )
     assert read.returncode == 0, read.stderr
     assert [r["text"] for r in read_csv(clean_env / "out.csv")] == [text, "ok"]
     assert any(text in json.dumps(r["body"], ensure_ascii=False) for r in fault.requests)

@@ -8,6 +8,7 @@ import subprocess
 import sys
 import time
 import warnings
+from datetime import UTC
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -93,7 +94,11 @@ def test_unpriced_model_is_refused_while_a_budget_is_set(fault: FaultServer, db_
     (clean_env / "unyo.toml").write_text('[models."my-finetune-7b"]\ninput = "0.30"\noutput = "1.20"\n')
     c = client(fault, db_url, budget_daily_usd="1", model="my-finetune-7b")
     info = unyo.call_info(c.responses.create(input="hi"))
-    assert info.budget == "reserved" and info.cost_usd == (info.usage.input_tokens * Decimal("0.30") + info.usage.output_tokens * Decimal("1.20")) / 1_000_000
+    assert (
+        info.budget == "reserved"
+        and info.cost_usd
+        == (info.usage.input_tokens * Decimal("0.30") + info.usage.output_tokens * Decimal("1.20")) / 1_000_000
+    )
 
 
 def test_downgrade_to_a_cheaper_role(fault: FaultServer, db_url: str) -> None:
@@ -166,13 +171,20 @@ def test_hold_of_a_killed_process_is_released(fault: FaultServer, db_url: str) -
     dead.wait()
     ledger = ledger_for(settings)
     periods = settings.budget.period_keys()
-    from unyo._records import _ledger
     from unyo._core._limits import checks_for, counter_keys
+    from unyo._records import _ledger
 
     real_owner = _ledger.OWNER
     _ledger.OWNER = f"{real_owner.rsplit(':', 1)[0]}:{dead.pid}"
     try:
-        ledger.reserve("orphan", Decimal("0.0009"), checks_for(settings.budget, None, None, periods), counter_keys(None, None, periods), 0.8, 60)
+        ledger.reserve(
+            "orphan",
+            Decimal("0.0009"),
+            checks_for(settings.budget, None, None, periods),
+            counter_keys(None, None, periods),
+            0.8,
+            60,
+        )
     finally:
         _ledger.OWNER = real_owner
     assert spent_today(settings)[1] == Decimal("0.0009")
@@ -184,13 +196,16 @@ def test_hold_of_a_killed_process_is_released(fault: FaultServer, db_url: str) -
 
 
 def test_calendar_periods_follow_the_configured_time_zone(fault: FaultServer, db_url: str) -> None:
-    from datetime import datetime, timezone
+    from datetime import datetime
 
     from unyo._core._limits import BudgetConfig
 
     config = BudgetConfig(tz="Asia/Tokyo")
-    utc_evening = datetime(2026, 11, 30, 20, 0, tzinfo=timezone.utc)  # 2026-12-01 05:00 in Tokyo
-    assert config.period_keys(utc_evening.astimezone(__import__("zoneinfo").ZoneInfo("Asia/Tokyo"))) == {"day": "day:2026-12-01", "month": "month:2026-12"}
+    utc_evening = datetime(2026, 11, 30, 20, 0, tzinfo=UTC)  # 2026-12-01 05:00 in Tokyo
+    assert config.period_keys(utc_evening.astimezone(__import__("zoneinfo").ZoneInfo("Asia/Tokyo"))) == {
+        "day": "day:2026-12-01",
+        "month": "month:2026-12",
+    }
     c = client(fault, db_url, budget_tz="Asia/Tokyo", budget_monthly_usd="1")
     c.responses.create(input="hello", max_output_tokens=20)
     tokyo_month = datetime.now(__import__("zoneinfo").ZoneInfo("Asia/Tokyo")).strftime("%Y-%m")
@@ -207,7 +222,12 @@ def _race(fault: FaultServer, db_url: str, limit: str, processes: int = 4, threa
         "SPENDER_URL": fault.url, "SPENDER_KEY": FAKE_KEY, "SPENDER_THREADS": str(threads),
         "SPENDER_START": str(time.time() + 4.0), "UNYO_BACKOFF_BASE_S": "0.01", "PYTHONPATH": str(Path(__file__).parent.parent),
     })  # fmt: skip
-    procs = [subprocess.Popen([sys.executable, "-m", "tests._spender"], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for _ in range(processes)]
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-m", "tests._spender"], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+        )
+        for _ in range(processes)
+    ]
     results = []
     for p in procs:
         out, err = p.communicate(timeout=120)
@@ -231,7 +251,9 @@ def test_64_concurrent_calls_across_processes_never_overshoot(fault: FaultServer
     assert ok and refused and len(ok) + len(refused) == 64
 
     spent, reserved = spent_today(c.settings)
-    billed_cost = (fault.billed["input_tokens"] * PRICE_4O_MINI[0] + fault.billed["output_tokens"] * PRICE_4O_MINI[1]) / 1_000_000
+    billed_cost = (
+        fault.billed["input_tokens"] * PRICE_4O_MINI[0] + fault.billed["output_tokens"] * PRICE_4O_MINI[1]
+    ) / 1_000_000
     overshoot = max(Decimal(0), spent - limit)
     print(f"\n64 concurrent: {len(ok)} ok, {len(refused)} refused; spent ${spent} of ${limit}; overshoot ${overshoot}")
     assert overshoot == 0 and reserved == 0
@@ -279,10 +301,17 @@ def test_ledger_tokens_equal_what_the_server_billed(fault: FaultServer, db_url: 
     totals = ledger_totals(c.settings)
     print(f"\nledger {totals} vs server billed {fault.billed}")
     assert totals["calls"] == 10
-    assert (totals["input_tokens"], totals["output_tokens"]) == (fault.billed["input_tokens"], fault.billed["output_tokens"])
+    assert (totals["input_tokens"], totals["output_tokens"]) == (
+        fault.billed["input_tokens"],
+        fault.billed["output_tokens"],
+    )
     assert spent_today(c.settings)[1] == 0  # every hold released
     spent = spent_today(c.settings)[0]
-    assert spent == (fault.billed["input_tokens"] * PRICE_4O_MINI[0] + fault.billed["output_tokens"] * PRICE_4O_MINI[1]) / 1_000_000
+    assert (
+        spent
+        == (fault.billed["input_tokens"] * PRICE_4O_MINI[0] + fault.billed["output_tokens"] * PRICE_4O_MINI[1])
+        / 1_000_000
+    )
 
 
 def test_asyncio_tasks_share_the_budget_without_overshoot(fault: FaultServer, db_url: str) -> None:
@@ -310,7 +339,9 @@ def test_asyncio_tasks_share_the_budget_without_overshoot(fault: FaultServer, db
     assert outcomes.count("ok") == fault.billed["requests"]
 
 
-def test_mixed_scopes_under_concurrency_do_not_deadlock_or_overshoot(fault: FaultServer, db_url: str, clean_env: Path) -> None:
+def test_mixed_scopes_under_concurrency_do_not_deadlock_or_overshoot(
+    fault: FaultServer, db_url: str, clean_env: Path
+) -> None:
     """Threads with different users and tags, each checked against different limits, reserve at
     once: every lock is taken in one global order, so PostgreSQL never aborts one as a deadlock."""
     from concurrent.futures import ThreadPoolExecutor

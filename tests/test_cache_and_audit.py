@@ -41,7 +41,10 @@ def test_cache_hit_costs_nothing_and_is_not_sent(fault: FaultServer, db_url: str
     records = query(store_for(c.settings), oldest_first=True)
     assert [r["cache_hit"] for r in records] == [False, True]
     # a hit is billed nothing: the ledger still equals the server's bill
-    assert sum(r["input_tokens"] + r["output_tokens"] for r in records) == fault.billed["input_tokens"] + fault.billed["output_tokens"]
+    assert (
+        sum(r["input_tokens"] + r["output_tokens"] for r in records)
+        == fault.billed["input_tokens"] + fault.billed["output_tokens"]
+    )
     # and it is left out of latency statistics
     from unyo._money._usage import total
 
@@ -52,7 +55,9 @@ def test_cache_key_covers_the_whole_request_and_the_caller(fault: FaultServer) -
     c = client(fault, cache_ttl_s=60)
     c.chat.completions.create(messages=[{"role": "user", "content": "hi"}], max_tokens=20)
     c.chat.completions.create(messages=[{"role": "user", "content": "hi"}], max_tokens=21)  # other cap
-    c.chat.completions.create(messages=[{"role": "system", "content": "terse"}, {"role": "user", "content": "hi"}], max_tokens=20)
+    c.chat.completions.create(
+        messages=[{"role": "system", "content": "terse"}, {"role": "user", "content": "hi"}], max_tokens=20
+    )
     c.chat.completions.create(messages=[{"role": "user", "content": "hi"}], max_tokens=20, unyo_user="someone-else")
     assert len(fault.requests) == 4
     c.chat.completions.create(messages=[{"role": "user", "content": "hi"}], max_tokens=20)
@@ -93,7 +98,9 @@ def test_cache_is_off_by_default(fault: FaultServer) -> None:
 
 def test_prompt_cache_parameters_pass_through_and_cached_tokens_are_reported(fault: FaultServer) -> None:
     c = client(fault)
-    r = c.responses.create(input="long stable prefix", prompt_cache_key="tenant-42", prompt_cache_retention="24h", max_output_tokens=20)
+    r = c.responses.create(
+        input="long stable prefix", prompt_cache_key="tenant-42", prompt_cache_retention="24h", max_output_tokens=20
+    )
     assert fault.requests[0]["body"]["prompt_cache_key"] == "tenant-42"
     assert fault.requests[0]["body"]["prompt_cache_retention"] == "24h"
     assert unyo.call_info(r).usage.cached_input_tokens == 0
@@ -122,7 +129,15 @@ SAMPLE_EN = (
 
 def test_mask_japanese_sample() -> None:
     out = mask(SAMPLE_JA)
-    for secret in ("090-1234-5678", "03-1234-5678", "yamada.taro@example.co.jp", "4242 4242 4242 4242", "1234 5678 9018", "０６－６１２３－４５６７", "203.0.113.42"):
+    for secret in (
+        "090-1234-5678",
+        "03-1234-5678",
+        "yamada.taro@example.co.jp",
+        "4242 4242 4242 4242",
+        "1234 5678 9018",
+        "０６－６１２３－４５６７",
+        "203.0.113.42",
+    ):
         assert secret not in out
     for tag in ("[PHONE]", "[EMAIL]", "[CARD]", "[MYNUMBER]", "[IP]"):
         assert tag in out
@@ -132,7 +147,15 @@ def test_mask_japanese_sample() -> None:
 def test_mask_english_sample() -> None:
     unyo.load_settings(profile="openai", api_key=FAKE_KEY)  # registers the key, as a client does
     out = mask(SAMPLE_EN)
-    for secret in ("jane.doe+billing@example.com", "415-555-0134", "20 7946 0958", "5555-5555-5555-4444", FAKE_KEY, "abcdefghijklmnop123", "2001:db8::8a2e:370:7334"):
+    for secret in (
+        "jane.doe+billing@example.com",
+        "415-555-0134",
+        "20 7946 0958",
+        "5555-5555-5555-4444",
+        FAKE_KEY,
+        "abcdefghijklmnop123",
+        "2001:db8::8a2e:370:7334",
+    ):
         assert secret not in out, secret
     assert out.count("[SECRET]") == 2
     # things that only look like numbers of interest stay: dates, a non-Luhn 13-digit ticket, an invoice number
@@ -155,7 +178,11 @@ def test_audit_record_per_call_with_masked_content(fault: FaultServer, db_url: s
     assert len(records) == 2
     first, second = records
     assert first["user_id"] == "agent-7" and first["tag"] == "triage" and first["status"] == "completed"
-    assert "090-1234-5678" not in first["prompt"] and "[PHONE]" in first["prompt"] and "[instructions] Triage" in first["prompt"]
+    assert (
+        "090-1234-5678" not in first["prompt"]
+        and "[PHONE]" in first["prompt"]
+        and "[instructions] Triage" in first["prompt"]
+    )
     assert first["output"] == "Sure, we will call [PHONE]."
     assert first["input_tokens"] > 0 and first["cost"] > 0 and first["request_id"] and first["response_id"]
     assert second["attempts"] == 2 and [a["outcome"] for a in second["detail"]["attempts"]] == ["ServerError", "ok"]
@@ -198,7 +225,9 @@ def test_retention_prunes_old_records_but_keeps_spend(fault: FaultServer, db_url
     store = store_for(c.settings)
     assert prune(store, 90) == 0
     assert prune(store, 0, budget=c.settings.budget) == 0  # the current budget month is kept whatever the retention
-    assert prune(store, 1, now=time.time() + 40 * 86400, budget=c.settings.budget) == 3  # from a later month, this one's may go
+    assert (
+        prune(store, 1, now=time.time() + 40 * 86400, budget=c.settings.budget) == 3
+    )  # from a later month, this one's may go
     assert query(store) == []
     periods = c.settings.budget.period_keys()
     from unyo._records._ledger import ledger_for

@@ -16,12 +16,31 @@ from .conftest import FAKE_KEY, run_cli
 
 
 def _env(fault: FaultServer, **extra: str) -> dict[str, str]:
-    return {"OPENAI_API_KEY": FAKE_KEY, "OPENAI_BASE_URL": fault.url, "UNYO_MODEL": "gpt-4o-mini", "UNYO_BACKOFF_BASE_S": "0.01", "UNYO_BACKOFF_MAX_S": "0.02", **extra}
+    return {
+        "OPENAI_API_KEY": FAKE_KEY,
+        "OPENAI_BASE_URL": fault.url,
+        "UNYO_MODEL": "gpt-4o-mini",
+        "UNYO_BACKOFF_BASE_S": "0.01",
+        "UNYO_BACKOFF_MAX_S": "0.02",
+        **extra,
+    }
 
 
 @pytest.mark.parametrize(
     "action,code",
-    [("ok", 0), ("401", 3), ("403", 3), ("quota", 5), ("429", 5), ("500", 6), ("reset", 6), ("400", 7), ("404", 7), ("422", 7), ("context", 7)],
+    [
+        ("ok", 0),
+        ("401", 3),
+        ("403", 3),
+        ("quota", 5),
+        ("429", 5),
+        ("500", 6),
+        ("reset", 6),
+        ("400", 7),
+        ("404", 7),
+        ("422", 7),
+        ("context", 7),
+    ],
 )
 def test_exit_code_per_error_family(fault: FaultServer, action: str, code: int) -> None:
     fault.script(action, action, action)
@@ -41,12 +60,16 @@ def test_hints_in_japanese(fault: FaultServer) -> None:
 
 def test_ask_json_record_from_stdin(fault: FaultServer) -> None:
     fault.script("503", "ok")
-    result = run_cli("ask", "--json", "-", "--api", "chat", "--max-output-tokens", "50", env=_env(fault), input="こんにちは")
+    result = run_cli(
+        "ask", "--json", "-", "--api", "chat", "--max-output-tokens", "50", env=_env(fault), input="こんにちは"
+    )
     assert result.returncode == 0, result.stderr
     record = json.loads(result.stdout)
     assert record["text"].startswith("Hello") and record["status"] == "completed" and record["provider"] == "openai"
     assert record["attempts"] == 2 and [a["outcome"] for a in record["attempt_log"]] == ["ServerError", "ok"]
-    assert record["input_tokens_bound"] and record["input_tokens_counted"] >= record["usage"]["input_tokens"] > 0  # a byte bound
+    assert (
+        record["input_tokens_bound"] and record["input_tokens_counted"] >= record["usage"]["input_tokens"] > 0
+    )  # a byte bound
     assert record["request_id"].startswith("req_") and record["response_id"].startswith("chatcmpl_")
     body = fault.requests[-1]["body"]
     assert body["messages"] == [{"role": "user", "content": "こんにちは"}] and body["max_completion_tokens"] == 50
@@ -112,5 +135,8 @@ def test_doctor_finds_problems_and_says_how_to_fix(fault: FaultServer, clean_env
 
 
 def test_doctor_reports_unreachable_endpoint(clean_env: Path) -> None:
-    result = run_cli("doctor", env={"OPENAI_API_KEY": FAKE_KEY, "OPENAI_BASE_URL": "http://127.0.0.1:9/v1", "UNYO_BACKOFF_BASE_S": "0.01"})
+    result = run_cli(
+        "doctor",
+        env={"OPENAI_API_KEY": FAKE_KEY, "OPENAI_BASE_URL": "http://127.0.0.1:9/v1", "UNYO_BACKOFF_BASE_S": "0.01"},
+    )
     assert result.returncode == 3 and "FAIL  reachable: ConnectionFailed" in result.stdout and "fix:" in result.stdout

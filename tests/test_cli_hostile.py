@@ -31,7 +31,9 @@ def env_for(fault: FaultServer, **extra: str) -> dict[str, str]:
 
 
 def ask(fault: FaultServer, *args: str, **env: str) -> None:
-    result = run_cli("ask", "--json", "--no-stream", "--max-output-tokens", "30", *args, "hello", env=env_for(fault, **env))
+    result = run_cli(
+        "ask", "--json", "--no-stream", "--max-output-tokens", "30", *args, "hello", env=env_for(fault, **env)
+    )
     assert result.returncode == 0, result.stderr
 
 
@@ -57,7 +59,9 @@ def test_markup_user_and_tag_are_shown_as_text_by_logs_usage_and_budget(fault: F
     ask(fault, "--user", f"{CLEAR}eve{TITLE}", "--tag", f"t{OSC_LINK}", **budgets)
     assert_safe(run_cli("logs", env=env_for(fault)), MARKUP_USER, MARKUP_TAG, "eve", "tclick")
     assert_safe(run_cli("usage", env=env_for(fault, **budgets)), MARKUP_USER, MARKUP_TAG, "eve", "tclick")
-    assert_safe(run_cli("usage", "--by", "user", env=env_for(fault, **budgets)), f"user:{MARKUP_USER}")  # the plain budget lines
+    assert_safe(
+        run_cli("usage", "--by", "user", env=env_for(fault, **budgets)), f"user:{MARKUP_USER}"
+    )  # the plain budget lines
     assert_safe(run_cli("budget", env=env_for(fault, **budgets)), f"user:{MARKUP_USER}", "user:eve")
     # machine output keeps the stored value exactly
     users = {json.loads(line)["user_id"] for line in run_cli("logs", "--json", env=env_for(fault)).stdout.splitlines()}
@@ -78,11 +82,20 @@ def test_logs_tools_shows_model_written_arguments_as_text(fault: FaultServer) ->
 
 def test_stored_conversation_turns_never_print_escape_sequences(fault: FaultServer) -> None:
     fault.script({"action": "ok", "text": f"see {OSC_LINK} now {CLEAR} done {TITLE}"})
-    chat = run_cli("chat", "--user", MARKUP_USER, "--conversation", "[red]c1", input=f"hi {CLEAR}there\nexit\n", env=env_for(fault))
+    chat = run_cli(
+        "chat", "--user", MARKUP_USER, "--conversation", "[red]c1", input=f"hi {CLEAR}there\nexit\n", env=env_for(fault)
+    )
     assert_safe(chat, "see click now")  # the live reply
-    turns = json.loads(run_cli("conversations", "show", "[red]c1", "--user", MARKUP_USER, "--json", env=env_for(fault)).stdout)["turns"]
+    turns = json.loads(
+        run_cli("conversations", "show", "[red]c1", "--user", MARKUP_USER, "--json", env=env_for(fault)).stdout
+    )["turns"]
     assert OSC_LINK in turns[1]["content"]  # stored as received: the attack is in the database
-    assert_safe(run_cli("conversations", "show", "[red]c1", "--user", MARKUP_USER, env=env_for(fault)), "hi there", "see click now", MARKUP_USER)
+    assert_safe(
+        run_cli("conversations", "show", "[red]c1", "--user", MARKUP_USER, env=env_for(fault)),
+        "hi there",
+        "see click now",
+        MARKUP_USER,
+    )
     assert_safe(run_cli("conversations", "list", env=env_for(fault)), "[red]c1", MARKUP_USER)
 
 
@@ -95,14 +108,19 @@ def _many_records(n: int) -> None:
         row = dict(zip(columns, conn.execute("SELECT * FROM unyo_calls").fetchone(), strict=True))
         for i in range(n):
             row["id"] = f"copy-{i}"
-            conn.execute(f"INSERT INTO unyo_calls ({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))})", [row[c] for c in columns])
+            conn.execute(
+                f"INSERT INTO unyo_calls ({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))})",
+                [row[c] for c in columns],
+            )
 
 
 def _head(*args: str, env: dict[str, str]) -> tuple[int, str]:
     """`unyo ARGS | head -1`: read one line, close the pipe, let unyo notice."""
     full_env = {k: v for k, v in os.environ.items() if not k.startswith(ENV_PREFIXES)}
     full_env.update({"UNYO_HOME": os.environ["UNYO_HOME"], "UNYO_LANG": "en", **env})
-    proc = subprocess.Popen([sys.executable, "-m", "unyo", *args], env=full_env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "unyo", *args], env=full_env, stdout=subprocess.PIPE, stderr=subprocess.PIPE
+    )
     assert proc.stdout is not None and proc.stderr is not None
     assert proc.stdout.readline()
     proc.stdout.close()
@@ -125,7 +143,9 @@ def test_logs_into_a_closed_pipe_exits_quietly(fault: FaultServer) -> None:
 # --- 3. files written 0600, atomically, never through a symlink -------------------------------------
 
 
-def test_usage_html_and_logs_export_are_private_and_replace_a_planted_symlink(fault: FaultServer, tmp_path: Path) -> None:
+def test_usage_html_and_logs_export_are_private_and_replace_a_planted_symlink(
+    fault: FaultServer, tmp_path: Path
+) -> None:
     ask(fault, "--user", "alice")
     for command in (("usage", "--html"), ("logs", "export")):
         existing = tmp_path / f"{command[0]}-existing"
@@ -161,7 +181,10 @@ def _old_records() -> list[str]:
             ts = month_start - days * 86400
             when = datetime.fromtimestamp(ts)
             row.update(id=f"old-{days}", ts=ts, day=f"{when:%Y-%m-%d}", month=f"{when:%Y-%m}")
-            conn.execute(f"INSERT INTO unyo_calls ({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))})", [row[c] for c in columns])
+            conn.execute(
+                f"INSERT INTO unyo_calls ({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))})",
+                [row[c] for c in columns],
+            )
             ids.append(row["id"])
     return ids
 
@@ -179,7 +202,9 @@ def test_prune_days_0_asks_first_and_keeps_what_the_current_budgets_count(fault:
     old = _old_records()
     assert _ids() == today | set(old)
 
-    refused = run_cli("logs", "prune", "--days", "0", input="", env=env_for(fault, **budgets))  # stdin is a pipe, not a terminal
+    refused = run_cli(
+        "logs", "prune", "--days", "0", input="", env=env_for(fault, **budgets)
+    )  # stdin is a pipe, not a terminal
     assert refused.returncode == 2 and "--yes" in refused.stderr and "nothing was deleted" in refused.stderr
     assert _ids() == today | set(old)
 
@@ -188,7 +213,9 @@ def test_prune_days_0_asks_first_and_keeps_what_the_current_budgets_count(fault:
     assert "removed 2 " in pruned.stdout
     assert _ids() == today  # today's (this month's) rows kept, the older ones gone
     kept = [json.loads(line) for line in run_cli("logs", "--json", env=env_for(fault)).stdout.splitlines()]
-    assert len(kept) == 3 and all(r["prompt"] is None and r["output"] is None for r in kept)  # retention still clears their text
+    assert len(kept) == 3 and all(
+        r["prompt"] is None and r["output"] is None for r in kept
+    )  # retention still clears their text
 
     usage = json.loads(run_cli("usage", "--json", env=env_for(fault, **budgets)).stdout)
     budget = json.loads(run_cli("budget", "--json", env=env_for(fault, **budgets)).stdout)
@@ -229,10 +256,14 @@ def test_a_model_reply_cannot_drive_the_terminal(fault: FaultServer) -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith(ENV_PREFIXES)}
     env.update(env_for(fault), UNYO_HOME=os.environ["UNYO_HOME"], UNYO_LANG="en")
     fault.script({"action": "ok", "text": reply})
-    child = pexpect.spawn(sys.executable, ["-m", "unyo", "ask", "--no-stream", "hello"], env=env, encoding="utf-8", timeout=60)
+    child = pexpect.spawn(
+        sys.executable, ["-m", "unyo", "ask", "--no-stream", "hello"], env=env, encoding="utf-8", timeout=60
+    )
     child.expect(pexpect.EOF)
     shown = child.before
-    assert "hi" in shown and "there" in shown and "\x1b]" not in shown and "\x1b[2J" not in shown and "\x07" not in shown
+    assert (
+        "hi" in shown and "there" in shown and "\x1b]" not in shown and "\x1b[2J" not in shown and "\x07" not in shown
+    )
     fault.script({"action": "ok", "text": reply})
     piped = run_cli("ask", "--no-stream", "hello", env=env_for(fault))  # redirected output keeps the exact text
     assert piped.stdout.rstrip("\n") == reply

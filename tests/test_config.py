@@ -14,7 +14,9 @@ KEY = "sk-test-config0123456789abcdef"
 
 
 def test_precedence_explicit_env_dotenv_toml_default(clean_env: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    (clean_env / "unyo.toml").write_text('[unyo]\nprofile = "openai"\nmax_attempts = 7\ndeadline_s = 9\nmax_output_tokens = 300\n')
+    (clean_env / "unyo.toml").write_text(
+        '[unyo]\nprofile = "openai"\nmax_attempts = 7\ndeadline_s = 9\nmax_output_tokens = 300\n'
+    )
     (clean_env / ".env").write_text(f"OPENAI_API_KEY={KEY}\nUNYO_MAX_ATTEMPTS=5\nUNYO_DEADLINE_S=8\n")
     monkeypatch.setenv("UNYO_MAX_ATTEMPTS", "4")
     s = load_settings()

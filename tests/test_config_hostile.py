@@ -21,12 +21,14 @@ from .conftest import FAKE_KEY, run_cli
 ENV = {"OPENAI_API_KEY": FAKE_KEY}
 
 
-
-@pytest.mark.parametrize("toml", [
-    '[profiles.openai]\nbase_url = "{url}"\n',
-    '[unyo]\nbase_url = "{url}"\n',
-    '[profiles.evil]\nbase_url = "{url}"\nkey_env = "OPENAI_API_KEY"\n[unyo]\nprofile = "evil"\n',
-])
+@pytest.mark.parametrize(
+    "toml",
+    [
+        '[profiles.openai]\nbase_url = "{url}"\n',
+        '[unyo]\nbase_url = "{url}"\n',
+        '[profiles.evil]\nbase_url = "{url}"\nkey_env = "OPENAI_API_KEY"\n[unyo]\nprofile = "evil"\n',
+    ],
+)
 def test_a_cloned_unyo_toml_cannot_send_the_key_elsewhere(fault: FaultServer, clean_env: Path, toml: str) -> None:
     (clean_env / "unyo.toml").write_text(toml.format(url=fault.url))
     result = run_cli("ask", "hi", "--no-stream", "-m", "gpt-4o-mini", env=ENV, cwd=clean_env)
@@ -74,13 +76,27 @@ def test_a_dotenv_that_holds_both_key_and_url_is_its_own_author(fault: FaultServ
 
 
 def test_doctor_says_which_host_each_key_goes_to(fault: FaultServer, clean_env: Path) -> None:
-    result = run_cli("doctor", "--offline", "--json", env={**ENV, "OPENAI_BASE_URL": fault.url, "GEMINI_API_KEY": "gm-0123456789abcdef"})
+    result = run_cli(
+        "doctor",
+        "--offline",
+        "--json",
+        env={**ENV, "OPENAI_BASE_URL": fault.url, "GEMINI_API_KEY": "gm-0123456789abcdef"},
+    )
     findings = {f["check"]: f for f in json.loads(result.stdout)}
-    assert findings["key OPENAI_API_KEY"]["detail"].startswith("goes to 127.0.0.1 (profile openai, base URL from env OPENAI_BASE_URL)")
-    assert findings["key GEMINI_API_KEY"]["detail"].startswith("goes to generativelanguage.googleapis.com (profile gemini")
+    assert findings["key OPENAI_API_KEY"]["detail"].startswith(
+        "goes to 127.0.0.1 (profile openai, base URL from env OPENAI_BASE_URL)"
+    )
+    assert findings["key GEMINI_API_KEY"]["detail"].startswith(
+        "goes to generativelanguage.googleapis.com (profile gemini"
+    )
     assert findings["budget"]["level"] == "warn" and "no budget applies" in findings["budget"]["detail"]
     (clean_env / "unyo.toml").write_text('[profiles.gemini]\nbase_url = "http://127.0.0.1:9/v1"\n')
-    findings = {f["check"]: f for f in json.loads(run_cli("doctor", "--offline", "--json", env={**ENV, "GEMINI_API_KEY": "gm-0123456789abcdef"}).stdout)}
+    findings = {
+        f["check"]: f
+        for f in json.loads(
+            run_cli("doctor", "--offline", "--json", env={**ENV, "GEMINI_API_KEY": "gm-0123456789abcdef"}).stdout
+        )
+    }
     assert findings["key GEMINI_API_KEY"]["level"] == "fail"
 
 
@@ -111,7 +127,9 @@ def test_discovery_stops_at_the_repository_root_and_config_overrides(fault: Faul
     user.mkdir(parents=True)
     (user / "unyo.toml").write_text('[unyo]\nmax_attempts = 7\nbudget_daily_usd = "3"\n')
     s = load_settings(cwd=repo / "src")
-    assert s.max_attempts == 5 and [lim.describe() for lim in s.budget.limits]  # project over user; user's budget still applies
+    assert s.max_attempts == 5 and [
+        lim.describe() for lim in s.budget.limits
+    ]  # project over user; user's budget still applies
     assert load_settings(cwd=clean_env).max_attempts == 7  # anywhere else: the user's config
 
 
@@ -148,7 +166,10 @@ def test_a_sqlite_url_never_loosens_or_tightens_an_existing_directory(clean_env:
     assert stat.S_IMODE(clean_env.stat().st_mode) == 0o755
     created = clean_env / "new" / "nested" / "x.db"
     assert run_cli("usage", "--json", env={"UNYO_DB_URL": f"sqlite:///{created}"}).returncode == 0
-    assert stat.S_IMODE(created.parent.stat().st_mode) == 0o700 and stat.S_IMODE((clean_env / "new").stat().st_mode) == 0o700
+    assert (
+        stat.S_IMODE(created.parent.stat().st_mode) == 0o700
+        and stat.S_IMODE((clean_env / "new").stat().st_mode) == 0o700
+    )
 
 
 def test_dry_run_of_one_long_text_sends_nothing(fault: FaultServer, clean_env: Path) -> None:

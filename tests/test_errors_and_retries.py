@@ -35,7 +35,9 @@ CASES = [
 
 @pytest.mark.parametrize("api", ["responses", "chat"])
 @pytest.mark.parametrize("action,cls,exit_code,requests", CASES)
-def test_each_failure_maps_to_its_class(fault: FaultServer, api: str, action: str, cls: type, exit_code: int, requests: int) -> None:
+def test_each_failure_maps_to_its_class(
+    fault: FaultServer, api: str, action: str, cls: type, exit_code: int, requests: int
+) -> None:
     client = unyo.OpenAI(settings=fast_settings(fault))
     fault.script(action, action, action)
     with pytest.raises(cls) as caught:
@@ -114,7 +116,9 @@ def test_read_timeout_is_retried_then_succeeds(fault: FaultServer) -> None:
 
 
 def test_connection_refused_is_a_connection_error() -> None:
-    settings = unyo.load_settings(profile="openai", api_key=FAKE_KEY, base_url="http://127.0.0.1:9/v1", backoff_base_s=0.01, max_attempts=2)
+    settings = unyo.load_settings(
+        profile="openai", api_key=FAKE_KEY, base_url="http://127.0.0.1:9/v1", backoff_base_s=0.01, max_attempts=2
+    )
     with pytest.raises(unyo.ConnectionFailed) as caught:
         unyo.OpenAI(settings=settings).responses.create(model="gpt-4o-mini", input="x")
     assert caught.value.attempts == 2 and caught.value.exit_code == 6
@@ -145,8 +149,14 @@ def test_every_openai_exception_is_mapped() -> None:
         exc = cls.__new__(cls)
         Exception.__init__(exc, "m")
         status = 401 if issubclass(cls, openai.AuthenticationError) else 500
-        for attr, value in {"message": "m", "body": {"error": {"message": "m"}}, "request": request, "request_id": None,
-                            "status_code": status, "response": httpx2.Response(status, request=request)}.items():
+        for attr, value in {
+            "message": "m",
+            "body": {"error": {"message": "m"}},
+            "request": request,
+            "request_id": None,
+            "status_code": status,
+            "response": httpx2.Response(status, request=request),
+        }.items():
             try:
                 object.__setattr__(exc, attr, value)
             except AttributeError:
@@ -156,10 +166,18 @@ def test_every_openai_exception_is_mapped() -> None:
 
 
 SDK_CLASSES = {
-    "400": openai.BadRequestError, "401": openai.AuthenticationError, "403": openai.PermissionDeniedError,
-    "404": openai.NotFoundError, "409": openai.ConflictError, "422": openai.UnprocessableEntityError,
-    "429": openai.RateLimitError, "quota": openai.RateLimitError, "context": openai.BadRequestError,
-    "500": openai.InternalServerError, "408": openai.APIStatusError, "reset": openai.APIConnectionError,
+    "400": openai.BadRequestError,
+    "401": openai.AuthenticationError,
+    "403": openai.PermissionDeniedError,
+    "404": openai.NotFoundError,
+    "409": openai.ConflictError,
+    "422": openai.UnprocessableEntityError,
+    "429": openai.RateLimitError,
+    "quota": openai.RateLimitError,
+    "context": openai.BadRequestError,
+    "500": openai.InternalServerError,
+    "408": openai.APIStatusError,
+    "reset": openai.APIConnectionError,
 }
 
 
@@ -192,6 +210,8 @@ def test_unyos_errors_do_not_load_the_sdk_until_a_client_does() -> None:
     import subprocess
     import sys
 
-    code = ("import sys, unyo._types._errors, unyo._core._config; assert 'openai' not in sys.modules; "
-            "import openai; unyo._types._errors.adopt_sdk_bases(); assert issubclass(unyo._types._errors.RateLimited, openai.RateLimitError)")
+    code = (
+        "import sys, unyo._types._errors, unyo._core._config; assert 'openai' not in sys.modules; "
+        "import openai; unyo._types._errors.adopt_sdk_bases(); assert issubclass(unyo._types._errors.RateLimited, openai.RateLimitError)"
+    )
     assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True).returncode == 0

@@ -16,25 +16,52 @@ ALLOWED = [
     ("postgres", "SELECT COALESCE(name, 'n/a'), LOWER(email) FROM customers"),
     ("postgres", "SELECT id, SUM(amount) OVER (PARTITION BY customer_id ORDER BY created_at) FROM orders"),
     ("postgres", "SELECT CAST(amount AS numeric(10, 2)), amount::text, EXTRACT(year FROM created_at) FROM orders"),
-    ("postgres", "SELECT now(), current_date, length(a), substring(a from 1 for 2), a || b, round(x, 2), abs(x) FROM t"),
+    (
+        "postgres",
+        "SELECT now(), current_date, length(a), substring(a from 1 for 2), a || b, round(x, 2), abs(x) FROM t",
+    ),
     ("postgres", "SELECT CASE WHEN a > 0 THEN 'pos' ELSE 'neg' END, nullif(a, 0), greatest(a, b), least(a, b) FROM t"),
     ("postgres", "SELECT string_agg(name, ', '), array_agg(id), count(DISTINCT id), avg(x), min(x), max(x) FROM t"),
-    ("postgres", "SELECT row_number() OVER (), rank() OVER (ORDER BY x), lag(x) OVER (ORDER BY d), lead(x) OVER (ORDER BY d) FROM t"),
+    (
+        "postgres",
+        "SELECT row_number() OVER (), rank() OVER (ORDER BY x), lag(x) OVER (ORDER BY d), lead(x) OVER (ORDER BY d) FROM t",
+    ),
     ("postgres", "SELECT to_char(d, 'YYYY-MM'), date_part('month', d), d + interval '1 day', age(d) FROM t"),
     ("postgres", "SELECT count(*) FILTER (WHERE a > 1), percentile_cont(0.5) WITHIN GROUP (ORDER BY x) FROM t"),
     ("postgres", "SELECT data->>'k', data->'a', jsonb_array_length(data->'items') FROM events WHERE name ~ '\\d+'"),
-    ("postgres", "SELECT a FROM t WHERE a IN (SELECT b FROM u) AND EXISTS (SELECT 1 FROM v WHERE v.id = t.id) AND c LIKE 'x%'"),
+    (
+        "postgres",
+        "SELECT a FROM t WHERE a IN (SELECT b FROM u) AND EXISTS (SELECT 1 FROM v WHERE v.id = t.id) AND c LIKE 'x%'",
+    ),
     ("postgres", "WITH t AS (SELECT id FROM orders) SELECT count(*) FROM t UNION SELECT 1"),
-    ("postgres", "SELECT initcap(name), split_part(email, '@', 2), regexp_replace(phone, '[^0-9]', '', 'g') FROM customers"),
+    (
+        "postgres",
+        "SELECT initcap(name), split_part(email, '@', 2), regexp_replace(phone, '[^0-9]', '', 'g') FROM customers",
+    ),
     ("mysql", "SELECT IFNULL(discount, 0), DATE_FORMAT(created_at, '%Y-%m') FROM orders"),
-    ("mysql", "SELECT NOW(), CURDATE(), DATEDIFF(a, b), DATE_ADD(d, INTERVAL 1 DAY), YEAR(d), MONTH(d), UNIX_TIMESTAMP() FROM t"),
-    ("mysql", "SELECT GROUP_CONCAT(name), IF(a, 1, 2), CONCAT(a, b), STR_TO_DATE(s, '%Y-%m-%d'), FROM_UNIXTIME(1) FROM t"),
-    ("mysql", "SELECT TIMESTAMPDIFF(DAY, a, b), LEFT(a, 2), TRIM(a), REPLACE(a, 'x', 'y'), SUBSTRING_INDEX(a, ',', 1), LOCATE('a', b) FROM t"),
+    (
+        "mysql",
+        "SELECT NOW(), CURDATE(), DATEDIFF(a, b), DATE_ADD(d, INTERVAL 1 DAY), YEAR(d), MONTH(d), UNIX_TIMESTAMP() FROM t",
+    ),
+    (
+        "mysql",
+        "SELECT GROUP_CONCAT(name), IF(a, 1, 2), CONCAT(a, b), STR_TO_DATE(s, '%Y-%m-%d'), FROM_UNIXTIME(1) FROM t",
+    ),
+    (
+        "mysql",
+        "SELECT TIMESTAMPDIFF(DAY, a, b), LEFT(a, 2), TRIM(a), REPLACE(a, 'x', 'y'), SUBSTRING_INDEX(a, ',', 1), LOCATE('a', b) FROM t",
+    ),
     ("mysql", "SELECT a FROM t -- a comment\nWHERE b = 1 # another"),
-    ("sqlite", "SELECT strftime('%Y', d), date('now'), julianday(d), ifnull(a, b), substr(a, 1, 2), instr(a, 'x'), iif(a, 1, 2) FROM t"),
+    (
+        "sqlite",
+        "SELECT strftime('%Y', d), date('now'), julianday(d), ifnull(a, b), substr(a, 1, 2), instr(a, 'x'), iif(a, 1, 2) FROM t",
+    ),
     ("sqlite", "SELECT total(x), group_concat(a), typeof(a), count(*) FROM t GROUP BY 1"),
     ("duckdb", "SELECT date_trunc('day', d), strftime(d, '%Y'), list(a), string_agg(a, ','), epoch(d) FROM t"),
-    ("duckdb", "SELECT median(x), quantile_cont(x, 0.5), approx_count_distinct(a), arg_max(a, b), date_diff('day', a, b) FROM t"),
+    (
+        "duckdb",
+        "SELECT median(x), quantile_cont(x, 0.5), approx_count_distinct(a), arg_max(a, b), date_diff('day', a, b) FROM t",
+    ),
     ("duckdb", 'SELECT * FROM "Order Items" JOIN customers USING (id)'),
     (None, "select a, b from t where c = 'DROP TABLE x'"),
 ]
@@ -80,7 +107,11 @@ REFUSED = [
     ("duckdb", "SELECT getenv('HOME')", "getenv()"),
     # SQLite: unbounded work
     ("sqlite", "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c) SELECT x FROM c", "recursive"),
-    ("sqlite", "WITH c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c) SELECT x FROM c", "reads itself"),  # RECURSIVE is optional in SQLite
+    (
+        "sqlite",
+        "WITH c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c) SELECT x FROM c",
+        "reads itself",
+    ),  # RECURSIVE is optional in SQLite
     ("sqlite", "SELECT randomblob(1e9)", "randomblob()"),
     ("sqlite", "SELECT zeroblob(1000000000)", "zeroblob()"),
     ("sqlite", "SELECT load_extension('x')", "load_extension()"),
@@ -126,7 +157,11 @@ def test_allow_functions_extends_the_allowlist(dialect: str, sql: str, allow: li
 
 def test_allow_functions_does_not_reopen_other_holes() -> None:
     guard = read_only_sql("postgres", allow_functions=["similarity"])
-    for sql in ["SELECT pg_sleep(1)", "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n) SELECT 1", "DELETE FROM t"]:
+    for sql in [
+        "SELECT pg_sleep(1)",
+        "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n) SELECT 1",
+        "DELETE FROM t",
+    ]:
         with pytest.raises(ValueError):
             guard(sql)
 
@@ -195,7 +230,13 @@ def test_redirect_target_follows_allowed_hops(location: str, expect: str) -> Non
 
 @pytest.mark.parametrize(
     "location",
-    ["https://169.254.169.254/latest/meta-data/", "//evil.example.net/x", "http://status.example.com/", "https://status.example.com@evil.net/", ""],
+    [
+        "https://169.254.169.254/latest/meta-data/",
+        "//evil.example.net/x",
+        "http://status.example.com/",
+        "https://status.example.com@evil.net/",
+        "",
+    ],
 )
 def test_redirect_target_refuses_hops_off_the_allowlist(location: str) -> None:
     with pytest.raises(ValueError):

@@ -25,7 +25,11 @@ SLACK_BOT = "xo" + "xb-" + "123456789012-1234567890123-AbCdEfGhIjKlMnOpQrStUvWx"
 SLACK_USER = "xo" + "xp-" + "123456789012-123456789012-123456789012-0123456789abcdef0123456789abcdef"
 GOOGLE = "AI" + "zaSyD-1234567890abcdefghijklmnopqrstu"
 BASIC = "dXNlcjpwYXNzd29yZA=="  # base64("user:password")
-PEM_BODY = ["MIIEvQIBADANBgkqhkiG9w0BAQEFAASCBKcwggSjAgEAAoIBAQC7VJTUt9Us8cKj", "MIIEvQIBADANBgkqhkiG9w0BAQEFAASCBKcwggSjAgEAAoIBAQC7VJTUt9Us8cK2", "Zm9vYmFy"]
+PEM_BODY = [
+    "MIIEvQIBADANBgkqhkiG9w0BAQEFAASCBKcwggSjAgEAAoIBAQC7VJTUt9Us8cKj",
+    "MIIEvQIBADANBgkqhkiG9w0BAQEFAASCBKcwggSjAgEAAoIBAQC7VJTUt9Us8cK2",
+    "Zm9vYmFy",
+]
 PEM = "-----BEGIN " + "PRIVATE KEY-----\n" + "\n".join(PEM_BODY) + "\n-----END " + "PRIVATE KEY-----"
 PEM_RSA = PEM.replace("BEGIN PRIVATE", "BEGIN RSA PRIVATE").replace("END PRIVATE", "END RSA PRIVATE")
 
@@ -86,7 +90,12 @@ POSITIVES: list[tuple[str, str, str, bool]] = [
     ("SECRET", f"Authorization: Basic {BASIC}", BASIC, True),
     ("SECRET", f'{{"authorization": "basic {BASIC}"}}', BASIC, True),
     ("SECRET", "Authorization: Bearer abcdefghijklmnop123", "abcdefghijklmnop123", False),
-    ("SECRET", "ヘッダーは Ａｕｔｈｏｒｉｚａｔｉｏｎ：Ｂｅａｒｅｒ　ａｂｃｄｅｆｇｈｉｊ１２３", "ａｂｃｄｅｆｇｈｉｊ１２３", True),
+    (
+        "SECRET",
+        "ヘッダーは Ａｕｔｈｏｒｉｚａｔｉｏｎ：Ｂｅａｒｅｒ　ａｂｃｄｅｆｇｈｉｊ１２３",
+        "ａｂｃｄｅｆｇｈｉｊ１２３",
+        True,
+    ),
     ("SECRET", f"key file:\n{PEM}\nend of mail", PEM_BODY[0], True),
     ("SECRET", f"{PEM_RSA}", PEM_BODY[1], True),
     ("SECRET", '{"key": "' + PEM.replace("\n", "\\n") + '"}', PEM_BODY[1], True),
@@ -124,7 +133,9 @@ NEGATIVES: list[str] = [
 ]
 
 
-@pytest.mark.parametrize(("kind", "text", "gone", "new"), POSITIVES, ids=[f"{k}-{i}" for i, (k, *_) in enumerate(POSITIVES)])
+@pytest.mark.parametrize(
+    ("kind", "text", "gone", "new"), POSITIVES, ids=[f"{k}-{i}" for i, (k, *_) in enumerate(POSITIVES)]
+)
 def test_positive(kind: str, text: str, gone: str, new: bool) -> None:
     out = mask(text)
     assert gone not in out, out
@@ -155,7 +166,11 @@ def test_text_outside_masked_spans_is_kept_as_written() -> None:
 def test_spans_are_reported_against_the_original_text() -> None:
     text = "〒１００－０００１ 東京都千代田区千代田１－１、口座番号：１２３４５６７"
     spans = find(text)
-    assert [(text[s:e], kind) for s, e, kind in spans] == [("１００－０００１", "POSTCODE"), ("千代田１－１", "ADDRESS"), ("１２３４５６７", "ACCOUNT")]
+    assert [(text[s:e], kind) for s, e, kind in spans] == [
+        ("１００－０００１", "POSTCODE"),
+        ("千代田１－１", "ADDRESS"),
+        ("１２３４５６７", "ACCOUNT"),
+    ]
     assert mask(text) == "〒[POSTCODE] 東京都千代田区[ADDRESS]、口座番号：[ACCOUNT]"
 
 
@@ -176,7 +191,9 @@ def test_redact_keeps_the_header_name_and_scheme() -> None:
     assert redact("risk-adjusted returns") == "risk-adjusted returns"
 
 
-@pytest.mark.parametrize("unit", ["a", "1", "1-", "０", "a@", "東京都1-", "口座", "-----BEGIN PRIVATE KEY-----", "Bearer ", "::"])
+@pytest.mark.parametrize(
+    "unit", ["a", "1", "1-", "０", "a@", "東京都1-", "口座", "-----BEGIN PRIVATE KEY-----", "Bearer ", "::"]
+)
 def test_time_is_linear_in_the_length(unit: str) -> None:
     """Long runs of one shape (base64 data, digit dumps) must not make a regex backtrack
     quadratically: 4x the text may cost at most ~4x the time (8x allowed for noise)."""
@@ -196,7 +213,10 @@ def test_time_is_linear_in_the_length(unit: str) -> None:
 
 # --- the real Japanese guides ----------------------------------------------------------------
 
-_CORPUS_CANDIDATES = [Path(__file__).resolve().parents[2] / "shared" / "corpus" / "ja-guides", Path("/work/shared/corpus/ja-guides")]
+_CORPUS_CANDIDATES = [
+    Path(__file__).resolve().parents[2] / "shared" / "corpus" / "ja-guides",
+    Path("/work/shared/corpus/ja-guides"),
+]
 CORPUS = next((p for p in _CORPUS_CANDIDATES if p.is_dir()), _CORPUS_CANDIDATES[0])
 # Tokens that are ordinary whatever their context: a masked span that is one of these is a false
 # positive by construction (dates, times, versions, prices, quantities, HTTP statuses, sizes).
@@ -248,13 +268,13 @@ def test_samples_planted_in_the_guides_are_masked_and_the_rest_is_unchanged() ->
     for path in sorted(CORPUS.glob("*.txt")):
         lines = path.read_text(encoding="utf-8").split("\n")
         step = max(1, len(lines) // (len(POSITIVES) + 1))
-        chunks = ["\n".join(lines[i:i + step]) for i in range(0, len(lines), step)]
+        chunks = ["\n".join(lines[i : i + step]) for i in range(0, len(lines), step)]
         planted, expected = [], []
         for chunk, sample in zip(chunks, POSITIVES):
             planted += [chunk, sample[1]]
             expected += [mask(chunk), mask(sample[1])]
-        planted += chunks[len(POSITIVES):]
-        expected += [mask(chunk) for chunk in chunks[len(POSITIVES):]]
+        planted += chunks[len(POSITIVES) :]
+        expected += [mask(chunk) for chunk in chunks[len(POSITIVES) :]]
         out = mask("\n".join(planted))
         assert out == "\n".join(expected), path.name
         for kind, _, gone, _ in POSITIVES[: len(chunks)]:

@@ -13,10 +13,28 @@ from unyo.testing import FaultServer
 
 from .conftest import FAKE_KEY, fast_settings, run_cli
 
-ACTIONS = ["401", "403", "404", "400", "408", "409", "422", "429", "quota", "context", "500", "503", "reset", "malformed", "hang"]
+ACTIONS = [
+    "401",
+    "403",
+    "404",
+    "400",
+    "408",
+    "409",
+    "422",
+    "429",
+    "quota",
+    "context",
+    "500",
+    "503",
+    "reset",
+    "malformed",
+    "hang",
+]
 
 
-def test_key_never_leaks_from_the_library(fault: FaultServer, caplog: pytest.LogCaptureFixture, capsys: pytest.CaptureFixture[str], clean_env: Path) -> None:
+def test_key_never_leaks_from_the_library(
+    fault: FaultServer, caplog: pytest.LogCaptureFixture, capsys: pytest.CaptureFixture[str], clean_env: Path
+) -> None:
     caplog.set_level(logging.DEBUG)
     logging.getLogger().setLevel(logging.DEBUG)
     client = unyo.OpenAI(settings=fast_settings(fault, max_attempts=2, read_timeout_s=0.2, deadline_s=1))
@@ -48,8 +66,16 @@ def test_key_never_leaks_from_the_library(fault: FaultServer, caplog: pytest.Log
 
 
 def test_key_never_leaks_from_the_cli(fault: FaultServer, clean_env: Path) -> None:
-    env = {"OPENAI_API_KEY": FAKE_KEY, "OPENAI_BASE_URL": fault.url, "UNYO_BACKOFF_BASE_S": "0.01", "UNYO_MAX_ATTEMPTS": "2",
-           "UNYO_READ_TIMEOUT_S": "0.3", "UNYO_DEADLINE_S": "2", "UNYO_MODEL": "gpt-4o-mini", "OPENAI_LOG": "debug"}
+    env = {
+        "OPENAI_API_KEY": FAKE_KEY,
+        "OPENAI_BASE_URL": fault.url,
+        "UNYO_BACKOFF_BASE_S": "0.01",
+        "UNYO_MAX_ATTEMPTS": "2",
+        "UNYO_READ_TIMEOUT_S": "0.3",
+        "UNYO_DEADLINE_S": "2",
+        "UNYO_MODEL": "gpt-4o-mini",
+        "OPENAI_LOG": "debug",
+    }
     outputs = []
     for action in ["401", "quota", "500", "reset", "hang"]:
         fault.reset()

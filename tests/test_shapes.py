@@ -12,7 +12,11 @@ import pytest
 
 from unyo._providers import _shapes
 
-_CANDIDATES = [Path(os.environ.get("UNYO_OPENAPI_SPEC", "")), Path(__file__).resolve().parents[2] / "shared" / "openai-openapi.yaml", Path("/work/shared/openai-openapi.yaml")]
+_CANDIDATES = [
+    Path(os.environ.get("UNYO_OPENAPI_SPEC", "")),
+    Path(__file__).resolve().parents[2] / "shared" / "openai-openapi.yaml",
+    Path("/work/shared/openai-openapi.yaml"),
+]
 SPEC = next((p for p in _CANDIDATES if p.name and p.is_file()), _CANDIDATES[1])
 
 
@@ -87,8 +91,16 @@ def test_models_list() -> None:
     check(_shapes.models_json(["a"]), "ListModelsResponse")
 
 
-TOOL_G = _shapes.Generated("", 10, 7, tool_calls=[{"call_id": "call_1", "name": "get_weather", "arguments": '{"city": "Tokyo"}'}])
-LOGPROBS = [{"token": "bug", "logprob": -0.1, "top_logprobs": [{"token": "bug", "logprob": -0.1}, {"token": "billing", "logprob": -2.5}]}]
+TOOL_G = _shapes.Generated(
+    "", 10, 7, tool_calls=[{"call_id": "call_1", "name": "get_weather", "arguments": '{"city": "Tokyo"}'}]
+)
+LOGPROBS = [
+    {
+        "token": "bug",
+        "logprob": -0.1,
+        "top_logprobs": [{"token": "bug", "logprob": -0.1}, {"token": "billing", "logprob": -2.5}],
+    }
+]
 
 
 def test_tool_call_shapes() -> None:

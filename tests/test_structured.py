@@ -12,8 +12,8 @@ import pytest
 from pydantic import BaseModel, Field
 
 import unyo
-from unyo._records._store import store_for
 from unyo._quality._structured import to_strict
+from unyo._records._store import store_for
 from unyo.testing import FaultServer
 
 from .conftest import FAKE_KEY, fast_settings, run_cli
@@ -59,14 +59,24 @@ def test_strict_rewrite_of_json_schema_features() -> None:
             "note": {"type": "string", "default": ""},
         },
         "required": ["kind", "item"],
-        "$defs": {"Item": {"type": "object", "properties": {"sku": {"type": "string"}, "qty": {"type": "integer"}}, "required": ["sku"]}},
+        "$defs": {
+            "Item": {
+                "type": "object",
+                "properties": {"sku": {"type": "string"}, "qty": {"type": "integer"}},
+                "required": ["sku"],
+            }
+        },
     }
     strict = to_strict(schema)
     assert strict["properties"]["kind"] == {"enum": ["order"]}
     assert strict["properties"]["either"]["anyOf"][:2] == [{"type": "string"}, {"type": "integer"}]
     assert strict["properties"]["note"] == {"type": ["string", "null"]}
     item = strict["$defs"]["Item"]
-    assert item["additionalProperties"] is False and item["required"] == ["sku", "qty"] and item["properties"]["qty"]["type"] == ["integer", "null"]
+    assert (
+        item["additionalProperties"] is False
+        and item["required"] == ["sku", "qty"]
+        and item["properties"]["qty"]["type"] == ["integer", "null"]
+    )
     with pytest.raises(unyo.ConfigError):
         to_strict({"type": "array", "items": {"type": "string"}})
 
@@ -77,19 +87,30 @@ def test_responses_and_chat_get_the_strict_format(fault: FaultServer) -> None:
     r = unyo.ask_structured("Invoice please", Inquiry, client=c, api="responses", max_output_tokens=100)
     assert isinstance(r.parsed, Inquiry) and r.parsed.category == "billing" and r.repairs == 0 and r.text == GOOD
     fmt = fault.requests[0]["body"]["text"]["format"]
-    assert fmt["type"] == "json_schema" and fmt["strict"] is True and fmt["name"] == "Inquiry" and fmt["schema"]["additionalProperties"] is False
+    assert (
+        fmt["type"] == "json_schema"
+        and fmt["strict"] is True
+        and fmt["name"] == "Inquiry"
+        and fmt["schema"]["additionalProperties"] is False
+    )
     unyo.ask_structured("Invoice please", Inquiry, client=c, api="chat", max_output_tokens=100)
     rf = fault.requests[1]["body"]["response_format"]
     assert rf["type"] == "json_schema" and rf["json_schema"]["strict"] is True
 
 
 def test_invalid_output_is_repaired_with_only_the_error(fault: FaultServer) -> None:
-    fault.script({"action": "ok", "text": '{"category": "refund", "urgency": 9, "summary": "x"}'}, {"action": "ok", "text": GOOD})
+    fault.script(
+        {"action": "ok", "text": '{"category": "refund", "urgency": 9, "summary": "x"}'}, {"action": "ok", "text": GOOD}
+    )
     c = client(fault, budget_daily_usd="1")
     r = unyo.ask_structured("Invoice please", Inquiry, client=c, max_output_tokens=100)
     assert r.repairs == 1 and r.parsed.urgency == 2
     repair = fault.requests[1]["body"]["input"]
-    assert repair[0]["content"] == "Invoice please" and "category" in repair[2]["content"] and "urgency" in repair[2]["content"]
+    assert (
+        repair[0]["content"] == "Invoice please"
+        and "category" in repair[2]["content"]
+        and "urgency" in repair[2]["content"]
+    )
     assert len(repair) == 3  # original, last bad output, the error: no growth
     assert r.cost_usd == sum(c.cost_usd for c in r.calls) and r.cost_usd > 0
     assert len(unyo._records._audit.query(store_for(c.settings))) == 2  # each repair is a budgeted, audited call
@@ -122,7 +143,9 @@ def test_budget_covers_repairs(fault: FaultServer) -> None:
 
 
 def test_cli_schema_file_and_json_record(fault: FaultServer, clean_env: Path) -> None:
-    (clean_env / "schema.json").write_text(json.dumps({"type": "object", "properties": {"label": {"enum": ["spam", "ham"]}}, "required": ["label"]}))
+    (clean_env / "schema.json").write_text(
+        json.dumps({"type": "object", "properties": {"label": {"enum": ["spam", "ham"]}}, "required": ["label"]})
+    )
     fault.script({"action": "ok", "text": '{"label": "ham"}'}, {"action": "ok", "text": '{"label": "spam"}'})
     env = {"OPENAI_API_KEY": FAKE_KEY, "OPENAI_BASE_URL": fault.url, "UNYO_MODEL": "gpt-4o-mini"}
     out = run_cli("ask", "--schema", "schema.json", "--no-stream", "Is this spam?", env=env, cwd=clean_env)
@@ -148,14 +171,20 @@ def test_local_model_follows_the_schema_by_grammar() -> None:
     ]
     repairs = 0
     for p in prompts:
-        r = unyo.ask_structured(f"Triage this inquiry as JSON: {p}", Triage, client=c, max_output_tokens=200, temperature=0, max_repairs=2)
+        r = unyo.ask_structured(
+            f"Triage this inquiry as JSON: {p}", Triage, client=c, max_output_tokens=200, temperature=0, max_repairs=2
+        )
         assert isinstance(r.parsed, Triage)
         repairs += r.repairs
     print(f"\nlocal model: {len(prompts)} inquiries, {repairs} repairs ({repairs / len(prompts):.2f} per request)")
 
 
 def _lp(token: str, logprob: float, *alts: tuple[str, float]) -> dict[str, object]:
-    return {"token": token, "logprob": logprob, "top_logprobs": [{"token": token, "logprob": logprob}] + [{"token": t, "logprob": p} for t, p in alts]}
+    return {
+        "token": token,
+        "logprob": logprob,
+        "top_logprobs": [{"token": token, "logprob": logprob}] + [{"token": t, "logprob": p} for t, p in alts],
+    }
 
 
 CLASSIFIED = [
@@ -171,10 +200,19 @@ def test_classify_confidence_comes_from_logprobs(fault: FaultServer, api: str) -
     import math
 
     fault.script({"action": "ok", "logprobs": CLASSIFIED})
-    result = unyo.classify("Please resend my invoice.", {"billing": "money", "bug": "defects", "other": "anything else"}, client=client(fault), api=api)
+    result = unyo.classify(
+        "Please resend my invoice.",
+        {"billing": "money", "bug": "defects", "other": "anything else"},
+        client=client(fault),
+        api=api,
+    )
     assert result.label == "billing" and result.source == "logprobs"
-    assert result.confidence == pytest.approx(math.exp(-0.21), abs=1e-6)  # both tokens of "billing", not the self-reported 0.99
-    assert result.scores["bug"] == pytest.approx(math.exp(-1.9), abs=1e-6) and result.scores["other"] == pytest.approx(math.exp(-4.0), abs=1e-6)
+    assert result.confidence == pytest.approx(
+        math.exp(-0.21), abs=1e-6
+    )  # both tokens of "billing", not the self-reported 0.99
+    assert result.scores["bug"] == pytest.approx(math.exp(-1.9), abs=1e-6) and result.scores["other"] == pytest.approx(
+        math.exp(-4.0), abs=1e-6
+    )
     body = fault.requests[0]["body"]
     if api == "chat":
         assert body["logprobs"] is True and body["top_logprobs"] == 5
@@ -184,13 +222,17 @@ def test_classify_confidence_comes_from_logprobs(fault: FaultServer, api: str) -
 
 def test_classify_without_logprobs_reports_self_reported_confidence(fault: FaultServer) -> None:
     fault.script({"action": "ok", "text": '{"labels": ["bug", "billing"], "confidence": 0.6, "reason": "both"}'})
-    result = unyo.classify("charged twice because of a crash", ["billing", "bug", "other"], multi_label=True, client=client(fault))
+    result = unyo.classify(
+        "charged twice because of a crash", ["billing", "bug", "other"], multi_label=True, client=client(fault)
+    )
     assert result.labels == ["bug", "billing"] and result.label is None
     assert result.source == "self_reported" and result.confidence == 0.6
 
 
 @pytest.mark.local_model
 def test_classify_on_the_local_model() -> None:
-    result = unyo.classify("The app crashes when I press save.", ["billing", "bug", "other"], client=unyo.OpenAI(profile="local"))
+    result = unyo.classify(
+        "The app crashes when I press save.", ["billing", "bug", "other"], client=unyo.OpenAI(profile="local")
+    )
     assert result.label in ("billing", "bug", "other") and result.source == "self_reported"
     assert 0 <= (result.confidence or 0) <= 1

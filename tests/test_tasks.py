@@ -43,7 +43,9 @@ def test_options_are_typed_and_checked() -> None:
 def test_a_user_task_from_files_alone(fault: FaultServer, clean_env: Path) -> None:
     folder = clean_env / "tasks" / "invoice_fields"
     folder.mkdir(parents=True)
-    (folder / "task.toml").write_text('description = "invoice number and total"\nrole = "bulk"\n[options]\ncurrency = "JPY"\n', encoding="utf-8")
+    (folder / "task.toml").write_text(
+        'description = "invoice number and total"\nrole = "bulk"\n[options]\ncurrency = "JPY"\n', encoding="utf-8"
+    )
     (folder / "system.md").write_text("Extract the invoice number and the total in $currency.\n", encoding="utf-8")
     (folder / "user.md").write_text("Invoice text:\n$text\n", encoding="utf-8")
     (folder / "schema.json").write_text(json.dumps({"type": "object", "properties": {"number": {"type": "string"}, "total": {"type": "integer"}},
@@ -59,9 +61,18 @@ def test_a_user_task_from_files_alone(fault: FaultServer, clean_env: Path) -> No
 
 def test_triage_needs_human_for_low_confidence_and_sensitive_topics(fault: FaultServer) -> None:
     fault.script(
-        {"action": "ok", "text": '{"category": "bug", "urgency": 3, "summary": "crash on save", "reply_draft": "We are checking this for you.", "confidence": 0.9}'},
-        {"action": "ok", "text": '{"category": "bug", "urgency": 3, "summary": "crash on save", "reply_draft": "We are checking this for you.", "confidence": 0.3}'},
-        {"action": "ok", "text": '{"category": "other", "urgency": 5, "summary": "legal threat noted", "reply_draft": "We are checking this for you.", "confidence": 0.95}'},
+        {
+            "action": "ok",
+            "text": '{"category": "bug", "urgency": 3, "summary": "crash on save", "reply_draft": "We are checking this for you.", "confidence": 0.9}',
+        },
+        {
+            "action": "ok",
+            "text": '{"category": "bug", "urgency": 3, "summary": "crash on save", "reply_draft": "We are checking this for you.", "confidence": 0.3}',
+        },
+        {
+            "action": "ok",
+            "text": '{"category": "other", "urgency": 5, "summary": "legal threat noted", "reply_draft": "We are checking this for you.", "confidence": 0.95}',
+        },
     )
     c = client(fault)
     assert unyo.run_task("triage", "crash on save", client=c).output["needs_human"] is False
@@ -97,7 +108,10 @@ def test_draft_forbidden_claims_and_invented_numbers(fault: FaultServer) -> None
     assert draft_violations(task, facts, {"subject": "ご案内", "body": "価格は４８,０００円、12月3日納品です。"}) == []
     problems = draft_violations(task, facts, {"subject": "ご案内", "body": "必ず 10% 割引します"})
     assert "forbidden claim '必ず'" in problems and "number 10 is not in the facts" in problems
-    fault.script({"action": "ok", "text": '{"subject": "ご案内", "body": "100%保証します"}'}, {"action": "ok", "text": '{"subject": "ご案内", "body": "12月3日に納品します。"}'})
+    fault.script(
+        {"action": "ok", "text": '{"subject": "ご案内", "body": "100%保証します"}'},
+        {"action": "ok", "text": '{"subject": "ご案内", "body": "12月3日に納品します。"}'},
+    )
     result = unyo.run_task("draft", facts, client=client(fault))
     assert result.output["violations"] == [] and not result.output["needs_human"] and len(result.calls) == 2
     assert "100" in json.dumps(fault.requests[-1]["body"], ensure_ascii=False)  # the repair named the problem
@@ -110,7 +124,9 @@ def test_minutes_and_extract_need_their_shapes(fault: FaultServer, clean_env: Pa
     assert out["todos"][0]["owner"] == "田中" and out["tentative_todos"][0]["owner"] is None
     missing = run_cli("run", "extract", "some text", env=env_for(fault))
     assert missing.returncode == 3 and "--schema" in missing.stderr
-    (clean_env / "s.json").write_text(json.dumps({"type": "object", "properties": {"name": {"type": "string"}}, "required": ["name"]}))
+    (clean_env / "s.json").write_text(
+        json.dumps({"type": "object", "properties": {"name": {"type": "string"}}, "required": ["name"]})
+    )
     fault.script({"action": "ok", "text": '{"name": "Sato"}'})
     ok = run_cli("run", "extract", "my name is Sato", "--schema", "s.json", "--json", env=env_for(fault))
     assert json.loads(ok.stdout)["output"] == {"name": "Sato"}
@@ -120,7 +136,9 @@ def test_classify_task_with_a_labels_file(fault: FaultServer, clean_env: Path) -
     (clean_env / "labels.toml").write_text('[[labels]]\nname = "refund"\ndefinition = "wants money back"\nexamples = ["返金してください"]\n'
                                             '[[labels]]\nname = "other"\ndefinition = "anything else"\n', encoding="utf-8")  # fmt: skip
     fault.script({"action": "ok", "text": '{"label": "refund", "confidence": 0.8, "reason": "asks for money back"}'})
-    result = run_cli("run", "classify", "返金希望です", "--set", "labels_file=labels.toml", "--json", env=env_for(fault))
+    result = run_cli(
+        "run", "classify", "返金希望です", "--set", "labels_file=labels.toml", "--json", env=env_for(fault)
+    )
     assert result.returncode == 0, result.stderr
     assert json.loads(result.stdout)["output"]["label"] == "refund"
     assert "wants money back" in json.dumps(fault.requests[0]["body"], ensure_ascii=False)

@@ -111,7 +111,10 @@ def test_a_tool_needs_a_docstring_and_typed_arguments() -> None:
 
 @pytest.mark.parametrize("api", ["responses", "chat"])
 def test_the_loop_runs_a_tool_and_sends_the_result_back(fault: FaultServer, api: str) -> None:
-    fault.script({"action": "ok", "tool_calls": [{"name": "get_weather", "arguments": {"city": "Tokyo", "unit": None}}]}, {"action": "ok", "text": "It is 21 degrees in Tokyo."})
+    fault.script(
+        {"action": "ok", "tool_calls": [{"name": "get_weather", "arguments": {"city": "Tokyo", "unit": None}}]},
+        {"action": "ok", "text": "It is 21 degrees in Tokyo."},
+    )
     answer = unyo.ask_with_tools("Weather in Tokyo?", [get_weather], client=client(fault), api=api)
     assert answer.text == "It is 21 degrees in Tokyo."
     assert RAN == [("get_weather", {"city": "Tokyo", "unit": "c"})]  # null meant "the default"
@@ -129,7 +132,13 @@ def test_the_loop_runs_a_tool_and_sends_the_result_back(fault: FaultServer, api:
 @pytest.mark.parametrize("api", ["responses", "chat"])
 def test_a_tool_outside_the_allowlist_is_refused_and_never_run(fault: FaultServer, api: str) -> None:
     fault.script(
-        {"action": "ok", "tool_calls": [{"name": "delete_everything", "arguments": {"confirm": True}}, {"name": "rm_rf", "arguments": {}}]},
+        {
+            "action": "ok",
+            "tool_calls": [
+                {"name": "delete_everything", "arguments": {"confirm": True}},
+                {"name": "rm_rf", "arguments": {}},
+            ],
+        },
         "ok",
     )
     registry = unyo.ToolRegistry([get_weather, delete_everything])
@@ -160,7 +169,11 @@ HOSTILE = [
     ("run_sql", '{"sql": "SELECT * FROM accounts FOR UPDATE"}', "LOCK"),
     ("run_sql", '{"sql": "SELECT pg_advisory_lock(42)"}', "pg_advisory_lock()"),
     ("run_sql", '{"sql": "SELECT lo_export(16384, \'/tmp/x\')"}', "lo_export()"),
-    ("run_sql", '{"sql": "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n) SELECT count(*) FROM n"}', "recursive"),
+    (
+        "run_sql",
+        '{"sql": "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n) SELECT count(*) FROM n"}',
+        "recursive",
+    ),
     ("run_sql", '{"sql": "SELECT 1 /*! , pg_sleep(10) */"}', "executable comments"),
     ("read_doc", '{"path": "~/.ssh/id_rsa"}', "~"),
     ("read_doc", '{"path": "../../etc/passwd"}', "leaves"),
@@ -168,7 +181,9 @@ HOSTILE = [
 
 
 @pytest.mark.parametrize(("name", "arguments", "expect"), HOSTILE)
-def test_hostile_arguments_are_refused_before_the_tool_runs(fault: FaultServer, name: str, arguments: str, expect: str) -> None:
+def test_hostile_arguments_are_refused_before_the_tool_runs(
+    fault: FaultServer, name: str, arguments: str, expect: str
+) -> None:
     fault.script({"action": "ok", "tool_calls": [{"name": name, "arguments": arguments}]}, "ok")
     answer = unyo.ask_with_tools("go", [get_weather, fetch_status, run_sql, read_doc], client=client(fault), api="chat")
     assert RAN == []
@@ -193,7 +208,13 @@ def test_a_guard_that_returns_a_value_hands_the_tool_that_value(fault: FaultServ
     """The tool opens what the guard checked (the resolved path), not the model's text."""
     seen: list[str] = []
 
-    @unyo.tool(guards={"code": lambda v: v.strip().upper(), "flag": lambda v: True, "ref": lambda v: re.fullmatch(r"[a-z]+", v)})
+    @unyo.tool(
+        guards={
+            "code": lambda v: v.strip().upper(),
+            "flag": lambda v: True,
+            "ref": lambda v: re.fullmatch(r"[a-z]+", v),
+        }
+    )
     def lookup(code: str, flag: bool, ref: str) -> str:
         """Look a code up."""
         seen.append(code)
@@ -215,7 +236,14 @@ def test_guards_on_their_own(tmp_path: Path) -> None:
     guard = url_host_in([".example.com", "10.0.0.5"], schemes=["https"], ports=[8443])
     guard("https://api.example.com/x")
     guard("https://10.0.0.5:8443/")
-    for bad in ["https://example.com.evil.net/", "https://api.example.com:22/", "https://api.example.com\\@evil/", "javascript:alert(1)", "https://127.0.0.1/", "https:// api.example.com"]:
+    for bad in [
+        "https://example.com.evil.net/",
+        "https://api.example.com:22/",
+        "https://api.example.com\\@evil/",
+        "javascript:alert(1)",
+        "https://127.0.0.1/",
+        "https:// api.example.com",
+    ]:
         with pytest.raises(ValueError):
             guard(bad)
     in_range(1, 5)(3)
@@ -234,7 +262,15 @@ def test_guards_on_their_own(tmp_path: Path) -> None:
             inside(bad)
     sql = read_only_sql()
     sql("select a, b from t where c = 'DROP TABLE x'")  # a string literal is data, not a statement
-    for bad in ["UPDATE t SET a = 1", "INSERT INTO t VALUES (1)", "CREATE TABLE t (a int)", "PRAGMA writable_schema=1", "SELECT load_extension('x')", "", "SELEC * FRM"]:
+    for bad in [
+        "UPDATE t SET a = 1",
+        "INSERT INTO t VALUES (1)",
+        "CREATE TABLE t (a int)",
+        "PRAGMA writable_schema=1",
+        "SELECT load_extension('x')",
+        "",
+        "SELEC * FRM",
+    ]:
         with pytest.raises(ValueError):
             sql(bad)
 
@@ -260,12 +296,22 @@ def huge() -> str:
 
 def test_exceptions_timeouts_and_huge_results_go_back_as_data(fault: FaultServer) -> None:
     fault.script(
-        {"action": "ok", "tool_calls": [{"name": "broken", "arguments": {"x": 1}}, {"name": "slow", "arguments": {"seconds": 5}}, {"name": "huge", "arguments": {}}]},
+        {
+            "action": "ok",
+            "tool_calls": [
+                {"name": "broken", "arguments": {"x": 1}},
+                {"name": "slow", "arguments": {"seconds": 5}},
+                {"name": "huge", "arguments": {}},
+            ],
+        },
         "ok",
     )
     answer = unyo.ask_with_tools("go", [broken, slow, huge], client=client(fault), api="responses")
     by_name = {r.name: r for r in answer.tool_calls}
-    assert by_name["broken"].outcome == "error" and "database is down" in json.loads(by_name["broken"].output)["error"]["message"]
+    assert (
+        by_name["broken"].outcome == "error"
+        and "database is down" in json.loads(by_name["broken"].output)["error"]["message"]
+    )
     assert by_name["slow"].outcome == "timeout"
     assert by_name["huge"].outcome == "ok" and by_name["huge"].truncated and len(by_name["huge"].output) < 120
     assert answer.text  # the model still answered
@@ -274,7 +320,9 @@ def test_exceptions_timeouts_and_huge_results_go_back_as_data(fault: FaultServer
 @unyo.tool
 def leaky(x: int) -> str:
     """Fails with secrets in the message."""
-    raise RuntimeError("connect failed: postgresql://app:hunter2@10.1.2.3/db key=sk-proj-abcdefghijklmnop1234 owner=taro@example.co.jp")
+    raise RuntimeError(
+        "connect failed: postgresql://app:hunter2@10.1.2.3/db key=sk-proj-abcdefghijklmnop1234 owner=taro@example.co.jp"
+    )
 
 
 def test_a_tool_error_is_masked_before_it_goes_back_to_the_model(fault: FaultServer) -> None:
@@ -322,7 +370,16 @@ def test_parallel_calls_run_concurrently(fault: FaultServer) -> None:
         barrier.wait()
         return key.upper()
 
-    fault.script({"action": "ok", "tool_calls": [{"name": "lookup", "arguments": {"key": "a"}}, {"name": "lookup", "arguments": {"key": "b"}}]}, "ok")
+    fault.script(
+        {
+            "action": "ok",
+            "tool_calls": [
+                {"name": "lookup", "arguments": {"key": "a"}},
+                {"name": "lookup", "arguments": {"key": "b"}},
+            ],
+        },
+        "ok",
+    )
     waiter = threading.Thread(target=barrier.wait, daemon=True)
     waiter.start()
     answer = unyo.ask_with_tools("go", [lookup], client=client(fault), api="chat")
@@ -361,14 +418,19 @@ def test_approval_hook_can_veto(fault: FaultServer) -> None:
 
 
 def test_tool_calls_are_audited_masked_and_budgeted(fault: FaultServer) -> None:
-    fault.script({"action": "ok", "tool_calls": [{"name": "get_weather", "arguments": {"city": "mail taro@example.co.jp"}}]}, "ok")
+    fault.script(
+        {"action": "ok", "tool_calls": [{"name": "get_weather", "arguments": {"city": "mail taro@example.co.jp"}}]},
+        "ok",
+    )
     c = client(fault, budget_daily_usd="5")
     answer = unyo.ask_with_tools("go", [get_weather], client=c, api="responses")
     store = store_for(c.settings)
     rows = tool_calls(store)
     assert len(rows) == 1
     row = rows[0]
-    assert row["name"] == "get_weather" and row["outcome"] == "ok" and row["user_id"] == "alice" and row["tag"] == "tools"
+    assert (
+        row["name"] == "get_weather" and row["outcome"] == "ok" and row["user_id"] == "alice" and row["tag"] == "tools"
+    )
     assert "taro@example.co.jp" not in row["arguments"] and "[EMAIL]" in row["arguments"]
     assert row["call_id"] == answer.calls[0].call_id and row["result_chars"] > 0
     from unyo._records._ledger import ledger_for
@@ -390,13 +452,21 @@ def test_tool_loop_on_the_local_model(api: str) -> None:
                                  client=c, api=api, temperature=0, max_output_tokens=60)  # fmt: skip
     assert answer.rounds == 1 and answer.tool_calls[0].name == "get_weather"
     assert answer.tool_calls[0].outcome == "ok" and RAN and isinstance(RAN[0][1]["city"], str), answer.tool_calls[0]
-    assert answer.text and not answer.text.lstrip().startswith("{") and len(answer.calls) == 2  # an answer, not call syntax
+    assert (
+        answer.text and not answer.text.lstrip().startswith("{") and len(answer.calls) == 2
+    )  # an answer, not call syntax
 
 
 def test_cli_logs_tools(fault: FaultServer) -> None:
     from .conftest import run_cli
 
-    fault.script({"action": "ok", "tool_calls": [{"name": "get_weather", "arguments": {"city": "Nagoya"}}, {"name": "nope", "arguments": {}}]}, "ok")
+    fault.script(
+        {
+            "action": "ok",
+            "tool_calls": [{"name": "get_weather", "arguments": {"city": "Nagoya"}}, {"name": "nope", "arguments": {}}],
+        },
+        "ok",
+    )
     unyo.ask_with_tools("go", [get_weather], client=client(fault), api="chat")
     result = run_cli("logs", "--tools", "--json")
     rows = [json.loads(line) for line in result.stdout.splitlines()]

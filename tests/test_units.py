@@ -5,12 +5,12 @@ from __future__ import annotations
 import pytest
 
 import unyo
-from unyo._types._call import Usage
-from unyo._providers._catalog import model_info
-from unyo._types._errors import ErrorContext, parse_retry_after
 from unyo._core._limiter import RateLimiter
-from unyo._types._redact import redact, register_secret
 from unyo._core._retry import RetryPolicy
+from unyo._providers._catalog import model_info
+from unyo._types._call import Usage
+from unyo._types._errors import ErrorContext, parse_retry_after
+from unyo._types._redact import redact, register_secret
 
 
 class Clock:
@@ -62,8 +62,18 @@ def test_parse_retry_after_forms() -> None:
 
 
 def test_usage_from_both_apis() -> None:
-    responses = {"input_tokens": 100, "input_tokens_details": {"cached_tokens": 40}, "output_tokens": 30, "output_tokens_details": {"reasoning_tokens": 12}}
-    chat = {"prompt_tokens": 100, "prompt_tokens_details": {"cached_tokens": 40}, "completion_tokens": 30, "completion_tokens_details": {"reasoning_tokens": 12}}
+    responses = {
+        "input_tokens": 100,
+        "input_tokens_details": {"cached_tokens": 40},
+        "output_tokens": 30,
+        "output_tokens_details": {"reasoning_tokens": 12},
+    }
+    chat = {
+        "prompt_tokens": 100,
+        "prompt_tokens_details": {"cached_tokens": 40},
+        "completion_tokens": 30,
+        "completion_tokens_details": {"reasoning_tokens": 12},
+    }
     assert Usage.from_api(responses) == Usage.from_api(chat) == Usage(100, 40, 30, 12)
     assert Usage.from_api({"prompt_tokens": 5, "completion_tokens": 1}) == Usage(5, 0, 1, 0)
     assert Usage.from_api(None) is None
@@ -73,7 +83,12 @@ def test_redaction_of_registered_and_shaped_secrets() -> None:
     register_secret("my-custom-token-value-123")
     text = "key my-custom-token-value-123 and sk-proj-abcdefghijklmnop and Authorization: Bearer abc.def.ghijkl and AIzaSyA1234567890abcdefghijklmno"
     cleaned = redact(text)
-    for secret in ("my-custom-token-value-123", "sk-proj-abcdefghijklmnop", "abc.def.ghijkl", "AIzaSyA1234567890abcdefghijklmno"):
+    for secret in (
+        "my-custom-token-value-123",
+        "sk-proj-abcdefghijklmnop",
+        "abc.def.ghijkl",
+        "AIzaSyA1234567890abcdefghijklmno",
+    ):
         assert secret not in cleaned
     assert redact("ordinary text, no secrets") == "ordinary text, no secrets"
 

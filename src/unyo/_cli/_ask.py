@@ -20,7 +20,14 @@ def run(args: Namespace) -> int:
 
     prompt = read_prompt(args.prompt)
     client = client_for(args.profile, user=args.user, tag=args.tag)
-    options = dict(model=args.model, system=args.system, max_output_tokens=args.max_output_tokens, temperature=args.temperature, api=args.api, client=client)
+    options = dict(
+        model=args.model,
+        system=args.system,
+        max_output_tokens=args.max_output_tokens,
+        temperature=args.temperature,
+        api=args.api,
+        client=client,
+    )
     if args.schema:
         return _structured(args, prompt, options)
     streaming = args.stream if args.stream is not None else (sys.stdout.isatty() and not args.json)
@@ -61,5 +68,7 @@ def _structured(args: Namespace, prompt: str, options: dict) -> int:  # type: ig
         print(json.dumps(record, ensure_ascii=False))
     else:
         print(json.dumps(result.to_dict()["parsed"], ensure_ascii=False, indent=2))
-        print(status_line(result.calls[-1]) + (f" · repairs {result.repairs}" if result.repairs else ""), file=sys.stderr)
+        print(
+            status_line(result.calls[-1]) + (f" · repairs {result.repairs}" if result.repairs else ""), file=sys.stderr
+        )
     return 0

@@ -16,7 +16,9 @@ from unyo._cli._shared import clean, client_for, status_line
 def _print_stream(text_stream: Any) -> tuple[str, Any]:
     try:
         for delta in text_stream:
-            print(clean(delta, multiline=True), end="", flush=True)  # model-written: no escape sequence reaches the terminal
+            print(
+                clean(delta, multiline=True), end="", flush=True
+            )  # model-written: no escape sequence reaches the terminal
     except KeyboardInterrupt:
         text_stream.cancel("ctrl-c")
         for _ in text_stream:  # drain: the stream ends at once and its on_close runs
@@ -36,7 +38,17 @@ class _Memory:
         a = self.args
         self.history.append({"role": "user", "content": line})
         try:
-            text, result = _print_stream(stream(self.history, client=self.client, model=a.model, system=a.system, max_output_tokens=a.max_output_tokens, temperature=a.temperature, api=a.api))
+            text, result = _print_stream(
+                stream(
+                    self.history,
+                    client=self.client,
+                    model=a.model,
+                    system=a.system,
+                    max_output_tokens=a.max_output_tokens,
+                    temperature=a.temperature,
+                    api=a.api,
+                )
+            )
         except BaseException:
             self.history.pop()
             raise
@@ -50,7 +62,9 @@ class _Stored:
 
     def reply(self, line: str) -> tuple[str, Any]:
         a = self.args
-        return _print_stream(self.conversation.stream(line, max_output_tokens=a.max_output_tokens, temperature=a.temperature, api=a.api))
+        return _print_stream(
+            self.conversation.stream(line, max_output_tokens=a.max_output_tokens, temperature=a.temperature, api=a.api)
+        )
 
 
 def run(args: Namespace) -> int:
@@ -69,7 +83,10 @@ def run(args: Namespace) -> int:
         turns = conv.turns()
         where = f" · conversation {conv.id} ({conv.strategy}, {len(turns)} stored turns)"
         session = _Stored(conv, args)
-    print(f"unyo chat · {client.settings.profile.name}{clean(where)} · Ctrl-C stops a reply · `exit` or Ctrl-C at the prompt quits", file=sys.stderr)
+    print(
+        f"unyo chat · {client.settings.profile.name}{clean(where)} · Ctrl-C stops a reply · `exit` or Ctrl-C at the prompt quits",
+        file=sys.stderr,
+    )
     while True:
         try:
             line = input("you> ")
@@ -84,7 +101,10 @@ def run(args: Namespace) -> int:
         try:
             _, result = session.reply(line)
         except UnyoError as exc:
-            print(f"\nerror: {type(exc).__name__}: {clean(exc, multiline=True)}\nhint: {clean(exc.hint(), multiline=True)}", file=sys.stderr)
+            print(
+                f"\nerror: {type(exc).__name__}: {clean(exc, multiline=True)}\nhint: {clean(exc.hint(), multiline=True)}",
+                file=sys.stderr,
+            )
             continue
         if result.status == "cancelled":
             print(" [cancelled]", end="")

@@ -43,14 +43,21 @@ def _values(settings: Any) -> dict[str, dict[str, object]]:
     out: dict[str, dict[str, object]] = {
         "profile": {"value": settings.profile.name, "from": settings.origins.get("profile", "default")},
         "base_url": {"value": settings.base_url, "from": settings.origins.get("base_url", "default")},
-        "key": {"value": f"{len(settings.api_key)} characters" if settings.api_key else "none",
-                "from": settings.key_source},
+        "key": {
+            "value": f"{len(settings.api_key)} characters" if settings.api_key else "none",
+            "from": settings.key_source,
+        },
     }
     for name in _KNOBS:
         if name in out:
             continue
         value = getattr(settings, name, None)
-        if name.startswith(("budget_", "max_request")) or name in ("on_budget_exceeded", "downgrade_to", "soft_threshold", "allow_unpriced"):
+        if name.startswith(("budget_", "max_request")) or name in (
+            "on_budget_exceeded",
+            "downgrade_to",
+            "soft_threshold",
+            "allow_unpriced",
+        ):
             value = _budget_value(settings, name)
         out[name] = {"value": value, "from": settings.origins.get(name, "default")}
     limits = [limit.describe() for limit in settings.budget.limits]

@@ -11,8 +11,18 @@ from unyo._cli._shared import settings_for
 from unyo._types._prices import Price
 
 
-def estimate(price: Price, *, requests_per_day: float, days: float, input_tokens: float, output_tokens: float, output_cap: int,
-             retry_rate: float, cache_hit_rate: float, cached_input_share: float) -> dict[str, object]:
+def estimate(
+    price: Price,
+    *,
+    requests_per_day: float,
+    days: float,
+    input_tokens: float,
+    output_tokens: float,
+    output_cap: int,
+    retry_rate: float,
+    cache_hit_rate: float,
+    cached_input_share: float,
+) -> dict[str, object]:
     """Normal: average tokens, a `cached_input_share` of input at the cached price, cache hits
     free, retried requests billed again. Worst: every output at the cap, no cache of any kind,
     every retry billed."""
@@ -44,9 +54,13 @@ def run(args: Namespace) -> int:
     settings = settings_for(args.profile)
     model_id, role = settings.profile.resolve_model(args.model or settings.model)
     info = model_info(model_id, settings.models)
-    price = info.price if info.price is not None else (settings.profile.price(info) if settings.profile.free else None)  # a listed model's price, even offline
+    price = (
+        info.price if info.price is not None else (settings.profile.price(info) if settings.profile.free else None)
+    )  # a listed model's price, even offline
     if price is None:
-        raise ConfigError(f'model {model_id!r} has no price: add [models."{model_id}"] input/cached_input/output (USD per 1M tokens) to unyo.toml')
+        raise ConfigError(
+            f'model {model_id!r} has no price: add [models."{model_id}"] input/cached_input/output (USD per 1M tokens) to unyo.toml'
+        )
     for name in ("retry_rate", "cache_hit_rate", "cached_input_share"):
         if not 0 <= getattr(args, name) <= 1:
             raise ConfigError(f"--{name.replace('_', '-')} must be between 0 and 1")
@@ -57,8 +71,17 @@ def run(args: Namespace) -> int:
         factor = price_factor(settings)
         price, via = price.scaled(factor), f", Batch API at {factor:%} of list prices"
     cap = args.max_output_tokens or settings.max_output_tokens
-    result = estimate(price, requests_per_day=args.requests_per_day, days=args.days, input_tokens=args.input_tokens, output_tokens=args.output_tokens,
-                      output_cap=cap, retry_rate=args.retry_rate, cache_hit_rate=args.cache_hit_rate, cached_input_share=args.cached_input_share)
+    result = estimate(
+        price,
+        requests_per_day=args.requests_per_day,
+        days=args.days,
+        input_tokens=args.input_tokens,
+        output_tokens=args.output_tokens,
+        output_cap=cap,
+        retry_rate=args.retry_rate,
+        cache_hit_rate=args.cache_hit_rate,
+        cached_input_share=args.cached_input_share,
+    )
     p = price
     formula = [
         f"price ({model_id}{f', role {role}' if role else ''}, list prices as of {prices_as_of()}{via}): input ${p.input}, cached input ${p.cached_input}, output ${p.output} per 1M tokens",
@@ -69,11 +92,25 @@ def run(args: Namespace) -> int:
         f"worst month = requests × (1 + retry {args.retry_rate:g}) × worst per request = ${result['monthly_worst']}",
     ]
     if args.json:
-        print(json.dumps({"model": model_id, "role": role, "prices_as_of": prices_as_of(), "output_cap": cap, "via": args.via,
-                          **{k: str(v) for k, v in result.items()}, "formula": formula}, ensure_ascii=False))
+        print(
+            json.dumps(
+                {
+                    "model": model_id,
+                    "role": role,
+                    "prices_as_of": prices_as_of(),
+                    "output_cap": cap,
+                    "via": args.via,
+                    **{k: str(v) for k, v in result.items()},
+                    "formula": formula,
+                },
+                ensure_ascii=False,
+            )
+        )
         return 0
     print(f"Estimated monthly cost: normal ${result['monthly_normal']}, worst case ${result['monthly_worst']}\n")
     for line in formula:
         print("  " + line)
-    print("\n  Set UNYO_BUDGET_MONTHLY_USD to the worst case (or lower) and unyo refuses calls before the bill passes it.")
+    print(
+        "\n  Set UNYO_BUDGET_MONTHLY_USD to the worst case (or lower) and unyo refuses calls before the bill passes it."
+    )
     return 0

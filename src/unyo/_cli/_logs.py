@@ -25,7 +25,10 @@ def run(args: Namespace) -> int:
         if not args.file:
             raise ConfigError("logs export needs a FILE to write")
         records = query(store, limit=None, oldest_first=True, **filters)
-        with private_output(args.file) as tmp, open(tmp, "w", encoding="utf-8") as out:  # 0600, atomic, never through a link: it may hold masked prompts
+        with (
+            private_output(args.file) as tmp,
+            open(tmp, "w", encoding="utf-8") as out,
+        ):  # 0600, atomic, never through a link: it may hold masked prompts
             for record in records:
                 out.write(to_json(record) + "\n")
         print(f"exported {len(records)} records to {args.file}", file=sys.stderr)
@@ -39,17 +42,33 @@ def run(args: Namespace) -> int:
         return 0
     from unyo._types._prices import usd
 
-    rows = [[r["time"], r["status"], r["model"], r["user_id"] or "-", r["tag"] or "-", f"{r['input_tokens']}/{r['output_tokens']}",
-             "hit" if r["cache_hit"] else usd(r["cost"]), r["attempts"], f"{r['latency_s']:.2f}s" if r["latency_s"] is not None else "-",
-             r["error"] or r["budget"] or ""] for r in records]
-    table(f"unyo logs ({len(records)} most recent, {store.location})", ["time", "status", "model", "user", "tag", "in/out", "cost", "tries", "latency", "error / budget"], rows)
+    rows = [
+        [
+            r["time"],
+            r["status"],
+            r["model"],
+            r["user_id"] or "-",
+            r["tag"] or "-",
+            f"{r['input_tokens']}/{r['output_tokens']}",
+            "hit" if r["cache_hit"] else usd(r["cost"]),
+            r["attempts"],
+            f"{r['latency_s']:.2f}s" if r["latency_s"] is not None else "-",
+            r["error"] or r["budget"] or "",
+        ]
+        for r in records
+    ]
+    table(
+        f"unyo logs ({len(records)} most recent, {store.location})",
+        ["time", "status", "model", "user", "tag", "in/out", "cost", "tries", "latency", "error / budget"],
+        rows,
+    )
     return 0
 
 
 def _tools(store: object, args: Namespace) -> int:
     from datetime import datetime
 
-    from unyo._records._audit import tool_calls, to_json
+    from unyo._records._audit import to_json, tool_calls
 
     rows = tool_calls(store, limit=args.limit, since=parse_since(args.since), user=args.user)
     if args.json:
@@ -76,12 +95,17 @@ def _prune(store: Any, settings: Any, args: Namespace) -> int:
     budget = settings.budget
     plan = prune_counts(store, days, budget=budget)
     kept_from = datetime.fromtimestamp(plan["keep_from"]).astimezone().strftime("%Y-%m-%d %H:%M")
-    what = (f"delete {plan['calls']} audit records, {plan['tool_calls']} tool-call records and {plan['conversations']} stored conversations "
-            f"older than {days:g} days from {store.location}; records since {kept_from} (the current budget periods) are kept"
-            + (f", {plan['scrubbed']} of them with their prompt and output text cleared" if plan["scrubbed"] else ""))
+    what = (
+        f"delete {plan['calls']} audit records, {plan['tool_calls']} tool-call records and {plan['conversations']} stored conversations "
+        f"older than {days:g} days from {store.location}; records since {kept_from} (the current budget periods) are kept"
+        + (f", {plan['scrubbed']} of them with their prompt and output text cleared" if plan["scrubbed"] else "")
+    )
     if not args.yes:
         if not sys.stdin.isatty():
-            print(f"error: unyo logs prune would {what}.\nhint: stdin is not a terminal, so nothing was deleted; pass --yes to confirm", file=sys.stderr)
+            print(
+                f"error: unyo logs prune would {what}.\nhint: stdin is not a terminal, so nothing was deleted; pass --yes to confirm",
+                file=sys.stderr,
+            )
             return 2
         try:
             answer = input(f"{what[0].upper()}{what[1:]}.\nProceed? [y/N] ")
@@ -91,6 +115,8 @@ def _prune(store: Any, settings: Any, args: Namespace) -> int:
             print("nothing deleted", file=sys.stderr)
             return 0
     removed = prune(store, days, budget=budget)
-    print(f"removed {removed} audit records older than {days:g} days from {store.location} "
-          f"(records since {kept_from}, which the current budgets count, are kept)")
+    print(
+        f"removed {removed} audit records older than {days:g} days from {store.location} "
+        f"(records since {kept_from}, which the current budgets count, are kept)"
+    )
     return 0

@@ -21,7 +21,15 @@ def run(args: Namespace) -> int:
     for model_id in sorted(set(served) | set(roles)):
         info = model_info(model_id, settings.models)
         window = settings.profile.context_window(info, settings.local_model, settings.local_ctx)
-        rows.append({"model": model_id, "roles": roles.get(model_id, []), "served": model_id in served, "context_window": window, "max_output": info.max_output})
+        rows.append(
+            {
+                "model": model_id,
+                "roles": roles.get(model_id, []),
+                "served": model_id in served,
+                "context_window": window,
+                "max_output": info.max_output,
+            }
+        )
     if args.json:
         print(json.dumps({"profile": settings.profile.name, "models": rows}, ensure_ascii=False))
         return 0

@@ -28,13 +28,19 @@ def _bars(rows: list[dict[str, Any]], width: int = 900, height: int = 180) -> st
     top = max(values) or Decimal(1)
     step = width / len(rows)
     bar = min(48.0, max(2.0, step * 0.7))
-    parts = [f'<svg role="img" aria-label="cost chart" width="{width}" height="{height + 40}" viewBox="0 0 {width} {height + 40}">']
+    parts = [
+        f'<svg role="img" aria-label="cost chart" width="{width}" height="{height + 40}" viewBox="0 0 {width} {height + 40}">'
+    ]
     for i, (row, value) in enumerate(zip(rows, values, strict=True)):
         h = float(value / top) * height if top else 0.0
         x = i * step + (step - bar) / 2
-        parts.append(f'<rect class="bar" x="{x:.1f}" y="{height - h:.1f}" width="{bar:.1f}" height="{h:.1f}"><title>{escape(row["key"])}: {usd(value)}, {row["calls"]} calls</title></rect>')
+        parts.append(
+            f'<rect class="bar" x="{x:.1f}" y="{height - h:.1f}" width="{bar:.1f}" height="{h:.1f}"><title>{escape(row["key"])}: {usd(value)}, {row["calls"]} calls</title></rect>'
+        )
         if len(rows) <= 31:
-            parts.append(f'<text x="{x + bar / 2:.1f}" y="{height + 14}" text-anchor="middle">{escape(row["key"][-5:])}</text>')
+            parts.append(
+                f'<text x="{x + bar / 2:.1f}" y="{height + 14}" text-anchor="middle">{escape(row["key"][-5:])}</text>'
+            )
     parts.append(f'<text x="0" y="{height + 34}">max {usd(top)} per bar</text></svg>')
     return "".join(parts)
 
@@ -42,8 +48,10 @@ def _bars(rows: list[dict[str, Any]], width: int = 900, height: int = 180) -> st
 def _gauge(b: dict[str, Any]) -> str:
     used = min(1.0, b["used"])
     cls = "over" if b["used"] >= 1 else "warn" if b["used"] >= 0.8 else ""
-    return (f'<svg width="300" height="14" role="img" aria-label="{b["used"]:.0%} used"><rect width="300" height="14" fill="#eef1f4"/>'
-            f'<rect class="bar {cls}" width="{300 * used:.1f}" height="14"/></svg>')
+    return (
+        f'<svg width="300" height="14" role="img" aria-label="{b["used"]:.0%} used"><rect width="300" height="14" fill="#eef1f4"/>'
+        f'<rect class="bar {cls}" width="{300 * used:.1f}" height="14"/></svg>'
+    )
 
 
 def _table(rows: list[dict[str, Any]], name: str) -> str:
@@ -72,7 +80,8 @@ def render(report: dict[str, Any]) -> str:
     budgets = "".join(
         f"<tr><td>{escape(b['limit'])}</td><td>{escape(b['scope'])}</td><td>{escape(b['period'])}</td><td>{usd(b['spent'])}</td>"
         f"<td>{usd(b['reserved'])}</td><td>{usd(b['remaining'])}</td><td>{_gauge(b)} {b['used']:.0%}</td></tr>"
-        for b in report["budgets"] if b["period"] != "request"
+        for b in report["budgets"]
+        if b["period"] != "request"
     )
     sections = []
     for name, rows in report["groups"].items():
@@ -82,10 +91,10 @@ def render(report: dict[str, Any]) -> str:
 <html lang="en"><head><meta charset="utf-8"><title>unyo usage report</title><style>{CSS}</style></head>
 <body>
 <h1>unyo usage report</h1>
-<p class="muted">Since {escape(str(report['since']))} · ledger {escape(report['store'])} · costs at list prices; * marks groups with unpriced calls</p>
+<p class="muted">Since {escape(str(report["since"]))} · ledger {escape(report["store"])} · costs at list prices; * marks groups with unpriced calls</p>
 <div class="cards">{cards}</div>
 <h2>Budgets</h2>
-{'<table><tr><th>limit</th><th>scope</th><th>period</th><th>spent</th><th>reserved</th><th>remaining</th><th>used</th></tr>' + budgets + '</table>' if budgets else '<p class="muted">No budget is set.</p>'}
-{''.join(sections)}
+{"<table><tr><th>limit</th><th>scope</th><th>period</th><th>spent</th><th>reserved</th><th>remaining</th><th>used</th></tr>" + budgets + "</table>" if budgets else '<p class="muted">No budget is set.</p>'}
+{"".join(sections)}
 </body></html>
 """

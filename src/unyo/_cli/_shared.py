@@ -76,7 +76,9 @@ _SEQUENCES = re.compile(
     r"|(?:\x1b\[|\x9b)[0-?]*[ -/]*[@-~]?"  # CSI (colours, cursor moves, clear screen)
     r"|\x1b[ -/]*[0-~]?"  # any other escape sequence, or a lone ESC
 )
-_CONTROLS = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")  # C0/C1 (not \t \n), DEL, bidi overrides
+_CONTROLS = re.compile(
+    r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]"
+)  # C0/C1 (not \t \n), DEL, bidi overrides
 _LINE_BREAKS = re.compile(r"[\t\n\r\x0b\x0c\x85\u2028\u2029]+")
 
 
@@ -103,6 +105,7 @@ def table(title: str, columns: list[str], rows: list[list[Any]]) -> None:
         t.add_column(Text(clean(column)), justify="left" if i == 0 else "right", no_wrap=i == 0)
     for row in rows:
         t.add_row(*[Text(clean(c, multiline=True)) for c in row])
+
     class _Console(Console):
         def on_broken_pipe(self) -> None:  # rich would exit 1 itself; main() ends every closed pipe the same way
             self.quiet = True

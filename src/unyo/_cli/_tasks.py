@@ -16,11 +16,18 @@ def run(args: Namespace) -> int:
     home = settings_for(args.profile).home
     if args.action == "list":
         found = names(home)
-        rows = [[n, "built-in" if d.parent == builtin_dir() else str(d), find(n, home).description] for n, d in found.items()]
+        rows = [
+            [n, "built-in" if d.parent == builtin_dir() else str(d), find(n, home).description]
+            for n, d in found.items()
+        ]
         if args.json:
             print(json.dumps([{"name": r[0], "source": r[1], "description": r[2]} for r in rows], ensure_ascii=False))
         else:
-            table("tasks (add your own: ./tasks/NAME/{task.toml,system.md,user.md,schema.json})", ["task", "defined in", "what it does"], rows)
+            table(
+                "tasks (add your own: ./tasks/NAME/{task.toml,system.md,user.md,schema.json})",
+                ["task", "defined in", "what it does"],
+                rows,
+            )
         return 0
     if not args.name:
         raise ConfigError("tasks show needs a task name")
@@ -31,7 +38,9 @@ def run(args: Namespace) -> int:
     if args.json:
         print(json.dumps(record, ensure_ascii=False, indent=2))
         return 0
-    print(f"{task.name}: {task.description}\n  defined in {task.directory}\n  role {task.role}, output cap {task.max_output_tokens} tokens")
+    print(
+        f"{task.name}: {task.description}\n  defined in {task.directory}\n  role {task.role}, output cap {task.max_output_tokens} tokens"
+    )
     print("\noptions (override with --set KEY=VALUE):")
     for key, value in task.options.items():
         print(f"  {key} = {json.dumps(value, ensure_ascii=False)}")

@@ -17,8 +17,8 @@ def _month_start() -> float:
 
 
 def collect(settings: Any, since: float | None, by: list[str]) -> dict[str, Any]:
-    from unyo._records._store import url_for
     from unyo._money._usage import budget_status, group, records_since, total
+    from unyo._records._store import url_for
 
     records = records_since(settings, since)
     return {
@@ -49,13 +49,35 @@ def run(args: Namespace) -> int:
     if args.html:
         return 0
     t = report["total"]
-    print(f"Since {report['since']}: {t['calls']} calls, {usd(t['cost_usd'])}, {t['input_tokens']} input / {t['output_tokens']} output tokens, "
-          f"{t['cache_hits']} cache hits, {t['failed']} failed" + (f", {t['unpriced_calls']} unpriced" if t["unpriced_calls"] else ""))
+    print(
+        f"Since {report['since']}: {t['calls']} calls, {usd(t['cost_usd'])}, {t['input_tokens']} input / {t['output_tokens']} output tokens, "
+        f"{t['cache_hits']} cache hits, {t['failed']} failed"
+        + (f", {t['unpriced_calls']} unpriced" if t["unpriced_calls"] else "")
+    )
     for name, rows in report["groups"].items():
-        table(f"by {name}", [name, "calls", "failed", "hits", "input", "cached", "output", "reasoning", "cost", "p50 s", "p95 s"],
-              [[r["key"], r["calls"], r["failed"], r["cache_hits"], r["input_tokens"], r["cached_tokens"], r["output_tokens"], r["reasoning_tokens"],
-                usd(r["cost_usd"]) + ("*" if r["unpriced_calls"] else ""), r["latency_p50_s"] or "-", r["latency_p95_s"] or "-"] for r in rows])
+        table(
+            f"by {name}",
+            [name, "calls", "failed", "hits", "input", "cached", "output", "reasoning", "cost", "p50 s", "p95 s"],
+            [
+                [
+                    r["key"],
+                    r["calls"],
+                    r["failed"],
+                    r["cache_hits"],
+                    r["input_tokens"],
+                    r["cached_tokens"],
+                    r["output_tokens"],
+                    r["reasoning_tokens"],
+                    usd(r["cost_usd"]) + ("*" if r["unpriced_calls"] else ""),
+                    r["latency_p50_s"] or "-",
+                    r["latency_p95_s"] or "-",
+                ]
+                for r in rows
+            ],
+        )
     for b in report["budgets"]:
         if b["period"] != "request":
-            print(f"budget {b['limit']} [{clean(b['scope'])} {b['period']}]: spent ${b['spent']}, reserved ${b['reserved']}, remaining ${b['remaining']} ({b['used']:.0%})")
+            print(
+                f"budget {b['limit']} [{clean(b['scope'])} {b['period']}]: spent ${b['spent']}, reserved ${b['reserved']}, remaining ${b['remaining']} ({b['used']:.0%})"
+            )
     return 0

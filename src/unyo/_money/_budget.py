@@ -15,18 +15,15 @@ from __future__ import annotations
 
 import math
 import warnings
-from dataclasses import dataclass
-from datetime import datetime
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
-from unyo._core._limits import BudgetConfig, Limit, checks_for, counter_keys
+from unyo._core._limits import Limit, checks_for, counter_keys
 from unyo._types._errors import BudgetExceeded, UnpricedModel
 
 if TYPE_CHECKING:
     from unyo._core._call import Call
     from unyo._types._prices import Price
-
 
 
 class BudgetWarning(UserWarning):
@@ -124,7 +121,9 @@ def _try_reserve(call: Call, price: Price) -> BudgetExceeded | None:
     for limit in config.limits:
         if limit.period == "request" and asked > limit.usd:
             return _exceeded(call, limit, Decimal(0), Decimal(0), asked)
-    periods, outcome = hold(call.settings, call.info.call_id, asked, call.info.user, call.info.tag, call.settings.deadline_s)
+    periods, outcome = hold(
+        call.settings, call.info.call_id, asked, call.info.user, call.info.tag, call.settings.deadline_s
+    )
     call.periods = periods
     if outcome.refused is not None:
         check, spent, reserved = outcome.refused
@@ -134,7 +133,15 @@ def _try_reserve(call: Call, price: Price) -> BudgetExceeded | None:
     return None
 
 
-def hold(settings: Any, rid: str, asked: Decimal, user: str | None, tag: str | None, deadline_s: float, owner: str | None = None) -> tuple[dict[str, str], Any]:
+def hold(
+    settings: Any,
+    rid: str,
+    asked: Decimal,
+    user: str | None,
+    tag: str | None,
+    deadline_s: float,
+    owner: str | None = None,
+) -> tuple[dict[str, str], Any]:
     """Reserve `asked` against every limit on (user, tag) for this period, in one transaction.
     Returns the period keys and the ledger's Outcome; a soft threshold crossed is warned here
     (BudgetWarning) and its message kept on `outcome.warning`."""
@@ -143,7 +150,9 @@ def hold(settings: Any, rid: str, asked: Decimal, user: str | None, tag: str | N
     config = settings.budget
     periods = config.period_keys()
     checks = checks_for(config, user, tag, periods)
-    outcome = ledger_for(settings).reserve(rid, asked, checks, counter_keys(user, tag, periods), config.soft_threshold, deadline_s, owner=owner)
+    outcome = ledger_for(settings).reserve(
+        rid, asked, checks, counter_keys(user, tag, periods), config.soft_threshold, deadline_s, owner=owner
+    )
     for check, spent, reserved in outcome.crossed:
         outcome.warning = (
             f"unyo: {check.limit.describe()} ({check.period.partition(':')[2] or check.period}) is {float((spent + reserved) / check.limit.usd):.0%} used: "
@@ -153,7 +162,9 @@ def hold(settings: Any, rid: str, asked: Decimal, user: str | None, tag: str | N
     return periods, outcome
 
 
-def _exceeded(call: Call, limit: Limit, spent: Decimal, reserved: Decimal, asked: Decimal, period: str = "") -> BudgetExceeded:
+def _exceeded(
+    call: Call, limit: Limit, spent: Decimal, reserved: Decimal, asked: Decimal, period: str = ""
+) -> BudgetExceeded:
     when = f" for {period.partition(':')[2] or period}" if period else ""
     return BudgetExceeded(
         f"{limit.describe()}{when} would be exceeded: spent ${spent}, reserved ${reserved}, this call's worst case ${asked} "

@@ -27,4 +27,6 @@ def settle(call: Call) -> None:
         return
     periods = call.periods or call.settings.budget.period_keys()
     keys = counter_keys(info.user, info.tag, periods)
-    ledger_for(call.settings).settle(info.call_id, info.cost_usd, keys, record_for(call, periods), once=call.settle_once)
+    ledger_for(call.settings).settle(
+        info.call_id, info.cost_usd, keys, record_for(call, periods), once=call.settle_once
+    )

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import statistics
-from collections import defaultdict
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
@@ -92,22 +91,28 @@ def budget_status(settings: Settings, user: str | None = None) -> list[dict[str,
             continue
         period_key = periods[limit.period]
         if limit.scope == "user":  # the named user, else every user seen this period
-            scopes = [f"user:{user}"] if user else sorted(s for (s, p) in counters if s.startswith("user:") and p == period_key)
+            scopes = (
+                [f"user:{user}"]
+                if user
+                else sorted(s for (s, p) in counters if s.startswith("user:") and p == period_key)
+            )
         else:
             scopes = [limit.scope]
         for scope in scopes:
             period = period_key
             spent, reserved = counters.get((scope, period), (ZERO, ZERO))
-            out.append({
-                "limit": limit.describe(),
-                "scope": scope,
-                "period": period.partition(":")[2] or period,
-                "usd": str(limit.usd),
-                "spent": str(spent),
-                "reserved": str(reserved),
-                "remaining": str(max(ZERO, limit.usd - spent - reserved)),
-                "used": float((spent + reserved) / limit.usd) if limit.usd else 1.0,
-            })
+            out.append(
+                {
+                    "limit": limit.describe(),
+                    "scope": scope,
+                    "period": period.partition(":")[2] or period,
+                    "usd": str(limit.usd),
+                    "spent": str(spent),
+                    "reserved": str(reserved),
+                    "remaining": str(max(ZERO, limit.usd - spent - reserved)),
+                    "used": float((spent + reserved) / limit.usd) if limit.usd else 1.0,
+                }
+            )
     return out
 
 

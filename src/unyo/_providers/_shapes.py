@@ -64,7 +64,9 @@ def responses_messages(body: dict[str, Any]) -> list[dict[str, str]]:
             continue
         kind = item.get("type")
         if kind == "function_call":
-            messages.append({"role": "assistant", "content": tool_call_text(str(item.get("name")), str(item.get("arguments", "")))})
+            messages.append(
+                {"role": "assistant", "content": tool_call_text(str(item.get("name")), str(item.get("arguments", "")))}
+            )
         elif kind == "function_call_output":
             messages.append({"role": "user", "content": tool_result_text(item.get("output", ""))})
         elif kind in (None, "message"):
@@ -98,7 +100,13 @@ def tools_of(body: dict[str, Any]) -> list[dict[str, Any]]:
         if not isinstance(tool, dict) or tool.get("type") != "function":
             continue
         fn = tool.get("function", tool)  # Chat nests under "function"; Responses is flat
-        out.append({"name": fn.get("name"), "description": fn.get("description") or "", "parameters": fn.get("parameters") or {"type": "object", "properties": {}}})
+        out.append(
+            {
+                "name": fn.get("name"),
+                "description": fn.get("description") or "",
+                "parameters": fn.get("parameters") or {"type": "object", "properties": {}},
+            }
+        )
     return out
 
 
@@ -149,7 +157,9 @@ def _message_item(item_id: str, text: str, status: str, logprobs: list[dict[str,
         "type": "message",
         "role": "assistant",
         "status": status,
-        "content": [{"type": "output_text", "text": text, "annotations": [], "logprobs": _wire_logprobs(logprobs or [])}],
+        "content": [
+            {"type": "output_text", "text": text, "annotations": [], "logprobs": _wire_logprobs(logprobs or [])}
+        ],
     }
 
 
@@ -162,7 +172,14 @@ def _wire_logprobs(logprobs: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 def _output_items(g: Generated, item_id: str, status: str, logprobs: bool) -> list[dict[str, Any]]:
     items: list[dict[str, Any]] = [
-        {"type": "function_call", "id": new_id("fc"), "call_id": c["call_id"], "name": c["name"], "arguments": c["arguments"], "status": "completed"}
+        {
+            "type": "function_call",
+            "id": new_id("fc"),
+            "call_id": c["call_id"],
+            "name": c["name"],
+            "arguments": c["arguments"],
+            "status": "completed",
+        }
         for c in g.tool_calls
     ]
     if g.text or not items:
@@ -182,7 +199,9 @@ def response_object(
         "created_at": created,
         "status": status,
         "model": model,
-        "output": _output_items(g, item_id, "incomplete" if incomplete else "completed", wants_logprobs(body)) if done else [],
+        "output": _output_items(g, item_id, "incomplete" if incomplete else "completed", wants_logprobs(body))
+        if done
+        else [],
         "usage": _response_usage(g) if done else None,
         "error": None,
         "incomplete_details": {"reason": "max_output_tokens"} if incomplete else None,
@@ -218,12 +237,28 @@ def response_events(body: dict[str, Any], model: str, deltas: Iterable[str], fin
     where = {"item_id": item_id, "output_index": 0, "content_index": 0}
     yield {"type": "response.content_part.added", "sequence_number": next(seq), **where, "part": part}
     for delta in deltas:
-        yield {"type": "response.output_text.delta", "sequence_number": next(seq), **where, "delta": delta, "logprobs": []}
+        yield {
+            "type": "response.output_text.delta",
+            "sequence_number": next(seq),
+            **where,
+            "delta": delta,
+            "logprobs": [],
+        }
     g: Generated = finish()
     yield {"type": "response.output_text.done", "sequence_number": next(seq), **where, "text": g.text, "logprobs": []}
-    yield {"type": "response.content_part.done", "sequence_number": next(seq), **where, "part": {**part, "text": g.text}}
+    yield {
+        "type": "response.content_part.done",
+        "sequence_number": next(seq),
+        **where,
+        "part": {**part, "text": g.text},
+    }
     final = response_object(body, model, g, resp_id=resp_id, item_id=item_id, created=created)
-    yield {"type": "response.output_item.done", "sequence_number": next(seq), "output_index": 0, "item": final["output"][0]}
+    yield {
+        "type": "response.output_item.done",
+        "sequence_number": next(seq),
+        "output_index": 0,
+        "item": final["output"][0],
+    }
     kind = "response.incomplete" if final["status"] == "incomplete" else "response.completed"
     yield {"type": kind, "sequence_number": next(seq), "response": final}
 
@@ -242,10 +277,15 @@ def _chat_usage(g: Generated) -> dict[str, Any]:
 
 
 def chat_json(body: dict[str, Any], model: str, g: Generated) -> dict[str, Any]:
-    message: dict[str, Any] = {"role": "assistant", "content": g.text if g.text or not g.tool_calls else None, "refusal": None}
+    message: dict[str, Any] = {
+        "role": "assistant",
+        "content": g.text if g.text or not g.tool_calls else None,
+        "refusal": None,
+    }
     if g.tool_calls:
         message["tool_calls"] = [
-            {"id": c["call_id"], "type": "function", "function": {"name": c["name"], "arguments": c["arguments"]}} for c in g.tool_calls
+            {"id": c["call_id"], "type": "function", "function": {"name": c["name"], "arguments": c["arguments"]}}
+            for c in g.tool_calls
         ]
     logprobs = {"content": _wire_logprobs(g.logprobs), "refusal": None} if g.logprobs and wants_logprobs(body) else None
     return {
@@ -270,7 +310,13 @@ def chat_events(body: dict[str, Any], model: str, deltas: Iterable[str], finish:
 
     def chunk(delta: dict[str, Any], reason: str | None) -> dict[str, Any]:
         choice = {"index": 0, "delta": delta, "finish_reason": reason, "logprobs": None}
-        return {"id": chunk_id, "object": "chat.completion.chunk", "created": created, "model": model, "choices": [choice]}
+        return {
+            "id": chunk_id,
+            "object": "chat.completion.chunk",
+            "created": created,
+            "model": model,
+            "choices": [choice],
+        }
 
     yield chunk({"role": "assistant", "content": ""}, None)
     for delta in deltas:
@@ -278,7 +324,14 @@ def chat_events(body: dict[str, Any], model: str, deltas: Iterable[str], finish:
     g: Generated = finish()
     yield chunk({}, g.finish)
     if (body.get("stream_options") or {}).get("include_usage"):
-        yield {"id": chunk_id, "object": "chat.completion.chunk", "created": created, "model": model, "choices": [], "usage": _chat_usage(g)}
+        yield {
+            "id": chunk_id,
+            "object": "chat.completion.chunk",
+            "created": created,
+            "model": model,
+            "choices": [],
+            "usage": _chat_usage(g),
+        }
 
 
 def sse(events: Iterable[dict[str, Any]], *, done_marker: bool) -> Iterator[bytes]:
@@ -290,12 +343,17 @@ def sse(events: Iterable[dict[str, Any]], *, done_marker: bool) -> Iterator[byte
         yield b"data: [DONE]\n\n"
 
 
-def error_json(status: int, message: str, code: str | None = None, kind: str = "invalid_request_error") -> dict[str, Any]:
+def error_json(
+    status: int, message: str, code: str | None = None, kind: str = "invalid_request_error"
+) -> dict[str, Any]:
     return {"error": {"message": message, "type": kind, "param": None, "code": code}}
 
 
 def models_json(model_ids: Iterable[str]) -> dict[str, Any]:
-    return {"object": "list", "data": [{"id": m, "object": "model", "created": 0, "owned_by": "unyo"} for m in model_ids]}
+    return {
+        "object": "list",
+        "data": [{"id": m, "object": "model", "created": 0, "owned_by": "unyo"} for m in model_ids],
+    }
 
 
 def example_of(schema: dict[str, Any], root: dict[str, Any] | None = None) -> Any:

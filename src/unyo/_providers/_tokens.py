@@ -40,7 +40,9 @@ class BpeCounter:
             return len(text.encode("utf-8"))
 
     def count_messages(self, messages: list[dict[str, str]]) -> int:
-        return REPLY_PRIMING + sum(PER_MESSAGE + self.count_text(m["role"]) + self.count_text(m["content"]) for m in messages)
+        return REPLY_PRIMING + sum(
+            PER_MESSAGE + self.count_text(m["role"]) + self.count_text(m["content"]) for m in messages
+        )
 
 
 class ByteBound:
@@ -52,7 +54,9 @@ class ByteBound:
         return len(text.encode("utf-8", "surrogatepass")) if text else 0
 
     def count_messages(self, messages: list[dict[str, str]]) -> int:
-        return REPLY_PRIMING + sum(PER_MESSAGE + self.count_text(m["role"]) + self.count_text(m["content"]) for m in messages)
+        return REPLY_PRIMING + sum(
+            PER_MESSAGE + self.count_text(m["role"]) + self.count_text(m["content"]) for m in messages
+        )
 
 
 BYTE_BOUND = ByteBound()

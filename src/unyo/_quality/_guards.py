@@ -223,8 +223,29 @@ _ANON_BY_DIALECT = {
         "array_to_string", "to_json",
     },
 }  # fmt: skip
-_FILE_EXTENSIONS = {"csv", "tsv", "txt", "parquet", "json", "jsonl", "ndjson", "gz", "zst", "xlsx", "arrow", "db", "duckdb", "sqlite"}
-_DIALECT_FAMILY = {"postgresql": "postgres", "mariadb": "mysql", "doris": "mysql", "starrocks": "mysql", "singlestore": "mysql"}
+_FILE_EXTENSIONS = {
+    "csv",
+    "tsv",
+    "txt",
+    "parquet",
+    "json",
+    "jsonl",
+    "ndjson",
+    "gz",
+    "zst",
+    "xlsx",
+    "arrow",
+    "db",
+    "duckdb",
+    "sqlite",
+}
+_DIALECT_FAMILY = {
+    "postgresql": "postgres",
+    "mariadb": "mysql",
+    "doris": "mysql",
+    "starrocks": "mysql",
+    "singlestore": "mysql",
+}
 _TABLE_PATHLIKE = re.compile(r"[/\\:*?\[\]{}~]|\.[A-Za-z0-9]{1,8}$")  # a file path, URL, glob or file name as a table
 
 
@@ -283,9 +304,13 @@ def read_only_sql(dialect: str | None = None, *, allow_functions: Iterable[str] 
         if "\x00" in value:
             raise ValueError("SQL contains a NUL byte")
         if "/*!" in value or "/*+" in value:
-            raise ValueError("executable comments (/*! ... */) and optimizer hints (/*+ ... */) are not allowed: MySQL runs what a parser reads as a comment")
+            raise ValueError(
+                "executable comments (/*! ... */) and optimizer hints (/*+ ... */) are not allowed: MySQL runs what a parser reads as a comment"
+            )
         if "\\'" in value or '\\"' in value:
-            raise ValueError("a backslash before a quote is not allowed (servers read it differently depending on their escaping settings); double the quote instead ('')")
+            raise ValueError(
+                "a backslash before a quote is not allowed (servers read it differently depending on their escaping settings); double the quote instead ('')"
+            )
         try:
             statements = [s for s in sqlglot.parse(value, read=dialect) if s is not None]
         except sqlglot.errors.SqlglotError as exc:
@@ -307,7 +332,9 @@ def read_only_sql(dialect: str | None = None, *, allow_functions: Iterable[str] 
             if isinstance(node, exp.CTE):
                 alias = node.alias_or_name.lower()
                 if any(not t.db and t.name.lower() == alias for t in node.this.find_all(exp.Table)):
-                    raise ValueError(f"CTE {node.alias_or_name!r} reads itself (a recursive CTE), which is not allowed: nothing bounds how long it runs; rename it if it means the table")
+                    raise ValueError(
+                        f"CTE {node.alias_or_name!r} reads itself (a recursive CTE), which is not allowed: nothing bounds how long it runs; rename it if it means the table"
+                    )
             if isinstance(node, exp.Table) and isinstance(node.this, exp.Identifier):
                 _check_table(node, value, family)
             if isinstance(node, exp.Func):
@@ -316,11 +343,17 @@ def read_only_sql(dialect: str | None = None, *, allow_functions: Iterable[str] 
                 if qualified:
                     full = f"{node.parent.this.sql(dialect=dialect)}.{shown}"
                     if full.lower() not in extra:
-                        raise ValueError(f"schema-qualified function {full}() is not allowed; list it in allow_functions= if it is read-only")
+                        raise ValueError(
+                            f"schema-qualified function {full}() is not allowed; list it in allow_functions= if it is read-only"
+                        )
                     continue
-                allowed = (isinstance(node, exp.Anonymous) and shown.lower() in anonymous) or (not isinstance(node, exp.Anonymous) and kind in _SAFE_CLASSES)
+                allowed = (isinstance(node, exp.Anonymous) and shown.lower() in anonymous) or (
+                    not isinstance(node, exp.Anonymous) and kind in _SAFE_CLASSES
+                )
                 if not allowed and not names & extra:
-                    raise ValueError(f"function {shown}() is not in the read-only allowlist for {dialect or 'generic SQL'}; if it is safe, add it with read_only_sql(..., allow_functions=[{shown.lower()!r}])")
+                    raise ValueError(
+                        f"function {shown}() is not in the read-only allowlist for {dialect or 'generic SQL'}; if it is safe, add it with read_only_sql(..., allow_functions=[{shown.lower()!r}])"
+                    )
 
     return read_only_sql
 
@@ -356,7 +389,9 @@ def path_within(root: str | Path, *, must_exist: bool = False) -> Guard:
         if "\x00" in value:
             raise ValueError("path contains a NUL byte")
         if value.startswith("~"):
-            raise ValueError(f"path {value!r} starts with '~': home-directory paths are not expanded; give a path relative to the allowed directory")
+            raise ValueError(
+                f"path {value!r} starts with '~': home-directory paths are not expanded; give a path relative to the allowed directory"
+            )
         target = (base / value).resolve()
         if target != base and base not in target.parents:
             raise ValueError(f"path {value!r} leaves the allowed directory")

@@ -16,13 +16,13 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from unyo._records._mask import mask
-from unyo._types._redact import redact
 from unyo._records._store import Store
 from unyo._records._store._base import money
+from unyo._types._redact import redact
 
 if TYPE_CHECKING:
-    from unyo._core._limits import BudgetConfig
     from unyo._core._call import Call
+    from unyo._core._limits import BudgetConfig
 
 POLICIES = ("none", "masked", "full")
 COLUMNS = (
@@ -46,7 +46,9 @@ def prompt_text(api: str, params: dict[str, Any]) -> str:
                 content = item.get("content")
                 if isinstance(content, list):
                     content = " ".join(str(c.get("text", "")) for c in content if isinstance(c, dict))
-                parts.append(f"[{item.get('role', item.get('type', '?'))}] {content if content is not None else json.dumps(item, ensure_ascii=False)}")
+                parts.append(
+                    f"[{item.get('role', item.get('type', '?'))}] {content if content is not None else json.dumps(item, ensure_ascii=False)}"
+                )
             else:
                 parts.append(str(item))
     return "\n".join(parts)
@@ -159,7 +161,9 @@ def _month_start(when: datetime) -> float:
     return when.replace(day=1, hour=0, minute=0, second=0, microsecond=0, fold=0).timestamp()
 
 
-def prune_bounds(retention_days: float, now: float | None = None, budget: BudgetConfig | None = None) -> tuple[float, float, str]:
+def prune_bounds(
+    retention_days: float, now: float | None = None, budget: BudgetConfig | None = None
+) -> tuple[float, float, str]:
     """(retention cutoff, keep_from, current budget month): records at or after `keep_from` — the
     start of the current month, in the budget time zone and in the system's, whichever is
     earlier — are never deleted, whatever the retention, because `unyo budget` (the ledger's
@@ -180,7 +184,9 @@ def prune_bounds(retention_days: float, now: float | None = None, budget: Budget
     return now - retention_days * 86400, keep_from, month
 
 
-def prune_counts(store: Store, retention_days: float, now: float | None = None, budget: BudgetConfig | None = None) -> dict[str, Any]:
+def prune_counts(
+    store: Store, retention_days: float, now: float | None = None, budget: BudgetConfig | None = None
+) -> dict[str, Any]:
     """What `prune` would do: call records deleted, kept ones whose text is cleared, tool calls and conversations deleted."""
     cutoff, keep_from, month = prune_bounds(retention_days, now, budget)
     with store.tx(write=False) as tx:
@@ -189,7 +195,14 @@ def prune_counts(store: Store, retention_days: float, now: float | None = None, 
                               [cutoff, cutoff, keep_from, month])[0][0]  # fmt: skip
         tools = tx.execute("SELECT COUNT(*) FROM unyo_tool_calls WHERE ts < ?", [cutoff])[0][0]
         conversations = tx.execute("SELECT COUNT(*) FROM unyo_conversations WHERE updated_at < ?", [cutoff])[0][0]
-    return {"calls": int(calls), "scrubbed": int(scrubbed), "tool_calls": int(tools), "conversations": int(conversations), "cutoff": cutoff, "keep_from": keep_from}
+    return {
+        "calls": int(calls),
+        "scrubbed": int(scrubbed),
+        "tool_calls": int(tools),
+        "conversations": int(conversations),
+        "cutoff": cutoff,
+        "keep_from": keep_from,
+    }
 
 
 # older than the retention, and outside the current budget month (by time and by the month it was charged to)
@@ -206,15 +219,33 @@ def prune(store: Store, retention_days: float, now: float | None = None, budget:
     with store.tx() as tx:
         count = tx.execute(f"SELECT COUNT(*) FROM unyo_calls WHERE {_PRUNABLE}", [cutoff, keep_from, month])[0][0]
         tx.execute(f"DELETE FROM unyo_calls WHERE {_PRUNABLE}", [cutoff, keep_from, month])
-        tx.execute("UPDATE unyo_calls SET prompt = NULL, output = NULL WHERE ts < ? AND (prompt IS NOT NULL OR output IS NOT NULL)", [cutoff])
+        tx.execute(
+            "UPDATE unyo_calls SET prompt = NULL, output = NULL WHERE ts < ? AND (prompt IS NOT NULL OR output IS NOT NULL)",
+            [cutoff],
+        )
         tx.execute("DELETE FROM unyo_tool_calls WHERE ts < ?", [cutoff])
-        tx.execute("DELETE FROM unyo_turns WHERE conversation_id IN (SELECT id FROM unyo_conversations WHERE updated_at < ?)", [cutoff])
+        tx.execute(
+            "DELETE FROM unyo_turns WHERE conversation_id IN (SELECT id FROM unyo_conversations WHERE updated_at < ?)",
+            [cutoff],
+        )
         tx.execute("DELETE FROM unyo_conversations WHERE updated_at < ?", [cutoff])
         tx.execute("DELETE FROM unyo_cache WHERE expires_at < ?", [time.time() if now is None else now])
     return int(count)
 
 
-TOOL_COLUMNS = ("id", "call_id", "ts", "user_id", "tag", "name", "arguments", "outcome", "error", "duration_s", "result_chars")
+TOOL_COLUMNS = (
+    "id",
+    "call_id",
+    "ts",
+    "user_id",
+    "tag",
+    "name",
+    "arguments",
+    "outcome",
+    "error",
+    "duration_s",
+    "result_chars",
+)
 
 
 def record_tool_calls(store: Store, rows: Sequence[dict[str, Any]], policy: str) -> None:
@@ -223,10 +254,15 @@ def record_tool_calls(store: Store, rows: Sequence[dict[str, Any]], policy: str)
                for c in TOOL_COLUMNS] for row in rows]  # fmt: skip
     with store.tx() as tx:
         for value in values:
-            tx.execute(f"INSERT INTO unyo_tool_calls ({', '.join(TOOL_COLUMNS)}) VALUES ({', '.join('?' * len(TOOL_COLUMNS))})", value)
+            tx.execute(
+                f"INSERT INTO unyo_tool_calls ({', '.join(TOOL_COLUMNS)}) VALUES ({', '.join('?' * len(TOOL_COLUMNS))})",
+                value,
+            )
 
 
-def tool_calls(store: Store, limit: int = 20, since: float | None = None, user: str | None = None) -> list[dict[str, Any]]:
+def tool_calls(
+    store: Store, limit: int = 20, since: float | None = None, user: str | None = None
+) -> list[dict[str, Any]]:
     where, args = ["1=1"], []
     if since is not None:
         where.append("ts >= ?")
@@ -235,7 +271,10 @@ def tool_calls(store: Store, limit: int = 20, since: float | None = None, user: 
         where.append("user_id = ?")
         args.append(user)
     with store.tx(write=False) as tx:
-        rows = tx.execute(f"SELECT {', '.join(TOOL_COLUMNS)} FROM unyo_tool_calls WHERE {' AND '.join(where)} ORDER BY ts DESC LIMIT ?", [*args, limit])
+        rows = tx.execute(
+            f"SELECT {', '.join(TOOL_COLUMNS)} FROM unyo_tool_calls WHERE {' AND '.join(where)} ORDER BY ts DESC LIMIT ?",
+            [*args, limit],
+        )
     return [dict(zip(TOOL_COLUMNS, r)) for r in rows]
 
 

@@ -42,7 +42,13 @@ def cache_key(call: Call) -> str:
 
 
 def _eligible(call: Call) -> bool:
-    if call.settings.cache_ttl_s <= 0 or call.settings.db_url == "off" or call.cache_mode == "off" or call.api not in CACHEABLE or call.stream:
+    if (
+        call.settings.cache_ttl_s <= 0
+        or call.settings.db_url == "off"
+        or call.cache_mode == "off"
+        or call.api not in CACHEABLE
+        or call.stream
+    ):
         return False
     if call.params.get("conversation"):  # a provider conversation grows with each call: never replay one
         return False

@@ -77,8 +77,12 @@ _CARD = re.compile(
     rf"|[2-6][0-9]{{3}}{CSEP}[0-9]{{4}}{CSEP}[0-9]{{4}}{CSEP}[0-9]{{1,4}}(?:{CSEP}[0-9]{{1,3}})?"
     rf"|3[0-9]{{3}}{CSEP}[0-9]{{6}}{CSEP}[0-9]{{4,5}})(?![0-9A-Za-z_])"
 )
-_TWELVE = re.compile(rf"(?=[0-9])(?<![0-9A-Za-z_])(?<![0-9][.,])[0-9]{{4}}{CSEP}?[0-9]{{4}}{CSEP}?[0-9]{{4}}(?![0-9A-Za-z_])")
-_IPV4 = re.compile(r"(?=[0-9])(?<![0-9A-Za-z.])(?:(?:25[0-5]|2[0-4]\d|1?\d?\d)\.){3}(?:25[0-5]|2[0-4]\d|1?\d?\d)(?![0-9.])", re.ASCII)
+_TWELVE = re.compile(
+    rf"(?=[0-9])(?<![0-9A-Za-z_])(?<![0-9][.,])[0-9]{{4}}{CSEP}?[0-9]{{4}}{CSEP}?[0-9]{{4}}(?![0-9A-Za-z_])"
+)
+_IPV4 = re.compile(
+    r"(?=[0-9])(?<![0-9A-Za-z.])(?:(?:25[0-5]|2[0-4]\d|1?\d?\d)\.){3}(?:25[0-5]|2[0-4]\d|1?\d?\d)(?![0-9.])", re.ASCII
+)
 _IPV6ISH = re.compile(r"(?=[0-9A-Fa-f:])(?<![0-9A-Za-z:])[0-9A-Fa-f:]*:[0-9A-Fa-f:]*:[0-9A-Fa-f:]*(?![0-9A-Za-z:])")
 _PHONE = re.compile(
     r"(?=[0-9+(])(?<![0-9A-Za-z_+])(?<![0-9][.,\-])(?:"
@@ -163,14 +167,16 @@ def _phone_ok(number: str) -> bool:
     return len(digits) >= 9 if number.startswith("+") else len(digits) in (10, 11)
 
 
-def _spans(pattern: re.Pattern[str], ok: Callable[[str], bool] | None = None) -> Callable[[str], Iterator[tuple[int, int]]]:
+def _spans(
+    pattern: re.Pattern[str], ok: Callable[[str], bool] | None = None
+) -> Callable[[str], Iterator[tuple[int, int]]]:
     """A detector: the spans of `pattern`'s matches (of its named group, if one matched)
     that `ok` accepts."""
 
     def find(text: str) -> Iterator[tuple[int, int]]:
         for m in pattern.finditer(text):
             span = m.span(m.lastgroup) if m.lastgroup else m.span()
-            if ok is None or ok(text[span[0]:span[1]]):
+            if ok is None or ok(text[span[0] : span[1]]):
                 yield span
 
     return find

@@ -168,7 +168,9 @@ class ConversationDenied(UnyoError):
     """The same error whether the id is unknown or another user's, so ids cannot be probed."""
 
     exit_code = 3
-    hint_en = "Use a conversation id that belongs to this user (`unyo conversations list --user U`), or start a new one."
+    hint_en = (
+        "Use a conversation id that belongs to this user (`unyo conversations list --user U`), or start a new one."
+    )
     hint_ja = "このユーザーの会話 ID を指定するか (`unyo conversations list --user U`)、新しい会話を始めてください。"
 
 
@@ -248,7 +250,9 @@ class ConnectionFailed(TransportError):
 
 
 class MalformedResponse(TransportError):
-    hint_en = "The provider (or a proxy in between) returned a body that is not valid JSON; check the base URL and any proxy."
+    hint_en = (
+        "The provider (or a proxy in between) returned a body that is not valid JSON; check the base URL and any proxy."
+    )
     hint_ja = "プロバイダ (または途中のプロキシ) が不正な JSON を返しました。ベース URL とプロキシを確認してください。"
 
 
@@ -278,7 +282,9 @@ class PermissionDenied(APIStatusError):
 
 class NotFound(APIStatusError):
     hint_en = "Unknown model or endpoint; run `unyo models` to list what this profile serves, and check the base URL."
-    hint_ja = "モデルまたはエンドポイントが見つかりません。`unyo models` で利用可能なモデルとベース URL を確認してください。"
+    hint_ja = (
+        "モデルまたはエンドポイントが見つかりません。`unyo models` で利用可能なモデルとベース URL を確認してください。"
+    )
 
 
 class BadRequest(APIStatusError):
@@ -327,7 +333,9 @@ class ServerError(APIStatusError):
     exit_code = 6
     retryable = True
     hint_en = "The provider had a server error (retried); check its status page and try again later."
-    hint_ja = "プロバイダ側のサーバーエラーです (再試行済み)。ステータスページを確認し、時間をおいて再実行してください。"
+    hint_ja = (
+        "プロバイダ側のサーバーエラーです (再試行済み)。ステータスページを確認し、時間をおいて再実行してください。"
+    )
 
 
 _SDK_BASES: dict[type[UnyoError], str] = {  # base classes first

@@ -56,8 +56,11 @@ _PATTERNS: tuple[tuple[bool, re.Pattern[str]], ...] = tuple(
         # PEM private keys: the whole block, or, if the end line is cut off, the begin line
         # with the header and base64 lines that follow (raw or JSON-escaped newlines)
         # (the scan for the end line stops at the next begin line: linear in repeated ones)
-        (False, rf"{_PEM_BEGIN}(?:(?:(?!-----BEGIN)[\s\S]){{0,16000}}?{_PEM_END}"
-               r"|(?:(?:\s|\\[rn])*(?:[A-Za-z0-9+/=]{16,}|[A-Za-z][A-Za-z\-]*:[^\r\n\\]*))*)"),
+        (
+            False,
+            rf"{_PEM_BEGIN}(?:(?:(?!-----BEGIN)[\s\S]){{0,16000}}?{_PEM_END}"
+            r"|(?:(?:\s|\\[rn])*(?:[A-Za-z0-9+/=]{16,}|[A-Za-z][A-Za-z\-]*:[^\r\n\\]*))*)",
+        ),
     ]
 )
 
@@ -88,7 +91,9 @@ def secret_spans(text: str) -> list[tuple[int, int]]:
     if len(lowered) != len(text):  # a few characters lower to two (İ): fold ASCII only
         lowered = text.translate(_ASCII_LOWER)
     for folded, pattern in _PATTERNS:
-        spans += [m.span(m.lastgroup) if m.lastgroup else m.span() for m in pattern.finditer(lowered if folded else text)]
+        spans += [
+            m.span(m.lastgroup) if m.lastgroup else m.span() for m in pattern.finditer(lowered if folded else text)
+        ]
     return merge_spans(spans)
 
 

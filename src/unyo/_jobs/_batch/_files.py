@@ -26,8 +26,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from unyo._types._errors import BadInput
 from unyo._records._private_files import private_output
+from unyo._types._errors import BadInput
 
 FORMATS = (".csv", ".xlsx", ".jsonl")
 MAX_ROWS = 100_000  # --max-rows
@@ -117,7 +117,10 @@ def decode(raw: bytes, encoding: str | None, name: str) -> tuple[str, str]:
     try:
         text = raw.decode("cp932")
     except UnicodeDecodeError as exc:
-        text, why = raw.decode("cp932", errors="replace"), f"not Shift_JIS/CP932 either (byte {raw[exc.start]:#04x} at offset {exc.start:,})"
+        text, why = (
+            raw.decode("cp932", errors="replace"),
+            f"not Shift_JIS/CP932 either (byte {raw[exc.start]:#04x} at offset {exc.start:,})",
+        )
     else:
         share = japanese_score(text)
         if share >= JAPANESE_SHARE:
@@ -138,13 +141,21 @@ def _too_many_rows(path: Path, max_rows: int, detail: str = "") -> BadInput:
 
 def _check_cells(path: Path, where: str, values: Iterable[tuple[str, Any]], max_cell_chars: int) -> None:
     for column, value in values:
-        size = len(value) if isinstance(value, str) else len(json.dumps(value, ensure_ascii=False, default=str)) if isinstance(value, (dict, list)) else 0
+        size = (
+            len(value)
+            if isinstance(value, str)
+            else len(json.dumps(value, ensure_ascii=False, default=str))
+            if isinstance(value, (dict, list))
+            else 0
+        )
         if size > max_cell_chars:
             raise BadInput(f"{path}: {where}, column {str(column)[:80]!r}: a cell of {size:,} characters, more than {max_cell_chars:,}; "
                            "raise the limit with --max-cell-chars N")  # fmt: skip
 
 
-def read(path: Path, encoding: str | None = None, max_rows: int = MAX_ROWS, max_cell_chars: int = MAX_CELL_CHARS) -> Table:
+def read(
+    path: Path, encoding: str | None = None, max_rows: int = MAX_ROWS, max_cell_chars: int = MAX_CELL_CHARS
+) -> Table:
     """Every row of `path` (header excluded), at most `max_rows` of them, no cell longer than
     `max_cell_chars` characters; BadInput (exit 2) naming the flag to raise a limit."""
     kind = _format(path)
@@ -229,7 +240,15 @@ def _read_xlsx(path: Path, max_rows: int, max_cell_chars: int) -> Table:
             raise BadInput(f"{path}: the first sheet has no header row")
         columns = [str(h) if h is not None else f"column{i + 1}" for i, h in enumerate(header)]
         _check_cells(path, "the header", zip(columns, columns), max_cell_chars)
-        rows = list(_xlsx_rows(path, sheet.iter_rows(min_row=2, max_col=len(columns), values_only=True), columns, max_rows, max_cell_chars))
+        rows = list(
+            _xlsx_rows(
+                path,
+                sheet.iter_rows(min_row=2, max_col=len(columns), values_only=True),
+                columns,
+                max_rows,
+                max_cell_chars,
+            )
+        )
     except (BadInput, MemoryError):
         raise
     except Exception as exc:  # noqa: BLE001 - a broken sheet inside a valid zip
@@ -239,7 +258,9 @@ def _read_xlsx(path: Path, max_rows: int, max_cell_chars: int) -> Table:
     return Table(columns, rows, None)
 
 
-def _xlsx_rows(path: Path, values: Iterator[tuple[Any, ...]], columns: list[str], max_rows: int, max_cell_chars: int) -> Iterator[dict[str, Any]]:
+def _xlsx_rows(
+    path: Path, values: Iterator[tuple[Any, ...]], columns: list[str], max_rows: int, max_cell_chars: int
+) -> Iterator[dict[str, Any]]:
     """Data rows, streamed. A run of empty rows is only counted; it becomes rows (each one an
     "empty input" failure, so row positions stay the sheet's) when a row with data follows it,
     and is dropped at the end. At most `max_rows` rows are read, empty ones included, so a sheet

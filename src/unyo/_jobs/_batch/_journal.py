@@ -82,11 +82,23 @@ class Journal:
 
     def done(self) -> dict[str, dict[str, Any]]:
         with self._lock:
-            rows = self._db.execute("SELECT id, hash, status, result, error, cost, calls, attempts FROM rows").fetchall()
+            rows = self._db.execute(
+                "SELECT id, hash, status, result, error, cost, calls, attempts FROM rows"
+            ).fetchall()
         return {r[0]: {"hash": r[1], "status": r[2], "result": json.loads(r[3]) if r[3] else None, "error": r[4],
                        "cost": Decimal(r[5]) if r[5] else None, "calls": r[6], "attempts": r[7]} for r in rows}  # fmt: skip
 
-    def record(self, row_id: str, row_hash: str, status: str, result: Any, error: str | None, cost: Decimal | None, calls: int, attempts: int) -> None:
+    def record(
+        self,
+        row_id: str,
+        row_hash: str,
+        status: str,
+        result: Any,
+        error: str | None,
+        cost: Decimal | None,
+        calls: int,
+        attempts: int,
+    ) -> None:
         with self._lock:
             self._db.execute(
                 "INSERT INTO rows (id, hash, status, result, error, cost, calls, attempts, updated) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) "
@@ -102,13 +114,21 @@ class Journal:
     def add_submission(self, sub_id: str, endpoint: str, hold: str | None, rows: list[tuple[str, str]]) -> None:
         with self._lock:
             self._db.execute("BEGIN IMMEDIATE")
-            self._db.execute("INSERT INTO submissions (id, endpoint, hold, state, created) VALUES (?, ?, ?, 'open', ?)", [sub_id, endpoint, hold, time.time()])
-            self._db.executemany("INSERT INTO submitted (submission, row_id, body_hash) VALUES (?, ?, ?)", [(sub_id, r, h) for r, h in rows])
+            self._db.execute(
+                "INSERT INTO submissions (id, endpoint, hold, state, created) VALUES (?, ?, ?, 'open', ?)",
+                [sub_id, endpoint, hold, time.time()],
+            )
+            self._db.executemany(
+                "INSERT INTO submitted (submission, row_id, body_hash) VALUES (?, ?, ?)",
+                [(sub_id, r, h) for r, h in rows],
+            )
             self._db.execute("COMMIT")
 
     def set_batch(self, sub_id: str, batch_id: str, input_file_id: str | None) -> None:
         with self._lock:
-            self._db.execute("UPDATE submissions SET batch_id = ?, input_file_id = ? WHERE id = ?", [batch_id, input_file_id, sub_id])
+            self._db.execute(
+                "UPDATE submissions SET batch_id = ?, input_file_id = ? WHERE id = ?", [batch_id, input_file_id, sub_id]
+            )
 
     def close_submission(self, sub_id: str, state: str, detail: str | None = None) -> None:
         with self._lock:
@@ -116,19 +136,28 @@ class Journal:
 
     def open_submissions(self) -> list[dict[str, Any]]:
         with self._lock:
-            rows = self._db.execute("SELECT id, batch_id, input_file_id, endpoint, hold, created FROM submissions WHERE state = 'open' ORDER BY created").fetchall()
-        return [{"id": r[0], "batch_id": r[1], "input_file_id": r[2], "endpoint": r[3], "hold": r[4], "created": r[5]} for r in rows]
+            rows = self._db.execute(
+                "SELECT id, batch_id, input_file_id, endpoint, hold, created FROM submissions WHERE state = 'open' ORDER BY created"
+            ).fetchall()
+        return [
+            {"id": r[0], "batch_id": r[1], "input_file_id": r[2], "endpoint": r[3], "hold": r[4], "created": r[5]}
+            for r in rows
+        ]
 
     def in_open_submissions(self) -> set[str]:
         """Ids of the rows waiting in a provider batch (not to be sent again)."""
         with self._lock:
-            rows = self._db.execute("SELECT row_id FROM submitted JOIN submissions ON submissions.id = submission WHERE state = 'open'").fetchall()
+            rows = self._db.execute(
+                "SELECT row_id FROM submitted JOIN submissions ON submissions.id = submission WHERE state = 'open'"
+            ).fetchall()
         return {r[0] for r in rows}
 
     def submitted(self, sub_id: str) -> dict[str, str]:
         """row id -> the hash of the request body sent for it."""
         with self._lock:
-            return dict(self._db.execute("SELECT row_id, body_hash FROM submitted WHERE submission = ?", [sub_id]).fetchall())
+            return dict(
+                self._db.execute("SELECT row_id, body_hash FROM submitted WHERE submission = ?", [sub_id]).fetchall()
+            )
 
     def close(self) -> None:
         with self._lock:

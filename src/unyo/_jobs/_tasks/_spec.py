@@ -72,9 +72,13 @@ class Task:
         """(instructions, user message) for an input text."""
         values = self._values(text)
         try:
-            return string.Template(self.system).substitute(values).strip(), string.Template(self.user).substitute(values).strip()
+            return string.Template(self.system).substitute(values).strip(), string.Template(self.user).substitute(
+                values
+            ).strip()
         except (KeyError, ValueError) as exc:
-            raise ConfigError(f"task {self.name}: template refers to an unknown or malformed variable ({exc})") from None
+            raise ConfigError(
+                f"task {self.name}: template refers to an unknown or malformed variable ({exc})"
+            ) from None
 
     def output_schema(self) -> dict[str, Any] | None:
         return None if self.schema is None else _fill(self.schema, self.options, self.name)
@@ -129,8 +133,18 @@ def load(directory: Path) -> Task:
     try:
         schema = json.loads(raw_schema) if raw_schema else None
     except json.JSONDecodeError as exc:
-        raise ConfigError(f"task {directory.name}: schema.json is not valid JSON ({exc.msg}, line {exc.lineno})") from None
-    known = {"description", "role", "max_output_tokens", "typical_output_tokens", "confidence_field", "needs_schema", "options"}
+        raise ConfigError(
+            f"task {directory.name}: schema.json is not valid JSON ({exc.msg}, line {exc.lineno})"
+        ) from None
+    known = {
+        "description",
+        "role",
+        "max_output_tokens",
+        "typical_output_tokens",
+        "confidence_field",
+        "needs_schema",
+        "options",
+    }
     unknown = set(meta) - known
     if unknown:
         raise ConfigError(f"task {directory.name}: unknown keys in task.toml: {sorted(unknown)}")

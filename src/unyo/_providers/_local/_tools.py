@@ -16,13 +16,15 @@ from typing import Any
 from unyo._providers import _shapes
 
 PROMPT = (
-    "You can call these tools. To call one, reply with JSON {{\"tool\": NAME, \"arguments\": {{...}}}}. "
-    "When you have what you need, reply with JSON {{\"answer\": YOUR ANSWER}}.\n{listing}"
+    'You can call these tools. To call one, reply with JSON {{"tool": NAME, "arguments": {{...}}}}. '
+    'When you have what you need, reply with JSON {{"answer": YOUR ANSWER}}.\n{listing}'
 )
 
 
 def prompt(tools: list[dict[str, Any]]) -> dict[str, str]:
-    listing = "\n".join(f"- {t['name']}: {t['description']} arguments: {json.dumps(t['parameters'], ensure_ascii=False)}" for t in tools)
+    listing = "\n".join(
+        f"- {t['name']}: {t['description']} arguments: {json.dumps(t['parameters'], ensure_ascii=False)}" for t in tools
+    )
     return {"role": "system", "content": PROMPT.format(listing=listing)}
 
 
@@ -30,12 +32,22 @@ def grammar(tools: list[dict[str, Any]], choice: Any, answer_chars: int) -> dict
     """The JSON schema the reply must match, honouring `tool_choice` (auto | required | a named function)."""
     forced = (choice.get("name") or (choice.get("function") or {}).get("name")) if isinstance(choice, dict) else None
     branches = [
-        {"type": "object", "properties": {"tool": {"enum": [t["name"]]}, "arguments": t["parameters"]}, "required": ["tool", "arguments"]}
+        {
+            "type": "object",
+            "properties": {"tool": {"enum": [t["name"]]}, "arguments": t["parameters"]},
+            "required": ["tool", "arguments"],
+        }
         for t in tools
         if forced in (None, t["name"]) and choice != "none"
     ]
     if choice not in ("required",) and forced is None:
-        branches.append({"type": "object", "properties": {"answer": {"type": "string", "maxLength": answer_chars}}, "required": ["answer"]})
+        branches.append(
+            {
+                "type": "object",
+                "properties": {"answer": {"type": "string", "maxLength": answer_chars}},
+                "required": ["answer"],
+            }
+        )
     return branches[0] if len(branches) == 1 else {"anyOf": branches}
 
 
@@ -57,7 +69,11 @@ def reply(g: _shapes.Generated) -> _shapes.Generated:
                 return replace(g, text=body)
         return g
     if isinstance(data, dict) and isinstance(data.get("tool"), str):
-        call = {"call_id": _shapes.new_id("call"), "name": data["tool"], "arguments": json.dumps(data.get("arguments", {}), ensure_ascii=False)}
+        call = {
+            "call_id": _shapes.new_id("call"),
+            "name": data["tool"],
+            "arguments": json.dumps(data.get("arguments", {}), ensure_ascii=False),
+        }
         return replace(g, text="", tool_calls=[call])
     if isinstance(data, dict) and isinstance(data.get("answer"), str):
         return replace(g, text=data["answer"])

@@ -14,9 +14,9 @@ from typing import Any
 import httpx2
 
 from unyo._providers import _shapes
-from unyo._types._errors import UnyoError
 from unyo._providers._local import _tools
 from unyo._providers._local._model import LocalModel, get_model
+from unyo._types._errors import UnyoError
 
 LOCAL_BASE_URL = "http://local.unyo/v1"
 
@@ -69,7 +69,9 @@ class _Server:
         schema = _shapes.json_schema_of(body)
         tools = _shapes.tools_of(body)  # with tool_choice "none" the grammar allows only an answer
         if tools and body.get("stream"):
-            return _json_response(400, _shapes.error_json(400, "the local model does not stream tool calls; call it without stream"))
+            return _json_response(
+                400, _shapes.error_json(400, "the local model does not stream tool calls; call it without stream")
+            )
         if not body.get("stream"):
             if tools:
                 schema = _tools.grammar(tools, body.get("tool_choice", "auto"), answer_chars=cap * 4)
@@ -77,7 +79,11 @@ class _Server:
             else:
                 generated = model.generate(messages, body, schema, cap)
                 generated = _valid_json_strings(generated) if schema is not None else generated
-            payload = _shapes.response_json(body, model.model_id, generated) if responses else _shapes.chat_json(body, model.model_id, generated)
+            payload = (
+                _shapes.response_json(body, model.model_id, generated)
+                if responses
+                else _shapes.chat_json(body, model.model_id, generated)
+            )
             return _json_response(200, payload)
         deltas, finish = model.stream(messages, body, schema, cap)
         events = (_shapes.response_events if responses else _shapes.chat_events)(body, model.model_id, deltas, finish)

@@ -15,8 +15,8 @@ import threading
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from unyo._types._errors import ConfigError
 from unyo._records._store._base import Store, Tx
+from unyo._types._errors import ConfigError
 
 if TYPE_CHECKING:
     from unyo._core._config import Settings
@@ -41,7 +41,9 @@ def open_store(url: str) -> Store:
 
                 store = SqliteStore(Path(url.removeprefix("sqlite:///")))
             else:
-                raise ConfigError(f"UNYO_DB_URL must start with postgresql:// or sqlite:///, got {url.split(':', 1)[0]}://...")
+                raise ConfigError(
+                    f"UNYO_DB_URL must start with postgresql:// or sqlite:///, got {url.split(':', 1)[0]}://..."
+                )
             store.migrate()
             _stores[url] = store
         return store

@@ -11,8 +11,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from unyo._types._errors import ConfigError
 from unyo._records._store._base import Store, Tx
+from unyo._types._errors import ConfigError
 
 MIGRATION_LOCK = 7_311_975_101  # pg_advisory_xact_lock key: one migrator at a time
 
@@ -39,7 +39,9 @@ class PostgresStore(Store):
         try:
             return psycopg.connect(self.url, autocommit=True, connect_timeout=10)
         except psycopg.OperationalError as exc:
-            raise ConfigError(f"cannot connect to PostgreSQL at {self.location}: {str(exc).strip().splitlines()[0]}") from None
+            raise ConfigError(
+                f"cannot connect to PostgreSQL at {self.location}: {str(exc).strip().splitlines()[0]}"
+            ) from None
 
     @contextmanager
     def tx(self, write: bool = True) -> Iterator[Tx]:

@@ -15,8 +15,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from unyo._types._errors import ConfigError
 from unyo._records._store._base import Store, Tx
+from unyo._types._errors import ConfigError
 
 BUSY_TIMEOUT_S = 60.0
 
@@ -40,13 +40,16 @@ def _private_file(path: Path) -> None:
                 warnings.warn(
                     f"{path.parent} is mode {mode:o}: other users can see that unyo keeps a database there "
                     f"(the file itself is 0600). Point UNYO_DB_URL / UNYO_HOME at a private directory, or chmod 700 it",
-                    UserWarning, stacklevel=4,
+                    UserWarning,
+                    stacklevel=4,
                 )
         fd = os.open(path, os.O_CREAT | os.O_RDWR | os.O_NOFOLLOW, 0o600)
         os.close(fd)
         os.chmod(path, 0o600)
     except OSError as exc:
-        raise ConfigError(f"cannot create the unyo database at {path}: {exc.strerror} (set UNYO_HOME to a writable directory)") from None
+        raise ConfigError(
+            f"cannot create the unyo database at {path}: {exc.strerror} (set UNYO_HOME to a writable directory)"
+        ) from None
 
 
 class SqliteStore(Store):
