@@ -51,6 +51,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 from unyo._providers import _shapes
+from unyo.testing._org_usage import OrgUsage
 
 DEFAULT_TEXT = "Hello from the fault server. This reply has several words in it."
 _ERROR_KINDS = {400: "invalid_request_error", 401: "invalid_request_error", 403: "permission_error", 404: "invalid_request_error",
@@ -83,6 +84,7 @@ class FaultServer:
         self.batch_expire_after: int | None = None  # lines run before the window "expires"
         self.batch_fail: str | None = None  # a batch fails validation with this message
         self._batch_script: deque[dict[str, Any]] = deque()
+        self.org = OrgUsage()  # the organization usage/costs API: admin key, prices, billed entries (see _org_usage)
         self._httpd = _QuietServer((host, port), _handler_for(self))
         self._httpd.daemon_threads = True
         self._thread: threading.Thread | None = None
@@ -119,6 +121,7 @@ class FaultServer:
             self.requests.clear()
             self.disconnects.clear()
             self.billed = {"input_tokens": 0, "output_tokens": 0, "requests": 0}
+        self.org.reset()
 
     def limit(self, requests: int, per_s: float = 60.0) -> None:
         """Allow at most `requests` generation requests in any sliding `per_s` window."""
@@ -146,12 +149,14 @@ class FaultServer:
     def record(self, entry: dict[str, Any]) -> None:
         with self._lock:
             self.requests.append(entry)
+        self.org.note_request(entry)
 
     def bill(self, g: _shapes.Generated) -> None:
         with self._lock:
             self.billed["input_tokens"] += g.input_tokens
             self.billed["output_tokens"] += g.output_tokens
             self.billed["requests"] += 1
+        self.org.billed(g.input_tokens, g.output_tokens)
 
     def start(self) -> FaultServer:
         self._thread = threading.Thread(target=self._httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
@@ -269,6 +274,8 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _serve(self, method: str, body: dict[str, Any] | None) -> None:
         path = self.path.split("?")[0].rsplit("/v1", 1)[-1]
+        if method == "GET" and path.startswith("/organization/"):  # admin reads take no scripted action
+            return self._send_json(*self.fault.org.serve(self.headers, self.path))
         action = self.fault.next_action()
         self.fault.record({"method": method, "path": path, "headers": dict(self.headers), "body": body, "action": action["action"], "at": time.monotonic()})
         kind = str(action["action"])
@@ -324,6 +331,7 @@ class _Handler(BaseHTTPRequestHandler):
         items = raw if isinstance(raw, list) else [raw]
         tokens = sum(_counter().count_text(x) for x in items if isinstance(x, str))
         data = [{"object": "embedding", "index": i, "embedding": [0.1 * (i + 1), 0.2, 0.3]} for i, _ in enumerate(items)]
+        self.fault.org.billed(tokens, 0, kind="embeddings", model=str(body.get("model", "?")))
         self._send_json(200, {"object": "list", "data": data, "model": body.get("model", "?"), "usage": {"prompt_tokens": tokens, "total_tokens": tokens}})
 
     def _generate(self, responses: bool, body: dict[str, Any], action: dict[str, Any]) -> None:
