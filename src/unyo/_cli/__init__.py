@@ -147,6 +147,18 @@ def build_parser() -> argparse.ArgumentParser:
     _common(usage)
     usage.set_defaults(handler="unyo._cli._usage:run")
 
+    recon = sub.add_parser("reconcile", help="hold the ledger against the provider's bill (usage and costs; needs OPENAI_ADMIN_KEY)")
+    recon.add_argument("--since", default="30d", help="from when: a duration (30d) or a date (2026-11-01); default 30d, whole UTC days")
+    recon.add_argument("--by", choices=["day", "model", "project"], default="day", help="tokens per day and model, per model, or per API key / project")
+    recon.add_argument("--apply", action="store_true", help="record the bill's figures as adjustments, counted in this period's budgets (idempotent)")
+    recon.add_argument("--tolerance", type=float, default=1.0, metavar="PCT", help="cost drift still called within tolerance, in %% (default 1)")
+    recon.add_argument("--min-tokens", type=int, default=1000, help="price drift is reported only over at least this many tokens (default 1000)")
+    recon.add_argument("--max-pages", type=int, default=50, help="stop paging an endpoint after this many pages (default 50)")
+    recon.add_argument("--timeout", type=float, default=60.0, help="seconds for all the provider reads together (default 60)")
+    recon.add_argument("--json", action="store_true")
+    _common(recon)
+    recon.set_defaults(handler="unyo._cli._reconcile:run")
+
     budget = sub.add_parser("budget", help="budget limits: spent, reserved, remaining in the current period")
     budget.add_argument("--user", help="show the per-user limits for this user")
     budget.add_argument("--json", action="store_true")

@@ -169,6 +169,30 @@ def _home_finding(home: Path) -> Finding:
     return Finding("data dir", "ok", f"{home} mode {mode:o}")
 
 
+def _reconcile_findings(settings: Any) -> list[Finding]:
+    """When the ledger was last held against the provider's bill (`unyo reconcile`)."""
+    import time
+
+    from unyo._types._errors import UnyoError
+
+    if settings.db_url == "off" or settings.profile.free:
+        return []
+    try:
+        from unyo._money._reconcile import last_run
+
+        last = last_run(settings)
+    except UnyoError:
+        return []
+    fix = "run `unyo reconcile` (OPENAI_ADMIN_KEY) from cron, e.g. weekly; `--apply` makes budgets count what was billed"
+    if last is None:
+        return [Finding("last reconciliation", "warn" if settings.budget.limits else "ok", "never: the ledger has not been checked against the bill", fix)]
+    age = (time.time() - last) / 86400
+    when = time.strftime("%Y-%m-%d", time.localtime(last))
+    if age > 7 and settings.budget.limits:
+        return [Finding("last reconciliation", "warn", f"{when}, {age:.0f} days ago, while a budget is set", fix)]
+    return [Finding("last reconciliation", "ok", f"{when}")]
+
+
 def _money_findings(settings: Any) -> list[Finding]:
     """The ledger opens (and migrates), budgets are understood, and every role has a price."""
     from unyo._providers._catalog import model_info
@@ -194,6 +218,7 @@ def _money_findings(settings: Any) -> list[Finding]:
                              "in every directory)"))
     else:
         found.append(Finding("budget", "ok", f"none (profile {settings.profile.name} costs nothing)"))
+    found += _reconcile_findings(settings)
     if not settings.profile.free:
         for role, model_id in sorted(settings.profile.models.items()):
             if model_info(model_id, settings.models).price is None:

@@ -117,4 +117,25 @@ MIGRATIONS: list[tuple[int, str]] = [
         )
         """,
     ),
+    (
+        3,
+        # `unyo reconcile`: one row per run (the ledger held against the provider's bill). Its
+        # `--apply` adjustments are rows of unyo_calls with status 'adjustment' (api 'reconcile'),
+        # next to the calls they correct, which are never rewritten.
+        """
+        CREATE TABLE unyo_reconciliations (
+            id TEXT PRIMARY KEY,
+            ran_at {real} NOT NULL,
+            start_ts {real} NOT NULL,
+            end_ts {real} NOT NULL,
+            applied INTEGER NOT NULL,
+            ledger_cost {money},
+            provider_cost {money},
+            adjustments INTEGER NOT NULL,
+            verdict TEXT NOT NULL,
+            detail TEXT
+        );
+        CREATE INDEX unyo_reconciliations_ran ON unyo_reconciliations (ran_at)
+        """,
+    ),
 ]
