@@ -164,15 +164,22 @@ def test_a_symlink_planted_at_the_output_is_replaced_not_followed(
 
 _XLSX_PARTS = {
     "[Content_Types].xml": '<?xml version="1.0" encoding="UTF-8"?><Types xmlns="http://schemas.openxmlformats.org/package/2006/content-types">'
-    '<Default Extension="rels" ContentType="application/vnd.openxmlformats-package.relationships+xml"/><Default Extension="xml" ContentType="application/xml"/>'
-    '<Override PartName="/xl/workbook.xml" ContentType="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet.main+xml"/>'
-    '<Override PartName="/xl/worksheets/sheet1.xml" ContentType="application/vnd.openxmlformats-officedocument.spreadsheetml.worksheet+xml"/></Types>',
+    '<Default Extension="rels" ContentType="application/vnd.openxmlformats-package.relationships+xml"/>'
+    '<Default Extension="xml" ContentType="application/xml"/>'
+    '<Override PartName="/xl/workbook.xml" '
+    'ContentType="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet.main+xml"/>'
+    '<Override PartName="/xl/worksheets/sheet1.xml" '
+    'ContentType="application/vnd.openxmlformats-officedocument.spreadsheetml.worksheet+xml"/></Types>',
     "_rels/.rels": '<?xml version="1.0" encoding="UTF-8"?><Relationships xmlns="http://schemas.openxmlformats.org/package/2006/relationships">'
-    '<Relationship Id="rId1" Type="http://schemas.openxmlformats.org/officeDocument/2006/relationships/officeDocument" Target="xl/workbook.xml"/></Relationships>',
-    "xl/workbook.xml": '<?xml version="1.0" encoding="UTF-8"?><workbook xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main" '
-    'xmlns:r="http://schemas.openxmlformats.org/officeDocument/2006/relationships"><sheets><sheet name="s" sheetId="1" r:id="rId1"/></sheets></workbook>',
+    '<Relationship Id="rId1" Type="http://schemas.openxmlformats.org/officeDocument/2006/relationships/officeDocument" '
+    'Target="xl/workbook.xml"/></Relationships>',
+    "xl/workbook.xml": '<?xml version="1.0" encoding="UTF-8"?>'
+    '<workbook xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main" '
+    'xmlns:r="http://schemas.openxmlformats.org/officeDocument/2006/relationships">'
+    '<sheets><sheet name="s" sheetId="1" r:id="rId1"/></sheets></workbook>',
     "xl/_rels/workbook.xml.rels": '<?xml version="1.0" encoding="UTF-8"?><Relationships xmlns="http://schemas.openxmlformats.org/package/2006/relationships">'
-    '<Relationship Id="rId1" Type="http://schemas.openxmlformats.org/officeDocument/2006/relationships/worksheet" Target="worksheets/sheet1.xml"/></Relationships>',
+    '<Relationship Id="rId1" Type="http://schemas.openxmlformats.org/officeDocument/2006/relationships/worksheet" '
+    'Target="worksheets/sheet1.xml"/></Relationships>',
 }
 
 
@@ -185,9 +192,11 @@ def hostile_xlsx(path: Path, last_row: int = 2_000_000, width: str = "B", real_r
         return f'<c r="{ref}" t="inlineStr"><is><t>{text}</t></is></c>'
 
     empties = "".join(f'<row r="{n}"/>' for n in range(3, last_row + 1)) if real_rows else f'<row r="{last_row}"/>'
-    sheet = (f'<?xml version="1.0" encoding="UTF-8"?><worksheet xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main">'
-             f'<dimension ref="A1:{width}{last_row}"/><sheetData><row r="1">{cell("A1", "id")}{cell("B1", "text")}</row>'
-             f'<row r="2">{cell("A2", "r1")}{cell("B2", "請求書が届きません")}</row>{empties}</sheetData></worksheet>')  # fmt: skip
+    sheet = (
+        f'<?xml version="1.0" encoding="UTF-8"?><worksheet xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main">'
+        f'<dimension ref="A1:{width}{last_row}"/><sheetData><row r="1">{cell("A1", "id")}{cell("B1", "text")}</row>'
+        f'<row r="2">{cell("A2", "r1")}{cell("B2", "請求書が届きません")}</row>{empties}</sheetData></worksheet>'
+    )
     with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as z:
         for name, text in {**_XLSX_PARTS, "xl/worksheets/sheet1.xml": sheet}.items():
             z.writestr(name, text)
@@ -203,7 +212,8 @@ def run_measured(
         "import resource, subprocess, sys\n"
         "cap = int(sys.argv[1]) << 20\n"
         "def limit(): resource.setrlimit(resource.RLIMIT_AS, (cap, cap))\n"
-        "p = subprocess.run([sys.executable, '-m', 'unyo', *sys.argv[2:]], preexec_fn=limit, capture_output=True, text=True)\n"
+        "p = subprocess.run([sys.executable, '-m', 'unyo', *sys.argv[2:]], preexec_fn=limit, "
+        "capture_output=True, text=True)\n"
         "sys.stdout.write(p.stdout); sys.stderr.write(p.stderr)\n"
         "print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss // 1024, file=sys.stderr)\n"
         "sys.exit(p.returncode)\n"
@@ -335,8 +345,8 @@ def test_row_and_cell_limits_apply_to_csv_jsonl_and_xlsx(fault: FaultServer, cle
 # --- 4. no silent mis-decoding ------------------------------------------------------------------
 
 
-JAPANESE = ["請求書が二重に届きました。至急ご確認ください", "ログインできません（パスワード再設定済み）", "配送はいつですか？",
-            "ｶﾞｲﾄﾞﾌﾞｯｸの件", "東京都千代田区丸の内一丁目　髙橋様", "①　※　○×"]  # fmt: skip
+JAPANESE = ["請求書が二重に届きました。至急ご確認ください", "ログインできません（パスワード再設定済み）",
+            "配送はいつですか？", "ｶﾞｲﾄﾞﾌﾞｯｸの件", "東京都千代田区丸の内一丁目　髙橋様", "①　※　○×"]  # fmt: skip
 
 
 def test_cp932_japanese_is_still_read_without_being_told(fault: FaultServer, clean_env: Path) -> None:

@@ -217,11 +217,19 @@ def test_calendar_periods_follow_the_configured_time_zone(fault: FaultServer, db
 
 def _race(fault: FaultServer, db_url: str, limit: str, processes: int = 4, threads: int = 16) -> list[dict[str, Any]]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("OPENAI_", "UNYO_"))}
-    env.update({
-        "UNYO_HOME": os.environ["UNYO_HOME"], "UNYO_DB_URL": db_url, "UNYO_BUDGET_DAILY_USD": limit,
-        "SPENDER_URL": fault.url, "SPENDER_KEY": FAKE_KEY, "SPENDER_THREADS": str(threads),
-        "SPENDER_START": str(time.time() + 4.0), "UNYO_BACKOFF_BASE_S": "0.01", "PYTHONPATH": str(Path(__file__).parent.parent),
-    })  # fmt: skip
+    env.update(
+        {
+            "UNYO_HOME": os.environ["UNYO_HOME"],
+            "UNYO_DB_URL": db_url,
+            "UNYO_BUDGET_DAILY_USD": limit,
+            "SPENDER_URL": fault.url,
+            "SPENDER_KEY": FAKE_KEY,
+            "SPENDER_THREADS": str(threads),
+            "SPENDER_START": str(time.time() + 4.0),
+            "UNYO_BACKOFF_BASE_S": "0.01",
+            "PYTHONPATH": str(Path(__file__).parent.parent),
+        }
+    )
     procs = [
         subprocess.Popen(
             [sys.executable, "-m", "tests._spender"], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True

@@ -74,9 +74,25 @@ def test_logs_tools_shows_model_written_arguments_as_text(fault: FaultServer) ->
 
     ask(fault)  # creates the database
     store = open_store(f"sqlite:///{Path(os.environ['UNYO_HOME']) / 'unyo.db'}")
-    record_tool_calls(store, [{"id": "t1", "call_id": "c1", "ts": time.time(), "user_id": MARKUP_USER, "tag": None, "name": "[bold]lookup",
-                               "arguments": f'{{"q": "{MARKUP_TAG} {OSC_LINK}{CLEAR}"}}', "outcome": "ok", "error": None,
-                               "duration_s": 0.01, "result_chars": 3}], "full")  # fmt: skip
+    record_tool_calls(
+        store,
+        [
+            {
+                "id": "t1",
+                "call_id": "c1",
+                "ts": time.time(),
+                "user_id": MARKUP_USER,
+                "tag": None,
+                "name": "[bold]lookup",
+                "arguments": f'{{"q": "{MARKUP_TAG} {OSC_LINK}{CLEAR}"}}',
+                "outcome": "ok",
+                "error": None,
+                "duration_s": 0.01,
+                "result_chars": 3,
+            }
+        ],
+        "full",
+    )
     assert_safe(run_cli("logs", "--tools", env=env_for(fault)), MARKUP_USER, "[bold]lookup", MARKUP_TAG, "click")
 
 
@@ -238,8 +254,14 @@ def test_prune_on_a_terminal_asks_and_a_no_deletes_nothing(fault: FaultServer) -
         master, slave = pty.openpty()
         try:
             os.write(master, answer.encode())
-            result = subprocess.run([sys.executable, "-m", "unyo", "logs", "prune", "--days", "0"], stdin=slave, capture_output=True,
-                                    text=True, env=full_env, timeout=60)  # fmt: skip
+            result = subprocess.run(
+                [sys.executable, "-m", "unyo", "logs", "prune", "--days", "0"],
+                stdin=slave,
+                capture_output=True,
+                text=True,
+                env=full_env,
+                timeout=60,
+            )
         finally:
             os.close(slave)
             os.close(master)

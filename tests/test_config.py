@@ -77,7 +77,8 @@ def test_keyless_local_servers_and_roles(monkeypatch: pytest.MonkeyPatch) -> Non
 
 def test_custom_profile_and_role_overrides_from_toml(clean_env: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     (clean_env / "unyo.toml").write_text(
-        '[profiles.myproxy]\nbase_url = "http://127.0.0.1:9999/v1"\nkey_env = "MYPROXY_KEY"\napi = "chat"\nmodels = { main = "my-model" }\n'
+        '[profiles.myproxy]\nbase_url = "http://127.0.0.1:9999/v1"\nkey_env = "MYPROXY_KEY"\napi = "chat"\n'
+        'models = { main = "my-model" }\n'
         '[profiles.openai.models]\nmain = "gpt-4.1-mini"\n'
         '[models."my-model"]\ncontext_window = 32768\n'
     )

@@ -212,6 +212,7 @@ def test_unyos_errors_do_not_load_the_sdk_until_a_client_does() -> None:
 
     code = (
         "import sys, unyo._types._errors, unyo._core._config; assert 'openai' not in sys.modules; "
-        "import openai; unyo._types._errors.adopt_sdk_bases(); assert issubclass(unyo._types._errors.RateLimited, openai.RateLimitError)"
+        "import openai; unyo._types._errors.adopt_sdk_bases(); "
+        "assert issubclass(unyo._types._errors.RateLimited, openai.RateLimitError)"
     )
     assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True).returncode == 0

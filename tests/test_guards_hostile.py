@@ -24,7 +24,8 @@ ALLOWED = [
     ("postgres", "SELECT string_agg(name, ', '), array_agg(id), count(DISTINCT id), avg(x), min(x), max(x) FROM t"),
     (
         "postgres",
-        "SELECT row_number() OVER (), rank() OVER (ORDER BY x), lag(x) OVER (ORDER BY d), lead(x) OVER (ORDER BY d) FROM t",
+        "SELECT row_number() OVER (), rank() OVER (ORDER BY x), lag(x) OVER (ORDER BY d), lead(x) OVER (ORDER BY d) "
+        "FROM t",
     ),
     ("postgres", "SELECT to_char(d, 'YYYY-MM'), date_part('month', d), d + interval '1 day', age(d) FROM t"),
     ("postgres", "SELECT count(*) FILTER (WHERE a > 1), percentile_cont(0.5) WITHIN GROUP (ORDER BY x) FROM t"),
@@ -41,7 +42,8 @@ ALLOWED = [
     ("mysql", "SELECT IFNULL(discount, 0), DATE_FORMAT(created_at, '%Y-%m') FROM orders"),
     (
         "mysql",
-        "SELECT NOW(), CURDATE(), DATEDIFF(a, b), DATE_ADD(d, INTERVAL 1 DAY), YEAR(d), MONTH(d), UNIX_TIMESTAMP() FROM t",
+        "SELECT NOW(), CURDATE(), DATEDIFF(a, b), DATE_ADD(d, INTERVAL 1 DAY), YEAR(d), MONTH(d), UNIX_TIMESTAMP() "
+        "FROM t",
     ),
     (
         "mysql",
@@ -49,18 +51,21 @@ ALLOWED = [
     ),
     (
         "mysql",
-        "SELECT TIMESTAMPDIFF(DAY, a, b), LEFT(a, 2), TRIM(a), REPLACE(a, 'x', 'y'), SUBSTRING_INDEX(a, ',', 1), LOCATE('a', b) FROM t",
+        "SELECT TIMESTAMPDIFF(DAY, a, b), LEFT(a, 2), TRIM(a), REPLACE(a, 'x', 'y'), SUBSTRING_INDEX(a, ',', 1), "
+        "LOCATE('a', b) FROM t",
     ),
     ("mysql", "SELECT a FROM t -- a comment\nWHERE b = 1 # another"),
     (
         "sqlite",
-        "SELECT strftime('%Y', d), date('now'), julianday(d), ifnull(a, b), substr(a, 1, 2), instr(a, 'x'), iif(a, 1, 2) FROM t",
+        "SELECT strftime('%Y', d), date('now'), julianday(d), ifnull(a, b), substr(a, 1, 2), instr(a, 'x'), "
+        "iif(a, 1, 2) FROM t",
     ),
     ("sqlite", "SELECT total(x), group_concat(a), typeof(a), count(*) FROM t GROUP BY 1"),
     ("duckdb", "SELECT date_trunc('day', d), strftime(d, '%Y'), list(a), string_agg(a, ','), epoch(d) FROM t"),
     (
         "duckdb",
-        "SELECT median(x), quantile_cont(x, 0.5), approx_count_distinct(a), arg_max(a, b), date_diff('day', a, b) FROM t",
+        "SELECT median(x), quantile_cont(x, 0.5), approx_count_distinct(a), arg_max(a, b), date_diff('day', a, b) "
+        "FROM t",
     ),
     ("duckdb", 'SELECT * FROM "Order Items" JOIN customers USING (id)'),
     (None, "select a, b from t where c = 'DROP TABLE x'"),

@@ -154,7 +154,10 @@ def test_every_detector_has_positives_and_the_attacks_are_covered() -> None:
 
 
 def test_text_outside_masked_spans_is_kept_as_written() -> None:
-    text = "株式会社サンプル（担当：山田）ＴＥＬ：０３（１２３４）５６７８　㈱テスト №5 ½ ｶﾞｲﾄﾞ、メール ｔａｎａｋａ＠ｅｘａｍｐｌｅ．ｃｏ．ｊｐ まで。"
+    text = (
+        "株式会社サンプル（担当：山田）ＴＥＬ：０３（１２３４）５６７８　㈱テスト №5 ½ ｶﾞｲﾄﾞ、"
+        "メール ｔａｎａｋａ＠ｅｘａｍｐｌｅ．ｃｏ．ｊｐ まで。"
+    )
     out = mask(text)
     assert out == "株式会社サンプル（担当：山田）ＴＥＬ：[PHONE]　㈱テスト №5 ½ ｶﾞｲﾄﾞ、メール [EMAIL] まで。"
     # the matching copy has the same length and positions, characters with a longer NFKC form unchanged

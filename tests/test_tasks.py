@@ -48,8 +48,17 @@ def test_a_user_task_from_files_alone(fault: FaultServer, clean_env: Path) -> No
     )
     (folder / "system.md").write_text("Extract the invoice number and the total in $currency.\n", encoding="utf-8")
     (folder / "user.md").write_text("Invoice text:\n$text\n", encoding="utf-8")
-    (folder / "schema.json").write_text(json.dumps({"type": "object", "properties": {"number": {"type": "string"}, "total": {"type": "integer"}},
-                                                    "required": ["number", "total"], "additionalProperties": False}), encoding="utf-8")  # fmt: skip
+    (folder / "schema.json").write_text(
+        json.dumps(
+            {
+                "type": "object",
+                "properties": {"number": {"type": "string"}, "total": {"type": "integer"}},
+                "required": ["number", "total"],
+                "additionalProperties": False,
+            }
+        ),
+        encoding="utf-8",
+    )
     fault.script({"action": "ok", "text": '{"number": "INV-7", "total": 12000}'})
     result = run_cli("run", "invoice_fields", "請求書番号 INV-7 合計 12,000円", "--json", env=env_for(fault))
     assert result.returncode == 0, result.stderr
@@ -63,15 +72,24 @@ def test_triage_needs_human_for_low_confidence_and_sensitive_topics(fault: Fault
     fault.script(
         {
             "action": "ok",
-            "text": '{"category": "bug", "urgency": 3, "summary": "crash on save", "reply_draft": "We are checking this for you.", "confidence": 0.9}',
+            "text": (
+                '{"category": "bug", "urgency": 3, "summary": "crash on save", "reply_draft": '
+                '"We are checking this for you.", "confidence": 0.9}'
+            ),
         },
         {
             "action": "ok",
-            "text": '{"category": "bug", "urgency": 3, "summary": "crash on save", "reply_draft": "We are checking this for you.", "confidence": 0.3}',
+            "text": (
+                '{"category": "bug", "urgency": 3, "summary": "crash on save", "reply_draft": '
+                '"We are checking this for you.", "confidence": 0.3}'
+            ),
         },
         {
             "action": "ok",
-            "text": '{"category": "other", "urgency": 5, "summary": "legal threat noted", "reply_draft": "We are checking this for you.", "confidence": 0.95}',
+            "text": (
+                '{"category": "other", "urgency": 5, "summary": "legal threat noted", "reply_draft": '
+                '"We are checking this for you.", "confidence": 0.95}'
+            ),
         },
     )
     c = client(fault)
@@ -118,8 +136,19 @@ def test_draft_forbidden_claims_and_invented_numbers(fault: FaultServer) -> None
 
 
 def test_minutes_and_extract_need_their_shapes(fault: FaultServer, clean_env: Path) -> None:
-    fault.script({"action": "ok", "text": json.dumps({"decisions": ["release on 12/3"], "todos": [{"task": "test plan", "owner": "田中", "due": "11/27"}],
-                                                      "tentative_todos": [{"task": "help update", "owner": None, "due": None}], "open_questions": ["retention"]})})  # fmt: skip
+    fault.script(
+        {
+            "action": "ok",
+            "text": json.dumps(
+                {
+                    "decisions": ["release on 12/3"],
+                    "todos": [{"task": "test plan", "owner": "田中", "due": "11/27"}],
+                    "tentative_todos": [{"task": "help update", "owner": None, "due": None}],
+                    "open_questions": ["retention"],
+                }
+            ),
+        }
+    )
     out = unyo.run_task("minutes", "notes", client=client(fault)).output
     assert out["todos"][0]["owner"] == "田中" and out["tentative_todos"][0]["owner"] is None
     missing = run_cli("run", "extract", "some text", env=env_for(fault))
@@ -133,8 +162,11 @@ def test_minutes_and_extract_need_their_shapes(fault: FaultServer, clean_env: Pa
 
 
 def test_classify_task_with_a_labels_file(fault: FaultServer, clean_env: Path) -> None:
-    (clean_env / "labels.toml").write_text('[[labels]]\nname = "refund"\ndefinition = "wants money back"\nexamples = ["返金してください"]\n'
-                                            '[[labels]]\nname = "other"\ndefinition = "anything else"\n', encoding="utf-8")  # fmt: skip
+    (clean_env / "labels.toml").write_text(
+        '[[labels]]\nname = "refund"\ndefinition = "wants money back"\nexamples = ["返金してください"]\n'
+        '[[labels]]\nname = "other"\ndefinition = "anything else"\n',
+        encoding="utf-8",
+    )
     fault.script({"action": "ok", "text": '{"label": "refund", "confidence": 0.8, "reason": "asks for money back"}'})
     result = run_cli(
         "run", "classify", "返金希望です", "--set", "labels_file=labels.toml", "--json", env=env_for(fault)

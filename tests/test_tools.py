@@ -194,12 +194,18 @@ def test_hostile_arguments_are_refused_before_the_tool_runs(
 
 def test_legitimate_arguments_pass_the_guards(fault: FaultServer) -> None:
     fault.script(
-        {"action": "ok", "tool_calls": [
-            {"name": "fetch_status", "arguments": {"url": "https://status.example.com/api", "retries": 2}},
-            {"name": "run_sql", "arguments": {"sql": "WITH t AS (SELECT id FROM orders) SELECT count(*) FROM t UNION SELECT 1"}},
-        ]},
+        {
+            "action": "ok",
+            "tool_calls": [
+                {"name": "fetch_status", "arguments": {"url": "https://status.example.com/api", "retries": 2}},
+                {
+                    "name": "run_sql",
+                    "arguments": {"sql": "WITH t AS (SELECT id FROM orders) SELECT count(*) FROM t UNION SELECT 1"},
+                },
+            ],
+        },
         "ok",
-    )  # fmt: skip
+    )
     answer = unyo.ask_with_tools("go", [fetch_status, run_sql], client=client(fault), api="responses")
     assert [r.outcome for r in answer.tool_calls] == ["ok", "ok"] and len(RAN) == 2
 
@@ -222,10 +228,15 @@ def test_a_guard_that_returns_a_value_hands_the_tool_that_value(fault: FaultServ
         return code
 
     fault.script(
-        {"action": "ok", "tool_calls": [{"name": "read_doc", "arguments": {"path": "./conftest.py/../conftest.py"}},
-                                        {"name": "lookup", "arguments": {"code": " ab ", "flag": False, "ref": "abc"}}]},
+        {
+            "action": "ok",
+            "tool_calls": [
+                {"name": "read_doc", "arguments": {"path": "./conftest.py/../conftest.py"}},
+                {"name": "lookup", "arguments": {"code": " ab ", "flag": False, "ref": "abc"}},
+            ],
+        },
         "ok",
-    )  # fmt: skip
+    )
     answer = unyo.ask_with_tools("go", [read_doc, lookup], client=client(fault), api="chat", parallel=False)
     assert [r.outcome for r in answer.tool_calls] == ["ok", "ok"]
     assert RAN == [("read_doc", {"path": str(DOCS / "conftest.py")})]
@@ -448,8 +459,16 @@ def test_tool_loop_on_the_local_model(api: str) -> None:
     """The grammar makes the small local model emit a well-formed call to an offered tool; the
     loop validates and runs it, then the model answers."""
     c = unyo.OpenAI(profile="local")
-    answer = unyo.ask_with_tools("What is the weather in Tokyo? Use the tool.", [get_weather], tool_choice="required", max_rounds=1,
-                                 client=c, api=api, temperature=0, max_output_tokens=60)  # fmt: skip
+    answer = unyo.ask_with_tools(
+        "What is the weather in Tokyo? Use the tool.",
+        [get_weather],
+        tool_choice="required",
+        max_rounds=1,
+        client=c,
+        api=api,
+        temperature=0,
+        max_output_tokens=60,
+    )
     assert answer.rounds == 1 and answer.tool_calls[0].name == "get_weather"
     assert answer.tool_calls[0].outcome == "ok" and RAN and isinstance(RAN[0][1]["city"], str), answer.tool_calls[0]
     assert (

@@ -81,7 +81,10 @@ def test_usage_from_both_apis() -> None:
 
 def test_redaction_of_registered_and_shaped_secrets() -> None:
     register_secret("my-custom-token-value-123")
-    text = "key my-custom-token-value-123 and sk-proj-abcdefghijklmnop and Authorization: Bearer abc.def.ghijkl and AIzaSyA1234567890abcdefghijklmno"
+    text = (
+        "key my-custom-token-value-123 and sk-proj-abcdefghijklmnop and Authorization: "
+        "Bearer abc.def.ghijkl and AIzaSyA1234567890abcdefghijklmno"
+    )
     cleaned = redact(text)
     for secret in (
         "my-custom-token-value-123",

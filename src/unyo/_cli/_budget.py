@@ -33,7 +33,8 @@ def run(args: Namespace) -> int:
         return 0
     if not settings.budget.limits:
         print(
-            "No budget is set. Set UNYO_BUDGET_DAILY_USD / UNYO_BUDGET_MONTHLY_USD / UNYO_MAX_REQUEST_USD, or [unyo] in unyo.toml."
+            "No budget is set. Set UNYO_BUDGET_DAILY_USD / UNYO_BUDGET_MONTHLY_USD / UNYO_MAX_REQUEST_USD, "
+            "or [unyo] in unyo.toml."
         )
         return 0
     rows = []

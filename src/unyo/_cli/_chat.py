@@ -84,7 +84,8 @@ def run(args: Namespace) -> int:
         where = f" · conversation {conv.id} ({conv.strategy}, {len(turns)} stored turns)"
         session = _Stored(conv, args)
     print(
-        f"unyo chat · {client.settings.profile.name}{clean(where)} · Ctrl-C stops a reply · `exit` or Ctrl-C at the prompt quits",
+        f"unyo chat · {client.settings.profile.name}{clean(where)} · Ctrl-C stops a reply "
+        "· `exit` or Ctrl-C at the prompt quits",
         file=sys.stderr,
     )
     while True:
@@ -102,7 +103,8 @@ def run(args: Namespace) -> int:
             _, result = session.reply(line)
         except UnyoError as exc:
             print(
-                f"\nerror: {type(exc).__name__}: {clean(exc, multiline=True)}\nhint: {clean(exc.hint(), multiline=True)}",
+                f"\nerror: {type(exc).__name__}: {clean(exc, multiline=True)}"
+                f"\nhint: {clean(exc.hint(), multiline=True)}",
                 file=sys.stderr,
             )
             continue

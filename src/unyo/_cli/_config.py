@@ -67,12 +67,22 @@ def _values(settings: Any) -> dict[str, dict[str, object]]:
 
 def _budget_value(settings: Any, name: str) -> Any:
     budget = settings.budget
-    simple = {"on_budget_exceeded": budget.on_exceed, "downgrade_to": budget.downgrade_to, "soft_threshold": budget.soft_threshold,
-              "allow_unpriced": budget.allow_unpriced, "budget_tz": budget.tz}  # fmt: skip
+    simple = {
+        "on_budget_exceeded": budget.on_exceed,
+        "downgrade_to": budget.downgrade_to,
+        "soft_threshold": budget.soft_threshold,
+        "allow_unpriced": budget.allow_unpriced,
+        "budget_tz": budget.tz,
+    }
     if name in simple:
         return simple[name]
-    scope_period = {"max_request_usd": ("all", "request"), "budget_daily_usd": ("all", "day"), "budget_monthly_usd": ("all", "month"),
-                    "budget_user_daily_usd": ("user", "day"), "budget_user_monthly_usd": ("user", "month")}  # fmt: skip
+    scope_period = {
+        "max_request_usd": ("all", "request"),
+        "budget_daily_usd": ("all", "day"),
+        "budget_monthly_usd": ("all", "month"),
+        "budget_user_daily_usd": ("user", "day"),
+        "budget_user_monthly_usd": ("user", "month"),
+    }
     scope, period = scope_period[name]
     return next((str(lim.usd) for lim in budget.limits if (lim.scope, lim.period) == (scope, period)), None)
 

@@ -25,8 +25,14 @@ def run(args: Namespace) -> int:
         if args.json:
             print(json.dumps(rows, ensure_ascii=False))
         else:
-            table("conversations", ["id", "user", "strategy", "turns", "created", "updated"],
-                  [[r["id"], r["user"], r["strategy"], r["turns"], _when(r["created_at"]), _when(r["updated_at"])] for r in rows])  # fmt: skip
+            table(
+                "conversations",
+                ["id", "user", "strategy", "turns", "created", "updated"],
+                [
+                    [r["id"], r["user"], r["strategy"], r["turns"], _when(r["created_at"]), _when(r["updated_at"])]
+                    for r in rows
+                ],
+            )
         return 0
     if not args.id or not args.user:
         raise ConfigError(f"conversations {args.action} needs an id and --user")
@@ -40,8 +46,19 @@ def run(args: Namespace) -> int:
     conv = conversation(args.user, args.id, create=False, client=client)
     turns = conv.turns()
     if args.json:
-        print(json.dumps({"id": conv.id, "user": conv.user, "strategy": conv.strategy, "system": conv.system, "summary": conv.summary,
-                          "turns": [{"seq": t.seq, "role": t.role, "content": t.content, "ts": t.ts} for t in turns]}, ensure_ascii=False))  # fmt: skip
+        print(
+            json.dumps(
+                {
+                    "id": conv.id,
+                    "user": conv.user,
+                    "strategy": conv.strategy,
+                    "system": conv.system,
+                    "summary": conv.summary,
+                    "turns": [{"seq": t.seq, "role": t.role, "content": t.content, "ts": t.ts} for t in turns],
+                },
+                ensure_ascii=False,
+            )
+        )
         return 0
     print(f"conversation {clean(conv.id)} · user {clean(conv.user)} · {clean(conv.strategy)} · {len(turns)} turns")
     if conv.system:

@@ -59,7 +59,8 @@ def run(args: Namespace) -> int:
     )  # a listed model's price, even offline
     if price is None:
         raise ConfigError(
-            f'model {model_id!r} has no price: add [models."{model_id}"] input/cached_input/output (USD per 1M tokens) to unyo.toml'
+            f'model {model_id!r} has no price: add [models."{model_id}"] input/cached_input/output (USD per 1M tokens) '
+            "to unyo.toml"
         )
     for name in ("retry_rate", "cache_hit_rate", "cached_input_share"):
         if not 0 <= getattr(args, name) <= 1:
@@ -84,11 +85,16 @@ def run(args: Namespace) -> int:
     )
     p = price
     formula = [
-        f"price ({model_id}{f', role {role}' if role else ''}, list prices as of {prices_as_of()}{via}): input ${p.input}, cached input ${p.cached_input}, output ${p.output} per 1M tokens",
+        f"price ({model_id}{f', role {role}' if role else ''}, list prices as of {prices_as_of()}{via}): "
+        f"input ${p.input}, cached input ${p.cached_input}, output ${p.output} per 1M tokens",
         f"requests = {args.requests_per_day:g}/day × {args.days:g} days = {result['requests']:f}",
-        f"normal per request = ({args.input_tokens:g} × (1 − {args.cached_input_share:g}) × {p.input} + {args.input_tokens:g} × {args.cached_input_share:g} × {p.cached_input} + {args.output_tokens:g} × {p.output}) / 1M = {usd(result['per_request_normal'])}",  # type: ignore[arg-type]
-        f"normal month = requests × (1 − cache hit {args.cache_hit_rate:g}) × (1 + retry {args.retry_rate:g}) × per request = ${result['monthly_normal']}",
-        f"worst per request = ({args.input_tokens:g} × {p.input} + cap {cap} × {p.output}) / 1M = {usd(result['per_request_worst'])}",  # type: ignore[arg-type]
+        f"normal per request = ({args.input_tokens:g} × (1 − {args.cached_input_share:g}) "
+        f"× {p.input} + {args.input_tokens:g} × {args.cached_input_share:g} × {p.cached_input} + "
+        f"{args.output_tokens:g} × {p.output}) / 1M = {usd(result['per_request_normal'])}",  # type: ignore[arg-type]
+        f"normal month = requests × (1 − cache hit {args.cache_hit_rate:g}) × (1 + retry {args.retry_rate:g}) "
+        f"× per request = ${result['monthly_normal']}",
+        f"worst per request = ({args.input_tokens:g} × {p.input} + cap {cap} × {p.output}) "
+        f"/ 1M = {usd(result['per_request_worst'])}",  # type: ignore[arg-type]
         f"worst month = requests × (1 + retry {args.retry_rate:g}) × worst per request = ${result['monthly_worst']}",
     ]
     if args.json:

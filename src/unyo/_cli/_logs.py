@@ -75,9 +75,22 @@ def _tools(store: object, args: Namespace) -> int:
         for row in rows:
             print(to_json(row))
         return 0
-    table(f"unyo logs --tools ({len(rows)} most recent)", ["time", "tool", "outcome", "user", "duration", "result chars", "arguments / error"],
-          [[datetime.fromtimestamp(r["ts"]).strftime("%Y-%m-%d %H:%M:%S"), r["name"], r["outcome"], r["user_id"] or "-", f"{r['duration_s'] or 0:.3f}s",
-            r["result_chars"], clean(r["error"] or r["arguments"] or "")[:80]] for r in rows])  # fmt: skip
+    table(
+        f"unyo logs --tools ({len(rows)} most recent)",
+        ["time", "tool", "outcome", "user", "duration", "result chars", "arguments / error"],
+        [
+            [
+                datetime.fromtimestamp(r["ts"]).strftime("%Y-%m-%d %H:%M:%S"),
+                r["name"],
+                r["outcome"],
+                r["user_id"] or "-",
+                f"{r['duration_s'] or 0:.3f}s",
+                r["result_chars"],
+                clean(r["error"] or r["arguments"] or "")[:80],
+            ]
+            for r in rows
+        ],
+    )
     return 0
 
 
@@ -96,14 +109,16 @@ def _prune(store: Any, settings: Any, args: Namespace) -> int:
     plan = prune_counts(store, days, budget=budget)
     kept_from = datetime.fromtimestamp(plan["keep_from"]).astimezone().strftime("%Y-%m-%d %H:%M")
     what = (
-        f"delete {plan['calls']} audit records, {plan['tool_calls']} tool-call records and {plan['conversations']} stored conversations "
-        f"older than {days:g} days from {store.location}; records since {kept_from} (the current budget periods) are kept"
+        f"delete {plan['calls']} audit records, {plan['tool_calls']} tool-call records "
+        f"and {plan['conversations']} stored conversations older than {days:g} days from {store.location}; "
+        f"records since {kept_from} (the current budget periods) are kept"
         + (f", {plan['scrubbed']} of them with their prompt and output text cleared" if plan["scrubbed"] else "")
     )
     if not args.yes:
         if not sys.stdin.isatty():
             print(
-                f"error: unyo logs prune would {what}.\nhint: stdin is not a terminal, so nothing was deleted; pass --yes to confirm",
+                f"error: unyo logs prune would {what}.\nhint: stdin is not a terminal, so nothing was deleted; "
+                "pass --yes to confirm",
                 file=sys.stderr,
             )
             return 2

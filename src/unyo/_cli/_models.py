@@ -35,7 +35,18 @@ def run(args: Namespace) -> int:
         return 0
     from unyo._cli._shared import table
 
-    table(f"profile {settings.profile.name} ({settings.host})", ["model", "roles", "served", "context window", "max output"],
-          [[r["model"], ", ".join(r["roles"]), "yes" if r["served"] else "NO", f"{r['context_window']:,}" if r["context_window"] else "?",
-            f"{r['max_output']:,}" if r["max_output"] else "?"] for r in rows])  # fmt: skip
+    table(
+        f"profile {settings.profile.name} ({settings.host})",
+        ["model", "roles", "served", "context window", "max output"],
+        [
+            [
+                r["model"],
+                ", ".join(r["roles"]),
+                "yes" if r["served"] else "NO",
+                f"{r['context_window']:,}" if r["context_window"] else "?",
+                f"{r['max_output']:,}" if r["max_output"] else "?",
+            ]
+            for r in rows
+        ],
+    )
     return 0

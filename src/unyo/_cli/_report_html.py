@@ -10,11 +10,15 @@ from typing import Any
 from unyo._types._prices import usd
 
 CSS = """
-body{font:14px/1.45 system-ui,-apple-system,"Hiragino Sans","Noto Sans JP",sans-serif;margin:2rem auto;max-width:980px;color:#1d232b;padding:0 1rem}
-h1{font-size:1.5rem;margin-bottom:.2rem} h2{font-size:1.1rem;margin-top:2rem;border-bottom:1px solid #dde2e8;padding-bottom:.3rem}
+body{font:14px/1.45 system-ui,-apple-system,"Hiragino Sans","Noto Sans JP",sans-serif;\
+margin:2rem auto;max-width:980px;color:#1d232b;padding:0 1rem}
+h1{font-size:1.5rem;margin-bottom:.2rem} \
+h2{font-size:1.1rem;margin-top:2rem;border-bottom:1px solid #dde2e8;padding-bottom:.3rem}
 .muted{color:#66707c} .cards{display:flex;gap:1rem;flex-wrap:wrap;margin:1rem 0}
-.card{border:1px solid #dde2e8;border-radius:8px;padding:.7rem 1rem;min-width:150px} .card b{display:block;font-size:1.3rem}
-table{border-collapse:collapse;width:100%;margin:.5rem 0} th,td{padding:.3rem .5rem;border-bottom:1px solid #eef1f4;text-align:right}
+.card{border:1px solid #dde2e8;border-radius:8px;padding:.7rem 1rem;min-width:150px} \
+.card b{display:block;font-size:1.3rem}
+table{border-collapse:collapse;width:100%;margin:.5rem 0} \
+th,td{padding:.3rem .5rem;border-bottom:1px solid #eef1f4;text-align:right}
 th:first-child,td:first-child{text-align:left} th{background:#f6f8fa}
 .bar{fill:#3b82f6} .bar.warn{fill:#f59e0b} .bar.over{fill:#dc2626} svg text{font-size:11px;fill:#3c4550}
 """
@@ -29,13 +33,15 @@ def _bars(rows: list[dict[str, Any]], width: int = 900, height: int = 180) -> st
     step = width / len(rows)
     bar = min(48.0, max(2.0, step * 0.7))
     parts = [
-        f'<svg role="img" aria-label="cost chart" width="{width}" height="{height + 40}" viewBox="0 0 {width} {height + 40}">'
+        f'<svg role="img" aria-label="cost chart" width="{width}" height="{height + 40}" '
+        f'viewBox="0 0 {width} {height + 40}">'
     ]
     for i, (row, value) in enumerate(zip(rows, values, strict=True)):
         h = float(value / top) * height if top else 0.0
         x = i * step + (step - bar) / 2
         parts.append(
-            f'<rect class="bar" x="{x:.1f}" y="{height - h:.1f}" width="{bar:.1f}" height="{h:.1f}"><title>{escape(row["key"])}: {usd(value)}, {row["calls"]} calls</title></rect>'
+            f'<rect class="bar" x="{x:.1f}" y="{height - h:.1f}" width="{bar:.1f}" height="{h:.1f}">'
+            f"<title>{escape(row['key'])}: {usd(value)}, {row['calls']} calls</title></rect>"
         )
         if len(rows) <= 31:
             parts.append(
@@ -49,17 +55,23 @@ def _gauge(b: dict[str, Any]) -> str:
     used = min(1.0, b["used"])
     cls = "over" if b["used"] >= 1 else "warn" if b["used"] >= 0.8 else ""
     return (
-        f'<svg width="300" height="14" role="img" aria-label="{b["used"]:.0%} used"><rect width="300" height="14" fill="#eef1f4"/>'
+        f'<svg width="300" height="14" role="img" aria-label="{b["used"]:.0%} used">'
+        '<rect width="300" height="14" fill="#eef1f4"/>'
         f'<rect class="bar {cls}" width="{300 * used:.1f}" height="14"/></svg>'
     )
 
 
 def _table(rows: list[dict[str, Any]], name: str) -> str:
-    head = f"<tr><th>{escape(name)}</th><th>calls</th><th>failed</th><th>cache hits</th><th>input</th><th>cached</th><th>output</th><th>reasoning</th><th>cost</th><th>p50 s</th><th>p95 s</th></tr>"
+    head = (
+        f"<tr><th>{escape(name)}</th><th>calls</th><th>failed</th><th>cache hits</th><th>input</th><th>cached</th>"
+        "<th>output</th><th>reasoning</th><th>cost</th><th>p50 s</th><th>p95 s</th></tr>"
+    )
     body = "".join(
         f"<tr><td>{escape(r['key'])}</td><td>{r['calls']}</td><td>{r['failed']}</td><td>{r['cache_hits']}</td><td>{r['input_tokens']}</td>"
-        f"<td>{r['cached_tokens']}</td><td>{r['output_tokens']}</td><td>{r['reasoning_tokens']}</td><td>{usd(r['cost_usd'])}{'*' if r['unpriced_calls'] else ''}</td>"
-        f"<td>{r['latency_p50_s'] if r['latency_p50_s'] is not None else '-'}</td><td>{r['latency_p95_s'] if r['latency_p95_s'] is not None else '-'}</td></tr>"
+        f"<td>{r['cached_tokens']}</td><td>{r['output_tokens']}</td><td>{r['reasoning_tokens']}</td><td>"
+        f"{usd(r['cost_usd'])}{'*' if r['unpriced_calls'] else ''}</td>"
+        f"<td>{r['latency_p50_s'] if r['latency_p50_s'] is not None else '-'}</td><td>"
+        f"{r['latency_p95_s'] if r['latency_p95_s'] is not None else '-'}</td></tr>"
         for r in rows
     )
     return f"<table>{head}{body}</table>"
@@ -87,14 +99,21 @@ def render(report: dict[str, Any]) -> str:
     for name, rows in report["groups"].items():
         chart = _bars(rows) if name in ("day", "model") else ""
         sections.append(f"<h2>By {escape(name)}</h2>{chart}{_table(rows, name)}")
+    budget_table = (
+        "<table><tr><th>limit</th><th>scope</th><th>period</th><th>spent</th><th>reserved</th><th>remaining</th>"
+        "<th>used</th></tr>" + budgets + "</table>"
+        if budgets
+        else '<p class="muted">No budget is set.</p>'
+    )
     return f"""<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>unyo usage report</title><style>{CSS}</style></head>
 <body>
 <h1>unyo usage report</h1>
-<p class="muted">Since {escape(str(report["since"]))} · ledger {escape(report["store"])} · costs at list prices; * marks groups with unpriced calls</p>
+<p class="muted">Since {escape(str(report["since"]))} · ledger {escape(report["store"])} · \
+costs at list prices; * marks groups with unpriced calls</p>
 <div class="cards">{cards}</div>
 <h2>Budgets</h2>
-{"<table><tr><th>limit</th><th>scope</th><th>period</th><th>spent</th><th>reserved</th><th>remaining</th><th>used</th></tr>" + budgets + "</table>" if budgets else '<p class="muted">No budget is set.</p>'}
+{budget_table}
 {"".join(sections)}
 </body></html>
 """

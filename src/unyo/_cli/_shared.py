@@ -39,7 +39,10 @@ def status_line(info: Any) -> str:
     counted = "" if (usage is None or usage.reported) else " (counted)"
     latency = f"{info.latency_s:.2f}s" if info.latency_s is not None else "?"
     ttft = f", first token {info.ttft_s:.2f}s" if info.ttft_s is not None else ""
-    return f"[{info.profile}:{info.model} · {info.status} · {tokens}{counted} · {latency}{ttft} · attempts {len(info.attempts)}]"
+    return (
+        f"[{info.profile}:{info.model} · {info.status} · {tokens}{counted} · {latency}{ttft} "
+        f"· attempts {len(info.attempts)}]"
+    )
 
 
 def parse_since(text: str | None) -> float | None:

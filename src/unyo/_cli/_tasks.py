@@ -32,14 +32,23 @@ def run(args: Namespace) -> int:
     if not args.name:
         raise ConfigError("tasks show needs a task name")
     task = find(args.name, home)
-    record = {"name": task.name, "directory": str(task.directory), "description": task.description, "role": task.role,
-              "max_output_tokens": task.max_output_tokens, "options": task.options, "system": task.system, "user": task.user,
-              "schema": task.output_schema()}  # fmt: skip
+    record = {
+        "name": task.name,
+        "directory": str(task.directory),
+        "description": task.description,
+        "role": task.role,
+        "max_output_tokens": task.max_output_tokens,
+        "options": task.options,
+        "system": task.system,
+        "user": task.user,
+        "schema": task.output_schema(),
+    }
     if args.json:
         print(json.dumps(record, ensure_ascii=False, indent=2))
         return 0
     print(
-        f"{task.name}: {task.description}\n  defined in {task.directory}\n  role {task.role}, output cap {task.max_output_tokens} tokens"
+        f"{task.name}: {task.description}\n  defined in {task.directory}\n  role {task.role}, "
+        f"output cap {task.max_output_tokens} tokens"
     )
     print("\noptions (override with --set KEY=VALUE):")
     for key, value in task.options.items():

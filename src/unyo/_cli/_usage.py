@@ -50,7 +50,8 @@ def run(args: Namespace) -> int:
         return 0
     t = report["total"]
     print(
-        f"Since {report['since']}: {t['calls']} calls, {usd(t['cost_usd'])}, {t['input_tokens']} input / {t['output_tokens']} output tokens, "
+        f"Since {report['since']}: {t['calls']} calls, {usd(t['cost_usd'])}, "
+        f"{t['input_tokens']} input / {t['output_tokens']} output tokens, "
         f"{t['cache_hits']} cache hits, {t['failed']} failed"
         + (f", {t['unpriced_calls']} unpriced" if t["unpriced_calls"] else "")
     )
@@ -78,6 +79,7 @@ def run(args: Namespace) -> int:
     for b in report["budgets"]:
         if b["period"] != "request":
             print(
-                f"budget {b['limit']} [{clean(b['scope'])} {b['period']}]: spent ${b['spent']}, reserved ${b['reserved']}, remaining ${b['remaining']} ({b['used']:.0%})"
+                f"budget {b['limit']} [{clean(b['scope'])} {b['period']}]: spent ${b['spent']}, "
+                f"reserved ${b['reserved']}, remaining ${b['remaining']} ({b['used']:.0%})"
             )
     return 0

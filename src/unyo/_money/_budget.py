@@ -52,8 +52,9 @@ def _unpriced(call: Call) -> UnpricedModel:
     model = call.info.model
     if call.api not in ("responses", "chat", "embeddings"):
         return UnpricedModel(
-            f"{call.api}{f' ({model})' if model else ''} cannot be priced by unyo, and a budget is set: unyo cannot cap "
-            "what it cannot price, so it was not sent. Set allow_unpriced = true under [unyo] (UNYO_ALLOW_UNPRICED=1) "
+            f"{call.api}{f' ({model})' if model else ''} cannot be priced by unyo, and a budget is set: "
+            "unyo cannot cap what it cannot price, so it was not sent. "
+            "Set allow_unpriced = true under [unyo] (UNYO_ALLOW_UNPRICED=1) "
             "to run it unbudgeted knowingly; it is recorded in the audit log either way",
             model=model,
         )
@@ -155,7 +156,8 @@ def hold(
     )
     for check, spent, reserved in outcome.crossed:
         outcome.warning = (
-            f"unyo: {check.limit.describe()} ({check.period.partition(':')[2] or check.period}) is {float((spent + reserved) / check.limit.usd):.0%} used: "
+            f"unyo: {check.limit.describe()} ({check.period.partition(':')[2] or check.period}) "
+            f"is {float((spent + reserved) / check.limit.usd):.0%} used: "
             f"${spent} spent, ${reserved} reserved"
         )
         warnings.warn(outcome.warning, BudgetWarning, stacklevel=3)
@@ -167,8 +169,9 @@ def _exceeded(
 ) -> BudgetExceeded:
     when = f" for {period.partition(':')[2] or period}" if period else ""
     return BudgetExceeded(
-        f"{limit.describe()}{when} would be exceeded: spent ${spent}, reserved ${reserved}, this call's worst case ${asked} "
-        f"({call.info.model}, {call.info.input_tokens} input tokens + {call.info.max_output_tokens} output cap); not sent",
+        f"{limit.describe()}{when} would be exceeded: spent ${spent}, reserved ${reserved}, "
+        f"this call's worst case ${asked} ({call.info.model}, {call.info.input_tokens} input tokens "
+        f"+ {call.info.max_output_tokens} output cap); not sent",
         limit=limit.usd,
         spent=spent,
         reserved=reserved,

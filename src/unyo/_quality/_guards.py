@@ -126,19 +126,19 @@ _SAFE_CLASSES = {
     "ToChar", "NumberToStr", "StringToArray",
     # numbers
     "Abs", "Ceil", "Floor", "Round", "Trunc", "Sign", "Sqrt", "Cbrt", "Pow", "Exp", "Ln", "Log", "Pi", "Degrees",
-    "Radians", "Sin", "Cos", "Tan", "Cot", "Asin", "Acos", "Atan", "Atan2", "Sinh", "Cosh", "Tanh", "Rand", "SafeDivide",
-    "ToNumber", "WidthBucket",
+    "Radians", "Sin", "Cos", "Tan", "Cot", "Asin", "Acos", "Atan", "Atan2", "Sinh", "Cosh", "Tanh", "Rand",
+    "SafeDivide", "ToNumber", "WidthBucket",
     # dates and times
     "CurrentDate", "CurrentTime", "CurrentTimestamp", "CurrentDatetime", "Localtime", "Localtimestamp", "Date",
     "Datetime", "Time", "Timestamp", "DateAdd", "DateSub", "DateDiff", "DateTrunc", "DatetimeAdd", "DatetimeSub",
     "DatetimeDiff", "DatetimeTrunc", "TimestampAdd", "TimestampSub", "TimestampDiff", "TimestampTrunc", "TimeAdd",
-    "TimeSub", "TimeDiff", "TimeTrunc", "Extract", "Year", "Quarter", "Month", "Week", "WeekOfYear", "Day", "DayOfMonth",
-    "DayOfWeek", "DayOfWeekIso", "DayOfYear", "Hour", "Minute", "Second", "Dayname", "Monthname", "LastDay", "AddMonths",
-    "MonthsBetween", "DateBin", "DateFromParts", "TimestampFromParts", "MakeInterval", "JustifyDays", "JustifyHours",
-    "JustifyInterval", "StrToDate", "StrToTime", "StrToUnix", "TimeToStr", "TimeToUnix", "TimeToTimeStr",
-    "TimeStrToDate", "TimeStrToTime", "TimeStrToUnix", "UnixToTime", "UnixToStr", "UnixToTimeStr", "UnixSeconds",
-    "UnixMillis", "UnixMicros", "DateStrToDate", "DateToDateStr", "TsOrDsAdd", "TsOrDsDiff", "TsOrDsToDate",
-    "TsOrDsToDateStr", "TsOrDsToDatetime", "TsOrDsToTime", "TsOrDsToTimestamp", "ConvertTimezone",
+    "TimeSub", "TimeDiff", "TimeTrunc", "Extract", "Year", "Quarter", "Month", "Week", "WeekOfYear", "Day",
+    "DayOfMonth", "DayOfWeek", "DayOfWeekIso", "DayOfYear", "Hour", "Minute", "Second", "Dayname", "Monthname",
+    "LastDay", "AddMonths", "MonthsBetween", "DateBin", "DateFromParts", "TimestampFromParts", "MakeInterval",
+    "JustifyDays", "JustifyHours", "JustifyInterval", "StrToDate", "StrToTime", "StrToUnix", "TimeToStr", "TimeToUnix",
+    "TimeToTimeStr", "TimeStrToDate", "TimeStrToTime", "TimeStrToUnix", "UnixToTime", "UnixToStr", "UnixToTimeStr",
+    "UnixSeconds", "UnixMillis", "UnixMicros", "DateStrToDate", "DateToDateStr", "TsOrDsAdd", "TsOrDsDiff",
+    "TsOrDsToDate", "TsOrDsToDateStr", "TsOrDsToDatetime", "TsOrDsToTime", "TsOrDsToTimestamp", "ConvertTimezone",
     # aggregates
     "Count", "CountIf", "Sum", "Avg", "Min", "Max", "Median", "Mode", "Stddev", "StddevPop", "StddevSamp", "Variance",
     "VariancePop", "Corr", "CovarPop", "CovarSamp", "PercentileCont", "PercentileDisc", "Quantile", "ApproxDistinct",
@@ -159,8 +159,8 @@ _SAFE_CLASSES = {
 
 # Functions sqlglot does not know for the dialect (exp.Anonymous), by the name written in the query.
 _ANON_COMMON = {
-    "abs", "ceil", "ceiling", "floor", "round", "trunc", "truncate", "mod", "power", "sqrt", "exp", "ln", "log", "log10",
-    "log2", "sign", "pi", "degrees", "radians", "sin", "cos", "tan", "asin", "acos", "atan", "atan2", "cot",
+    "abs", "ceil", "ceiling", "floor", "round", "trunc", "truncate", "mod", "power", "sqrt", "exp", "ln", "log",
+    "log10", "log2", "sign", "pi", "degrees", "radians", "sin", "cos", "tan", "asin", "acos", "atan", "atan2", "cot",
     "lower", "upper", "length", "char_length", "character_length", "octet_length", "ltrim", "rtrim", "btrim", "trim",
     "concat", "concat_ws", "replace", "substr", "substring", "left", "right", "reverse", "position", "strpos", "instr",
     "nullif", "coalesce", "greatest", "least", "stddev", "stddev_pop", "stddev_samp", "variance", "var_pop", "var_samp",
@@ -170,21 +170,21 @@ _ANON_BY_DIALECT = {
     "postgres": {
         "now", "age", "date_part", "to_char", "to_date", "to_timestamp", "to_number", "make_date", "make_time",
         "make_timestamp", "make_timestamptz", "make_interval", "date_bin", "isfinite", "clock_timestamp",
-        "statement_timestamp", "transaction_timestamp", "timeofday", "justify_days", "justify_hours", "justify_interval",
-        "initcap", "split_part", "translate", "regexp_match", "regexp_matches", "regexp_replace", "regexp_split_to_array",
-        "regexp_count", "regexp_substr", "regexp_like", "starts_with", "chr", "ascii", "md5", "to_hex", "encode", "decode",
-        "quote_ident", "quote_literal", "quote_nullable", "div", "cbrt", "width_bucket", "scale", "gcd", "lcm",
-        "factorial", "string_agg", "array_agg", "array_length", "array_lower", "array_upper", "array_position",
-        "array_positions", "array_to_string", "string_to_array", "array_remove", "array_cat", "array_append",
-        "array_prepend", "cardinality", "unnest", "json_agg", "jsonb_agg", "json_object_agg", "jsonb_object_agg",
-        "json_build_object", "jsonb_build_object", "json_build_array", "jsonb_build_array", "to_json", "to_jsonb",
-        "json_typeof", "jsonb_typeof", "json_array_length", "jsonb_array_length", "json_extract_path",
-        "jsonb_extract_path", "json_extract_path_text", "jsonb_extract_path_text", "json_each", "jsonb_each",
-        "json_each_text", "jsonb_each_text", "json_array_elements", "jsonb_array_elements", "json_array_elements_text",
-        "jsonb_array_elements_text", "json_object_keys", "jsonb_object_keys", "jsonb_strip_nulls", "jsonb_pretty",
-        "jsonb_path_exists", "jsonb_path_query_first", "row_to_json", "percentile_cont", "percentile_disc", "mode",
-        "corr", "covar_pop", "covar_samp", "regr_slope", "regr_intercept", "regr_r2", "regr_count", "num_nulls",
-        "num_nonnulls", "date_trunc",
+        "statement_timestamp", "transaction_timestamp", "timeofday", "justify_days", "justify_hours",
+        "justify_interval", "initcap", "split_part", "translate", "regexp_match", "regexp_matches", "regexp_replace",
+        "regexp_split_to_array", "regexp_count", "regexp_substr", "regexp_like", "starts_with", "chr", "ascii", "md5",
+        "to_hex", "encode", "decode", "quote_ident", "quote_literal", "quote_nullable", "div", "cbrt", "width_bucket",
+        "scale", "gcd", "lcm", "factorial", "string_agg", "array_agg", "array_length", "array_lower", "array_upper",
+        "array_position", "array_positions", "array_to_string", "string_to_array", "array_remove", "array_cat",
+        "array_append", "array_prepend", "cardinality", "unnest", "json_agg", "jsonb_agg", "json_object_agg",
+        "jsonb_object_agg", "json_build_object", "jsonb_build_object", "json_build_array", "jsonb_build_array",
+        "to_json", "to_jsonb", "json_typeof", "jsonb_typeof", "json_array_length", "jsonb_array_length",
+        "json_extract_path", "jsonb_extract_path", "json_extract_path_text", "jsonb_extract_path_text", "json_each",
+        "jsonb_each", "json_each_text", "jsonb_each_text", "json_array_elements", "jsonb_array_elements",
+        "json_array_elements_text", "jsonb_array_elements_text", "json_object_keys", "jsonb_object_keys",
+        "jsonb_strip_nulls", "jsonb_pretty", "jsonb_path_exists", "jsonb_path_query_first", "row_to_json",
+        "percentile_cont", "percentile_disc", "mode", "corr", "covar_pop", "covar_samp", "regr_slope", "regr_intercept",
+        "regr_r2", "regr_count", "num_nulls", "num_nonnulls", "date_trunc",
     },
     "mysql": {
         "now", "sysdate", "curdate", "curtime", "current_date", "current_time", "current_timestamp", "utc_date",
@@ -203,9 +203,9 @@ _ANON_BY_DIALECT = {
     "sqlite": {
         "date", "time", "datetime", "julianday", "unixepoch", "strftime", "timediff", "ifnull", "iif", "typeof",
         "unicode", "char", "hex", "quote", "total", "group_concat", "string_agg", "likely", "unlikely", "likelihood",
-        "glob", "like", "soundex", "json", "json_extract", "json_array", "json_object", "json_array_length", "json_type",
-        "json_valid", "json_quote", "json_group_array", "json_group_object", "json_each", "json_tree", "max", "min",
-        "median",
+        "glob", "like", "soundex", "json", "json_extract", "json_array", "json_object", "json_array_length",
+        "json_type", "json_valid", "json_quote", "json_group_array", "json_group_object", "json_each", "json_tree",
+        "max", "min", "median",
     },
     "duckdb": {
         "now", "today", "strftime", "strptime", "date_part", "datepart", "date_diff", "datediff", "date_sub",
@@ -305,11 +305,13 @@ def read_only_sql(dialect: str | None = None, *, allow_functions: Iterable[str] 
             raise ValueError("SQL contains a NUL byte")
         if "/*!" in value or "/*+" in value:
             raise ValueError(
-                "executable comments (/*! ... */) and optimizer hints (/*+ ... */) are not allowed: MySQL runs what a parser reads as a comment"
+                "executable comments (/*! ... */) and optimizer hints (/*+ ... */) are not allowed: "
+                "MySQL runs what a parser reads as a comment"
             )
         if "\\'" in value or '\\"' in value:
             raise ValueError(
-                "a backslash before a quote is not allowed (servers read it differently depending on their escaping settings); double the quote instead ('')"
+                "a backslash before a quote is not allowed (servers read it differently depending on their escaping "
+                "settings); double the quote instead ('')"
             )
         try:
             statements = [s for s in sqlglot.parse(value, read=dialect) if s is not None]
@@ -333,7 +335,8 @@ def read_only_sql(dialect: str | None = None, *, allow_functions: Iterable[str] 
                 alias = node.alias_or_name.lower()
                 if any(not t.db and t.name.lower() == alias for t in node.this.find_all(exp.Table)):
                     raise ValueError(
-                        f"CTE {node.alias_or_name!r} reads itself (a recursive CTE), which is not allowed: nothing bounds how long it runs; rename it if it means the table"
+                        f"CTE {node.alias_or_name!r} reads itself (a recursive CTE), which is not allowed: "
+                        "nothing bounds how long it runs; rename it if it means the table"
                     )
             if isinstance(node, exp.Table) and isinstance(node.this, exp.Identifier):
                 _check_table(node, value, family)
@@ -344,7 +347,8 @@ def read_only_sql(dialect: str | None = None, *, allow_functions: Iterable[str] 
                     full = f"{node.parent.this.sql(dialect=dialect)}.{shown}"
                     if full.lower() not in extra:
                         raise ValueError(
-                            f"schema-qualified function {full}() is not allowed; list it in allow_functions= if it is read-only"
+                            f"schema-qualified function {full}() is not allowed; "
+                            "list it in allow_functions= if it is read-only"
                         )
                     continue
                 allowed = (isinstance(node, exp.Anonymous) and shown.lower() in anonymous) or (
@@ -352,7 +356,8 @@ def read_only_sql(dialect: str | None = None, *, allow_functions: Iterable[str] 
                 )
                 if not allowed and not names & extra:
                     raise ValueError(
-                        f"function {shown}() is not in the read-only allowlist for {dialect or 'generic SQL'}; if it is safe, add it with read_only_sql(..., allow_functions=[{shown.lower()!r}])"
+                        f"function {shown}() is not in the read-only allowlist for {dialect or 'generic SQL'}; "
+                        f"if it is safe, add it with read_only_sql(..., allow_functions=[{shown.lower()!r}])"
                     )
 
     return read_only_sql
@@ -390,7 +395,8 @@ def path_within(root: str | Path, *, must_exist: bool = False) -> Guard:
             raise ValueError("path contains a NUL byte")
         if value.startswith("~"):
             raise ValueError(
-                f"path {value!r} starts with '~': home-directory paths are not expanded; give a path relative to the allowed directory"
+                f"path {value!r} starts with '~': home-directory paths are not expanded; "
+                "give a path relative to the allowed directory"
             )
         target = (base / value).resolve()
         if target != base and base not in target.parents:

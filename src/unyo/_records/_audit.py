@@ -26,9 +26,10 @@ if TYPE_CHECKING:
 
 POLICIES = ("none", "masked", "full")
 COLUMNS = (
-    "id", "ts", "day", "month", "api", "profile", "host", "model", "role", "user_id", "tag", "status", "error", "attempts",
-    "latency_s", "ttft_s", "input_tokens", "cached_tokens", "output_tokens", "reasoning_tokens", "usage_reported", "cost",
-    "worst_case", "cache_hit", "budget", "request_id", "response_id", "stream", "content_policy", "prompt", "output", "detail",
+    "id", "ts", "day", "month", "api", "profile", "host", "model", "role", "user_id", "tag", "status", "error",
+    "attempts", "latency_s", "ttft_s", "input_tokens", "cached_tokens", "output_tokens", "reasoning_tokens",
+    "usage_reported", "cost", "worst_case", "cache_hit", "budget", "request_id", "response_id", "stream",
+    "content_policy", "prompt", "output", "detail",
 )  # fmt: skip
 
 
@@ -47,7 +48,8 @@ def prompt_text(api: str, params: dict[str, Any]) -> str:
                 if isinstance(content, list):
                     content = " ".join(str(c.get("text", "")) for c in content if isinstance(c, dict))
                 parts.append(
-                    f"[{item.get('role', item.get('type', '?'))}] {content if content is not None else json.dumps(item, ensure_ascii=False)}"
+                    f"[{item.get('role', item.get('type', '?'))}] "
+                    f"{content if content is not None else json.dumps(item, ensure_ascii=False)}"
                 )
             else:
                 parts.append(str(item))
@@ -187,12 +189,16 @@ def prune_bounds(
 def prune_counts(
     store: Store, retention_days: float, now: float | None = None, budget: BudgetConfig | None = None
 ) -> dict[str, Any]:
-    """What `prune` would do: call records deleted, kept ones whose text is cleared, tool calls and conversations deleted."""
+    """What `prune` would do: call records deleted, kept ones whose text is cleared, tool calls and
+    conversations deleted."""
     cutoff, keep_from, month = prune_bounds(retention_days, now, budget)
     with store.tx(write=False) as tx:
         calls = tx.execute(f"SELECT COUNT(*) FROM unyo_calls WHERE {_PRUNABLE}", [cutoff, keep_from, month])[0][0]
-        scrubbed = tx.execute(f"SELECT COUNT(*) FROM unyo_calls WHERE ts < ? AND NOT ({_PRUNABLE}) AND (prompt IS NOT NULL OR output IS NOT NULL)",
-                              [cutoff, cutoff, keep_from, month])[0][0]  # fmt: skip
+        scrubbed = tx.execute(
+            f"SELECT COUNT(*) FROM unyo_calls WHERE ts < ? AND NOT ({_PRUNABLE}) "
+            "AND (prompt IS NOT NULL OR output IS NOT NULL)",
+            [cutoff, cutoff, keep_from, month],
+        )[0][0]
         tools = tx.execute("SELECT COUNT(*) FROM unyo_tool_calls WHERE ts < ?", [cutoff])[0][0]
         conversations = tx.execute("SELECT COUNT(*) FROM unyo_conversations WHERE updated_at < ?", [cutoff])[0][0]
     return {
@@ -220,7 +226,8 @@ def prune(store: Store, retention_days: float, now: float | None = None, budget:
         count = tx.execute(f"SELECT COUNT(*) FROM unyo_calls WHERE {_PRUNABLE}", [cutoff, keep_from, month])[0][0]
         tx.execute(f"DELETE FROM unyo_calls WHERE {_PRUNABLE}", [cutoff, keep_from, month])
         tx.execute(
-            "UPDATE unyo_calls SET prompt = NULL, output = NULL WHERE ts < ? AND (prompt IS NOT NULL OR output IS NOT NULL)",
+            "UPDATE unyo_calls SET prompt = NULL, output = NULL "
+            "WHERE ts < ? AND (prompt IS NOT NULL OR output IS NOT NULL)",
             [cutoff],
         )
         tx.execute("DELETE FROM unyo_tool_calls WHERE ts < ?", [cutoff])
@@ -250,12 +257,22 @@ TOOL_COLUMNS = (
 
 def record_tool_calls(store: Store, rows: Sequence[dict[str, Any]], policy: str) -> None:
     """One audit row per tool call, in one transaction; arguments follow the content policy like prompts."""
-    values = [[{**row, "arguments": _content(policy, row.get("arguments")), "error": redact(row["error"]) if row.get("error") else None}.get(c)
-               for c in TOOL_COLUMNS] for row in rows]  # fmt: skip
+    values = [
+        [
+            {
+                **row,
+                "arguments": _content(policy, row.get("arguments")),
+                "error": redact(row["error"]) if row.get("error") else None,
+            }.get(c)
+            for c in TOOL_COLUMNS
+        ]
+        for row in rows
+    ]
     with store.tx() as tx:
         for value in values:
             tx.execute(
-                f"INSERT INTO unyo_tool_calls ({', '.join(TOOL_COLUMNS)}) VALUES ({', '.join('?' * len(TOOL_COLUMNS))})",
+                f"INSERT INTO unyo_tool_calls ({', '.join(TOOL_COLUMNS)}) "
+                f"VALUES ({', '.join('?' * len(TOOL_COLUMNS))})",
                 value,
             )
 
@@ -272,7 +289,8 @@ def tool_calls(
         args.append(user)
     with store.tx(write=False) as tx:
         rows = tx.execute(
-            f"SELECT {', '.join(TOOL_COLUMNS)} FROM unyo_tool_calls WHERE {' AND '.join(where)} ORDER BY ts DESC LIMIT ?",
+            f"SELECT {', '.join(TOOL_COLUMNS)} FROM unyo_tool_calls WHERE {' AND '.join(where)} "
+            "ORDER BY ts DESC LIMIT ?",
             [*args, limit],
         )
     return [dict(zip(TOOL_COLUMNS, r)) for r in rows]

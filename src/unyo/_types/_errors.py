@@ -123,8 +123,14 @@ class ConfigError(UnyoError):
 
 
 class UnpricedModel(ConfigError):
-    hint_en = 'Add the model\'s price to unyo.toml under [models."ID"] (input, cached_input, output in USD per 1M tokens), or set allow_unpriced = true.'
-    hint_ja = 'unyo.toml の [models."ID"] にモデルの価格 (input, cached_input, output: 100万トークンあたりの USD) を追加するか、allow_unpriced = true を設定してください。'
+    hint_en = (
+        'Add the model\'s price to unyo.toml under [models."ID"] (input, cached_input, output in USD per 1M tokens), '
+        "or set allow_unpriced = true."
+    )
+    hint_ja = (
+        'unyo.toml の [models."ID"] にモデルの価格 (input, cached_input, output: 100万トークンあたりの USD) '
+        "を追加するか、allow_unpriced = true を設定してください。"
+    )
 
 
 class BudgetExceeded(UnyoError):
@@ -137,8 +143,14 @@ class OutputInvalid(UnyoError):
     """`last_output` holds the model's last text, `errors` what was wrong with it, `calls` each call's CallInfo."""
 
     exit_code = 7
-    hint_en = "Simplify the schema, raise the output cap or max_repairs, or use a stronger model role; the last output is on the error."
-    hint_ja = "スキーマを簡単にする、出力上限や max_repairs を上げる、またはより強いモデルロールを使ってください。最後の出力はエラーに残っています。"
+    hint_en = (
+        "Simplify the schema, raise the output cap or max_repairs, or use a stronger model role; "
+        "the last output is on the error."
+    )
+    hint_ja = (
+        "スキーマを簡単にする、出力上限や max_repairs を上げる、またはより強いモデルロールを使ってください。"
+        "最後の出力はエラーに残っています。"
+    )
 
 
 class BadInput(UnyoError):
@@ -152,8 +164,14 @@ class NotBatchable(UnyoError):
     map-reduce step) after the one its batch answered; nothing more was sent."""
 
     exit_code = 2
-    hint_en = "Run the failed rows without --via batch-api: the same command with --retry-failed makes the extra calls synchronously."
-    hint_ja = "失敗した行は --via batch-api を付けずに実行してください。同じコマンドに --retry-failed を付けると、追加の呼び出しを同期的に行います。"
+    hint_en = (
+        "Run the failed rows without --via batch-api: the same command with --retry-failed makes the extra calls "
+        "synchronously."
+    )
+    hint_ja = (
+        "失敗した行は --via batch-api を付けずに実行してください。同じコマンドに --retry-failed を付けると、"
+        "追加の呼び出しを同期的に行います。"
+    )
 
 
 class ToolLoopExceeded(UnyoError):
@@ -277,7 +295,10 @@ class AuthenticationError(APIStatusError):
 class PermissionDenied(APIStatusError):
     exit_code = 3
     hint_en = "The key is valid but may not use this model or endpoint; check project/org permissions and region."
-    hint_ja = "キーは有効ですが、このモデル/エンドポイントの権限がありません。プロジェクト・組織の権限と地域を確認してください。"
+    hint_ja = (
+        "キーは有効ですが、このモデル/エンドポイントの権限がありません。"
+        "プロジェクト・組織の権限と地域を確認してください。"
+    )
 
 
 class NotFound(APIStatusError):
@@ -293,8 +314,14 @@ class BadRequest(APIStatusError):
 
 
 class ContextTooLong(BadRequest):
-    hint_en = "Input plus the output cap exceeds the model's context window; shorten the input, lower max_output_tokens, or pick a larger model."
-    hint_ja = "入力と出力上限の合計がコンテキスト長を超えています。入力を短くするか出力上限を下げるか、より大きいモデルを使ってください。"
+    hint_en = (
+        "Input plus the output cap exceeds the model's context window; shorten the input, lower max_output_tokens, "
+        "or pick a larger model."
+    )
+    hint_ja = (
+        "入力と出力上限の合計がコンテキスト長を超えています。入力を短くするか出力上限を下げるか、"
+        "より大きいモデルを使ってください。"
+    )
 
 
 class RequestTimeout(APIStatusError):
@@ -325,8 +352,14 @@ class RateLimited(APIStatusError):
 
 class QuotaExhausted(APIStatusError):
     exit_code = 5
-    hint_en = "The account's quota or credit is used up; add credit or raise the limit in the provider's billing settings. Retrying will not help."
-    hint_ja = "アカウントのクォータ/クレジットが尽きています。請求設定でクレジット追加か上限引き上げを行ってください。再試行では解決しません。"
+    hint_en = (
+        "The account's quota or credit is used up; add credit or raise the limit in the provider's billing settings. "
+        "Retrying will not help."
+    )
+    hint_ja = (
+        "アカウントのクォータ/クレジットが尽きています。請求設定でクレジット追加か上限引き上げを行ってください。"
+        "再試行では解決しません。"
+    )
 
 
 class ServerError(APIStatusError):

@@ -125,11 +125,16 @@ def decode(raw: bytes, encoding: str | None, name: str) -> tuple[str, str]:
         share = japanese_score(text)
         if share >= JAPANESE_SHARE:
             return text, "cp932"
-        why = (f"read as Shift_JIS/CP932 it does not look like Japanese (only {share:.0%} of its non-ASCII characters are kana, "
-               f"common kanji or Japanese punctuation; {JAPANESE_SHARE:.0%} needed)")  # fmt: skip
+        why = (
+            f"read as Shift_JIS/CP932 it does not look like Japanese (only {share:.0%} of its non-ASCII characters "
+            f"are kana, common kanji or Japanese punctuation; {JAPANESE_SHARE:.0%} needed)"
+        )
     as_cp1252 = raw.decode("cp1252", errors="replace")
-    raise BadInput(f"{name}: not UTF-8, and {why}. As CP932 it reads {_sample(text)!r}; as cp1252 (Western European) {_sample(as_cp1252)!r}. "
-                   "Give the file's encoding with --encoding (e.g. --encoding cp1252, latin-1, cp932, euc-jp, utf-16)")  # fmt: skip
+    raise BadInput(
+        f"{name}: not UTF-8, and {why}. As CP932 it reads {_sample(text)!r}; "
+        f"as cp1252 (Western European) {_sample(as_cp1252)!r}. "
+        "Give the file's encoding with --encoding (e.g. --encoding cp1252, latin-1, cp932, euc-jp, utf-16)"
+    )
 
 
 # --- reading ----------------------------------------------------------------------------------
@@ -149,8 +154,10 @@ def _check_cells(path: Path, where: str, values: Iterable[tuple[str, Any]], max_
             else 0
         )
         if size > max_cell_chars:
-            raise BadInput(f"{path}: {where}, column {str(column)[:80]!r}: a cell of {size:,} characters, more than {max_cell_chars:,}; "
-                           "raise the limit with --max-cell-chars N")  # fmt: skip
+            raise BadInput(
+                f"{path}: {where}, column {str(column)[:80]!r}: a cell of {size:,} characters, "
+                f"more than {max_cell_chars:,}; raise the limit with --max-cell-chars N"
+            )
 
 
 def read(
@@ -218,8 +225,11 @@ def _refuse_zip_bomb(path: Path) -> None:
         return  # openpyxl reports it
     for part in parts:
         if part.file_size > ZIP_BOMB_BYTES and part.file_size > ZIP_BOMB_RATIO * max(part.compress_size, 1):
-            raise BadInput(f"{path}: its part {part.filename} expands from {part.compress_size:,} to {part.file_size:,} bytes "
-                           f"({part.file_size // max(part.compress_size, 1):,}x): refused as a zip bomb; if the file is genuine, save it as CSV")  # fmt: skip
+            raise BadInput(
+                f"{path}: its part {part.filename} expands from {part.compress_size:,} to {part.file_size:,} bytes "
+                f"({part.file_size // max(part.compress_size, 1):,}x): refused as a zip bomb; "
+                "if the file is genuine, save it as CSV"
+            )
 
 
 def _read_xlsx(path: Path, max_rows: int, max_cell_chars: int) -> Table:
@@ -232,7 +242,8 @@ def _read_xlsx(path: Path, max_rows: int, max_cell_chars: int) -> Table:
         raise BadInput(f"{path}: not a readable .xlsx file ({type(exc).__name__}: {exc})") from None
     try:
         sheet = book.worksheets[0]
-        sheet.reset_dimensions()  # its `dimension` is not trusted: too big, openpyxl pads with empty rows; too small, it drops rows
+        # its `dimension` is not trusted: too big, openpyxl pads with empty rows; too small, it drops rows
+        sheet.reset_dimensions()
         header = list(next(sheet.iter_rows(min_row=1, max_row=1, max_col=MAX_COLUMNS, values_only=True), None) or ())
         while header and header[-1] is None:  # padding, not columns
             header.pop()

@@ -85,8 +85,18 @@ class Journal:
             rows = self._db.execute(
                 "SELECT id, hash, status, result, error, cost, calls, attempts FROM rows"
             ).fetchall()
-        return {r[0]: {"hash": r[1], "status": r[2], "result": json.loads(r[3]) if r[3] else None, "error": r[4],
-                       "cost": Decimal(r[5]) if r[5] else None, "calls": r[6], "attempts": r[7]} for r in rows}  # fmt: skip
+        return {
+            r[0]: {
+                "hash": r[1],
+                "status": r[2],
+                "result": json.loads(r[3]) if r[3] else None,
+                "error": r[4],
+                "cost": Decimal(r[5]) if r[5] else None,
+                "calls": r[6],
+                "attempts": r[7],
+            }
+            for r in rows
+        }
 
     def record(
         self,
@@ -101,13 +111,24 @@ class Journal:
     ) -> None:
         with self._lock:
             self._db.execute(
-                "INSERT INTO rows (id, hash, status, result, error, cost, calls, attempts, updated) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) "
-                "ON CONFLICT (id) DO UPDATE SET hash = excluded.hash, status = excluded.status, result = excluded.result, "
-                "error = excluded.error, cost = excluded.cost, calls = rows.calls + excluded.calls, attempts = rows.attempts + excluded.attempts, "
+                "INSERT INTO rows (id, hash, status, result, error, cost, calls, attempts, updated) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) "
+                "ON CONFLICT (id) DO UPDATE SET hash = excluded.hash, status = excluded.status, "
+                "result = excluded.result, error = excluded.error, cost = excluded.cost, "
+                "calls = rows.calls + excluded.calls, attempts = rows.attempts + excluded.attempts, "
                 "updated = excluded.updated",
-                [row_id, row_hash, status, None if result is None else json.dumps(result, ensure_ascii=False, default=str), error,
-                 None if cost is None else str(cost), calls, attempts, time.time()],
-            )  # fmt: skip
+                [
+                    row_id,
+                    row_hash,
+                    status,
+                    None if result is None else json.dumps(result, ensure_ascii=False, default=str),
+                    error,
+                    None if cost is None else str(cost),
+                    calls,
+                    attempts,
+                    time.time(),
+                ],
+            )
 
     # --- provider batches ----------------------------------------------------------------------
 
@@ -137,7 +158,8 @@ class Journal:
     def open_submissions(self) -> list[dict[str, Any]]:
         with self._lock:
             rows = self._db.execute(
-                "SELECT id, batch_id, input_file_id, endpoint, hold, created FROM submissions WHERE state = 'open' ORDER BY created"
+                "SELECT id, batch_id, input_file_id, endpoint, hold, created FROM submissions WHERE state = 'open' "
+                "ORDER BY created"
             ).fetchall()
         return [
             {"id": r[0], "batch_id": r[1], "input_file_id": r[2], "endpoint": r[3], "hold": r[4], "created": r[5]}

@@ -52,7 +52,10 @@ class _Server:
     def _generate(self, path: str, body: dict[str, Any]) -> httpx2.Response | tuple[Iterator[bytes], dict[str, str]]:
         responses = path == "/responses"
         if body.get("previous_response_id") or body.get("conversation"):
-            msg = "the local model keeps no server-side state: previous_response_id / conversation need a provider; use the history strategy"
+            msg = (
+                "the local model keeps no server-side state: previous_response_id / conversation need a provider; "
+                "use the history strategy"
+            )
             return _json_response(400, _shapes.error_json(400, msg, "unsupported_parameter"))
         messages = _shapes.responses_messages(body) if responses else _shapes.chat_messages(body)
         if not messages:
