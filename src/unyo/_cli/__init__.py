@@ -90,8 +90,11 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--max-rows", type=int, default=100_000, metavar="N",
                      help="batch: refuse an input with more rows than this (XLSX: empty rows before the data's end count) (default 100000)")
     run.add_argument("--max-cell-chars", type=int, default=1_000_000, metavar="N", help="batch: refuse an input with a longer cell (default 1000000)")
-    run.add_argument("--concurrency", type=int, default=4, help="batch: rows in flight at once (default 4)")
-    run.add_argument("--rpm", type=float, default=60, help="batch: starting requests per minute; adapts to 429s (default 60)")
+    run.add_argument("--concurrency", type=int, default=None, metavar="N",
+                     help="batch: at most N rows in flight (default: what the rate x latency needs, up to 64)")
+    run.add_argument("--rpm", type=float, default=None,
+                     help="batch: at most this many requests per minute (default: none; the provider's x-ratelimit-* "
+                          "headers set the pace, or it adapts to 429s when it sends none)")
     run.add_argument("--max-cost", help="batch: USD for the whole batch (across resumes); stops cleanly before exceeding it")
     run.add_argument("--retry-failed", action="store_true", help="batch: run rows that failed before again")
     run.add_argument("--restart", action="store_true", help="batch: discard the journal and start over")

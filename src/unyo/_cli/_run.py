@@ -97,7 +97,7 @@ def _batch(args: Namespace, client: Any, task: Any, schema: Any) -> int:
         max_cost = Decimal(args.max_cost) if args.max_cost else None
     except InvalidOperation:
         raise ConfigError(f"--max-cost {args.max_cost!r} is not an amount in USD") from None
-    if args.concurrency < 1 or args.rpm <= 0:
+    if (args.concurrency is not None and args.concurrency < 1) or (args.rpm is not None and args.rpm <= 0):
         raise ConfigError("--concurrency must be at least 1 and --rpm above 0")
     if args.max_rows < 1 or args.max_cell_chars < 1:
         raise ConfigError("--max-rows and --max-cell-chars must be at least 1")

@@ -37,6 +37,8 @@ class Call:
     settle_once: bool = False  # a replayed batch answer: its id may already be in the ledger
     timeout_s: float | None = None  # the caller's per-request `timeout=`: caps each attempt
     raw_response: Any = None  # the SDK's raw response of the successful attempt
+    # the shared limiter's reservation (_limiter.Ticket), read back with the answer's headers
+    limiter_ticket: Any = None
 
     def end(self, status: str) -> None:
         """Mark the call finished: status and latency (limiter wait, attempts and waits included)."""
@@ -48,11 +50,12 @@ class Call:
         return bool(self.params.get("stream"))
 
     def error_context(self) -> ErrorContext:
-        return ErrorContext(provider=self.info.profile, host=self.info.host, model=self.info.model, attempts=len(self.info.attempts))
+        return ErrorContext(
+            provider=self.info.profile, host=self.info.host, model=self.info.model, attempts=len(self.info.attempts)
+        )
 
 
 Step = Callable[[Call], None]
-
 
 
 def request_timeout(timeout: Any) -> float | None:

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import os
 import sys
-import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from decimal import Decimal, InvalidOperation
@@ -23,8 +22,8 @@ from pathlib import Path
 from typing import Any
 
 from unyo._core._limits import BudgetConfig, budget_config
-from unyo._types._errors import ConfigError
 from unyo._providers._profiles import Profile, get_profile
+from unyo._types._errors import ConfigError
 from unyo._types._redact import register_secret
 
 
@@ -81,6 +80,8 @@ _KNOBS: dict[str, tuple[str, type, Any]] = {
     "cache_ttl_s": ("UNYO_CACHE_TTL_S", float, 0.0),
     "audit_content": ("UNYO_AUDIT_CONTENT", str, "masked"),
     "retention_days": ("UNYO_RETENTION_DAYS", float, 90.0),
+    # rate limits learned from the provider's headers, shared across processes and hosts (issue 13)
+    "redis_url": ("UNYO_REDIS_URL", str, None),  # redis://host:6379/0; unset: shared within the process only
 }
 _TRUE, _FALSE = {"1", "true", "yes", "on"}, {"0", "false", "no", "off", ""}
 
@@ -134,6 +135,7 @@ class Settings:
     cache_ttl_s: float = 0.0
     audit_content: str = "masked"  # none | masked | full
     retention_days: float = 90.0
+    redis_url: str | None = None  # the shared rate limiter's Redis; None: per process
 
     @property
     def host(self) -> str:
@@ -268,8 +270,9 @@ def _file_kind(sources: _Sources, *path: str) -> str | None:
     return found.kind if found else None
 
 
-def _check_key_destination(sources: _Sources, prof: Profile, key_source: str, url: str | None,
-                           where: str, trust: str) -> None:
+def _check_key_destination(
+    sources: _Sources, prof: Profile, key_source: str, url: str | None, where: str, trust: str
+) -> None:
     """A project file (or a project's .env) may not point a key read elsewhere at its own host."""
     from unyo._core._config_files import origin, trusted_origins
     from unyo._providers._profiles import BUILTIN, builtin_key_envs
@@ -336,13 +339,17 @@ def load_settings(
     if key is not None:
         where, trust = _url_source(sources, prof, base_url, values["base_url"])
         _check_key_destination(sources, prof, key_source, url, where, trust)
-    files = tuple(f.label for f in sources.files) + ((f"{sources.dotenv_path} (.env)",) if sources.dotenv_path.is_file() else ())
+    files = tuple(f.label for f in sources.files) + (
+        (f"{sources.dotenv_path} (.env)",) if sources.dotenv_path.is_file() else ()
+    )
     toml_models = sources.toml.get("models", {})
     budget = budget_config(values, sources.toml)
     if values["audit_content"] not in ("none", "masked", "full"):
         raise ConfigError(f"audit_content must be none, masked or full, got {values['audit_content']!r}")
     if values["db_url"] == "off" and budget.limits:
-        raise ConfigError("a budget is set but db_url = off: budgets need the ledger (unset UNYO_DB_URL to use SQLite in UNYO_HOME)")
+        raise ConfigError(
+            "a budget is set but db_url = off: budgets need the ledger (unset UNYO_DB_URL to use SQLite in UNYO_HOME)"
+        )
     return Settings(
         profile=prof,
         api_key=key,
@@ -370,4 +377,5 @@ def load_settings(
         cache_ttl_s=values["cache_ttl_s"],
         audit_content=values["audit_content"],
         retention_days=values["retention_days"],
+        redis_url=values["redis_url"] or None,
     )

@@ -39,9 +39,33 @@ def _deadline_error(call: Call, attempts: int) -> APITimeout:
     return APITimeout(f"total deadline of {call.settings.deadline_s:g}s exhausted", ctx)
 
 
+def _learn(call: Call, headers: Any, parsed: Any = None) -> None:
+    """Hand an answer's `x-ratelimit-*` headers (and the input usage it reports) to the shared
+    limiter that reserved this call's capacity."""
+    if call.limiter_ticket is None or headers is None:  # no answer (a transport error): nothing announced
+        return
+    from unyo._core._limiter import observe_answer
+
+    usage = getattr(parsed, "usage", None)
+    used = getattr(usage, "input_tokens", None) or getattr(usage, "prompt_tokens", None)
+    observe_answer(call.settings, call.info.model, headers, call.limiter_ticket, used if isinstance(used, int) else None)
+
+
+def _repace(call: Call) -> float:
+    """A retry is another request: reserve its capacity again; how long to wait for it."""
+    ticket = call.limiter_ticket
+    if ticket is None:
+        return 0.0
+    from unyo._core._limiter import shared_limiter
+
+    call.limiter_ticket = again = shared_limiter(call.settings, call.info.model).reserve(ticket.tokens, ticket.counted_input)
+    return float(again.wait)
+
+
 def _succeeded(call: Call, raw: Any, number: int, began: float) -> Any:
     request_id = raw.headers.get("x-request-id")
     parsed = raw.parse()  # may raise JSONDecodeError on a malformed body: retried like a transport error
+    _learn(call, raw.headers, parsed)
     call.info.request_id = request_id
     call.raw_response = raw
     if call.cache_key:  # the provider's exact JSON, for the response cache
@@ -54,7 +78,10 @@ def _failed(call: Call, exc: BaseException, number: int, began: float, started: 
     ctx = call.error_context()
     ctx.attempts = number
     err = from_sdk(exc, ctx)
+    _learn(call, getattr(getattr(err, "response", None), "headers", None))  # a 429 announces the limits too
     wait = policy_for(call).next_wait(err, number, time.monotonic() - started)
+    if wait is not None:
+        wait = max(wait, _repace(call))
     status = getattr(err, "status", None)
     call.info.attempts.append(Attempt(number, type(err).__name__, time.monotonic() - began, status, getattr(err, "request_id", None), wait or 0.0))
     if wait is None:
@@ -80,6 +107,8 @@ def send(call: Call, fn: Callable[..., Any]) -> Any:
         remaining = call.settings.deadline_s - (time.monotonic() - started)
         if remaining <= 0:
             raise _deadline_error(call, number - 1)
+        if call.limiter_ticket is not None:
+            call.limiter_ticket.sent()
         began = time.monotonic()
         try:
             return _succeeded(call, fn(**call.params, timeout=attempt_timeout(call, remaining)), number, began)
@@ -106,6 +135,8 @@ async def asend(call: Call, fn: Callable[..., Awaitable[Any]]) -> Any:
         remaining = call.settings.deadline_s - (time.monotonic() - started)
         if remaining <= 0:
             raise _deadline_error(call, number - 1)
+        if call.limiter_ticket is not None:
+            call.limiter_ticket.sent()
         began = time.monotonic()
         try:
             return _succeeded(call, await fn(**call.params, timeout=attempt_timeout(call, remaining)), number, began)

@@ -1,7 +1,8 @@
 """The shaping steps: what every request goes through before anything decides to send it.
 
     resolve model -> validate -> apply output cap -> count input (a byte bound) -> check context window
-    rate_limit: reserve capacity in the profile's client-side RPM/TPM limiter (the sender waits)
+    rate_limit: reserve capacity in the configured RPM/TPM limiter and in the shared one that learns
+                the provider's announced limits (the sender waits)
 
 Each is a plain function over a `Call`, testable alone; `unyo._client._defaults` assembles them
 with the cache and money steps into the default pipeline.
@@ -133,14 +134,37 @@ def check_context_window(call: Call) -> None:
 
 
 def rate_limit(call: Call) -> None:
-    """Reserve capacity in the profile's client-side RPM/TPM limiter; the sender waits."""
+    """Reserve capacity in the client-side limiters; the sender waits.
+
+    Two limiters: the profile's configured rpm/tpm (fixed caps), and the shared one for
+    (host, key, model) that learns the provider's announced limits from every answer. A request
+    costs 1 request and input + output cap x choices tokens, as providers charge at admission.
+
+    While a token bucket is active the input is counted exactly (`count_exactly`) instead of
+    charged at its UTF-8 byte bound: for Japanese the bound is about 3x the tokens, so a TPM
+    limit would be used at a third of its size. The tokenizer costs about a second to load, once
+    per process, and only where TPM pacing needs it; a provider that counts more than we do
+    (reported usage above our count) raises `calibration`, up to 1.5x."""
     if call.info.cache_hit:
         return
+    from unyo._core._limiter import shared_limiter
+
     profile = call.settings.profile
+    choices = max(1, int(call.params.get("n") or 1)) if call.api == "chat" else 1
+    output = (call.info.max_output_tokens or 0) * choices
     limiter = limiter_for(profile.name, profile.rpm, profile.tpm)
+    wait = 0.0
     if limiter is not None:
-        choices = max(1, int(call.params.get("n") or 1)) if call.api == "chat" else 1
-        call.info.limiter_wait_s = limiter.reserve((call.info.input_tokens or 0) + (call.info.max_output_tokens or 0) * choices)
+        wait = limiter.reserve((call.info.input_tokens or 0) + output)
+    if call.api != "models":
+        shared = shared_limiter(call.settings, call.info.model)
+        if shared.paces_tokens and call.info.input_tokens_bound:
+            count_exactly(call)
+        counted = call.info.input_tokens or 0
+        ticket = shared.reserve(shared.charge(counted, output), counted if not call.info.input_tokens_bound else None)
+        call.limiter_ticket = ticket
+        wait = max(wait, ticket.wait)
+    call.info.limiter_wait_s = wait
 
 
 SHAPING_STEPS: tuple[Step, ...] = (resolve_model, validate, apply_output_cap, count_input_tokens, check_context_window)  # the request as sent

@@ -30,6 +30,16 @@ conversations (`POST /conversations`, then `conversation=` on a response), billi
 chain as input. `limit(requests, per_s)` makes it enforce a request-rate limit with 429s,
 `Retry-After` and `x-ratelimit-*` headers, as a provider does.
 
+Provider mode, `provider(rpm=600, tpm=200_000, latency_s=0.3)`, behaves as providers do: RPM and
+TPM are continuous token buckets (refilling at limit/60 per second, holding `burst_s` seconds of
+it: 60 is a minute's burst, as OpenAI's headers describe; a second or less is how providers
+enforce limits "per second or finer"); a request is charged 1 request and its input tokens + its
+output cap (x n) at admission; every answer, success or 429, carries `x-ratelimit-limit-*`,
+`-remaining-*` and `-reset-*` for requests and tokens (`headers=False`: none, and a bare 429, as
+some compatible servers do); an admitted request is answered after `latency_s`. `set_limits(...)`
+changes the limits mid-run. `admissions` (time, tokens), `throttled` (times of 429s) and
+`limit_log` (time, rpm, tpm) record what happened, for benchmarks.
+
 The Batch API: `POST /files` (multipart, purpose=batch), `GET /files/{id}/content`,
 `POST /batches`, `GET /batches/{id}`, `GET /batches`, `POST /batches/{id}/cancel`. A batch is
 "in_progress" for `batch_seconds`, then its lines are answered like requests (each line takes the
@@ -78,6 +88,10 @@ class FaultServer:
         self.rate_limited = 0  # 429s sent by the rate limit (not scripted ones)
         self._rate: tuple[int, float] | None = None
         self._window: deque[float] = deque()
+        self._provider: dict[str, Any] | None = None  # provider mode: buckets, latency, headers
+        self.admissions: list[tuple[float, float]] = []  # provider mode: (time, tokens charged)
+        self.throttled: list[float] = []  # provider mode: when each 429 was sent
+        self.limit_log: list[tuple[float, float | None, float | None]] = []  # (time, rpm, tpm) from each change
         self.files: dict[str, dict[str, Any]] = {}  # file id -> {"object": file..., "content": bytes}
         self.batches: dict[str, dict[str, Any]] = {}  # batch id -> the Batch object (+ private "_..." keys)
         self.batch_seconds = 0.0  # how long a batch stays in progress
@@ -114,6 +128,8 @@ class FaultServer:
             self._script.clear()
             self.default_action = {"action": "ok"}
             self._rate = None
+            self._provider = None
+            self.admissions, self.throttled, self.limit_log = [], [], []
             self._batch_script.clear()
             self.files.clear()
             self.batches.clear()
@@ -129,6 +145,78 @@ class FaultServer:
             self._rate, self.rate_limited = (requests, per_s), 0
             self._window.clear()
 
+    def provider(self, rpm: float | None = 600, tpm: float | None = None, latency_s: float = 0.3, headers: bool = True, burst_s: float = 60.0) -> None:
+        """Provider mode (see the module's docstring); None for a limit: not enforced."""
+        _counter()  # load the tokenizer now: a provider admits a request as it arrives
+        with self._lock:
+            self._provider = {"latency_s": float(latency_s), "headers": headers, "burst_s": float(burst_s), "stamp": time.monotonic(),
+                              "rpm": None, "tpm": None, "level_r": 0.0, "level_t": 0.0}  # fmt: skip
+            self.admissions, self.throttled, self.limit_log, self.rate_limited = [], [], [], 0
+        self.set_limits(rpm, tpm, full=True)
+
+    def set_limits(self, rpm: float | None, tpm: float | None, full: bool = False) -> None:
+        """Change the provider-mode limits now (the buckets keep what they hold, up to the new size)."""
+        with self._lock:
+            p = self._provider
+            if p is None:
+                raise RuntimeError("set_limits needs provider mode: call provider(...) first")
+            now = time.monotonic()
+            self._refill(p, now)
+            p["rpm"], p["tpm"] = rpm, tpm
+            for dim, limit in (("r", rpm), ("t", tpm)):
+                cap = (limit or 0) * p["burst_s"] / 60.0
+                p[f"level_{dim}"] = cap if full else min(p[f"level_{dim}"], cap)
+            self.limit_log.append((now, rpm, tpm))
+
+    @staticmethod
+    def _refill(p: dict[str, Any], now: float) -> None:
+        for dim, limit in (("r", p["rpm"]), ("t", p["tpm"])):
+            if limit:
+                p[f"level_{dim}"] = min(limit * p["burst_s"] / 60.0, p[f"level_{dim}"] + (now - p["stamp"]) * limit / 60.0)
+        p["stamp"] = now
+
+    def _provider_admit(self, body: dict[str, Any], responses: bool) -> tuple[bool, dict[str, str], float]:
+        """(admitted, the x-ratelimit-* headers, latency) for one generation request."""
+        from unyo._providers._tokens import count_input
+
+        n = max(1, int(body.get("n") or 1)) if not responses else 1
+        try:
+            tokens = count_input("responses" if responses else "chat", body, _counter()) + (_shapes.output_cap(body) or 0) * n
+        except Exception:  # noqa: BLE001 - a malformed body is answered by the normal path
+            tokens = 0
+        with self._lock:
+            p = self._provider
+            assert p is not None
+            now = time.monotonic()
+            self._refill(p, now)
+            caps = {d: (limit or 0) * p["burst_s"] / 60.0 for d, limit in (("r", p["rpm"]), ("t", p["tpm"]))}
+            cost_t = min(tokens, caps["t"])  # larger than the bucket: admitted once it is full
+            short_r = 1 - p["level_r"] if p["rpm"] else 0.0
+            short_t = cost_t - p["level_t"] if p["tpm"] else 0.0
+            admitted = short_r <= 1e-9 and short_t <= 1e-9
+            if admitted:
+                if p["rpm"]:
+                    p["level_r"] -= 1
+                if p["tpm"]:
+                    p["level_t"] -= cost_t
+                self.admissions.append((now, float(tokens)))
+            else:
+                self.rate_limited += 1
+                self.throttled.append(now)
+            headers: dict[str, str] = {}
+            if not admitted:
+                waits = [short_r / (p["rpm"] / 60.0) if p["rpm"] and short_r > 0 else 0.0, short_t / (p["tpm"] / 60.0) if p["tpm"] and short_t > 0 else 0.0]
+                if p["headers"]:
+                    headers["retry-after-ms"] = str(int(max(waits) * 1000) + 1)
+            if p["headers"]:
+                for dim, name, limit in (("r", "requests", p["rpm"]), ("t", "tokens", p["tpm"])):
+                    if limit:
+                        level = max(0.0, p[f"level_{dim}"])
+                        headers[f"x-ratelimit-limit-{name}"] = str(int(limit))
+                        headers[f"x-ratelimit-remaining-{name}"] = str(int(level))
+                        headers[f"x-ratelimit-reset-{name}"] = f"{(caps[dim] - level) / (limit / 60.0):.3f}s"
+            return admitted, headers, p["latency_s"]
+
     def admit(self) -> dict[str, str] | None:
         """None when the request may proceed, else the headers of its 429 (when to come back)."""
         with self._lock:
@@ -143,7 +231,8 @@ class FaultServer:
                 return None
             self.rate_limited += 1
             wait = self._window[0] + per_s - now
-        return {"retry-after-ms": str(int(wait * 1000) + 1), "x-ratelimit-limit-requests": str(limit),
+        per_minute = int(limit * 60 / per_s)  # the limit as providers announce it: per minute
+        return {"retry-after-ms": str(int(wait * 1000) + 1), "x-ratelimit-limit-requests": str(per_minute),
                 "x-ratelimit-remaining-requests": "0", "x-ratelimit-reset-requests": f"{wait:.3f}s"}
 
     def record(self, entry: dict[str, Any]) -> None:
@@ -216,11 +305,13 @@ class _Handler(BaseHTTPRequestHandler):
         self.end_headers()
         self.wfile.write(body)
 
-    def _start_stream(self) -> None:
+    def _start_stream(self, headers: dict[str, str] | None = None) -> None:
         self.send_response(200)
         self.send_header("content-type", "text/event-stream")
         self.send_header("transfer-encoding", "chunked")
         self.send_header("x-request-id", _shapes.new_id("req"))
+        for name, value in (headers or {}).items():
+            self.send_header(name, value)
         self.end_headers()
 
     def _chunk(self, data: bytes) -> None:
@@ -298,6 +389,13 @@ class _Handler(BaseHTTPRequestHandler):
         if path.startswith(("/files", "/batches")):
             return self._send_json(*_batch_api(self.fault, method, path, self.path.partition("?")[2], body or {}))
         if method == "POST" and path in ("/responses", "/chat/completions"):
+            if self.fault._provider is not None:
+                admitted, headers, latency = self.fault._provider_admit(body or {}, path == "/responses")
+                if not admitted:
+                    return self._send_json(429, _shapes.error_json(429, "Rate limit reached", "rate_limit_exceeded", "requests"), headers)
+                if latency:
+                    time.sleep(latency)
+                return self._generate(path == "/responses", body or {}, action, headers)
             headers = self.fault.admit()
             if headers is not None:
                 return self._send_json(429, _shapes.error_json(429, "Rate limit reached for requests", "rate_limit_exceeded", "requests"), headers)
@@ -334,17 +432,18 @@ class _Handler(BaseHTTPRequestHandler):
         self.fault.org.billed(tokens, 0, kind="embeddings", model=str(body.get("model", "?")))
         self._send_json(200, {"object": "list", "data": data, "model": body.get("model", "?"), "usage": {"prompt_tokens": tokens, "total_tokens": tokens}})
 
-    def _generate(self, responses: bool, body: dict[str, Any], action: dict[str, Any]) -> None:
+    def _generate(self, responses: bool, body: dict[str, Any], action: dict[str, Any], headers: dict[str, str] | None = None) -> None:
         answer = _Answer(self.fault, responses, body, action)
         if answer.error is not None:
             return self._send_json(*answer.error)
         if not body.get("stream"):
             if action.get("delay"):
                 time.sleep(float(action["delay"]))
-            return self._send_json(200, answer.payload())
-        self._stream(responses, body, answer.model, answer.words, answer.generated, action)
+            return self._send_json(200, answer.payload(), headers)
+        self._stream(responses, body, answer.model, answer.words, answer.generated, action, headers)
 
-    def _stream(self, responses: bool, body: dict[str, Any], model: str, words: list[str], generated: Any, action: dict[str, Any]) -> None:
+    def _stream(self, responses: bool, body: dict[str, Any], model: str, words: list[str], generated: Any, action: dict[str, Any],
+                headers: dict[str, str] | None = None) -> None:
         kind = action["action"]
         delay = float(action.get("delay", 0))
         after = int(action.get("after", 2))
@@ -362,7 +461,7 @@ class _Handler(BaseHTTPRequestHandler):
                 yield word
 
         events = (_shapes.response_events if responses else _shapes.chat_events)(body, model, deltas(), lambda: generated(sent))
-        self._start_stream()
+        self._start_stream(headers)
         try:
             for data in _shapes.sse(events, done_marker=not responses):
                 self._chunk(data)

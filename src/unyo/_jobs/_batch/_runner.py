@@ -1,8 +1,11 @@
 """Apply a task to every row of a file: concurrent, rate-adaptive, resumable, within a budget.
 
     read file ──> rows (stable id + content hash) ──> journal says which are done
-        └─> dispatcher: budget check ─> limiter slot ─> worker: run_task ─> journal the outcome
+        └─> dispatcher: free slot ─> budget check ─> limiter slot ─> worker: run_task ─> journal the outcome
               429        -> the limiter slows and pauses everyone; the row goes back in the queue
+    pacing: the provider's announced limits (x-ratelimit-* headers, learned by the shared limiter
+    in unyo._core._limiter) when it sends them, else AIMD probing (_limiter.AdaptiveLimiter);
+    rows in flight follow rate x latency (x 1.5, + 2), up to `concurrency` (default 64)
               5xx, timeout, connection -> back in the queue with a backoff (bounded attempts)
               context too long, invalid output, bad request -> the row fails, the batch goes on
               quota, authentication, budget -> the batch stops cleanly; nothing is lost
@@ -14,6 +17,7 @@ from __future__ import annotations
 
 import collections
 import dataclasses
+import math
 import threading
 import time
 from collections.abc import Callable
@@ -40,6 +44,7 @@ from unyo._types._errors import (
 )
 
 STATUS_COLUMNS = ("unyo_status", "unyo_error", "unyo_cost_usd")
+DEFAULT_CONCURRENCY = 64  # the cap on rows in flight when `--concurrency` is not given
 FATAL = (QuotaExhausted, AuthenticationError, PermissionDenied, NotFound, BudgetExceeded)
 
 
@@ -53,8 +58,8 @@ class BatchOptions:
     encoding: str | None = None
     max_rows: int = _files.MAX_ROWS  # input bounds: more stops the batch before anything runs (BadInput)
     max_cell_chars: int = _files.MAX_CELL_CHARS
-    concurrency: int = 4
-    rpm: float = 60.0
+    concurrency: int | None = None  # an upper bound on rows in flight; None: DEFAULT_CONCURRENCY
+    rpm: float | None = None  # an upper bound on requests per minute; None: the provider's limits decide
     max_cost: Decimal | None = None
     retry_failed: bool = False
     restart: bool = False
@@ -139,13 +144,17 @@ class Runner:
     def __init__(self, options: BatchOptions, client: Any, on_progress: Callable[[BatchSummary, AdaptiveLimiter], None] | None = None) -> None:
         self.o, self.client, self.on_progress = options, client, on_progress
         self.limiter = AdaptiveLimiter(options.rpm)
+        self.max_concurrency = max(1, options.concurrency or DEFAULT_CONCURRENCY)
+        self.latency_s = 1.0  # seconds a row takes once sent (moving average; limiter waits excluded)
+        self.peak_inflight = 0
+        self._model: str | None = None  # the model rows run on, once known (the shared limiter's key)
         self.summary = BatchSummary()
         self.stop = threading.Event()
         self.exit_code = 0  # why the run stopped early, as the CLI's exit code
         self._lock = threading.Lock()
         self._queue: collections.deque[_Row] = collections.deque()
         self._inflight = 0
-        self._slots = threading.Semaphore(max(1, options.concurrency))
+        self._slot_free = threading.Condition(self._lock)
         self.price_factor: Decimal | None = None  # list prices scaled for estimates (the Batch API's discount)
 
     # --- one row ------------------------------------------------------------------------------
@@ -158,6 +167,7 @@ class Runner:
             result = run_task(self.o.task, row.text, client=self.client, schema=self.o.schema, user=self.o.user, **self.o.call_options)
         except RateLimited as exc:
             self.limiter.limited(exc.retry_after)
+            self._learn(getattr(exc, "model", None))
             self._again(row, journal, exc, 0.0)
         except FATAL as exc:
             with self._lock:
@@ -174,11 +184,54 @@ class Runner:
             self._fail(row, journal, f"internal error: {type(exc).__name__}: {exc}")
         else:
             self.limiter.success()
+            self._observed(result.calls)
             self._finish(row, journal, "ok", result.output, None, result.cost_usd, len(result.calls))
         finally:
+            self._give_slot()
+
+    # --- pacing -------------------------------------------------------------------------------
+
+    def _observed(self, calls: list[Any]) -> None:
+        """A row's calls: their latency and model teach the pacing."""
+        sent = [c for c in calls if not getattr(c, "cache_hit", False) and c.latency_s is not None]
+        if sent:
+            service = sum(max(0.0, c.latency_s - (c.limiter_wait_s or 0.0)) for c in sent)
             with self._lock:
-                self._inflight -= 1
-            self._slots.release()
+                self.latency_s = 0.8 * self.latency_s + 0.2 * service
+            self._learn(sent[-1].model)
+
+    def _learn(self, model: str | None) -> None:
+        """Follow the provider's announced limits when the shared limiter has learned them."""
+        from unyo._core._limiter import shared_limiter
+
+        self._model = model or self._model
+        settings = getattr(self.client, "settings", None)
+        if self._model is None or settings is None:
+            return
+        shared = shared_limiter(settings, self._model)
+        self.limiter.follow(shared.request_rate() if shared.known else None)
+
+    def target_concurrency(self) -> int:
+        """Rows in flight: what rate x latency requires, with headroom, up to the cap."""
+        rate = self.limiter.rate
+        if not math.isfinite(rate):
+            return self.max_concurrency
+        return max(1, min(self.max_concurrency, math.ceil(rate * self.latency_s * 1.5) + 2))
+
+    def _take_slot(self) -> bool:
+        with self._lock:
+            while self._inflight >= self.target_concurrency():
+                if self.stop.is_set():
+                    return False
+                self._slot_free.wait(0.05)
+            self._inflight += 1
+            self.peak_inflight = max(self.peak_inflight, self._inflight)
+            return True
+
+    def _give_slot(self) -> None:
+        with self._lock:
+            self._inflight -= 1
+            self._slot_free.notify()
 
     def _again(self, row: _Row, journal: Journal, exc: Exception, backoff: float) -> None:
         if row.attempts >= self.o.max_row_attempts:
@@ -249,19 +302,20 @@ class Runner:
                     self._queue.append(row)
                 self.stop.wait(min(wait, 0.05))
                 continue
-            self._slots.acquire()
+            if not self._take_slot():
+                with self._lock:
+                    self._queue.appendleft(row)
+                break
             if self.o.max_cost is not None and not self._affordable(row):
-                self._slots.release()
+                self._give_slot()
                 with self._lock:
                     self._queue.appendleft(row)
                 break
             if not self.limiter.acquire(self.stop):
-                self._slots.release()
+                self._give_slot()
                 with self._lock:
                     self._queue.appendleft(row)
                 break
-            with self._lock:
-                self._inflight += 1
             threading.Thread(target=self._work, args=(row, journal), daemon=True, name=f"unyo-batch-{row.id}").start()
             last_report = self._report(last_report)
         self._drain()
