@@ -12,6 +12,7 @@ partial text and usage: the provider's if it said, else counted from the text re
 
 from __future__ import annotations
 
+import inspect
 import socket
 import threading
 import time
@@ -331,24 +332,24 @@ class StreamResult:
     stop_reason: str | None = None  # why it was cancelled: max_chars, max_seconds, callback, token, ...
 
 
-class TextStream:
-    """Text deltas from either API, with every way to stop. `result` holds the outcome."""
+class _Text:
+    """What TextStream and AsyncTextStream share: the stops and the outcome."""
 
     def __init__(
         self,
-        guarded: GuardedStream,
+        guarded: Any,
         *,
         cancel: CancelToken | None = None,
         on_delta: Callable[[str], bool | None] | None = None,
         max_chars: int | None = None,
         max_seconds: float | None = None,
-        on_close: Callable[[TextStream], None] | None = None,
+        on_close: Callable[[Any], Any] | None = None,
     ) -> None:
         self._guarded = guarded
         self._on_delta = on_delta
         self._on_close = on_close
         self._max_chars = max_chars
-        self._timer = threading.Timer(max_seconds, guarded.cancel, args=("max_seconds",)) if max_seconds else None
+        self._max_seconds = max_seconds
         if cancel is not None:
             cancel._on_cancel(lambda: guarded.cancel("token"))
         self.call = guarded.call
@@ -356,6 +357,37 @@ class TextStream:
 
     def cancel(self, reason: str = "cancelled") -> None:
         self._guarded.cancel(reason)
+
+    def _delivered(self, delta: str) -> None:
+        """After a delta went to the caller: the callback and max_chars may stop the stream."""
+        if self._on_delta is not None and self._on_delta(delta) is False:
+            self._guarded.cancel("callback")
+        elif self._max_chars is not None and len(self._guarded.text) >= self._max_chars:
+            self._guarded.cancel("max_chars")
+
+    def _closing(self) -> Any:
+        if self._on_close is None:
+            return None
+        on_close, self._on_close = self._on_close, None
+        return on_close(self)
+
+    @property
+    def text(self) -> str:
+        return self._guarded.text  # type: ignore[no-any-return]
+
+    @property
+    def result(self) -> StreamResult:
+        info = self._guarded.call
+        return StreamResult(info.status, self._guarded.text, info.usage, info, self._guarded.stop_reason)
+
+
+class TextStream(_Text):
+    """Text deltas from either API, with every way to stop. `result` holds the outcome."""
+
+    def __init__(self, guarded: GuardedStream, **options: Any) -> None:
+        super().__init__(guarded, **options)
+        seconds = self._max_seconds
+        self._timer = threading.Timer(seconds, guarded.cancel, args=("max_seconds",)) if seconds else None
 
     def __iter__(self) -> Iterator[str]:
         if self._timer:
@@ -367,28 +399,47 @@ class TextStream:
                 if not delta:
                     continue
                 yield delta
-                if self._on_delta is not None and self._on_delta(delta) is False:
-                    self._guarded.cancel("callback")
-                elif self._max_chars is not None and len(self._guarded.text) >= self._max_chars:
-                    self._guarded.cancel("max_chars")
+                self._delivered(delta)
         finally:
             if self._timer:
                 self._timer.cancel()
             self._guarded.close()
-            if self._on_close is not None:
-                on_close, self._on_close = self._on_close, None
-                on_close(self)
+            self._closing()
 
     def until_done(self) -> StreamResult:
         for _ in self:
             pass
         return self.result
 
-    @property
-    def text(self) -> str:
-        return self._guarded.text
 
-    @property
-    def result(self) -> StreamResult:
-        info = self._guarded.call
-        return StreamResult(info.status, self._guarded.text, info.usage, info, self._guarded.stop_reason)
+class AsyncTextStream(_Text):
+    """The async twin of TextStream (`unyo.astream`): `async for delta in s`, `await s.until_done()`.
+    `max_seconds` is a timer on the loop; `on_close` may be a coroutine function."""
+
+    def __init__(self, guarded: AsyncGuardedStream, **options: Any) -> None:
+        super().__init__(guarded, **options)
+
+    async def __aiter__(self) -> AsyncIterator[str]:
+        import asyncio
+
+        seconds = self._max_seconds
+        timer = asyncio.get_running_loop().call_later(seconds, self._guarded.cancel, "max_seconds") if seconds else None
+        try:
+            async for event in self._guarded:
+                delta = event_text(event)
+                if not delta:
+                    continue
+                yield delta
+                self._delivered(delta)
+        finally:
+            if timer is not None:
+                timer.cancel()
+            await self._guarded.aclose()
+            closed = self._closing()
+            if inspect.isawaitable(closed):
+                await closed
+
+    async def until_done(self) -> StreamResult:
+        async for _ in self:
+            pass
+        return self.result

@@ -1,4 +1,5 @@
-"""A small convenience API for scripts: `unyo.ask(...)` and `unyo.stream(...)`."""
+"""A small convenience API for scripts: `unyo.ask(...)` and `unyo.stream(...)`, and their async
+twins `unyo.aask(...)` and `unyo.astream(...)` (on AsyncOpenAI; see `_flow`)."""
 
 from __future__ import annotations
 
@@ -7,8 +8,9 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from unyo._types._call import CallInfo, Usage, attach
-from unyo._client._openai import OpenAI, response_text
-from unyo._core._stream import CancelToken, TextStream
+from unyo._client._openai import AsyncOpenAI, OpenAI, response_text
+from unyo._core._stream import AsyncTextStream, CancelToken, TextStream
+from unyo._quality._flow import Create, Flow, arun, default_async_client, run
 
 _clients: dict[tuple[Any, ...], OpenAI] = {}
 _lock = threading.Lock()
@@ -118,6 +120,15 @@ def _create(client: OpenAI, api: str, params: dict[str, Any]) -> Any:
     return client.responses.create(**params) if api == "responses" else client.chat.completions.create(**params)
 
 
+def ask_flow(client: Any, prompt: str | list[dict[str, Any]], *, model: str | None = None, system: str | None = None,
+             max_output_tokens: int | None = None, temperature: float | None = None, api: str | None = None, **extra: Any) -> Flow[Answer]:  # fmt: skip
+    """ask's body, for either client (see `_flow`)."""
+    which = _api_for(client, api)
+    params = build_request(which, prompt, model=model, system=system, max_output_tokens=max_output_tokens, temperature=temperature, stream=False, extra=extra)
+    response = yield Create(which, params)
+    return Answer.of(response_text(response) or "", response._unyo_call)
+
+
 def ask(
     prompt: str | list[dict[str, Any]],
     *,
@@ -133,10 +144,24 @@ def ask(
     """Ask once (a prompt, or a list of turns) and get an Answer (text, usage, attempts, ids).
     `model` may be a role."""
     client = client or default_client(profile)
-    which = _api_for(client, api)
-    params = build_request(which, prompt, model=model, system=system, max_output_tokens=max_output_tokens, temperature=temperature, stream=False, extra=extra)
-    response = _create(client, which, params)
-    return Answer.of(response_text(response) or "", response._unyo_call)
+    return run(ask_flow(client, prompt, model=model, system=system, max_output_tokens=max_output_tokens, temperature=temperature, api=api, **extra), client)
+
+
+async def aask(
+    prompt: str | list[dict[str, Any]],
+    *,
+    model: str | None = None,
+    system: str | None = None,
+    max_output_tokens: int | None = None,
+    temperature: float | None = None,
+    api: Literal["responses", "chat"] | None = None,
+    profile: str | None = None,
+    client: AsyncOpenAI | None = None,
+    **extra: Any,
+) -> Answer:
+    """The async twin of `ask`, on an AsyncOpenAI (`client`, else one per profile per loop)."""
+    client = client or default_async_client(profile)
+    return await arun(ask_flow(client, prompt, model=model, system=system, max_output_tokens=max_output_tokens, temperature=temperature, api=api, **extra), client)
 
 
 def stream(
@@ -163,3 +188,29 @@ def stream(
     which = _api_for(client, api)
     params = build_request(which, prompt, model=model, system=system, max_output_tokens=max_output_tokens, temperature=temperature, stream=True, extra=extra)
     return TextStream(_create(client, which, params), cancel=cancel, on_delta=on_delta, max_chars=max_chars, max_seconds=max_seconds, on_close=on_close)
+
+
+async def astream(
+    prompt: str | list[dict[str, str]],
+    *,
+    model: str | None = None,
+    system: str | None = None,
+    max_output_tokens: int | None = None,
+    temperature: float | None = None,
+    api: Literal["responses", "chat"] | None = None,
+    profile: str | None = None,
+    client: AsyncOpenAI | None = None,
+    cancel: CancelToken | None = None,
+    on_delta: Any = None,
+    max_chars: int | None = None,
+    max_seconds: float | None = None,
+    on_close: Any = None,
+    **extra: Any,
+) -> AsyncTextStream:
+    """The async twin of `stream`: `s = await unyo.astream(...)`, then `async for delta in s`
+    (or `await s.until_done()`); the same stops, settled off the event loop."""
+    client = client or default_async_client(profile)
+    which = _api_for(client, api)
+    params = build_request(which, prompt, model=model, system=system, max_output_tokens=max_output_tokens, temperature=temperature, stream=True, extra=extra)
+    guarded = await (client.responses.create(**params) if which == "responses" else client.chat.completions.create(**params))
+    return AsyncTextStream(guarded, cancel=cancel, on_delta=on_delta, max_chars=max_chars, max_seconds=max_seconds, on_close=on_close)

@@ -139,6 +139,36 @@ def field_scores(parsed: Any, key: str, chosen: list[str], labels: list[str]) ->
     return scores
 
 
+def classify_flow(client: Any, text: str, labels: list[str] | dict[str, str], *, instructions: str | None = None, multi_label: bool = False,
+                  model: str | None = None, api: str | None = None, max_output_tokens: int = 200, **extra: Any) -> Any:  # fmt: skip
+    """classify's body, for either client (a flow: see `_flow`)."""
+    from unyo._quality._ask import _api_for
+    from unyo._quality._structured import structured_flow
+
+    names = _check_labels(labels)
+    which = _api_for(client, api)
+    listing = "\n".join(f"- {n}: {labels[n]}" if isinstance(labels, dict) else f"- {n}" for n in names)
+    system = f"{instructions or 'Classify the text.'}\nLabels:\n{listing}\nAnswer in JSON; confidence is your probability (0-1) that the label is right."
+    parsed = yield from structured_flow(client, text, schema(names, multi_label), system=system, model=model, api=which, max_output_tokens=max_output_tokens,
+                                        temperature=extra.pop("temperature", 0), **logprob_params(client, which), **extra)  # fmt: skip
+    data = parsed.parsed
+    chosen = list(data["labels"]) if multi_label else [data["label"]]
+    scores = field_scores(parsed, "labels" if multi_label else "label", chosen, names)
+    source: Literal["logprobs", "self_reported"] = "logprobs" if scores else "self_reported"
+    if not scores:
+        scores = {value: float(data["confidence"]) for value in chosen}
+    confidence = min(scores[v] for v in chosen)
+    return Classification(None if multi_label else chosen[0], chosen, round(confidence, 6), {k: round(v, 6) for k, v in scores.items()},
+                          str(data.get("reason", "")), source, parsed.calls)  # fmt: skip
+
+
+def _check_labels(labels: list[str] | dict[str, str]) -> list[str]:
+    names = list(labels)
+    if len(names) < 2 or len(set(names)) != len(names):
+        raise ConfigError("classify needs at least two distinct labels")
+    return names
+
+
 def classify(
     text: str,
     labels: list[str] | dict[str, str],
@@ -154,24 +184,32 @@ def classify(
 ) -> Classification:
     """Classify `text` into `labels` (a list, or {label: definition}). Logprobs are requested;
     see the module docstring for how confidence is computed."""
-    from unyo._quality._ask import _api_for, default_client
-    from unyo._quality._structured import ask_structured
+    from unyo._quality._ask import default_client
+    from unyo._quality._flow import run
 
-    names = list(labels)
-    if len(names) < 2 or len(set(names)) != len(names):
-        raise ConfigError("classify needs at least two distinct labels")
+    _check_labels(labels)
     client = client or default_client(profile)
-    which = _api_for(client, api)
-    listing = "\n".join(f"- {n}: {labels[n]}" if isinstance(labels, dict) else f"- {n}" for n in names)
-    system = f"{instructions or 'Classify the text.'}\nLabels:\n{listing}\nAnswer in JSON; confidence is your probability (0-1) that the label is right."
-    parsed = ask_structured(text, schema(names, multi_label), system=system, model=model, api=which, max_output_tokens=max_output_tokens,
-                            temperature=extra.pop("temperature", 0), client=client, **logprob_params(client, which), **extra)  # fmt: skip
-    data = parsed.parsed
-    chosen = list(data["labels"]) if multi_label else [data["label"]]
-    scores = field_scores(parsed, "labels" if multi_label else "label", chosen, names)
-    source: Literal["logprobs", "self_reported"] = "logprobs" if scores else "self_reported"
-    if not scores:
-        scores = {value: float(data["confidence"]) for value in chosen}
-    confidence = min(scores[v] for v in chosen)
-    return Classification(None if multi_label else chosen[0], chosen, round(confidence, 6), {k: round(v, 6) for k, v in scores.items()},
-                          str(data.get("reason", "")), source, parsed.calls)  # fmt: skip
+    return run(classify_flow(client, text, labels, instructions=instructions, multi_label=multi_label, model=model, api=api,
+                             max_output_tokens=max_output_tokens, **extra), client)  # fmt: skip
+
+
+async def aclassify(
+    text: str,
+    labels: list[str] | dict[str, str],
+    *,
+    instructions: str | None = None,
+    multi_label: bool = False,
+    model: str | None = None,
+    api: Literal["responses", "chat"] | None = None,
+    max_output_tokens: int = 200,
+    client: Any = None,
+    profile: str | None = None,
+    **extra: Any,
+) -> Classification:
+    """The async twin of `classify`, on an AsyncOpenAI."""
+    from unyo._quality._flow import arun, default_async_client
+
+    _check_labels(labels)
+    client = client or default_async_client(profile)
+    return await arun(classify_flow(client, text, labels, instructions=instructions, multi_label=multi_label, model=model, api=api,
+                                    max_output_tokens=max_output_tokens, **extra), client)  # fmt: skip

@@ -50,8 +50,9 @@ def _count(text: str) -> int:
 
 
 class Conversation:
-    """One user's conversation. `say(text)` returns an Answer; `stream(text)` a TextStream whose
-    reply is stored when the stream ends (completed, cut or cancelled: what arrived is kept)."""
+    """One user's conversation. `say(text)` returns an Answer (`await asay(text)` when it was opened
+    with an AsyncOpenAI: `unyo.aconversation`); `stream(text)` a TextStream whose reply is stored
+    when the stream ends (completed, cut or cancelled: what arrived is kept)."""
 
     def __init__(self, store: Store, row: tuple[Any, ...], client: Any, max_history_tokens: int, trim: str, model: str | None) -> None:
         (self.id, self.user, self.strategy, self.system, summary, self.last_response_id, self.provider_id, self.chain_tokens,
@@ -93,16 +94,18 @@ class Conversation:
             return f"{self.system or ''}\n\nSummary of the earlier conversation: {self.summary}".strip()
         return self.system
 
-    def _request(self, text: str, kwargs: dict[str, Any]) -> tuple[str, Any, dict[str, Any]]:
+    def _request(self, text: str, kwargs: dict[str, Any]) -> Any:
+        """(api, turns, extra) for the next call: a flow (see `_flow`), as it reads the store."""
         from unyo._quality._ask import _api_for
+        from unyo._quality._flow import Blocking, Method
 
         api = _api_for(self._client, kwargs.pop("api", None))
         extra: dict[str, Any] = {"unyo_user": self.user, "model": self.model, **kwargs}
         if self.strategy == "history":
-            history, dropped = self.context()
+            history, dropped = yield Blocking(self.context)
             if dropped and self.trim == "summarize":
-                self._summarise(dropped)
-                history, _ = self.context()
+                yield from self._summarise(dropped)
+                history, _ = yield Blocking(self.context)
             return api, history + [{"role": "user", "content": text}], extra
         if api != "responses":
             raise ConfigError(f"the {self.strategy} strategy needs the Responses API; this profile uses {api}")
@@ -110,25 +113,38 @@ class Conversation:
             extra.update(previous_response_id=self.last_response_id, unyo_prior_tokens=self.chain_tokens)
         if self.strategy == "conversation":
             if not self.provider_id:
-                self.provider_id = self._client.conversations.create(metadata={"unyo_user": self.user[:512]}).id
-                self._update(provider_id=self.provider_id)
+                self.provider_id = (yield Method(("conversations", "create"), {"metadata": {"unyo_user": self.user[:512]}})).id
+                yield Blocking(self._update, provider_id=self.provider_id)
             extra.update(conversation=self.provider_id, unyo_prior_tokens=self.chain_tokens)
         return api, [{"role": "user", "content": text}], extra
 
+    def _say(self, text: str, kwargs: dict[str, Any]) -> Any:
+        from unyo._quality._ask import ask_flow
+        from unyo._quality._flow import Blocking
+
+        api, turns, extra = yield from self._request(text, kwargs)
+        answer = yield from ask_flow(self._client, turns, api=api, system=self._instructions(), **extra)
+        yield Blocking(self._append, text, answer.text, answer.call)
+        return answer
+
     def say(self, text: str, **kwargs: Any) -> Any:
         """Send `text` in this conversation; the turn and the reply are stored. kwargs as for unyo.ask."""
-        from unyo._quality._ask import ask
+        from unyo._quality._flow import run
 
-        api, turns, extra = self._request(text, kwargs)
-        answer = ask(turns, client=self._client, api=api, system=self._instructions(), **extra)
-        self._append(text, answer.text, answer.call)
-        return answer
+        return run(self._say(text, kwargs), self._client)
+
+    async def asay(self, text: str, **kwargs: Any) -> Any:
+        """The async twin of `say`, for a conversation opened with an AsyncOpenAI (unyo.aconversation)."""
+        from unyo._quality._flow import arun
+
+        return await arun(self._say(text, kwargs), self._client)
 
     def stream(self, text: str, **kwargs: Any) -> Any:
         """Stream the reply (a TextStream: stop it any way a TextStream stops); stored at the end."""
         from unyo._quality._ask import stream
+        from unyo._quality._flow import run
 
-        api, turns, extra = self._request(text, kwargs)
+        api, turns, extra = run(self._request(text, kwargs), self._client)
         return stream(turns, client=self._client, api=api, system=self._instructions(), on_close=lambda ts: self._append(text, ts.text, ts.call), **extra)
 
     # --- writing ---------------------------------------------------------------------------
@@ -158,16 +174,18 @@ class Conversation:
         with self._store.tx() as tx:
             tx.execute(f"UPDATE unyo_conversations SET {sets}, updated_at = ? WHERE id = ? AND user_id = ?", [*fields.values(), time.time(), self.id, self.user])
 
-    def _summarise(self, dropped: list[Turn]) -> None:
-        from unyo._quality._ask import ask
+    def _summarise(self, dropped: list[Turn]) -> Any:
+        from unyo._quality._ask import ask_flow
+        from unyo._quality._flow import Blocking
 
         text = "\n".join(f"{t.role}: {t.content}" for t in dropped)
         if self.summary:
             text = f"(earlier summary) {self.summary}\n{text}"
         words = max(30, self.max_history_tokens // 8)
-        answer = ask(SUMMARY_PROMPT.format(words=words, text=text), client=self._client, model=self.model, max_output_tokens=words * 2, unyo_user=self.user, unyo_tag="conversation-summary")
+        answer = yield from ask_flow(self._client, SUMMARY_PROMPT.format(words=words, text=text), model=self.model, max_output_tokens=words * 2,
+                                     unyo_user=self.user, unyo_tag="conversation-summary")  # fmt: skip
         self._summary = {"upto": dropped[-1].seq, "text": answer.text.strip()}
-        self._update(summary=json.dumps(self._summary, ensure_ascii=False))
+        yield Blocking(self._update, summary=json.dumps(self._summary, ensure_ascii=False))
 
 
 def owned_row(store: Store, conversation_id: str, user: str) -> tuple[Any, ...] | None:
@@ -176,6 +194,36 @@ def owned_row(store: Store, conversation_id: str, user: str) -> tuple[Any, ...] 
     if rows and rows[0][1] != user:
         raise ConversationDenied(f"conversation {conversation_id!r} is not available to user {user!r}")
     return rows[0] if rows else None
+
+
+def _check(user: str, strategy: str, trim: str) -> None:
+    if not user or not isinstance(user, str):
+        raise ConfigError("a conversation needs a user id")
+    if strategy not in STRATEGIES:
+        raise ConfigError(f"strategy must be one of {STRATEGIES}, got {strategy!r}")
+    if trim not in ("drop", "summarize"):
+        raise ConfigError("trim must be 'drop' or 'summarize'")
+
+
+def _open(client: Any, user: str, conversation_id: str | None, strategy: str, system: str | None, create: bool) -> tuple[Store, tuple[Any, ...]]:
+    """(the store, the conversation's row), created if missing and `create`: blocking (storage)."""
+    if client.settings.db_url == "off":
+        raise ConfigError("conversations are stored in the ledger database; it is off (UNYO_DB_URL=off)")
+    if strategy != "history" and not client.settings.profile.server_state:
+        raise ConfigError(f"profile {client.settings.profile.name!r} keeps no server-side state: the {strategy} strategy needs a provider; use history")
+    store = store_for(client.settings)
+    conversation_id = conversation_id or f"conv-{uuid.uuid4().hex[:16]}"
+    row = owned_row(store, conversation_id, user)
+    if row is None:
+        if not create:
+            raise ConversationDenied(f"conversation {conversation_id!r} is not available to user {user!r}")
+        now = time.time()
+        row = (conversation_id, user, strategy, system, None, None, None, 0, now, now)
+        with store.tx() as tx:
+            if tx.execute("SELECT user_id FROM unyo_conversations WHERE id = ?", [conversation_id]):
+                raise ConversationDenied(f"conversation {conversation_id!r} is not available to user {user!r}")
+            tx.execute(f"INSERT INTO unyo_conversations ({_COLUMNS}) VALUES ({', '.join('?' * 10)})", list(row))
+    return store, row
 
 
 def conversation(
@@ -195,29 +243,33 @@ def conversation(
     new one with a random id. The strategy and system text are fixed when it is created."""
     from unyo._quality._ask import default_client
 
-    if not user or not isinstance(user, str):
-        raise ConfigError("a conversation needs a user id")
-    if strategy not in STRATEGIES:
-        raise ConfigError(f"strategy must be one of {STRATEGIES}, got {strategy!r}")
-    if trim not in ("drop", "summarize"):
-        raise ConfigError("trim must be 'drop' or 'summarize'")
+    _check(user, strategy, trim)
     client = client or default_client(profile)
-    if client.settings.db_url == "off":
-        raise ConfigError("conversations are stored in the ledger database; it is off (UNYO_DB_URL=off)")
-    if strategy != "history" and not client.settings.profile.server_state:
-        raise ConfigError(f"profile {client.settings.profile.name!r} keeps no server-side state: the {strategy} strategy needs a provider; use history")
-    store = store_for(client.settings)
-    conversation_id = conversation_id or f"conv-{uuid.uuid4().hex[:16]}"
-    row = owned_row(store, conversation_id, user)
-    if row is None:
-        if not create:
-            raise ConversationDenied(f"conversation {conversation_id!r} is not available to user {user!r}")
-        now = time.time()
-        row = (conversation_id, user, strategy, system, None, None, None, 0, now, now)
-        with store.tx() as tx:
-            if tx.execute("SELECT user_id FROM unyo_conversations WHERE id = ?", [conversation_id]):
-                raise ConversationDenied(f"conversation {conversation_id!r} is not available to user {user!r}")
-            tx.execute(f"INSERT INTO unyo_conversations ({_COLUMNS}) VALUES ({', '.join('?' * 10)})", list(row))
+    store, row = _open(client, user, conversation_id, strategy, system, create)
+    return Conversation(store, row, client, max_history_tokens, trim, model)
+
+
+async def aconversation(
+    user: str,
+    conversation_id: str | None = None,
+    *,
+    strategy: Strategy = "history",
+    system: str | None = None,
+    create: bool = True,
+    max_history_tokens: int = 2000,
+    trim: Literal["drop", "summarize"] = "drop",
+    model: str | None = None,
+    client: Any = None,
+    profile: str | None = None,
+) -> Conversation:
+    """The async twin of `conversation`: opened on an AsyncOpenAI (the store read in the storage
+    pool); talk in it with `await conv.asay(...)`."""
+    from unyo._core._offload import offload
+    from unyo._quality._flow import default_async_client
+
+    _check(user, strategy, trim)
+    client = client or default_async_client(profile)
+    store, row = await offload(_open, client, user, conversation_id, strategy, system, create)
     return Conversation(store, row, client, max_history_tokens, trim, model)
 
 

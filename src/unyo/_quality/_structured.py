@@ -188,6 +188,43 @@ class Parsed:
 REPAIR = "Your previous reply did not match the required JSON schema: {error}. Reply again with only the corrected JSON."
 
 
+def structured_flow(client: Any, prompt: str, schema: Any, *, model: str | None = None, system: str | None = None,
+                    max_output_tokens: int | None = None, temperature: float | None = None, api: str | None = None,
+                    max_repairs: int = 2, **extra: Any) -> Any:  # fmt: skip
+    """ask_structured's body, for either client (a flow: see `_flow`)."""
+    from unyo._quality._ask import _api_for, build_request
+    from unyo._quality._flow import Create
+    from unyo._client._openai import response_text
+
+    check_schema(schema)
+    if max_repairs < 0:
+        raise ConfigError("max_repairs must be 0 or more")
+    which = _api_for(client, api)
+    fmt = output_format(which, schema)
+    calls: list[CallInfo] = []
+    turns: str | list[dict[str, str]] = prompt
+    text, error = "", None
+    for attempt in range(max_repairs + 1):
+        if attempt:
+            turns = [{"role": "user", "content": prompt}, {"role": "assistant", "content": text}, {"role": "user", "content": REPAIR.format(error=error)}]
+        params = build_request(which, turns, model=model, system=system, max_output_tokens=max_output_tokens, temperature=temperature, stream=False, extra={**extra, **fmt})
+        response = yield Create(which, params)
+        info: CallInfo = response._unyo_call
+        calls.append(info)
+        text = response_text(response) or ""
+        parsed, error = validate(schema, text)
+        if error is None:
+            return Parsed(parsed, text, calls, response)
+        if info.status == "incomplete":
+            error = f"the output was cut at the cap of {info.max_output_tokens} tokens ({error})"
+    raise OutputInvalid(
+        f"the output did not match the schema after {len(calls)} calls ({max_repairs} repairs): {error}",
+        last_output=text,
+        errors=error,
+        calls=calls,
+    )
+
+
 def ask_structured(
     prompt: str,
     schema: Any,
@@ -205,34 +242,33 @@ def ask_structured(
     """Ask for output matching `schema` (a Pydantic model class or a JSON Schema dict); get it
     validated. Each repair is a separate call — priced, budgeted and audited like any other —
     carrying the original request, the last bad output and only the latest validation error."""
-    from unyo._quality._ask import _api_for, _create, build_request, default_client
-    from unyo._client._openai import response_text
+    from unyo._quality._ask import default_client
+    from unyo._quality._flow import run
 
     check_schema(schema)
-    if max_repairs < 0:
-        raise ConfigError("max_repairs must be 0 or more")
     client = client or default_client(profile)
-    which = _api_for(client, api)
-    fmt = output_format(which, schema)
-    calls: list[CallInfo] = []
-    turns: str | list[dict[str, str]] = prompt
-    text, error = "", None
-    for attempt in range(max_repairs + 1):
-        if attempt:
-            turns = [{"role": "user", "content": prompt}, {"role": "assistant", "content": text}, {"role": "user", "content": REPAIR.format(error=error)}]
-        params = build_request(which, turns, model=model, system=system, max_output_tokens=max_output_tokens, temperature=temperature, stream=False, extra={**extra, **fmt})
-        response = _create(client, which, params)
-        info: CallInfo = response._unyo_call
-        calls.append(info)
-        text = response_text(response) or ""
-        parsed, error = validate(schema, text)
-        if error is None:
-            return Parsed(parsed, text, calls, response)
-        if info.status == "incomplete":
-            error = f"the output was cut at the cap of {info.max_output_tokens} tokens ({error})"
-    raise OutputInvalid(
-        f"the output did not match the schema after {len(calls)} calls ({max_repairs} repairs): {error}",
-        last_output=text,
-        errors=error,
-        calls=calls,
-    )
+    return run(structured_flow(client, prompt, schema, model=model, system=system, max_output_tokens=max_output_tokens, temperature=temperature,
+                               api=api, max_repairs=max_repairs, **extra), client)  # fmt: skip
+
+
+async def aask_structured(
+    prompt: str,
+    schema: Any,
+    *,
+    model: str | None = None,
+    system: str | None = None,
+    max_output_tokens: int | None = None,
+    temperature: float | None = None,
+    api: Literal["responses", "chat"] | None = None,
+    max_repairs: int = 2,
+    client: Any = None,
+    profile: str | None = None,
+    **extra: Any,
+) -> Parsed:
+    """The async twin of `ask_structured`, on an AsyncOpenAI."""
+    from unyo._quality._flow import arun, default_async_client
+
+    check_schema(schema)
+    client = client or default_async_client(profile)
+    return await arun(structured_flow(client, prompt, schema, model=model, system=system, max_output_tokens=max_output_tokens, temperature=temperature,
+                                      api=api, max_repairs=max_repairs, **extra), client)  # fmt: skip

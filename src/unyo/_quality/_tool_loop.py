@@ -218,6 +218,65 @@ def _audit(client: Any, info: CallInfo, records: list[ToolCallRecord]) -> None:
     record_tool_calls(store_for(settings), rows, settings.audit_content)
 
 
+def tools_flow(
+    client: Any,
+    prompt: str | list[dict[str, Any]],
+    tools: Iterable[Tool] | ToolRegistry,
+    *,
+    allow: Iterable[str] | None = None,
+    approve: Callable[[ToolRequest], bool] | None = None,
+    max_rounds: int = 4,
+    parallel: bool = True,
+    tool_choice: Any = "auto",
+    model: str | None = None,
+    system: str | None = None,
+    max_output_tokens: int | None = None,
+    temperature: float | None = None,
+    api: str | None = None,
+    **extra: Any,
+) -> Any:
+    """ask_with_tools' body, for either client (a flow: see `_flow`). The tools run in threads
+    (never on an event loop), the audit rows are written in the storage pool."""
+    from unyo._quality._ask import _api_for, build_request
+    from unyo._quality._flow import Blocking, Create
+    from unyo._client._openai import response_text
+
+    if max_rounds < 0:
+        raise ConfigError("max_rounds must be 0 or more")
+    registry = tools if isinstance(tools, ToolRegistry) else ToolRegistry(tools)
+    offered = registry.allowed(allow)
+    allowed = {t.name for t in offered}
+    which = _api_for(client, api)
+    convo = _Responses(prompt) if which == "responses" else _Chat(prompt)
+    answer = ToolAnswer("", 0)
+    for round_no in range(max_rounds + 1):
+        last = round_no == max_rounds
+        choice = "none" if last else (tool_choice if round_no == 0 else "auto")
+        options: dict[str, Any] = {"tools": [t.spec(which) for t in offered], "tool_choice": choice} if offered else {}
+        if offered and not last:
+            options["parallel_tool_calls"] = parallel
+        params = build_request(which, convo.turns, model=model, system=system, max_output_tokens=max_output_tokens, temperature=temperature, stream=False, extra={**extra, **options})  # type: ignore[arg-type]
+        response = yield Create(which, params)
+        info: CallInfo = response._unyo_call
+        answer.calls.append(info)
+        requested = convo.calls(response)
+        if not requested:
+            answer.text = response_text(response) or ""
+            return answer
+        if last:
+            break
+        records = yield Blocking(_execute_all, requested, registry, allowed, approve, parallel, io=False)
+        yield Blocking(_audit, client, info, records)
+        answer.tool_calls += records
+        answer.rounds += 1
+        convo.add(response, records)
+    raise ToolLoopExceeded(
+        f"the model still called tools after {max_rounds} rounds and a final request for an answer",
+        calls=answer.calls,
+        tool_calls=answer.tool_calls,
+    )
+
+
 def ask_with_tools(
     prompt: str | list[dict[str, Any]],
     tools: Iterable[Tool] | ToolRegistry,
@@ -239,41 +298,40 @@ def ask_with_tools(
     """Ask with tools. Only the tools in `allow` (default: all given) are offered and may run; a
     call to any other name is refused and reported to the model as an error. `tool_choice`
     applies to the first round (later rounds use "auto")."""
-    from unyo._quality._ask import _api_for, _create, build_request, default_client
-    from unyo._client._openai import response_text
+    from unyo._quality._ask import default_client
+    from unyo._quality._flow import run
 
     if max_rounds < 0:
         raise ConfigError("max_rounds must be 0 or more")
-    registry = tools if isinstance(tools, ToolRegistry) else ToolRegistry(tools)
-    offered = registry.allowed(allow)
-    allowed = {t.name for t in offered}
     client = client or default_client(profile)
-    which = _api_for(client, api)
-    convo = _Responses(prompt) if which == "responses" else _Chat(prompt)
-    answer = ToolAnswer("", 0)
-    for round_no in range(max_rounds + 1):
-        last = round_no == max_rounds
-        choice = "none" if last else (tool_choice if round_no == 0 else "auto")
-        options: dict[str, Any] = {"tools": [t.spec(which) for t in offered], "tool_choice": choice} if offered else {}
-        if offered and not last:
-            options["parallel_tool_calls"] = parallel
-        params = build_request(which, convo.turns, model=model, system=system, max_output_tokens=max_output_tokens, temperature=temperature, stream=False, extra={**extra, **options})  # type: ignore[arg-type]
-        response = _create(client, which, params)
-        info: CallInfo = response._unyo_call
-        answer.calls.append(info)
-        requested = convo.calls(response)
-        if not requested:
-            answer.text = response_text(response) or ""
-            return answer
-        if last:
-            break
-        records = _execute_all(requested, registry, allowed, approve, parallel)
-        _audit(client, info, records)
-        answer.tool_calls += records
-        answer.rounds += 1
-        convo.add(response, records)
-    raise ToolLoopExceeded(
-        f"the model still called tools after {max_rounds} rounds and a final request for an answer",
-        calls=answer.calls,
-        tool_calls=answer.tool_calls,
-    )
+    return run(tools_flow(client, prompt, tools, allow=allow, approve=approve, max_rounds=max_rounds, parallel=parallel, tool_choice=tool_choice,
+                          model=model, system=system, max_output_tokens=max_output_tokens, temperature=temperature, api=api, **extra), client)  # fmt: skip
+
+
+async def aask_with_tools(
+    prompt: str | list[dict[str, Any]],
+    tools: Iterable[Tool] | ToolRegistry,
+    *,
+    allow: Iterable[str] | None = None,
+    approve: Callable[[ToolRequest], bool] | None = None,
+    max_rounds: int = 4,
+    parallel: bool = True,
+    tool_choice: Any = "auto",
+    model: str | None = None,
+    system: str | None = None,
+    max_output_tokens: int | None = None,
+    temperature: float | None = None,
+    api: Literal["responses", "chat"] | None = None,
+    client: Any = None,
+    profile: str | None = None,
+    **extra: Any,
+) -> ToolAnswer:
+    """The async twin of `ask_with_tools`, on an AsyncOpenAI. Tools (sync or async functions) and
+    the approval hook run in a worker thread, as in the sync loop, with the same timeouts."""
+    from unyo._quality._flow import arun, default_async_client
+
+    if max_rounds < 0:
+        raise ConfigError("max_rounds must be 0 or more")
+    client = client or default_async_client(profile)
+    return await arun(tools_flow(client, prompt, tools, allow=allow, approve=approve, max_rounds=max_rounds, parallel=parallel, tool_choice=tool_choice,
+                                 model=model, system=system, max_output_tokens=max_output_tokens, temperature=temperature, api=api, **extra), client)  # fmt: skip

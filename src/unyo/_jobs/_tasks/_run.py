@@ -1,7 +1,10 @@
 """Running a task on one input: render the templates, ask for the task's schema, validate, then
 the task's own checks (needs_human for triage, forbidden claims for draft, map -> reduce for
 summarize, logprob confidence for classify). Every call is priced, budgeted and audited under the
-tag `task:NAME` unless the caller gives another."""
+tag `task:NAME` unless the caller gives another.
+
+Each task is a flow (`unyo._quality._flow`): `run_task` drives it with OpenAI, `arun_task` awaits
+it with AsyncOpenAI."""
 
 from __future__ import annotations
 
@@ -36,18 +39,19 @@ class TaskResult:
 def _structured(task: Task, client: Any, text: str, schema: Any, options: dict[str, Any], system: str | None = None, user: str | None = None) -> Any:
     from unyo._quality._ask import _api_for
     from unyo._quality._classify import logprob_params
-    from unyo._quality._structured import ask_structured
+    from unyo._quality._structured import structured_flow
 
     rendered_system, rendered_user = task.render(text)
     api = _api_for(client, options.pop("api", None))
     extra = logprob_params(client, api) if task.confidence_field else {}
-    return ask_structured(user or rendered_user, schema, system=system or rendered_system, api=api, model=options.pop("model", None) or task.role,
-                          max_output_tokens=options.pop("max_output_tokens", None) or task.max_output_tokens,
-                          temperature=options.pop("temperature", 0), client=client, **extra, **options)  # fmt: skip
+    return (yield from structured_flow(client, user or rendered_user, schema, system=system or rendered_system, api=api,
+                                       model=options.pop("model", None) or task.role,
+                                       max_output_tokens=options.pop("max_output_tokens", None) or task.max_output_tokens,
+                                       temperature=options.pop("temperature", 0), **extra, **options))  # fmt: skip
 
 
-def triage(task: Task, client: Any, text: str, options: dict[str, Any]) -> TaskResult:
-    parsed = _structured(task, client, text, task.output_schema(), options)
+def triage(task: Task, client: Any, text: str, options: dict[str, Any]) -> Any:
+    parsed = yield from _structured(task, client, text, task.output_schema(), options)
     out = dict(parsed.parsed)
     from unyo._quality._classify import field_scores
 
@@ -82,16 +86,16 @@ def draft_violations(task: Task, facts: str, draft: dict[str, Any]) -> list[str]
     return problems
 
 
-def draft(task: Task, client: Any, text: str, options: dict[str, Any]) -> TaskResult:
+def draft(task: Task, client: Any, text: str, options: dict[str, Any]) -> Any:
     schema = task.output_schema()
-    parsed = _structured(task, client, text, schema, dict(options))
+    parsed = yield from _structured(task, client, text, schema, dict(options))
     calls = list(parsed.calls)
     problems = draft_violations(task, text, parsed.parsed)
     if problems:  # one bounded repair with only the problems, then report what is left
         _, user = task.render(text)
         fix = f"{user}\n\nYour previous draft:\n{parsed.text}\n\nRewrite it without these problems: {'; '.join(problems)}."
         try:
-            parsed = _structured(task, client, text, schema, dict(options), user=fix)
+            parsed = yield from _structured(task, client, text, schema, dict(options), user=fix)
         except NotBatchable:
             pass  # a provider batch answers one request: the draft keeps its problems, flagged for a human
         else:
@@ -120,37 +124,40 @@ def planned_calls(task: Task, client: Any, text: str, schema: Any = None, option
     return 1
 
 
-def summarize(task: Task, client: Any, text: str, options: dict[str, Any]) -> TaskResult:
+def summarize(task: Task, client: Any, text: str, options: dict[str, Any]) -> Any:
+    from unyo._quality._flow import Blocking
+
     max_chars = int(task.options.get("max_chars", 600))
     final_schema = json.loads(json.dumps(task.output_schema()))
     final_schema["properties"]["summary"]["maxLength"] = max_chars
-    parts = summary_parts(task, client, text, options)
+    parts = yield Blocking(summary_parts, task, client, text, options, io=False)  # may load a BPE table: not on a loop
     if not parts:
         raise ConfigError("nothing to summarise: the input is empty")
     calls: list[CallInfo] = []
     if len(parts) == 1:
-        parsed = _structured(task, client, parts[0], final_schema, dict(options))
+        parsed = yield from _structured(task, client, parts[0], final_schema, dict(options))
         return TaskResult(task.name, {"summary": parsed.parsed["summary"], "parts_used": [1], "parts": 1}, parsed.calls)
     notes = []
     for i, part in enumerate(parts, 1):  # map: each part alone
-        parsed = _structured(task, client, f"[Part {i} of {len(parts)}]\n{part}", task.output_schema(), dict(options))
+        parsed = yield from _structured(task, client, f"[Part {i} of {len(parts)}]\n{part}", task.output_schema(), dict(options))
         calls += parsed.calls
         notes.append((i, parsed.parsed["summary"]))
     merged = "\n\n".join(f"[Part {i}] {s}" for i, s in notes)
     instruction = ("Merge these summaries of the numbered parts of one document into one summary. "
                    "In parts_used list the part numbers whose content your summary includes.\n\n")  # fmt: skip
-    parsed = _structured(task, client, merged, final_schema, dict(options), user=instruction + merged)  # reduce
+    parsed = yield from _structured(task, client, merged, final_schema, dict(options), user=instruction + merged)  # reduce
     calls += parsed.calls
     used = sorted({int(p) for p in parsed.parsed.get("parts_used", []) if isinstance(p, int) and 1 <= p <= len(parts)})
     return TaskResult(task.name, {"summary": parsed.parsed["summary"], "parts_used": used or list(range(1, len(parts) + 1)), "parts": len(parts)}, calls)
 
 
-def classify(task: Task, client: Any, text: str, options: dict[str, Any]) -> TaskResult:
-    from unyo._quality._classify import classify as run_classify
+def classify(task: Task, client: Any, text: str, options: dict[str, Any]) -> Any:
+    from unyo._quality._classify import classify_flow
+    from unyo._quality._flow import Blocking
 
-    labels = load_labels(task.options.get("labels_file") or "") or list(task.options.get("labels", []))
-    result = run_classify(text, labels, instructions=str(task.options.get("instructions") or ""), multi_label=bool(task.options.get("multi_label")),
-                          model=options.pop("model", None) or task.role, client=client, max_output_tokens=task.max_output_tokens, **options)  # fmt: skip
+    labels = (yield Blocking(load_labels, task.options.get("labels_file") or "", io=False)) or list(task.options.get("labels", []))
+    result = yield from classify_flow(client, text, labels, instructions=str(task.options.get("instructions") or ""), multi_label=bool(task.options.get("multi_label")),
+                                      model=options.pop("model", None) or task.role, max_output_tokens=task.max_output_tokens, **options)  # fmt: skip
     return TaskResult(task.name, result.to_dict(), result.calls)
 
 
@@ -179,11 +186,11 @@ def load_labels(path: str) -> dict[str, str] | None:
     return out
 
 
-def generic(task: Task, client: Any, text: str, options: dict[str, Any], schema: Any = None) -> TaskResult:
+def generic(task: Task, client: Any, text: str, options: dict[str, Any], schema: Any = None) -> Any:
     use = schema if schema is not None else task.output_schema()
     if use is None:
         raise ConfigError(f"task {task.name} needs an output schema: give --schema FILE.json|module:Model" if task.needs_schema else f"task {task.name} has no schema.json")
-    parsed = _structured(task, client, text, use, options)
+    parsed = yield from _structured(task, client, text, use, options)
     value = parsed.parsed.model_dump(mode="json") if hasattr(parsed.parsed, "model_dump") else parsed.parsed
     return TaskResult(task.name, value, parsed.calls)
 
@@ -191,16 +198,14 @@ def generic(task: Task, client: Any, text: str, options: dict[str, Any], schema:
 SPECIAL = {"triage": triage, "draft": draft, "summarize": summarize, "classify": classify}
 
 
-def run_task(task: Task | str, text: str, *, client: Any = None, profile: str | None = None, schema: Any = None, options: dict[str, Any] | None = None,
-             user: str | None = None, tag: str | None = None, **call_options: Any) -> TaskResult:  # fmt: skip
-    """Run `task` (a Task or a name) on `text`. `options` override the task's [options];
-    `call_options` (model, api, max_output_tokens, temperature, ...) go to the calls."""
-    from unyo._quality._ask import default_client
+def task_flow(task: Task | str, text: str, client: Any, *, schema: Any = None, options: dict[str, Any] | None = None, user: str | None = None,
+              tag: str | None = None, **call_options: Any) -> Any:  # fmt: skip
+    """run_task's body, for either client (a flow: see `unyo._quality._flow`)."""
+    from unyo._quality._flow import Blocking
     from unyo._jobs._tasks._spec import find
 
-    client = client or default_client(profile)
     if isinstance(task, str):
-        task = find(task, client.settings.home)
+        task = yield Blocking(find, task, client.settings.home, io=False)  # reads the task's files
     if options:
         task = task.with_options(options)
     if not text or not text.strip():
@@ -208,5 +213,25 @@ def run_task(task: Task | str, text: str, *, client: Any = None, profile: str | 
     call_options = {"unyo_tag": tag or f"task:{task.name}", **({"unyo_user": user} if user else {}), **call_options}
     special = SPECIAL.get(task.name)  # a user's copy of a built-in keeps its checks
     if special is not None and schema is None:
-        return special(task, client, text, call_options)
-    return generic(task, client, text, call_options, schema)
+        return (yield from special(task, client, text, call_options))
+    return (yield from generic(task, client, text, call_options, schema))
+
+
+def run_task(task: Task | str, text: str, *, client: Any = None, profile: str | None = None, schema: Any = None, options: dict[str, Any] | None = None,
+             user: str | None = None, tag: str | None = None, **call_options: Any) -> TaskResult:  # fmt: skip
+    """Run `task` (a Task or a name) on `text`. `options` override the task's [options];
+    `call_options` (model, api, max_output_tokens, temperature, ...) go to the calls."""
+    from unyo._quality._ask import default_client
+    from unyo._quality._flow import run
+
+    client = client or default_client(profile)
+    return run(task_flow(task, text, client, schema=schema, options=options, user=user, tag=tag, **call_options), client)  # type: ignore[no-any-return]
+
+
+async def arun_task(task: Task | str, text: str, *, client: Any = None, profile: str | None = None, schema: Any = None,
+                    options: dict[str, Any] | None = None, user: str | None = None, tag: str | None = None, **call_options: Any) -> TaskResult:  # fmt: skip
+    """The async twin of `run_task`, on an AsyncOpenAI."""
+    from unyo._quality._flow import arun, default_async_client
+
+    client = client or default_async_client(profile)
+    return await arun(task_flow(task, text, client, schema=schema, options=options, user=user, tag=tag, **call_options), client)  # type: ignore[no-any-return]
