@@ -15,7 +15,7 @@ EXPECTED = {
     # issue 5: tasks and batches
     "BadInput", "NotBatchable", "Task", "TaskResult", "run_task",
     # issue 12: the pipeline's parts, so a user can add a step without private imports
-    "Call", "Step", "SHAPING_STEPS", "DEFAULT_STEPS", "DEFAULT_FINISHERS",
+    "Call", "Step", "SHAPING_STEPS", "DEFAULT_STEPS", "DEFAULT_FINISHERS", "Result",
     # async all the way: an a-prefixed twin of every high-level function
     "AsyncTextStream", "aask", "aask_structured", "aask_with_tools", "aclassify", "aconversation", "arun_task", "astream",
 }

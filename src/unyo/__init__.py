@@ -40,6 +40,7 @@ _EXPORTS = {
     "OpenAI": "unyo._client._openai",
     "OutputInvalid": "unyo._types._errors",
     "Parsed": "unyo._quality._structured",
+    "Result": "unyo._types._call",
     "PermissionDenied": "unyo._types._errors",
     "Pipeline": "unyo._core._pipeline",
     "Call": "unyo._core._call",
@@ -96,7 +97,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from unyo._quality._ask import Answer, aask, ask, astream, stream
     from unyo._core._limits import BudgetConfig
     from unyo._money._budget import BudgetWarning
-    from unyo._types._call import Attempt, CallInfo, Usage, call_info
+    from unyo._types._call import Attempt, CallInfo, Result, Usage, call_info
     from unyo._quality._classify import Classification, aclassify, classify
     from unyo._client._openai import AsyncOpenAI, OpenAI
     from unyo._core._config import Settings, load_settings

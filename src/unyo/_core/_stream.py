@@ -18,6 +18,7 @@ import threading
 import time
 from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass
+from decimal import Decimal
 from typing import Any
 
 from unyo._types._call import CallInfo, Usage, attach
@@ -330,6 +331,18 @@ class StreamResult:
     usage: Usage | None
     call: CallInfo
     stop_reason: str | None = None  # why it was cancelled: max_chars, max_seconds, callback, token, ...
+
+    @property
+    def calls(self) -> list[CallInfo]:
+        return [self.call]
+
+    @property
+    def cost_usd(self) -> Decimal | None:
+        return self.call.cost_usd
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"status": self.status, "text": self.text, "stop_reason": self.stop_reason, "call": self.call.to_dict(),
+                "cost_usd": None if self.call.cost_usd is None else str(self.call.cost_usd)}  # fmt: skip
 
 
 class _Text:

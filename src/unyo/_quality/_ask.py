@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import threading
 from dataclasses import dataclass
+from decimal import Decimal
 from typing import Any, Literal
 
 from unyo._types._call import CallInfo, Usage, attach
@@ -35,6 +36,17 @@ class Answer:
     call: CallInfo
     response_id: str | None = None
     request_id: str | None = None
+
+    @property
+    def calls(self) -> list[CallInfo]:
+        return [self.call]
+
+    @property
+    def cost_usd(self) -> Decimal | None:
+        return self.call.cost_usd
+
+    def __str__(self) -> str:
+        return self.text
 
     @classmethod
     def of(cls, text: str, info: CallInfo) -> Answer:

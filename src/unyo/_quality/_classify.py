@@ -40,9 +40,14 @@ class Classification:
     def cost_usd(self) -> Decimal | None:
         return total_cost(self.calls)
 
-    def to_dict(self) -> dict[str, Any]:
+    def fields(self) -> dict[str, Any]:
+        """The classification itself (what a task writes to its output row)."""
         return {"label": self.label, "labels": self.labels, "confidence": self.confidence, "scores": self.scores,
                 "reason": self.reason, "confidence_source": self.source}  # fmt: skip
+
+    def to_dict(self) -> dict[str, Any]:
+        cost = self.cost_usd
+        return {**self.fields(), "calls": [c.to_dict() for c in self.calls], "cost_usd": None if cost is None else str(cost)}
 
 
 def schema(labels: list[str], multi_label: bool, reason_chars: int = 200) -> dict[str, Any]:

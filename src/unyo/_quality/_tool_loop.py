@@ -25,7 +25,7 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from decimal import Decimal
 from typing import Any, Literal
 
@@ -67,6 +67,11 @@ class ToolAnswer:
     @property
     def cost_usd(self) -> Decimal | None:
         return total_cost(self.calls)
+
+    def to_dict(self) -> dict[str, Any]:
+        cost = self.cost_usd
+        return {"text": self.text, "rounds": self.rounds, "tool_calls": [asdict(t) for t in self.tool_calls],
+                "calls": [c.to_dict() for c in self.calls], "cost_usd": None if cost is None else str(cost)}  # fmt: skip
 
 
 _URL_PASSWORD = re.compile(r"([A-Za-z][A-Za-z0-9+.-]*://[^\s:/@]*:)[^\s@/]+@")  # scheme://user:password@host

@@ -11,7 +11,7 @@ import uuid
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 from decimal import Decimal
-from typing import Any, Literal
+from typing import Any, Literal, Protocol, runtime_checkable
 
 Status = Literal["pending", "completed", "incomplete", "cancelled", "interrupted", "failed"]
 
@@ -108,6 +108,20 @@ class CallInfo:
 
 
 _ATTR = "_unyo_call"
+
+
+@runtime_checkable
+class Result(Protocol):
+    """What every high-level result offers (Answer, Parsed, Classification, ToolAnswer,
+    TaskResult, StreamResult): the calls it took, what they cost together, and a JSON-ready dict."""
+
+    @property
+    def calls(self) -> list[CallInfo]: ...
+
+    @property
+    def cost_usd(self) -> Decimal | None: ...
+
+    def to_dict(self) -> dict[str, Any]: ...
 
 
 def total_cost(calls: Iterable[CallInfo]) -> Decimal | None:

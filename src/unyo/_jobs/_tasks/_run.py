@@ -158,7 +158,7 @@ def classify(task: Task, client: Any, text: str, options: dict[str, Any]) -> Any
     labels = (yield Blocking(load_labels, task.options.get("labels_file") or "", io=False)) or list(task.options.get("labels", []))
     result = yield from classify_flow(client, text, labels, instructions=str(task.options.get("instructions") or ""), multi_label=bool(task.options.get("multi_label")),
                                       model=options.pop("model", None) or task.role, max_output_tokens=task.max_output_tokens, **options)  # fmt: skip
-    return TaskResult(task.name, result.to_dict(), result.calls)
+    return TaskResult(task.name, result.fields(), result.calls)
 
 
 def load_labels(path: str) -> dict[str, str] | None:
