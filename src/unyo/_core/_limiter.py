@@ -154,6 +154,7 @@ class Ticket:
     counted_input: int | None  # the exact input count charged, for calibration against usage
     backend: Any = None
     offset: float = 0.0  # the backend's clock minus this process's monotonic clock
+    bound_input: int | None = None  # the input's byte bound, when that (or an estimate from it) was charged
 
     def sent(self) -> None:
         """The request goes out now: the provider admits it about now, not when it was reserved
@@ -336,6 +337,7 @@ class SharedLimiter:
         self.remaining_tokens: float | None = None
         self.calibration = 1.0  # reported input tokens / counted, when above 1 (a tokenizer that undercounts)
         self.avg_tokens: float | None = None  # tokens charged per request (moving average)
+        self.bound_ratio: float | None = None  # reported input tokens / byte bound (recent maximum)
         self.answers = self.announced = 0
         self._silent = 0
         self._lock = threading.Lock()
@@ -372,15 +374,29 @@ class SharedLimiter:
             rates.append(tpm * SAFETY / 60 / self.avg_tokens)
         return min(rates) if rates else None
 
+    def tokens_could_bind(self, tokens: int) -> bool:
+        """Would requests of `tokens` reach half the TPM limit before the RPM limit binds? Only
+        then is an over-estimated charge (a byte bound) worth counting exactly."""
+        rpm, tpm = self.effective()
+        if not tpm:
+            return False
+        return not rpm or tokens * self.calibration * rpm >= 0.5 * tpm
+
     def charge(self, input_tokens: int, output_tokens: int) -> int:
         return int(math.ceil(input_tokens * self.calibration)) + output_tokens
 
-    def reserve(self, tokens: int, counted_input: int | None = None) -> Ticket:
+    def estimate(self, bound: int) -> int | None:
+        """Input tokens from a byte bound, by the ratio the provider's usage showed (+10 %)."""
+        if self.bound_ratio is None:
+            return None
+        return min(bound, int(math.ceil(bound * self.bound_ratio * 1.1)))
+
+    def reserve(self, tokens: int, counted_input: int | None = None, bound_input: int | None = None) -> Ticket:
         wait, seq_r, seq_t, send_at, rate_r, rate_t = self.backend.reserve(1, tokens)
         with self._lock:
             self._shared_rates = (rate_r, rate_t)
             self.avg_tokens = tokens if self.avg_tokens is None else 0.9 * self.avg_tokens + 0.1 * tokens
-        return Ticket(wait, seq_r, seq_t, send_at, tokens, counted_input, self.backend, send_at - (time.monotonic() + wait))
+        return Ticket(wait, seq_r, seq_t, send_at, tokens, counted_input, self.backend, send_at - (time.monotonic() + wait), bound_input)
 
     def observe(self, headers: Any, ticket: Ticket | None = None, used_input: int | None = None) -> Announced:
         """Adopt what an answer announces; `used_input` (the usage the provider reported)
@@ -391,6 +407,9 @@ class SharedLimiter:
             if ticket is not None and used_input and ticket.counted_input:
                 ratio = used_input / ticket.counted_input
                 self.calibration = min(1.5, max(1.0, 0.8 * self.calibration + 0.2 * ratio))
+            if ticket is not None and used_input and ticket.bound_input:
+                ratio = min(1.0, used_input / ticket.bound_input)
+                self.bound_ratio = ratio if self.bound_ratio is None else max(ratio, 0.95 * self.bound_ratio)
             if not seen.any:
                 self._silent += 1
                 forget = self._silent == FORGET_AFTER and (self.rpm or self.tpm)

@@ -58,7 +58,7 @@ def _repace(call: Call) -> float:
         return 0.0
     from unyo._core._limiter import shared_limiter
 
-    call.limiter_ticket = again = shared_limiter(call.settings, call.info.model).reserve(ticket.tokens, ticket.counted_input)
+    call.limiter_ticket = again = shared_limiter(call.settings, call.info.model).reserve(ticket.tokens, ticket.counted_input, ticket.bound_input)
     return float(again.wait)
 
 

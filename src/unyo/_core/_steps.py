@@ -10,6 +10,8 @@ with the cache and money steps into the default pipeline.
 
 from __future__ import annotations
 
+import threading
+
 from unyo._core._call import Call, Step
 from unyo._core._config import Settings
 from unyo._core._limiter import limiter_for
@@ -133,6 +135,28 @@ def check_context_window(call: Call) -> None:
         )
 
 
+_warming: dict[tuple[str, str], threading.Event] = {}
+_warming_lock = threading.Lock()
+
+
+def _exact_counter_ready(call: Call) -> bool:
+    """Is the model's tokenizer loaded? If not, load it in the background (once) and say no."""
+    key = (call.settings.profile.name, str(call.model.tokenizer or ""))
+    with _warming_lock:
+        ready = _warming.get(key)
+        if ready is None:
+            ready = _warming[key] = threading.Event()
+
+            def load() -> None:
+                try:
+                    counter_for(call)
+                finally:
+                    ready.set()
+
+            threading.Thread(target=load, daemon=True, name="unyo-tokenizer").start()
+    return ready.is_set()
+
+
 def rate_limit(call: Call) -> None:
     """Reserve capacity in the client-side limiters; the sender waits.
 
@@ -140,10 +164,14 @@ def rate_limit(call: Call) -> None:
     (host, key, model) that learns the provider's announced limits from every answer. A request
     costs 1 request and input + output cap x choices tokens, as providers charge at admission.
 
-    While a token bucket is active the input is counted exactly (`count_exactly`) instead of
-    charged at its UTF-8 byte bound: for Japanese the bound is about 3x the tokens, so a TPM
-    limit would be used at a third of its size. The tokenizer costs about a second to load, once
-    per process, and only where TPM pacing needs it; a provider that counts more than we do
+    Where the TPM limit can bind (requests at their byte-bound charge would reach half of it
+    before the RPM limit does) the input is counted exactly (`count_exactly`) instead of charged
+    at its UTF-8 byte bound: for Japanese the bound is about 3x the tokens, so a TPM limit would
+    be used at a third of its size. The tokenizer costs about a second to load, once per process:
+    it loads in a background thread the first time it is wanted, and until it is ready calls
+    charge the bound scaled by the tokens/bytes ratio the provider's reported usage showed (its
+    recent maximum, + 10 %; the bound itself before any usage came back), so no call waits for it. Where RPM binds first the bound is
+    charged as it is: exact counts would buy nothing. A provider that counts more than we do
     (reported usage above our count) raises `calibration`, up to 1.5x."""
     if call.info.cache_hit:
         return
@@ -158,10 +186,16 @@ def rate_limit(call: Call) -> None:
         wait = limiter.reserve((call.info.input_tokens or 0) + output)
     if call.api != "models":
         shared = shared_limiter(call.settings, call.info.model)
-        if shared.paces_tokens and call.info.input_tokens_bound:
-            count_exactly(call)
-        counted = call.info.input_tokens or 0
-        ticket = shared.reserve(shared.charge(counted, output), counted if not call.info.input_tokens_bound else None)
+        bound = call.info.input_tokens or 0
+        charged = bound
+        if call.info.input_tokens_bound and shared.tokens_could_bind(bound + output):
+            if _exact_counter_ready(call):
+                count_exactly(call)
+                charged = call.info.input_tokens or 0
+            else:  # until the tokenizer is ready: the bound scaled by what the provider reported
+                charged = shared.estimate(bound) or bound
+        exact = not call.info.input_tokens_bound
+        ticket = shared.reserve(shared.charge(charged, output), charged if exact else None, None if exact else bound)
         call.limiter_ticket = ticket
         wait = max(wait, ticket.wait)
     call.info.limiter_wait_s = wait
