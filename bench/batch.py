@@ -16,11 +16,10 @@ import sys
 import time
 
 import unyo
+from _inquiries import inquiries_csv  # bench/ is on sys.path when run as a script
 from unyo._jobs._batch import BatchOptions, Runner, batch_settings
 from unyo._jobs._tasks import find
 from unyo.testing import FaultServer
-
-from _inquiries import inquiries_csv  # bench/ is on sys.path when run as a script
 
 ROWS = int(sys.argv[1]) if len(sys.argv) > 1 else 600
 PER_S = float(sys.argv[2]) if len(sys.argv) > 2 else 20.0
@@ -31,7 +30,9 @@ def main() -> None:
     tmp, source = inquiries_csv(ROWS, "unyo-bench-batch-")
     with FaultServer() as server:
         server.limit(int(PER_S * WINDOW_S), per_s=WINDOW_S)
-        settings = unyo.load_settings(profile="openai", api_key="sk-bench-000000000000000000", base_url=server.url, model="gpt-4o-mini")
+        settings = unyo.load_settings(
+            profile="openai", api_key="sk-bench-000000000000000000", base_url=server.url, model="gpt-4o-mini"
+        )
         options = BatchOptions(task=find("triage"), input=source, output=tmp / "out.csv", column="text", concurrency=16, rpm=PER_S * 60 * 2,
                                backoff_s=0.05, call_options={"tag": "bench"})  # fmt: skip
         runner = Runner(options, unyo.OpenAI(settings=batch_settings(settings, "bench", None)))
@@ -41,11 +42,17 @@ def main() -> None:
     with open(tmp / "out.csv", encoding="utf-8-sig", newline="") as f:
         statuses = [r["unyo_status"] for r in csv.DictReader(f)]
     achieved = summary.ok / elapsed
-    print(f"rows {ROWS}, server limit {PER_S:g} req/s ({PER_S * 60:g} rpm, sliding {WINDOW_S:g} s window), concurrency 16, start rate 2x the limit")
+    print(
+        f"rows {ROWS}, server limit {PER_S:g} req/s ({PER_S * 60:g} rpm, sliding {WINDOW_S:g} s window), concurrency 16, start rate 2x the limit"
+    )
     print(f"baseline (the limit):  {PER_S:8.2f} rows/s")
     print(f"unyo batch runner:     {achieved:8.2f} rows/s   ratio {achieved / PER_S:.3f}   in {elapsed:.1f} s")
-    print(f"429s received: {summary.rate_limited} ({summary.rate_limited / max(ROWS, 1):.3f} per row), row retries: {summary.retries}, final rate {runner.limiter.rpm / 60:.2f} req/s")
-    print(f"rows ok {statuses.count('ok')}, failed {statuses.count('failed')}, pending {statuses.count('pending')}, lost {ROWS - len(statuses)}")
+    print(
+        f"429s received: {summary.rate_limited} ({summary.rate_limited / max(ROWS, 1):.3f} per row), row retries: {summary.retries}, final rate {runner.limiter.rpm / 60:.2f} req/s"
+    )
+    print(
+        f"rows ok {statuses.count('ok')}, failed {statuses.count('failed')}, pending {statuses.count('pending')}, lost {ROWS - len(statuses)}"
+    )
 
 
 if __name__ == "__main__":

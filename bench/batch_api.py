@@ -15,12 +15,11 @@ import sys
 import time
 
 import unyo
+from _inquiries import inquiries_csv  # bench/ is on sys.path when run as a script
 from unyo._jobs._batch import BatchOptions, Runner, batch_settings
 from unyo._jobs._batch._provider import BatchApiRunner
 from unyo._jobs._tasks import find
 from unyo.testing import FaultServer
-
-from _inquiries import inquiries_csv  # bench/ is on sys.path when run as a script
 
 ROWS = int(sys.argv[1]) if len(sys.argv) > 1 else 500
 
@@ -29,7 +28,9 @@ def main() -> None:
     tmp, source = inquiries_csv(ROWS, "unyo-bench-batch-api-")
     results = {}
     with FaultServer() as server:
-        settings = unyo.load_settings(profile="openai", api_key="sk-bench-000000000000000000", base_url=server.url, model="gpt-4o-mini")
+        settings = unyo.load_settings(
+            profile="openai", api_key="sk-bench-000000000000000000", base_url=server.url, model="gpt-4o-mini"
+        )
         for name in ("sync", "batch-api"):
             options = BatchOptions(task=find("triage"), input=source, output=tmp / f"out-{name}.csv", column="text", concurrency=16, rpm=10**6,
                                    call_options={"tag": f"bench-{name}"})  # fmt: skip
@@ -41,8 +42,12 @@ def main() -> None:
     sync_s, sync = results["sync"]
     batch_s, batch = results["batch-api"]
     print(f"rows {ROWS}, triage, fault server without a rate limit")
-    print(f"baseline (sync runner, 16 in flight): {ROWS / sync_s:8.1f} rows/s  in {sync_s:.1f} s  ok {sync.ok}  charged ${sync.spent_usd}")
-    print(f"--via batch-api (plan+upload+replay): {ROWS / batch_s:8.1f} rows/s  in {batch_s:.1f} s  ok {batch.ok}  charged ${batch.spent_usd}")
+    print(
+        f"baseline (sync runner, 16 in flight): {ROWS / sync_s:8.1f} rows/s  in {sync_s:.1f} s  ok {sync.ok}  charged ${sync.spent_usd}"
+    )
+    print(
+        f"--via batch-api (plan+upload+replay): {ROWS / batch_s:8.1f} rows/s  in {batch_s:.1f} s  ok {batch.ok}  charged ${batch.spent_usd}"
+    )
     print(f"ratio batch-api / sync: speed {sync_s / batch_s:.2f}, cost {batch.spent_usd / sync.spent_usd:.3f}")
 
 

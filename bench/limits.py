@@ -102,7 +102,9 @@ def _workdir(s: Scenario) -> Path:
         task = tmp / "tasks" / "triage"
         shutil.copytree(ROOT / "src" / "unyo" / "data" / "tasks" / "triage", task)
         toml = (task / "task.toml").read_text(encoding="utf-8")
-        (task / "task.toml").write_text(toml.replace("max_output_tokens = 700", f"max_output_tokens = {s.output_cap}"), encoding="utf-8")
+        (task / "task.toml").write_text(
+            toml.replace("max_output_tokens = 700", f"max_output_tokens = {s.output_cap}"), encoding="utf-8"
+        )
     return tmp
 
 
@@ -110,6 +112,7 @@ def _start(server: FaultServer, s: Scenario) -> None:
     server.reset()
     server.provider(rpm=s.rpm, tpm=s.tpm, latency_s=LATENCY_S, headers=s.headers, burst_s=BURST_S)
     if s.change_at_s is not None and s.change_to is not None:
+
         def lower() -> None:
             first = _wait_first(server)
             time.sleep(max(0.0, first + s.change_at_s - time.monotonic()))
@@ -193,11 +196,15 @@ def _baseline(server: FaultServer, s: Scenario) -> Result:
 
     system = (ROOT / "src" / "unyo" / "data" / "tasks" / "triage" / "system.md").read_text(encoding="utf-8")
     cap = s.output_cap or 700
-    client = openai.OpenAI(api_key=f"sk-bench-{uuid.uuid4().hex}", base_url=server.url, max_retries=10)  # every row finishes
+    client = openai.OpenAI(
+        api_key=f"sk-bench-{uuid.uuid4().hex}", base_url=server.url, max_retries=10
+    )  # every row finishes
 
     def one(text: str) -> bool:
         try:
-            client.responses.create(model="gpt-4o-mini", instructions=system, input=f"Inquiry:\n{text}", max_output_tokens=cap)
+            client.responses.create(
+                model="gpt-4o-mini", instructions=system, input=f"Inquiry:\n{text}", max_output_tokens=cap
+            )
             return True
         except openai.APIError:
             return False
@@ -217,9 +224,24 @@ def main() -> None:
     scale = 0.5 if QUICK else 1.0
     scenarios = [
         Scenario("rpm", int(300 * scale), 600, 10_000_000, goals="share >= 0.95, 429s <= 1 %"),
-        Scenario("tpm", int(150 * scale), 6000, 1_000_000, long_inputs=True, output_cap=800, goals="share >= 0.95, 429s <= 1 %"),
-        Scenario("change", int(300 * scale), 1200, 10_000_000, change_at_s=8.0 * scale, change_to=(600, 10_000_000),
-                 goals="adapted within 5 s, no retry storm"),  # fmt: skip
+        Scenario(
+            "tpm",
+            int(150 * scale),
+            6000,
+            1_000_000,
+            long_inputs=True,
+            output_cap=800,
+            goals="share >= 0.95, 429s <= 1 %",
+        ),
+        Scenario(
+            "change",
+            int(300 * scale),
+            1200,
+            10_000_000,
+            change_at_s=8.0 * scale,
+            change_to=(600, 10_000_000),
+            goals="adapted within 5 s, no retry storm",
+        ),  # fmt: skip
         Scenario("noheaders", int(300 * scale), 600, 10_000_000, headers=False, goals="warm share >= 0.9"),
     ]
     print(f"fault server, provider mode: continuous RPM/TPM buckets ({BURST_S:g} s burst), x-ratelimit-* on every answer, "

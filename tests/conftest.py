@@ -50,12 +50,28 @@ def fast_settings(fault: FaultServer, **overrides: Any) -> Any:
     return load_settings(profile="openai", api_key=FAKE_KEY, base_url=fault.url, **options)
 
 
-def run_cli(*args: str, env: dict[str, str] | None = None, input: str | None = None, cwd: Path | None = None, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+def run_cli(
+    *args: str,
+    env: dict[str, str] | None = None,
+    input: str | None = None,
+    cwd: Path | None = None,
+    timeout: float = 120,
+) -> subprocess.CompletedProcess[str]:
     """Run `unyo` as a user does: a separate process, real stdin/stdout/stderr."""
     full_env = {k: v for k, v in os.environ.items() if not k.startswith(ENV_PREFIXES)}
-    full_env.update({"UNYO_HOME": os.environ["UNYO_HOME"], "UNYO_LANG": "en", "XDG_CONFIG_HOME": os.environ["XDG_CONFIG_HOME"]})
+    full_env.update(
+        {"UNYO_HOME": os.environ["UNYO_HOME"], "UNYO_LANG": "en", "XDG_CONFIG_HOME": os.environ["XDG_CONFIG_HOME"]}
+    )
     full_env.update(env or {})
-    return subprocess.run([sys.executable, "-m", "unyo", *args], env=full_env, input=input, capture_output=True, text=True, cwd=cwd, timeout=timeout)
+    return subprocess.run(
+        [sys.executable, "-m", "unyo", *args],
+        env=full_env,
+        input=input,
+        capture_output=True,
+        text=True,
+        cwd=cwd,
+        timeout=timeout,
+    )
 
 
 PG_BASE = os.environ.get("UNYO_TEST_PG", "postgresql://postgres@127.0.0.1:5432/test")

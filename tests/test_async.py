@@ -38,7 +38,9 @@ async def _starve(client: unyo.AsyncOpenAI) -> tuple[float, list[Any]]:
             worst = max(worst, time.perf_counter() - began - TICK_S)
 
     async def one(i: int) -> Any:
-        return await client.responses.create(input=f"Summarise item {i}: the invoice was paid late.", max_output_tokens=40)
+        return await client.responses.create(
+            input=f"Summarise item {i}: the invoice was paid late.", max_output_tokens=40
+        )
 
     # One call first: the process's cold start (the SDK's lazy imports, the in-process fault
     # server loading its BPE table while holding the GIL) is not what this measures.
@@ -67,7 +69,9 @@ def _check_starvation(fault: FaultServer, db_url: str | None) -> None:
     client = unyo.AsyncOpenAI(settings=fast_settings(fault, **options))
     worst, responses = asyncio.run(_starve(client))
     infos = [unyo.call_info(r) for r in responses]
-    print(f"\n{CALLS} concurrent AsyncOpenAI calls ({db_url.split(':')[0] if db_url else 'sqlite'}): worst tick delay {worst * 1000:.1f} ms")
+    print(
+        f"\n{CALLS} concurrent AsyncOpenAI calls ({db_url.split(':')[0] if db_url else 'sqlite'}): worst tick delay {worst * 1000:.1f} ms"
+    )
     assert all(i.status == "completed" and i.budget == "reserved" for i in infos)
     periods = client.settings.budget.period_keys()
     spent, reserved = ledger_for(client.settings).counters([periods["day"]])[("all", periods["day"])]
@@ -91,7 +95,11 @@ HIGH_LEVEL = ("ask", "stream", "ask_structured", "classify", "ask_with_tools", "
 def test_every_high_level_function_has_an_async_twin() -> None:
     public = set(unyo.__all__)
     for name in HIGH_LEVEL:
-        assert name in public and inspect.isfunction(getattr(unyo, name)) and not inspect.iscoroutinefunction(getattr(unyo, name))
+        assert (
+            name in public
+            and inspect.isfunction(getattr(unyo, name))
+            and not inspect.iscoroutinefunction(getattr(unyo, name))
+        )
         twin = getattr(unyo, f"a{name}")
         assert f"a{name}" in public and inspect.iscoroutinefunction(twin), f"a{name}"
     # and nothing public that is a plain function of this kind lacks one
@@ -147,7 +155,12 @@ def test_astream_stops_and_still_settles(fault: FaultServer, aclient: Any, tmp_p
 
 
 def test_aask_structured_and_aclassify(fault: FaultServer, aclient: Any, tmp_path: Path) -> None:
-    schema = {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"], "additionalProperties": False}
+    schema = {
+        "type": "object",
+        "properties": {"city": {"type": "string"}},
+        "required": ["city"],
+        "additionalProperties": False,
+    }
     fault.script({"action": "ok", "text": "not json"}, {"action": "ok", "text": '{"city": "Tokyo"}'},
                  {"action": "ok", "text": '{"label": "billing", "confidence": 0.8, "reason": "invoice"}'})  # fmt: skip
 
@@ -174,7 +187,10 @@ def test_aask_with_tools(fault: FaultServer, aclient: Any, tmp_path: Path) -> No
         ran.append(city)
         return {"city": city, "temp": 21}
 
-    fault.script({"action": "ok", "tool_calls": [{"name": "get_weather", "arguments": {"city": "Tokyo"}}]}, {"action": "ok", "text": "21 degrees."})
+    fault.script(
+        {"action": "ok", "tool_calls": [{"name": "get_weather", "arguments": {"city": "Tokyo"}}]},
+        {"action": "ok", "text": "21 degrees."},
+    )
 
     async def main() -> unyo.ToolAnswer:
         client = aclient(user="alice")
@@ -187,7 +203,9 @@ def test_aask_with_tools(fault: FaultServer, aclient: Any, tmp_path: Path) -> No
     rows = _audit_rows(tmp_path / "unyo-home")
     assert all(rows[c.call_id][1] == "completed" for c in answer.calls)
     with sqlite3.connect(tmp_path / "unyo-home" / "unyo.db") as db:
-        assert db.execute("SELECT name, outcome, call_id FROM unyo_tool_calls").fetchall() == [("get_weather", "ok", answer.calls[0].call_id)]
+        assert db.execute("SELECT name, outcome, call_id FROM unyo_tool_calls").fetchall() == [
+            ("get_weather", "ok", answer.calls[0].call_id)
+        ]
 
 
 def test_arun_task(fault: FaultServer, aclient: Any, tmp_path: Path) -> None:
@@ -217,9 +235,15 @@ def test_aconversation_asay(fault: FaultServer, aclient: Any, tmp_path: Path) ->
 
     first, second, turns = asyncio.run(main())
     assert [t.role for t in turns] == ["user", "assistant", "user", "assistant"]
-    assert fault.requests[-1]["body"]["input"][0] == {"role": "user", "content": "My name is Ken."}  # the history went along
+    assert fault.requests[-1]["body"]["input"][0] == {
+        "role": "user",
+        "content": "My name is Ken.",
+    }  # the history went along
     rows = _audit_rows(tmp_path / "unyo-home")
-    assert rows[first.call.call_id][1] == rows[second.call.call_id][1] == "completed" and rows[second.call.call_id][3] == "alice"
+    assert (
+        rows[first.call.call_id][1] == rows[second.call.call_id][1] == "completed"
+        and rows[second.call.call_id][3] == "alice"
+    )
 
 
 def test_the_sync_and_async_apis_refuse_the_other_client(fault: FaultServer, aclient: Any) -> None:
@@ -230,7 +254,9 @@ def test_the_sync_and_async_apis_refuse_the_other_client(fault: FaultServer, acl
     assert fault.requests == []
 
 
-def test_a_call_cancelled_while_it_is_prepared_releases_its_hold(fault: FaultServer, aclient: Any, tmp_path: Path) -> None:
+def test_a_call_cancelled_while_it_is_prepared_releases_its_hold(
+    fault: FaultServer, aclient: Any, tmp_path: Path
+) -> None:
     """The reservation runs in the pool; a caller cancelled meanwhile must not leave a hold behind."""
 
     async def main() -> Any:
@@ -249,4 +275,6 @@ def test_a_call_cancelled_while_it_is_prepared_releases_its_hold(fault: FaultSer
     counters = ledger_for(client.settings).counters([periods["day"]])
     assert counters.get(("all", periods["day"]), (Decimal(0), Decimal(0)))[1] == 0  # nothing still reserved
     assert ledger_for(client.settings).reservations() == []
-    assert [r[:2] for r in _audit_rows(tmp_path / "unyo-home").values()] == [("responses", "cancelled")] and fault.requests == []
+    assert [r[:2] for r in _audit_rows(tmp_path / "unyo-home").values()] == [
+        ("responses", "cancelled")
+    ] and fault.requests == []

@@ -28,7 +28,13 @@ REPO = Path(__file__).resolve().parents[1]
 
 
 def env_for(fault: FaultServer, **extra: str) -> dict[str, str]:
-    return {"OPENAI_API_KEY": FAKE_KEY, "OPENAI_BASE_URL": fault.url, "UNYO_MODEL": "gpt-4o-mini", "UNYO_BACKOFF_BASE_S": "0.01", **extra}
+    return {
+        "OPENAI_API_KEY": FAKE_KEY,
+        "OPENAI_BASE_URL": fault.url,
+        "UNYO_MODEL": "gpt-4o-mini",
+        "UNYO_BACKOFF_BASE_S": "0.01",
+        **extra,
+    }
 
 
 def write_csv(path: Path, texts: list[str], encoding: str = "utf-8") -> Path:
@@ -74,7 +80,21 @@ def test_kill_9_mid_batch_then_resume_runs_each_row_once(fault: FaultServer, cle
     fault.default_action = {"action": "ok", "delay": 0.15}
     env = {k: v for k, v in os.environ.items() if not k.startswith(ENV_PREFIXES)}
     env.update(env_for(fault, UNYO_BUDGET_DAILY_USD="10"), UNYO_HOME=os.environ["UNYO_HOME"])
-    command = [sys.executable, "-m", "unyo", "run", "triage", "--input", "in.csv", "--output", "out.csv", "--concurrency", "3", "--rpm", "6000"]
+    command = [
+        sys.executable,
+        "-m",
+        "unyo",
+        "run",
+        "triage",
+        "--input",
+        "in.csv",
+        "--output",
+        "out.csv",
+        "--concurrency",
+        "3",
+        "--rpm",
+        "6000",
+    ]
     proc = subprocess.Popen(command, env=env, cwd=clean_env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     journal = clean_env / "out.csv.journal"
     deadline = time.monotonic() + 60
@@ -94,7 +114,17 @@ def test_kill_9_mid_batch_then_resume_runs_each_row_once(fault: FaultServer, cle
     assert 6 <= done_at_kill < 20
     sent_before = len(fault.requests)
     fault.default_action = {"action": "ok"}
-    resumed = run_cli("run", "triage", "--input", "in.csv", "--output", "out.csv", "--json", env=env_for(fault, UNYO_BUDGET_DAILY_USD="10"), cwd=clean_env)
+    resumed = run_cli(
+        "run",
+        "triage",
+        "--input",
+        "in.csv",
+        "--output",
+        "out.csv",
+        "--json",
+        env=env_for(fault, UNYO_BUDGET_DAILY_USD="10"),
+        cwd=clean_env,
+    )
     assert resumed.returncode == 0, resumed.stderr
     rows = read_csv(clean_env / "out.csv")
     assert [r["id"] for r in rows] == [f"r{i}" for i in range(1, 21)]  # every row, once, in input order
@@ -104,7 +134,9 @@ def test_kill_9_mid_batch_then_resume_runs_each_row_once(fault: FaultServer, cle
     assert journaled == 20
     resent = len(fault.requests) - sent_before
     assert resent <= 20 - done_at_kill + 3  # only unfinished rows (plus what was in flight at the kill) went again
-    settings = unyo.load_settings(profile="openai", api_key=FAKE_KEY, base_url=fault.url, model="gpt-4o-mini", budget_daily_usd="10")
+    settings = unyo.load_settings(
+        profile="openai", api_key=FAKE_KEY, base_url=fault.url, model="gpt-4o-mini", budget_daily_usd="10"
+    )
     from unyo._providers._catalog import model_info
     from unyo._records._ledger import ledger_for
 
@@ -169,7 +201,9 @@ def test_max_cost_stops_cleanly_then_resumes(fault: FaultServer, clean_env: Path
     assert spent <= Decimal("0.003")
     finished = run_cli(*args, "--max-cost", "1", env=env_for(fault))
     assert finished.returncode == 0, finished.stderr
-    assert [r["unyo_status"] for r in read_csv(clean_env / "out.csv")] == ["ok"] * 30, [r["unyo_error"] for r in read_csv(clean_env / "out.csv")]
+    assert [r["unyo_status"] for r in read_csv(clean_env / "out.csv")] == ["ok"] * 30, [
+        r["unyo_error"] for r in read_csv(clean_env / "out.csv")
+    ]
 
 
 def test_dry_run_estimates_and_sends_nothing(fault: FaultServer, clean_env: Path) -> None:
@@ -177,7 +211,11 @@ def test_dry_run_estimates_and_sends_nothing(fault: FaultServer, clean_env: Path
     result = run_cli("run", "triage", "--input", "in.csv", "--dry-run", "--json", env=env_for(fault))
     assert result.returncode == 0, result.stderr
     estimate = json.loads(result.stdout)
-    assert estimate["rows"] == 2 and estimate["input_tokens"] > 100 and Decimal(estimate["worst_usd"]) > Decimal(estimate["expected_usd"]) > 0
+    assert (
+        estimate["rows"] == 2
+        and estimate["input_tokens"] > 100
+        and Decimal(estimate["worst_usd"]) > Decimal(estimate["expected_usd"]) > 0
+    )
     assert fault.requests == []
 
 
@@ -194,7 +232,9 @@ def test_bad_files_get_clear_errors(fault: FaultServer, clean_env: Path) -> None
     (clean_env / "fake.xlsx").write_text("not a workbook")
     assert run_cli("run", "triage", "--input", "fake.xlsx", env=env_for(fault)).returncode == 2
     assert fault.requests == []
-    write_csv(clean_env / "sjis.csv", ["請求書が届きません", "ログインできない"], encoding="cp932")  # as Japanese Excel saves it
+    write_csv(
+        clean_env / "sjis.csv", ["請求書が届きません", "ログインできない"], encoding="cp932"
+    )  # as Japanese Excel saves it
     ok = run_cli("run", "triage", "--input", "sjis.csv", "--output", "sjis.out.csv", env=env_for(fault))
     assert ok.returncode == 0, ok.stderr
     assert [r["text"] for r in read_csv(clean_env / "sjis.out.csv")] == ["請求書が届きません", "ログインできない"]
@@ -222,14 +262,28 @@ def test_xlsx_and_jsonl_round_trip(fault: FaultServer, clean_env: Path) -> None:
     book.save(clean_env / "in.xlsx")
     fault.script({"action": "ok", "text": json.dumps({"category": "billing", "urgency": 2, "summary": "=cmd|' /C calc'!A0 summary",
                                                       "reply_draft": "確認いたします。少々お待ちください。", "confidence": 0.9})})  # fmt: skip
-    result = run_cli("run", "triage", "--input", "in.xlsx", "--column", "問い合わせ", "--output", "out.xlsx", "--concurrency", "1", env=env_for(fault))
+    result = run_cli(
+        "run",
+        "triage",
+        "--input",
+        "in.xlsx",
+        "--column",
+        "問い合わせ",
+        "--output",
+        "out.xlsx",
+        "--concurrency",
+        "1",
+        env=env_for(fault),
+    )
     assert result.returncode == 0, result.stderr
     out = openpyxl.load_workbook(clean_env / "out.xlsx").active
     values = list(out.iter_rows(values_only=True))
     header = list(values[0])
     assert header[:2] == ["番号", "問い合わせ"] and "category" in header and "unyo_status" in header
     assert [v[header.index("unyo_status")] for v in values[1:]] == ["ok", "ok"]
-    assert all(not str(v).startswith(("=", "+", "@")) for row in values[1:] for v in row if isinstance(v, str))  # nothing becomes a formula
+    assert all(
+        not str(v).startswith(("=", "+", "@")) for row in values[1:] for v in row if isinstance(v, str)
+    )  # nothing becomes a formula
     (clean_env / "in.jsonl").write_text('{"text": "hello", "meta": {"k": 1}}\n{"text": "world"}\n', encoding="utf-8")
     assert run_cli("run", "triage", "--input", "in.jsonl", env=env_for(fault)).returncode == 0
     lines = [json.loads(x) for x in (clean_env / "in.out.jsonl").read_text(encoding="utf-8").splitlines()]

@@ -24,17 +24,29 @@ from unyo.testing import FaultServer
 from .conftest import ENV_PREFIXES, FAKE_KEY, run_cli
 from .test_batch import env_for, read_csv, write_csv
 
-TEXTS = ["請求書が二重に届きました", "The app crashes on login", "配送はいつですか", "Please cancel my plan", "パスワードを忘れました"]
+TEXTS = [
+    "請求書が二重に届きました",
+    "The app crashes on login",
+    "配送はいつですか",
+    "Please cancel my plan",
+    "パスワードを忘れました",
+]
 BATCH = ["--via", "batch-api", "--poll", "0.05"]
 
 
 def run_batch(fault: FaultServer, *extra: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    return run_cli("run", "triage", "--input", "in.csv", "--output", "out.csv", *BATCH, *extra, env=env_for(fault, **(env or {})))
+    return run_cli(
+        "run", "triage", "--input", "in.csv", "--output", "out.csv", *BATCH, *extra, env=env_for(fault, **(env or {}))
+    )
 
 
 def uploads(fault: FaultServer) -> list[list[dict]]:
     """The request lines of every JSONL file uploaded for a batch."""
-    return [[json.loads(line) for line in f["_content"].decode().splitlines()] for f in fault.files.values() if f["purpose"] == "batch"]
+    return [
+        [json.loads(line) for line in f["_content"].decode().splitlines()]
+        for f in fault.files.values()
+        if f["purpose"] == "batch"
+    ]
 
 
 def posted(fault: FaultServer, path: str) -> int:
@@ -50,7 +62,9 @@ def ledger(home: Path) -> tuple[list[tuple], Decimal, Decimal]:
     day = settings.budget.period_keys()["day"]
     spent, reserved = led.counters([day]).get(("all", day), (Decimal(0), Decimal(0)))
     with sqlite3.connect(home / "unyo.db") as db:
-        calls = db.execute("SELECT id, model, input_tokens, output_tokens, cost, budget, status FROM unyo_calls").fetchall()
+        calls = db.execute(
+            "SELECT id, model, input_tokens, output_tokens, cost, budget, status FROM unyo_calls"
+        ).fetchall()
     return calls, spent, reserved
 
 
@@ -74,7 +88,13 @@ def test_the_batch_sends_the_synchronous_requests_and_charges_half(fault: FaultS
     assert result.returncode == 0, result.stderr
     assert "submitted 5 rows as batch batch_" in result.stderr and "completed · 5/5 done" in result.stderr
     [lines] = uploads(fault)
-    assert [line["custom_id"] for line in lines] == ["1", "2", "3", "4", "5"]  # custom_id is the row id (its position here)
+    assert [line["custom_id"] for line in lines] == [
+        "1",
+        "2",
+        "3",
+        "4",
+        "5",
+    ]  # custom_id is the row id (its position here)
     assert {line["method"] for line in lines} == {"POST"} and {line["url"] for line in lines} == {"/v1/responses"}
     # what the batch sends is exactly what the synchronous path sends
     assert sorted(json.dumps(line["body"], sort_keys=True, ensure_ascii=False) for line in lines) == sync_bodies
@@ -84,12 +104,14 @@ def test_the_batch_sends_the_synchronous_requests_and_charges_half(fault: FaultS
     assert [r["id"] for r in rows] == ["r1", "r2", "r3", "r4", "r5"]
     assert all(r["unyo_status"] == "ok" for r in rows)
     columns = [c for c in sync_rows[0] if c != "unyo_cost_usd"]
-    assert [[r[c] for c in columns] for r in rows] == [[r[c] for c in columns] for r in sync_rows]  # same results, same file layout
+    assert [[r[c] for c in columns] for r in rows] == [
+        [r[c] for c in columns] for r in sync_rows
+    ]  # same results, same file layout
     for batch_row, sync_row in zip(rows, sync_rows):
         assert Decimal(batch_row["unyo_cost_usd"]) * 2 == Decimal(sync_row["unyo_cost_usd"])  # the batch price: 50 %
 
     calls, spent, reserved = ledger(home)
-    new = calls[len(calls_before):]
+    new = calls[len(calls_before) :]
     assert len(new) == 5 and all(c[5].startswith("batch batch_") and c[6] == "completed" for c in new)
     assert reserved == 0  # the submission's hold was released at collection
     assert spent - spent_before == sum(Decimal(c[4]) for c in new) == half_price_of_bill(fault, new[0][1])
@@ -100,7 +122,9 @@ def test_chat_api_batches_go_to_the_chat_endpoint(fault: FaultServer, clean_env:
     result = run_batch(fault, "--api", "chat")
     assert result.returncode == 0, result.stderr
     [lines] = uploads(fault)
-    assert {line["url"] for line in lines} == {"/v1/chat/completions"} and all("messages" in line["body"] for line in lines)
+    assert {line["url"] for line in lines} == {"/v1/chat/completions"} and all(
+        "messages" in line["body"] for line in lines
+    )
     assert all(r["unyo_status"] == "ok" for r in read_csv(clean_env / "out.csv"))
 
 
@@ -157,7 +181,9 @@ def test_a_crash_between_creating_and_journalling_the_batch_is_adopted(fault: Fa
 
 
 @pytest.mark.parametrize("store", ["sqlite", "postgres"])
-def test_collecting_again_never_charges_twice(fault: FaultServer, clean_env: Path, store: str, request: pytest.FixtureRequest) -> None:
+def test_collecting_again_never_charges_twice(
+    fault: FaultServer, clean_env: Path, store: str, request: pytest.FixtureRequest
+) -> None:
     extra = {"UNYO_DB_URL": request.getfixturevalue("pg_url")} if store == "postgres" else {}
     write_csv(clean_env / "in.csv", TEXTS)
     assert run_batch(fault, env=extra).returncode == 0
@@ -198,7 +224,9 @@ def test_row_errors_fail_their_row_and_transient_ones_are_resubmitted(fault: Fau
     rows = {r["id"]: r for r in read_csv(clean_env / "out.csv")}
     assert [rows[i]["unyo_status"] for i in ("r1", "r2", "r3", "r4", "r5")] == ["failed", "failed", "ok", "ok", "ok"]
 
-    fixed = run_cli("run", "triage", "--input", "in.csv", "--output", "out.csv", "--retry-failed", env=env_for(fault))  # synchronously
+    fixed = run_cli(
+        "run", "triage", "--input", "in.csv", "--output", "out.csv", "--retry-failed", env=env_for(fault)
+    )  # synchronously
     assert fixed.returncode == 0, fixed.stderr
     assert all(r["unyo_status"] == "ok" for r in read_csv(clean_env / "out.csv"))
 
@@ -207,7 +235,9 @@ def test_the_budget_is_held_before_submitting(fault: FaultServer, clean_env: Pat
     write_csv(clean_env / "in.csv", TEXTS)
     dry = run_batch(fault, "--dry-run", "--json")
     worst = Decimal(json.loads(dry.stdout)["worst_usd"])
-    sync_dry = run_cli("run", "triage", "--input", "in.csv", "--output", "out.csv", "--dry-run", "--json", env=env_for(fault))
+    sync_dry = run_cli(
+        "run", "triage", "--input", "in.csv", "--output", "out.csv", "--dry-run", "--json", env=env_for(fault)
+    )
     assert Decimal(json.loads(sync_dry.stdout)["worst_usd"]) == worst * 2  # estimates at the batch price
     cap = worst * Decimal("0.5")  # room for about half of the rows' worst cases
     result = run_batch(fault, "--max-cost", str(cap))
@@ -282,7 +312,11 @@ def test_rows_needing_map_reduce_fail_at_planning_with_a_way_out(fault: FaultSer
     assert result.returncode == 0, result.stderr
     rows = read_csv(clean_env / "out.csv")
     assert rows[0]["unyo_status"] == "ok"
-    assert rows[1]["unyo_status"] == "failed" and "NotBatchable" in rows[1]["unyo_error"] and "map over" in rows[1]["unyo_error"]
+    assert (
+        rows[1]["unyo_status"] == "failed"
+        and "NotBatchable" in rows[1]["unyo_error"]
+        and "map over" in rows[1]["unyo_error"]
+    )
     assert [line["custom_id"] for line in uploads(fault)[0]] == ["1"]  # the long row was never uploaded
     fixed = run_cli(*args, "--retry-failed", env=env_for(fault))  # synchronously: map -> reduce
     assert fixed.returncode == 0, fixed.stderr
@@ -292,7 +326,9 @@ def test_rows_needing_map_reduce_fail_at_planning_with_a_way_out(fault: FaultSer
 
 def test_a_draft_with_problems_is_kept_and_flagged_instead_of_rewritten(fault: FaultServer, clean_env: Path) -> None:
     write_csv(clean_env / "in.csv", ["返金は3営業日以内に処理します。", "配送は明日です。"])
-    bad = json.dumps({"subject": "返金について", "body": "返金は必ず3営業日以内、手数料500円で処理します。"}, ensure_ascii=False)
+    bad = json.dumps(
+        {"subject": "返金について", "body": "返金は必ず3営業日以内、手数料500円で処理します。"}, ensure_ascii=False
+    )
     fault.script_batch({"action": "ok", "text": bad}, "ok")
     result = run_cli("run", "draft", "--input", "in.csv", "--output", "out.csv", *BATCH, env=env_for(fault))
     assert result.returncode == 0, result.stderr

@@ -288,15 +288,15 @@ def test_ledger_tokens_equal_what_the_server_billed(fault: FaultServer, db_url: 
     with pytest.raises(unyo.ServerError):
         c.responses.create(input="six", max_output_tokens=30)
     # streams: complete, cut mid-way (Responses and Chat), cancelled by the caller
-    for e in c.responses.create(input="seven", stream=True, max_output_tokens=30):
+    for _ in c.responses.create(input="seven", stream=True, max_output_tokens=30):
         pass
     fault.script({"action": "cut", "after": 3})
     with pytest.raises(unyo.StreamInterrupted):
-        for e in c.responses.create(input="eight", stream=True, max_output_tokens=30):
+        for _ in c.responses.create(input="eight", stream=True, max_output_tokens=30):
             pass
     fault.script({"action": "cut", "after": 4})
     with pytest.raises(unyo.StreamInterrupted):
-        for e in c.chat.completions.create(messages=[{"role": "user", "content": "nine"}], stream=True, max_tokens=30):
+        for _ in c.chat.completions.create(messages=[{"role": "user", "content": "nine"}], stream=True, max_tokens=30):
             pass
     fault.script({"action": "ok", "delay": 0.2})
     s = unyo.stream("ten", client=c, max_chars=12, max_output_tokens=30)

@@ -17,7 +17,14 @@ LONG = " ".join(f"word{i}" for i in range(300))
 
 def _spawn(fault: FaultServer) -> pexpect.spawn:
     env = {k: v for k, v in os.environ.items() if not k.startswith(ENV_PREFIXES)}
-    env.update({"OPENAI_API_KEY": FAKE_KEY, "OPENAI_BASE_URL": fault.url, "UNYO_MODEL": "gpt-4o-mini", "UNYO_HOME": os.environ["UNYO_HOME"]})
+    env.update(
+        {
+            "OPENAI_API_KEY": FAKE_KEY,
+            "OPENAI_BASE_URL": fault.url,
+            "UNYO_MODEL": "gpt-4o-mini",
+            "UNYO_HOME": os.environ["UNYO_HOME"],
+        }
+    )
     return pexpect.spawn(sys.executable, ["-m", "unyo", "chat"], env=env, encoding="utf-8", timeout=20)
 
 

@@ -60,7 +60,10 @@ def test_input_tokens_counted_exactly_as_the_server_bills(fault: FaultServer) ->
     reaches CallInfo unchanged for mixed Japanese/English chat input; the independent exactness
     check is tests/test_local_model.py, against llama.cpp's own prompt_tokens."""
     client = unyo.OpenAI(settings=fast_settings(fault))
-    messages = [{"role": "system", "content": "あなたは丁寧なアシスタントです。"}, {"role": "user", "content": "請求書の再発行をお願いします。Invoice #4411."}]
+    messages = [
+        {"role": "system", "content": "あなたは丁寧なアシスタントです。"},
+        {"role": "user", "content": "請求書の再発行をお願いします。Invoice #4411."},
+    ]
     chat = client.chat.completions.create(messages=messages)
     info = unyo.call_info(chat)
     assert info.input_tokens_bound and info.input_tokens >= chat.usage.prompt_tokens  # sent on the byte bound
@@ -80,7 +83,11 @@ def test_the_byte_bound_is_refined_only_near_a_limit(fault: FaultServer) -> None
     info = unyo.call_info(r)
     assert not info.input_tokens_bound and info.input_tokens == r.usage.input_tokens and info.input_tokens < 128_000
     price = client.chat.completions.create(messages=[{"role": "user", "content": "見積もり" * 50}])
-    tight = unyo.OpenAI(settings=fast_settings(fault, max_output_tokens=16, max_request_usd=str(unyo.call_info(price).worst_case_usd / 2)))
+    tight = unyo.OpenAI(
+        settings=fast_settings(
+            fault, max_output_tokens=16, max_request_usd=str(unyo.call_info(price).worst_case_usd / 2)
+        )
+    )
     fits = tight.chat.completions.create(messages=[{"role": "user", "content": "見積もり" * 50}])
     assert unyo.call_info(fits).budget == "reserved" and not unyo.call_info(fits).input_tokens_bound
 
@@ -137,5 +144,3 @@ def test_async_client_parity(fault: FaultServer) -> None:
     assert strip(sync_info) == strip(async_info) == [("ServerError", 500), ("RateLimited", 429), ("ok", 200)]
     assert sync_info.input_tokens == async_info.input_tokens
     assert sync_info.usage == async_info.usage
-
-

@@ -28,7 +28,13 @@ def test_history_is_stored_and_resumed_by_a_new_object(fault: FaultServer, db_ur
     again = unyo.conversation("alice", "c-1", client=client(fault, db_url=db_url))  # as another process would
     again.say("And my name?")
     messages = fault.requests[-1]["body"]["input"]
-    assert [m["content"] for m in messages] == ["Hello, I am Alice.", "Hi Alice.", "My favourite colour is blue. Which is it?", "Blue.", "And my name?"]
+    assert [m["content"] for m in messages] == [
+        "Hello, I am Alice.",
+        "Hi Alice.",
+        "My favourite colour is blue. Which is it?",
+        "Blue.",
+        "And my name?",
+    ]
     assert fault.requests[-1]["body"]["instructions"] == "You are terse."
     assert [t.role for t in again.turns()] == ["user", "assistant"] * 3
     assert fault.requests[-1]["body"].get("user") is None  # the user id is unyo's, not sent to the provider
@@ -78,7 +84,9 @@ def test_trim_summarize_folds_old_turns_into_a_summary(fault: FaultServer) -> No
     summaries = [r for r in fault.requests if "Summarise the conversation" in json.dumps(r["body"])]
     assert summaries, "a summary call was made"
     last = fault.requests[-1]["body"]
-    assert last["instructions"].startswith("Be brief.") and "Summary of the earlier conversation" in last["instructions"]
+    assert (
+        last["instructions"].startswith("Be brief.") and "Summary of the earlier conversation" in last["instructions"]
+    )
     assert conv.summary
 
 

@@ -63,7 +63,9 @@ def test_no_room_imports_upward() -> None:
             if target != "unyo" and layer(target) > layer(module):
                 upward.append(f"{path.relative_to(SRC)}:{line}: {module} imports {target}")
             if target == "unyo" and layer(module) < TOP:
-                upward.append(f"{path.relative_to(SRC)}:{line}: {module} imports the public package (use the private module)")
+                upward.append(
+                    f"{path.relative_to(SRC)}:{line}: {module} imports the public package (use the private module)"
+                )
     assert not upward, "upward imports:\n" + "\n".join(upward)
 
 
@@ -76,7 +78,7 @@ def test_no_import_cycles() -> None:
         state[node] = "open"
         for nxt in sorted(graph[node]):
             if state.get(nxt) == "open":
-                cycles.append(" -> ".join([*trail[trail.index(nxt):], nxt]))
+                cycles.append(" -> ".join([*trail[trail.index(nxt) :], nxt]))
             elif nxt not in state:
                 visit(nxt, [*trail, nxt])
         state[node] = "done"
@@ -88,7 +90,13 @@ def test_no_import_cycles() -> None:
 
 
 def test_every_module_lives_in_a_room() -> None:
-    loose = [m for m in _modules() if m.count(".") == 1 and m.split(".")[1].startswith("_") and m.split(".")[1] not in (*LAYERS, "__main__", "__init__")]
+    loose = [
+        m
+        for m in _modules()
+        if m.count(".") == 1
+        and m.split(".")[1].startswith("_")
+        and m.split(".")[1] not in (*LAYERS, "__main__", "__init__")
+    ]
     assert not loose, f"private modules outside the layer packages: {loose}"
 
 

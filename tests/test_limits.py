@@ -56,10 +56,21 @@ def unique_key() -> str:
 def test_headers_are_parsed_with_openai_durations() -> None:
     seen = parse_headers(headers(limit_requests=600, limit_tokens=200000, remaining_requests=599, remaining_tokens=198500,
                                  reset_requests="100ms", reset_tokens="6m0s"))  # fmt: skip
-    assert (seen.limit_requests, seen.limit_tokens, seen.remaining_requests, seen.remaining_tokens) == (600, 200000, 599, 198500)
+    assert (seen.limit_requests, seen.limit_tokens, seen.remaining_requests, seen.remaining_tokens) == (
+        600,
+        200000,
+        599,
+        198500,
+    )
     assert seen.reset_requests_s == pytest.approx(0.1) and seen.reset_tokens_s == pytest.approx(360)
     assert seen.any
-    bad = parse_headers({"x-ratelimit-limit-requests": "lots", "x-ratelimit-remaining-requests": "-3", "x-ratelimit-reset-requests": "soon"})
+    bad = parse_headers(
+        {
+            "x-ratelimit-limit-requests": "lots",
+            "x-ratelimit-remaining-requests": "-3",
+            "x-ratelimit-reset-requests": "soon",
+        }
+    )
     assert not bad.any and bad.remaining_requests is None and bad.reset_requests_s is None
     assert not parse_headers({}).any and not parse_headers(None).any
     assert parse_headers({"x-ratelimit-limit-requests": "0"}).limit_requests is None  # no usable announcement
@@ -70,7 +81,9 @@ def test_the_limiter_adopts_announced_limits_and_the_remaining_budget() -> None:
     limiter = SharedLimiter(LocalBackend(clock))
     first = limiter.reserve(100)
     assert first.wait == 0.0 and not limiter.known  # nothing announced yet: nothing paced
-    limiter.observe(headers(limit_requests=600, limit_tokens=60000, remaining_requests=599, remaining_tokens=59900), first)
+    limiter.observe(
+        headers(limit_requests=600, limit_tokens=60000, remaining_requests=599, remaining_tokens=59900), first
+    )
     assert limiter.known and (limiter.rpm, limiter.tpm) == (600, 60000) and limiter.paces_tokens
     assert limiter.request_rate() == pytest.approx(600 * SAFETY / 60)
     # The bucket holds a second of the rate: about 9.8 requests, then one every 1/9.8 s.
@@ -79,7 +92,9 @@ def test_the_limiter_adopts_announced_limits_and_the_remaining_budget() -> None:
     # Another client drained the account: `remaining` 0 lowers the local balance at once.
     clock.now += 10
     ticket = limiter.reserve(10)
-    limiter.observe(headers(limit_requests=600, limit_tokens=60000, remaining_requests=0, remaining_tokens=50000), ticket)
+    limiter.observe(
+        headers(limit_requests=600, limit_tokens=60000, remaining_requests=0, remaining_tokens=50000), ticket
+    )
     assert limiter.reserve(10).wait == pytest.approx(1 / (600 * SAFETY / 60), rel=0.05)
 
 
@@ -88,13 +103,19 @@ def test_tokens_bind_with_input_plus_output_cap() -> None:
     limiter = SharedLimiter(LocalBackend(clock))
     ticket = limiter.reserve(limiter.charge(1000, 800), counted_input=1000)
     assert ticket.tokens == 1800
-    limiter.observe(headers(limit_requests=10000, limit_tokens=120000, remaining_requests=9999, remaining_tokens=118200), ticket)
+    limiter.observe(
+        headers(limit_requests=10000, limit_tokens=120000, remaining_requests=9999, remaining_tokens=118200), ticket
+    )
     per_s = 120000 * SAFETY / 60
     waits = [limiter.reserve(limiter.charge(1000, 800)).wait for _ in range(4)]
-    assert waits[0] == 0.0 and waits[-1] == pytest.approx(waits[-2] + 1800 / per_s, rel=0.01)  # tokens, not requests, bind
+    assert waits[0] == 0.0 and waits[-1] == pytest.approx(
+        waits[-2] + 1800 / per_s, rel=0.01
+    )  # tokens, not requests, bind
     assert limiter.request_rate() == pytest.approx(per_s / 1800, rel=0.05)
     # The provider counts more input than we did: later charges are scaled up (at most 1.5x).
-    limiter.observe(headers(limit_requests=10000, limit_tokens=120000), limiter.reserve(1800, counted_input=1000), used_input=1400)
+    limiter.observe(
+        headers(limit_requests=10000, limit_tokens=120000), limiter.reserve(1800, counted_input=1000), used_input=1400
+    )
     assert 1.0 < limiter.calibration <= 1.5 and limiter.charge(1000, 800) > 1800
 
 
@@ -115,7 +136,14 @@ def test_lowered_limits_are_adopted_at_once_and_silence_forgets_them() -> None:
 
 
 def test_every_answer_teaches_the_shared_limiter_success_or_429(own_server: FaultServer) -> None:
-    settings = unyo.load_settings(profile="openai", api_key=unique_key(), base_url=own_server.url, model="gpt-4o-mini", db_url="off", max_attempts=1)
+    settings = unyo.load_settings(
+        profile="openai",
+        api_key=unique_key(),
+        base_url=own_server.url,
+        model="gpt-4o-mini",
+        db_url="off",
+        max_attempts=1,
+    )
     client = unyo.OpenAI(settings=settings)
     client.responses.create(input="warm up", max_output_tokens=50)  # the SDK's first-call costs, before any limit
     own_server.provider(rpm=120, tpm=50_000, latency_s=0.0, burst_s=0.5)  # a burst of 1 request
@@ -140,7 +168,9 @@ def test_every_answer_teaches_the_shared_limiter_success_or_429(own_server: Faul
 
 def test_tpm_pacing_counts_the_input_exactly(own_server: FaultServer) -> None:
     own_server.provider(rpm=6000, tpm=600_000, latency_s=0.0)
-    settings = unyo.load_settings(profile="openai", api_key=unique_key(), base_url=own_server.url, model="gpt-4o-mini", db_url="off")
+    settings = unyo.load_settings(
+        profile="openai", api_key=unique_key(), base_url=own_server.url, model="gpt-4o-mini", db_url="off"
+    )
     client = unyo.OpenAI(settings=settings)
     text = "請求書の再発行をお願いします。" * 40
     client.responses.create(input=text, max_output_tokens=100)  # learns: a TPM bucket that can bind
@@ -169,7 +199,9 @@ def write_rows(path: Path, texts: list[str]) -> Path:
 
 
 def batch_runner(server: FaultServer, tmp: Path, rows: int, **kw: Any) -> tuple[Runner, Any]:
-    settings = unyo.load_settings(profile="openai", api_key=unique_key(), base_url=server.url, model="gpt-4o-mini", home=str(tmp / "home"))
+    settings = unyo.load_settings(
+        profile="openai", api_key=unique_key(), base_url=server.url, model="gpt-4o-mini", home=str(tmp / "home")
+    )
     options = BatchOptions(task=find("triage"), input=write_rows(tmp / "in.csv", [f"inquiry {i}: 請求書の再発行" for i in range(rows)]),
                            output=tmp / "out.csv", column="text", backoff_s=0.05, call_options={"tag": "t", "model": "gpt-4o-mini"}, **kw)  # fmt: skip
     return Runner(options, unyo.OpenAI(settings=batch_settings(settings, "t", None))), settings
@@ -227,7 +259,12 @@ def test_aimd_slow_start_then_additive() -> None:
 
 
 def test_run_help_says_the_flags_are_optional_bounds() -> None:
-    result = subprocess.run([sys.executable, "-m", "unyo", "run", "--help"], capture_output=True, text=True, env={**os.environ, "COLUMNS": "200"})
+    result = subprocess.run(
+        [sys.executable, "-m", "unyo", "run", "--help"],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "COLUMNS": "200"},
+    )
     assert "at most N rows in flight" in result.stdout and "x-ratelimit" in result.stdout
 
 
@@ -283,7 +320,9 @@ def test_the_redis_limiter_is_one_bucket_across_processes(redis_key: str) -> Non
     assert sends[-1] - sends[0] >= (2 * n - burst - 2) / rate * 0.9  # 40 at ~10/s: not 20 each at 10/s
 
 
-def test_clients_in_two_processes_share_the_limit_through_redis(own_server: FaultServer, redis_key: str, tmp_path: Path) -> None:
+def test_clients_in_two_processes_share_the_limit_through_redis(
+    own_server: FaultServer, redis_key: str, tmp_path: Path
+) -> None:
     own_server.provider(rpm=300, tpm=None, latency_s=0.05, burst_s=1.0)  # 5/s, a burst of 5
     script = (
         "import sys, unyo\n"

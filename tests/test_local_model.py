@@ -26,8 +26,14 @@ def test_both_apis_with_exact_token_counts(local: unyo.OpenAI) -> None:
     r = local.responses.create(input="Say hello.", max_output_tokens=16, temperature=0)
     assert isinstance(r, Response) and r.output_text
     info = unyo.call_info(r)
-    assert info.input_tokens == r.usage.input_tokens and info.input_tokens_exact  # counted with the model's own tokenizer
-    c = local.chat.completions.create(messages=[{"role": "system", "content": "Be brief."}, {"role": "user", "content": "日本の首都は?"}], max_tokens=16, temperature=0)
+    assert (
+        info.input_tokens == r.usage.input_tokens and info.input_tokens_exact
+    )  # counted with the model's own tokenizer
+    c = local.chat.completions.create(
+        messages=[{"role": "system", "content": "Be brief."}, {"role": "user", "content": "日本の首都は?"}],
+        max_tokens=16,
+        temperature=0,
+    )
     # llama-cpp-python reports completion_tokens by re-tokenizing the generated text, which can
     # exceed the generated count by one for Japanese (16 generated, 17 reported, seen here).
     assert isinstance(c, ChatCompletion) and c.usage.completion_tokens <= 16 + 1
@@ -41,15 +47,29 @@ def test_output_cap_and_incomplete_status(local: unyo.OpenAI) -> None:
 
 
 def test_deterministic_at_temperature_zero_and_stop(local: unyo.OpenAI) -> None:
-    a = local.chat.completions.create(messages=[{"role": "user", "content": "Count: 1, 2, 3,"}], max_tokens=12, temperature=0)
-    b = local.chat.completions.create(messages=[{"role": "user", "content": "Count: 1, 2, 3,"}], max_tokens=12, temperature=0)
+    a = local.chat.completions.create(
+        messages=[{"role": "user", "content": "Count: 1, 2, 3,"}], max_tokens=12, temperature=0
+    )
+    b = local.chat.completions.create(
+        messages=[{"role": "user", "content": "Count: 1, 2, 3,"}], max_tokens=12, temperature=0
+    )
     assert a.choices[0].message.content == b.choices[0].message.content
-    s = local.chat.completions.create(messages=[{"role": "user", "content": "Count from 1 to 10 separated by commas."}], max_tokens=40, temperature=0, stop=["5"])
+    s = local.chat.completions.create(
+        messages=[{"role": "user", "content": "Count from 1 to 10 separated by commas."}],
+        max_tokens=40,
+        temperature=0,
+        stop=["5"],
+    )
     assert "5" not in (s.choices[0].message.content or "")
 
 
 def test_json_schema_constrained_output(local: unyo.OpenAI) -> None:
-    schema = {"type": "object", "properties": {"name": {"type": "string"}, "urgent": {"type": "boolean"}}, "required": ["name", "urgent"], "additionalProperties": False}
+    schema = {
+        "type": "object",
+        "properties": {"name": {"type": "string"}, "urgent": {"type": "boolean"}},
+        "required": ["name", "urgent"],
+        "additionalProperties": False,
+    }
     r = local.responses.create(
         input="Customer Tanaka says the server is down.",
         text={"format": {"type": "json_schema", "name": "ticket", "schema": schema, "strict": True}},
@@ -93,7 +113,9 @@ def test_async_local(local: unyo.OpenAI) -> None:
     async def main() -> tuple[str, str]:
         client = unyo.AsyncOpenAI(settings=unyo.load_settings(profile="local"))
         r = await client.responses.create(input="Hi", max_output_tokens=8, temperature=0)
-        s = await client.chat.completions.create(messages=[{"role": "user", "content": "Hi"}], max_tokens=8, temperature=0, stream=True)
+        s = await client.chat.completions.create(
+            messages=[{"role": "user", "content": "Hi"}], max_tokens=8, temperature=0, stream=True
+        )
         text = "".join([event_text(e) async for e in s])
         return r.output_text, text
 

@@ -13,7 +13,6 @@ from decimal import Decimal
 from typing import Any
 
 import openai
-import pytest
 
 import unyo
 from tests.conftest import FAKE_KEY, fast_settings, run_cli
@@ -25,7 +24,12 @@ LONG = " ".join(f"w{i}" for i in range(300))
 
 
 def _env(fault: FaultServer, db_url: str, admin: str | None = ADMIN) -> dict[str, str]:
-    env = {"OPENAI_API_KEY": FAKE_KEY, "OPENAI_BASE_URL": fault.url, "UNYO_DB_URL": db_url, "UNYO_BUDGET_MONTHLY_USD": "5"}
+    env = {
+        "OPENAI_API_KEY": FAKE_KEY,
+        "OPENAI_BASE_URL": fault.url,
+        "UNYO_DB_URL": db_url,
+        "UNYO_BUDGET_MONTHLY_USD": "5",
+    }
     if admin:
         env["OPENAI_ADMIN_KEY"] = admin
     return env
@@ -50,19 +54,24 @@ def _month(fault: FaultServer, db_url: str) -> None:
     foreign.chat.completions.create(model="gpt-4o-mini", messages=[{"role": "user", "content": PROMPT}])
     # a second key in another project, and a day last week billed on our key that unyo never saw
     fault.org.projects["sk-other-PLANTED999"] = "proj_other"
-    openai.OpenAI(api_key="sk-other-PLANTED999", base_url=fault.url, max_retries=0).embeddings.create(model="text-embedding-3-small", input=PROMPT)
+    openai.OpenAI(api_key="sk-other-PLANTED999", base_url=fault.url, max_retries=0).embeddings.create(
+        model="text-embedding-3-small", input=PROMPT
+    )
     fault.org.add("gpt-4o-mini", 700, 120, key=FAKE_KEY, ts=time.time() - 6 * 86400)
 
 
 def _killed_call(fault: FaultServer, db_url: str) -> None:
     """A process killed mid-call: the provider answers (and bills) after it is gone."""
     fault.script({"action": "ok", "delay": 1.0})
-    code = ("import unyo\nc = unyo.OpenAI()\nc.responses.create(input='killed mid-call', max_output_tokens=50)\n")
+    code = "import unyo\nc = unyo.OpenAI()\nc.responses.create(input='killed mid-call', max_output_tokens=50)\n"
     env = {k: v for k, v in os.environ.items() if not k.startswith(("OPENAI_", "UNYO_"))}
     env.update(_env(fault, db_url), UNYO_HOME=os.environ["UNYO_HOME"])
     proc = subprocess.Popen([sys.executable, "-c", code], env=env)
     deadline = time.monotonic() + 20
-    while not any(r["body"] and r["body"].get("input") == "killed mid-call" for r in fault.requests) and time.monotonic() < deadline:
+    while (
+        not any(r["body"] and r["body"].get("input") == "killed mid-call" for r in fault.requests)
+        and time.monotonic() < deadline
+    ):
         time.sleep(0.02)
     proc.kill()
     proc.wait()
@@ -153,8 +162,12 @@ def test_gap_and_paging(fault: FaultServer, tmp_path: Any) -> None:
     gap = int(now - 3 * 86400) - int(now - 3 * 86400) % 86400
     fault.org.drop_days.add(gap)
     fault.org.add("gpt-4o-mini", 1000, 10, key=FAKE_KEY, ts=gap + 100)
-    report = json.loads(run_cli("reconcile", "--since", "60d", "--json", env=_env(fault, db_url)).stdout)  # 61 days: 2 pages of 31
+    report = json.loads(
+        run_cli("reconcile", "--since", "60d", "--json", env=_env(fault, db_url)).stdout
+    )  # 61 days: 2 pages of 31
     assert time.strftime("%Y-%m-%d", time.gmtime(gap)) in report["gaps"]
     assert not report["truncated"] and all(t["day"] not in report["gaps"] for t in report["tokens"])
-    capped = json.loads(run_cli("reconcile", "--since", "60d", "--max-pages", "1", "--json", env=_env(fault, db_url)).stdout)
+    capped = json.loads(
+        run_cli("reconcile", "--since", "60d", "--max-pages", "1", "--json", env=_env(fault, db_url)).stdout
+    )
     assert capped["truncated"]

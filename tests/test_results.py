@@ -32,7 +32,9 @@ def test_every_high_level_result_speaks_the_same_protocol(fault: FaultServer) ->
         "ask": unyo.ask("hi", client=client),
         "ask_structured": unyo.ask_structured("hi", Ticket, client=client),
         "classify": unyo.classify("アプリが落ちます", {"bug": "不具合", "billing": "請求"}, client=client),
-        "ask_with_tools": unyo.ask_with_tools("order A-1?", unyo.ToolRegistry([lookup]), allow=["lookup"], client=client),
+        "ask_with_tools": unyo.ask_with_tools(
+            "order A-1?", unyo.ToolRegistry([lookup]), allow=["lookup"], client=client
+        ),
         "run_task": unyo.run_task("triage", "請求書が二重に届きました", client=client),
         "stream": text_stream.result,
     }

@@ -89,7 +89,9 @@ def test_cancel_token_callback_max_chars_max_seconds(fault: FaultServer) -> None
 
     fault.script({"action": "ok", "delay": 0.01, "text": LONG})
     token = unyo.CancelToken()
-    s = unyo.stream("hi", client=client, cancel=token, on_delta=lambda d: token.cancel() if d.startswith("w5") else None)
+    s = unyo.stream(
+        "hi", client=client, cancel=token, on_delta=lambda d: token.cancel() if d.startswith("w5") else None
+    )
     assert s.until_done().status == "cancelled" and s.result.stop_reason == "token"
 
     fault.script({"action": "ok", "delay": 0.01, "text": LONG})
@@ -134,7 +136,7 @@ def test_async_stream_and_cancel(fault: FaultServer) -> None:
         text = "".join([event_text(e) async for e in stream])
         fault.script({"action": "ok", "delay": 0.01, "text": LONG})
         second = await client.chat.completions.create(messages=[{"role": "user", "content": "hi"}], stream=True)
-        async for i_event in second:
+        async for _ in second:
             if len(second.text) > 10:
                 second.cancel("enough")
         await client.close()

@@ -31,7 +31,10 @@ class Ticket(BaseModel):
 def audit_rows() -> list[dict[str, Any]]:
     with sqlite3.connect(Path(os.environ["UNYO_HOME"]) / "unyo.db") as conn:
         conn.row_factory = sqlite3.Row
-        return [dict(r) for r in conn.execute("SELECT api, status, model, error, cost AS cost_usd FROM unyo_calls ORDER BY ts")]
+        return [
+            dict(r)
+            for r in conn.execute("SELECT api, status, model, error, cost AS cost_usd FROM unyo_calls ORDER BY ts")
+        ]
 
 
 def generations(fault: FaultServer) -> int:
@@ -45,8 +48,12 @@ def test_parse_on_both_apis_is_budgeted_and_audited(fault: FaultServer) -> None:
     info = unyo.call_info(r)
     assert info.budget == "reserved" and info.status == "completed" and info.cost_usd is not None
     sent = fault.requests[-1]["body"]
-    assert sent["text"]["format"]["type"] == "json_schema" and sent["max_output_tokens"] == 1024  # the cap is always sent
-    c = client.chat.completions.parse(model="gpt-4o-mini", messages=[{"role": "user", "content": "hi"}], response_format=Ticket)
+    assert (
+        sent["text"]["format"]["type"] == "json_schema" and sent["max_output_tokens"] == 1024
+    )  # the cap is always sent
+    c = client.chat.completions.parse(
+        model="gpt-4o-mini", messages=[{"role": "user", "content": "hi"}], response_format=Ticket
+    )
     assert isinstance(c.choices[0].message.parsed, Ticket) and unyo.call_info(c).budget == "reserved"
     assert [(row["api"], row["status"]) for row in audit_rows()] == [("responses", "completed"), ("chat", "completed")]
 
@@ -67,7 +74,9 @@ def test_the_sdks_stream_helpers_settle_and_audit(fault: FaultServer, api: str) 
             final = stream.get_final_response()
         assert "response.output_text.delta" in kinds and final.output_text
     else:
-        with client.chat.completions.stream(model="gpt-4o-mini", messages=[{"role": "user", "content": "story"}]) as stream:
+        with client.chat.completions.stream(
+            model="gpt-4o-mini", messages=[{"role": "user", "content": "story"}]
+        ) as stream:
             kinds = [event.type for event in stream]
             final = stream.get_final_completion()
         assert "content.delta" in kinds and final.choices[0].message.content
@@ -113,7 +122,9 @@ def test_with_raw_response_returns_the_raw_response_with_call_info(fault: FaultS
     raw = client.responses.with_raw_response.create(model="gpt-4o-mini", input="hi")
     assert raw.headers.get("x-request-id") and raw.parse().output_text
     assert unyo.call_info(raw).budget == "reserved" and unyo.call_info(raw.parse()) is unyo.call_info(raw)
-    chat = client.chat.completions.with_raw_response.create(model="gpt-4o-mini", messages=[{"role": "user", "content": "hi"}])
+    chat = client.chat.completions.with_raw_response.create(
+        model="gpt-4o-mini", messages=[{"role": "user", "content": "hi"}]
+    )
     assert chat.parse().choices[0].message.content and unyo.call_info(chat).status == "completed"
     with pytest.raises(unyo.BadRequest, match="stream=True"):
         client.responses.with_raw_response.create(model="gpt-4o-mini", input="hi", stream=True)
@@ -167,6 +178,7 @@ def test_async_client_parse_and_stream_helper(fault: FaultServer) -> None:
 
 # --- the whole surface, by introspection ---------------------------------------------------
 
+
 def _methods(obj: Any, path: tuple[str, ...] = ()) -> list[tuple[str, ...]]:
     """Every public method of the SDK client, as attribute paths, found by walking its resources."""
     found = []
@@ -186,9 +198,33 @@ def _methods(obj: Any, path: tuple[str, ...] = ()) -> list[tuple[str, ...]]:
 
 # Verbs that start generation, storage or compute. A method with one of them may be "free" only
 # on a resource that never generates (uploading a file, managing an account, adding items).
-SPENDING_VERBS = {"create", "parse", "stream", "generate", "edit", "create_variation", "run", "connect", "upload",
-                  "create_and_poll", "upload_and_poll", "create_and_run", "remix", "extend", "compact", "resume",
-                  "fork", "accept", "submit_tool_outputs", "search", "invocations", "post", "put", "patch", "request"}
+SPENDING_VERBS = {
+    "create",
+    "parse",
+    "stream",
+    "generate",
+    "edit",
+    "create_variation",
+    "run",
+    "connect",
+    "upload",
+    "create_and_poll",
+    "upload_and_poll",
+    "create_and_run",
+    "remix",
+    "extend",
+    "compact",
+    "resume",
+    "fork",
+    "accept",
+    "submit_tool_outputs",
+    "search",
+    "invocations",
+    "post",
+    "put",
+    "patch",
+    "request",
+}
 
 
 @pytest.mark.parametrize("cls", [openai.OpenAI, openai.AsyncOpenAI])
@@ -196,7 +232,9 @@ def test_every_sdk_method_is_guarded_refused_or_free_by_rule(fault: FaultServer,
     sdk = cls(api_key="unused", base_url=fault.url)
     paths = _methods(sdk)
     assert len(paths) > 100  # the walk really found the surface
-    ours = (unyo.OpenAI if cls is openai.OpenAI else unyo.AsyncOpenAI)(settings=fast_settings(fault, budget_daily_usd="5"))
+    ours = (unyo.OpenAI if cls is openai.OpenAI else unyo.AsyncOpenAI)(
+        settings=fast_settings(fault, budget_daily_usd="5")
+    )
     kinds: dict[str, int] = {}
     for path in paths:
         kind = classify(path)
@@ -208,11 +246,15 @@ def test_every_sdk_method_is_guarded_refused_or_free_by_rule(fault: FaultServer,
         for name in path:
             plain = getattr(plain, name)
         if kind == "free":
-            assert path[-1] not in SPENDING_VERBS or path[0] in FREE_RESOURCES, f"{'.'.join(path)} spends money but passes through"
+            assert path[-1] not in SPENDING_VERBS or path[0] in FREE_RESOURCES, (
+                f"{'.'.join(path)} spends money but passes through"
+            )
             if path not in (("close",), ("copy",), ("with_options",)):  # unyo's own: a copy stays guarded
                 assert target.__func__ is plain.__func__, f"{'.'.join(path)} should be the SDK's own method"
         else:
-            assert getattr(target, "__func__", None) is not plain.__func__, f"{'.'.join(path)} reaches the SDK unguarded"
+            assert getattr(target, "__func__", None) is not plain.__func__, (
+                f"{'.'.join(path)} reaches the SDK unguarded"
+            )
     assert kinds["guarded"] >= 6 and kinds["stream"] >= 2 and kinds["unpriced"] > 50
 
 
@@ -247,6 +289,10 @@ def test_extra_body_cannot_lift_the_output_cap_and_n_is_priced(fault: FaultServe
         client.responses.create(model="gpt-4o-mini", input="hi", extra_body={"max_output_tokens": 10**6})
     r = client.responses.create(model="gpt-4o-mini", input="hi", extra_body={"max_output_tokens": 200})
     assert unyo.call_info(r).max_output_tokens == 200 and fault.requests[-1]["body"]["max_output_tokens"] == 200
-    one = client.chat.completions.create(model="gpt-4o-mini", messages=[{"role": "user", "content": "hi"}], max_tokens=50)
-    five = client.chat.completions.create(model="gpt-4o-mini", messages=[{"role": "user", "content": "hi"}], max_tokens=50, n=5)
+    one = client.chat.completions.create(
+        model="gpt-4o-mini", messages=[{"role": "user", "content": "hi"}], max_tokens=50
+    )
+    five = client.chat.completions.create(
+        model="gpt-4o-mini", messages=[{"role": "user", "content": "hi"}], max_tokens=50, n=5
+    )
     assert unyo.call_info(five).worst_case_usd > unyo.call_info(one).worst_case_usd * 4

@@ -94,25 +94,25 @@ _EXPORTS = {
 __all__ = sorted(_EXPORTS)
 
 if TYPE_CHECKING:  # pragma: no cover
-    from unyo._quality._ask import Answer, aask, ask, astream, stream
-    from unyo._core._limits import BudgetConfig
-    from unyo._money._budget import BudgetWarning
-    from unyo._types._call import Attempt, CallInfo, Result, Usage, call_info
-    from unyo._quality._classify import Classification, aclassify, classify
-    from unyo._client._openai import AsyncOpenAI, OpenAI
-    from unyo._core._config import Settings, load_settings
-    from unyo._quality._conversations import Conversation, aconversation, conversation
-    from unyo._types._errors import *  # noqa: F403
     from unyo._client._defaults import DEFAULT_FINISHERS, DEFAULT_STEPS
+    from unyo._client._openai import AsyncOpenAI, OpenAI
     from unyo._core._call import Call, Step
+    from unyo._core._config import Settings, load_settings
+    from unyo._core._limits import BudgetConfig
     from unyo._core._pipeline import Pipeline
     from unyo._core._steps import SHAPING_STEPS
-    from unyo._providers._profiles import Profile, register_profile
     from unyo._core._stream import AsyncTextStream, CancelToken, StreamResult, TextStream
-    from unyo._quality._structured import Parsed, aask_structured, ask_structured
     from unyo._jobs._tasks import Task, TaskResult, arun_task, run_task
+    from unyo._money._budget import BudgetWarning
+    from unyo._providers._profiles import Profile, register_profile
+    from unyo._quality._ask import Answer, aask, ask, astream, stream
+    from unyo._quality._classify import Classification, aclassify, classify
+    from unyo._quality._conversations import Conversation, aconversation, conversation
+    from unyo._quality._structured import Parsed, aask_structured, ask_structured
     from unyo._quality._tool_loop import ToolAnswer, ToolCallRecord, ToolRequest, aask_with_tools, ask_with_tools
     from unyo._quality._tools import Tool, ToolRegistry, tool
+    from unyo._types._call import Attempt, CallInfo, Result, Usage, call_info
+    from unyo._types._errors import *  # noqa: F403
 
 
 def __getattr__(name: str) -> Any:

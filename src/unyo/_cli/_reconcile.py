@@ -22,7 +22,9 @@ def run(args: Namespace) -> int:
     if args.json:
         print(json.dumps(report, ensure_ascii=False, default=str))
         return 0
-    print(f"Reconciling {report['start'][:10]} .. {report['end'][:10]} (UTC days): ledger {usd(report['ledger_cost'])}, bill {usd(report['provider_cost'])}")
+    print(
+        f"Reconciling {report['start'][:10]} .. {report['end'][:10]} (UTC days): ledger {usd(report['ledger_cost'])}, bill {usd(report['provider_cost'])}"
+    )
     _tokens(report, args.by)
     table("cost per day", ["day", "ledger", "provider", "difference"],
           [[d["day"] + (" (partial)" if d["partial"] else ""), usd(d["ledger"]), usd(d["provider"]), usd(d["diff"])] for d in report["costs"]])  # fmt: skip
@@ -34,10 +36,19 @@ def run(args: Namespace) -> int:
             for line in p["override"].splitlines():
                 print(f"    {clean(line)}")
     if report["unseen"]:
-        print("Billed but never seen by unyo (other software using the same key shows up here, as does a process killed mid-call):")
+        print(
+            "Billed but never seen by unyo (other software using the same key shows up here, as does a process killed mid-call):"
+        )
         for u in report["unseen"]:
-            keys = ", ".join(f"{clean(k['api_key_id'])} / {clean(k['project_id'])}: {k['requests']} requests" for k in u["keys"]) or "no key given"
-            print(f"  {u['day']} {clean(u['model'])}: {u['requests']} requests, {u['input_tokens']} input / {u['output_tokens']} output tokens [{keys}]")
+            keys = (
+                ", ".join(
+                    f"{clean(k['api_key_id'])} / {clean(k['project_id'])}: {k['requests']} requests" for k in u["keys"]
+                )
+                or "no key given"
+            )
+            print(
+                f"  {u['day']} {clean(u['model'])}: {u['requests']} requests, {u['input_tokens']} input / {u['output_tokens']} output tokens [{keys}]"
+            )
     for gap in report["gaps"]:
         print(f"- gap: the provider returned no bucket for {gap}; that day is not compared (not taken as zero)")
     for day in report["partial"]:
@@ -45,7 +56,9 @@ def run(args: Namespace) -> int:
     for path in report["truncated"]:
         print(f"- truncated: {path} had more pages than read (page cap or timeout); later days are missing")
     for a in report["applied"]:
-        print(f"applied {a['id']}: {a['input_tokens']:+} input / {a['output_tokens']:+} output tokens, {a['requests']:+} requests, {usd(a['cost'])}")
+        print(
+            f"applied {a['id']}: {a['input_tokens']:+} input / {a['output_tokens']:+} output tokens, {a['requests']:+} requests, {usd(a['cost'])}"
+        )
     if args.apply and not report["applied"]:
         print("applied nothing: the ledger already matches the bill for this range")
     print(f"verdict: {report['verdict']}")
@@ -62,7 +75,14 @@ def _tokens(report: dict[str, Any], by: str) -> None:
         merged: dict[str, dict[str, int]] = {}
         for r in rows:
             m = merged.setdefault(r["model"], {})
-            for name in ("ledger_input", "provider_input", "diff_input", "ledger_output", "provider_output", "diff_output"):
+            for name in (
+                "ledger_input",
+                "provider_input",
+                "diff_input",
+                "ledger_output",
+                "provider_output",
+                "diff_output",
+            ):
                 m[name] = m.get(name, 0) + r[name]
         rows = [{"day": "all", "model": model, "partial": False, **m} for model, m in sorted(merged.items())]
     table("tokens per day and model (ledger vs provider)", ["day", "model", "input ledger", "input provider", "diff", "output ledger", "output provider", "diff"],

@@ -58,15 +58,18 @@ def run(args: Namespace) -> int:
         print(json.dumps(result.output, ensure_ascii=False, indent=2))
         from unyo._types._prices import usd
 
-        print(f"[{task.name} · {len(result.calls)} call(s) · {', '.join(sorted({c.model for c in result.calls}))} · {usd(result.cost_usd)}]", file=sys.stderr)
+        print(
+            f"[{task.name} · {len(result.calls)} call(s) · {', '.join(sorted({c.model for c in result.calls}))} · {usd(result.cost_usd)}]",
+            file=sys.stderr,
+        )
     return 0
 
 
 def _dry_run_one(args: Namespace, client: Any, task: Any, text: str, schema: Any) -> int:
     """The cost of one input, sending nothing (summarize counts every part it would map over)."""
     from unyo._jobs._batch import estimate_rows
-    from unyo._types._prices import usd
     from unyo._jobs._tasks._run import planned_calls, summary_parts
+    from unyo._types._prices import usd
 
     options = _call_options(args)
     calls = planned_calls(task, client, text, schema, options)
@@ -84,9 +87,9 @@ def _dry_run_one(args: Namespace, client: Any, task: Any, text: str, schema: Any
 
 
 def _batch(args: Namespace, client: Any, task: Any, schema: Any) -> int:
+    from unyo._client._openai import OpenAI
     from unyo._jobs._batch import BatchOptions, Runner, batch_settings, estimate_rows
     from unyo._jobs._batch._runner import load, to_do
-    from unyo._client._openai import OpenAI
     from unyo._types._prices import usd
 
     source = Path(args.input)
@@ -125,10 +128,14 @@ def _batch(args: Namespace, client: Any, task: Any, schema: Any) -> int:
             print(json.dumps(record, ensure_ascii=False))
         else:
             via = f" via the Batch API at {factor:%} of list prices" if factor is not None else ""
-            print(f"dry run: {len(left)} of {len(rows)} rows to run with {task.name} on {estimate.model}{via}; nothing sent")
+            print(
+                f"dry run: {len(left)} of {len(rows)} rows to run with {task.name} on {estimate.model}{via}; nothing sent"
+            )
             print(f"  input tokens (counted): {estimate.input_tokens:,}")
             print(f"  expected cost: {usd(estimate.expected_usd)} ({task.typical_output_tokens} output tokens per row)")
-            print(f"  worst case:    {usd(estimate.worst_usd)} (every output at the cap of {task.max_output_tokens}; repairs can add calls, each budgeted)")
+            print(
+                f"  worst case:    {usd(estimate.worst_usd)} (every output at the cap of {task.max_output_tokens}; repairs can add calls, each budgeted)"
+            )
         return 0
     batch_client = OpenAI(settings=batch_settings(client.settings, tag, max_cost), user=args.user)
     if args.via == "batch-api":
@@ -136,7 +143,13 @@ def _batch(args: Namespace, client: Any, task: Any, schema: Any) -> int:
 
         if args.poll <= 0:
             raise ConfigError("--poll must be above 0 seconds")
-        runner: Any = BatchApiRunner(options, batch_client, lambda line: print(line, file=sys.stderr, flush=True), args.poll, wait=not args.no_wait)
+        runner: Any = BatchApiRunner(
+            options,
+            batch_client,
+            lambda line: print(line, file=sys.stderr, flush=True),
+            args.poll,
+            wait=not args.no_wait,
+        )
         summary = runner.run()
     else:
         progress = _Progress(task.name)
@@ -152,9 +165,16 @@ def _batch(args: Namespace, client: Any, task: Any, schema: Any) -> int:
     print(f"results: {summary.output} (journal {summary.journal})", file=sys.stderr)
     waiting = [b for b in summary.batches if b["status"] not in ("completed", "failed", "expired", "cancelled")]
     for b in waiting:
-        print(f"batch {b['id']} is {b['status']} at the provider ({b['rows']} rows); run the same command to collect it", file=sys.stderr)
+        print(
+            f"batch {b['id']} is {b['status']} at the provider ({b['rows']} rows); run the same command to collect it",
+            file=sys.stderr,
+        )
     if summary.stopped:
-        left = f"; {summary.pending} rows left" + (f", about {usd(summary.remaining_estimate_usd)} to finish" if summary.remaining_estimate_usd is not None else "")
+        left = f"; {summary.pending} rows left" + (
+            f", about {usd(summary.remaining_estimate_usd)} to finish"
+            if summary.remaining_estimate_usd is not None
+            else ""
+        )
         print(f"stopped: {summary.stopped}{left}. Run the same command to continue.", file=sys.stderr)
         return runner.exit_code or 1
     if summary.failed:
@@ -182,7 +202,9 @@ class _Progress:
                 from rich.console import Console
                 from rich.progress import BarColumn, Progress, TextColumn
 
-                self.bar = Progress(TextColumn("{task.description}"), BarColumn(), console=Console(stderr=True), refresh_per_second=8)
+                self.bar = Progress(
+                    TextColumn("{task.description}"), BarColumn(), console=Console(stderr=True), refresh_per_second=8
+                )
                 self.bar.start()
                 self.bar.add_task(text, total=max(total, 1))
             self.bar.update(self.bar.task_ids[0], completed=done, total=max(total, 1), description=text)

@@ -105,17 +105,35 @@ def _dotenv_findings(here: Path) -> list[Finding]:
     else:
         found.append(Finding(".env permissions", "ok", f"mode {mode:o}"))
     try:
-        inside = subprocess.run(["git", "rev-parse", "--is-inside-work-tree"], cwd=here, capture_output=True, text=True, timeout=5).returncode == 0
+        inside = (
+            subprocess.run(
+                ["git", "rev-parse", "--is-inside-work-tree"], cwd=here, capture_output=True, text=True, timeout=5
+            ).returncode
+            == 0
+        )
         ignored = inside and subprocess.run(["git", "check-ignore", "-q", ".env"], cwd=here, timeout=5).returncode == 0
     except (OSError, subprocess.TimeoutExpired):
         inside, ignored = False, False
     tracked = inside and _git(here, "ls-files", "--error-unmatch", ".env")
     if tracked:
-        found.append(Finding(".env in git", "fail", ".env is committed: every key in it is published to whoever can read this repository",
-                             "rotate (revoke and reissue) every key in .env now, then `git rm --cached .env`, add .env to .gitignore, "
-                             "and remove it from the history (git filter-repo)"))
+        found.append(
+            Finding(
+                ".env in git",
+                "fail",
+                ".env is committed: every key in it is published to whoever can read this repository",
+                "rotate (revoke and reissue) every key in .env now, then `git rm --cached .env`, add .env to .gitignore, "
+                "and remove it from the history (git filter-repo)",
+            )
+        )
     elif inside and not ignored:
-        found.append(Finding(".env in git", "fail", ".env is not git-ignored: a commit would publish the key", "run `unyo init` or add .env to .gitignore"))
+        found.append(
+            Finding(
+                ".env in git",
+                "fail",
+                ".env is not git-ignored: a commit would publish the key",
+                "run `unyo init` or add .env to .gitignore",
+            )
+        )
     elif inside:
         found.append(Finding(".env in git", "ok", "git-ignored"))
     return found
@@ -131,13 +149,15 @@ def _git(here: Path, *args: str) -> bool:
 def _key_destinations() -> list[Finding]:
     """For every profile whose key is present: the host that key is sent to."""
     from unyo._core._config import load_settings
-    from unyo._types._errors import UnyoError
     from unyo._providers._profiles import get_profile, profile_names
+    from unyo._types._errors import UnyoError
 
     found = []
     for name in profile_names():
         prof = get_profile(name)
-        if not prof.key_env or not (os.environ.get(prof.key_env) or os.environ.get(f"{prof.key_env}_FILE") or _in_dotenv(prof.key_env)):
+        if not prof.key_env or not (
+            os.environ.get(prof.key_env) or os.environ.get(f"{prof.key_env}_FILE") or _in_dotenv(prof.key_env)
+        ):
             continue
         try:
             s = load_settings(profile=name)
@@ -183,9 +203,18 @@ def _reconcile_findings(settings: Any) -> list[Finding]:
         last = last_run(settings)
     except UnyoError:
         return []
-    fix = "run `unyo reconcile` (OPENAI_ADMIN_KEY) from cron, e.g. weekly; `--apply` makes budgets count what was billed"
+    fix = (
+        "run `unyo reconcile` (OPENAI_ADMIN_KEY) from cron, e.g. weekly; `--apply` makes budgets count what was billed"
+    )
     if last is None:
-        return [Finding("last reconciliation", "warn" if settings.budget.limits else "ok", "never: the ledger has not been checked against the bill", fix)]
+        return [
+            Finding(
+                "last reconciliation",
+                "warn" if settings.budget.limits else "ok",
+                "never: the ledger has not been checked against the bill",
+                fix,
+            )
+        ]
     age = (time.time() - last) / 86400
     when = time.strftime("%Y-%m-%d", time.localtime(last))
     if age > 7 and settings.budget.limits:
@@ -200,7 +229,14 @@ def _money_findings(settings: Any) -> list[Finding]:
 
     found = []
     if settings.db_url == "off":
-        found.append(Finding("ledger", "warn", "db_url = off: no ledger, no audit log, no cache", "unset UNYO_DB_URL to use SQLite in UNYO_HOME"))
+        found.append(
+            Finding(
+                "ledger",
+                "warn",
+                "db_url = off: no ledger, no audit log, no cache",
+                "unset UNYO_DB_URL to use SQLite in UNYO_HOME",
+            )
+        )
     else:
         try:
             from unyo._records._store import store_for
@@ -213,9 +249,15 @@ def _money_findings(settings: Any) -> list[Finding]:
     if limits:
         found.append(Finding("budget", "ok", f"{limits}; on exceeding: {settings.budget.on_exceed}"))
     elif not settings.profile.free:
-        found.append(Finding("budget", "warn", "no budget applies here: calls are capped per request by the output cap only",
-                             "set UNYO_BUDGET_MONTHLY_USD (or budget_monthly_usd in ~/.config/unyo/unyo.toml, which applies "
-                             "in every directory)"))
+        found.append(
+            Finding(
+                "budget",
+                "warn",
+                "no budget applies here: calls are capped per request by the output cap only",
+                "set UNYO_BUDGET_MONTHLY_USD (or budget_monthly_usd in ~/.config/unyo/unyo.toml, which applies "
+                "in every directory)",
+            )
+        )
     else:
         found.append(Finding("budget", "ok", f"none (profile {settings.profile.name} costs nothing)"))
     found += _reconcile_findings(settings)
@@ -223,8 +265,14 @@ def _money_findings(settings: Any) -> list[Finding]:
         for role, model_id in sorted(settings.profile.models.items()):
             if model_info(model_id, settings.models).price is None:
                 level = "fail" if settings.budget.limits and not settings.budget.allow_unpriced else "warn"
-                found.append(Finding(f"price {role}", level, f"{model_id} has no price: its cost cannot be capped or reported",
-                                     f'add [models."{model_id}"] input / cached_input / output (USD per 1M tokens) to unyo.toml'))
+                found.append(
+                    Finding(
+                        f"price {role}",
+                        level,
+                        f"{model_id} has no price: its cost cannot be capped or reported",
+                        f'add [models."{model_id}"] input / cached_input / output (USD per 1M tokens) to unyo.toml',
+                    )
+                )
     return found
 
 
@@ -240,13 +288,22 @@ def doctor(profile: str | None, offline: bool) -> list[Finding]:
         return [*findings, Finding("configuration", "fail", str(exc), exc.hint())]
     key = settings.api_key
     key_detail = f"from {settings.key_source}, {len(key)} characters" if key else f"no key ({settings.key_source})"
-    findings.append(Finding("profile", "ok", f"{settings.profile.name} → {settings.base_url or 'in-process llama.cpp'}"))
+    findings.append(
+        Finding("profile", "ok", f"{settings.profile.name} → {settings.base_url or 'in-process llama.cpp'}")
+    )
     files = ", ".join(settings.config_files) or "none (environment and defaults only)"
     findings.append(Finding("config files", "ok", files))
     findings += _key_destinations()
     findings.append(Finding("key", "ok", key_detail))
     if key and os.environ.get(settings.profile.key_env or "") and (here / ".env").exists():
-        findings.append(Finding("key source", "warn", f"{settings.profile.key_env} is set in the environment and .env; the environment wins", "remove one of them"))
+        findings.append(
+            Finding(
+                "key source",
+                "warn",
+                f"{settings.profile.key_env} is set in the environment and .env; the environment wins",
+                "remove one of them",
+            )
+        )
     findings.append(_home_finding(settings.home))
     findings += _money_findings(settings)
     if offline:
@@ -264,7 +321,14 @@ def doctor(profile: str | None, offline: bool) -> list[Finding]:
         if model_id in served:
             findings.append(Finding(f"model {role}", "ok", model_id))
         else:
-            findings.append(Finding(f"model {role}", "warn", f"{model_id} is not served here", f"set [profiles.{settings.profile.name}.models] {role} in unyo.toml (see `unyo models`)"))
+            findings.append(
+                Finding(
+                    f"model {role}",
+                    "warn",
+                    f"{model_id} is not served here",
+                    f"set [profiles.{settings.profile.name}.models] {role} in unyo.toml (see `unyo models`)",
+                )
+            )
     return findings
 
 

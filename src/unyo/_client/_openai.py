@@ -19,11 +19,11 @@ import sys
 import threading
 from typing import Any
 
-from unyo._types._call import CallInfo, Usage, attach
-from unyo._core._config import Settings, load_settings
-from unyo._core._call import Call
-from unyo._core._pipeline import Pipeline
 from unyo._client._defaults import default_pipeline
+from unyo._core._call import Call
+from unyo._core._config import Settings, load_settings
+from unyo._core._pipeline import Pipeline
+from unyo._types._call import CallInfo, Usage, attach
 from unyo._types._redact import install_log_redaction
 
 _notices_said: set[str] = set()
@@ -50,7 +50,11 @@ def _sdk_client(settings: Settings, is_async: bool, sdk_options: dict[str, Any])
     options = dict(sdk_options)
     options["max_retries"] = 0  # unyo's retry loop is the only one
     key = settings.api_key.reveal() if settings.api_key else "unused"  # keyless local servers
-    in_process = None if "http_client" in options else settings.profile.http_client(settings.local_model, settings.local_ctx, is_async)
+    in_process = (
+        None
+        if "http_client" in options
+        else settings.profile.http_client(settings.local_model, settings.local_ctx, is_async)
+    )
     if in_process is not None:
         options["http_client"], base_url = in_process
     else:
@@ -98,14 +102,22 @@ class _Node:
         path, client = (*self._path, name), self._client
         kind = classify(path)
         if kind == "free":
-            return plain if self._mode == "plain" else getattr(getattr(self._sdk(), f"with_{self._mode}_response"), name)
+            return (
+                plain if self._mode == "plain" else getattr(getattr(self._sdk(), f"with_{self._mode}_response"), name)
+            )
         if self._mode == "streaming":
-            return functools.partial(client._refused, path, "with_streaming_response hands the body to the caller unread, so unyo "
-                                     "cannot settle or audit it; use the method itself (stream=True for streams) or with_raw_response")
+            return functools.partial(
+                client._refused,
+                path,
+                "with_streaming_response hands the body to the caller unread, so unyo "
+                "cannot settle or audit it; use the method itself (stream=True for streams) or with_raw_response",
+            )
         if kind == "guarded":
             return functools.partial(client._guarded, path, self._mode == "raw")
         if kind == "stream":
-            return functools.partial(getattr(type(self._sdk()), name), _Node(client, self._path))  # the SDK's helper, on our create
+            return functools.partial(
+                getattr(type(self._sdk()), name), _Node(client, self._path)
+            )  # the SDK's helper, on our create
         return functools.partial(client._unpriced, path, self._mode == "raw")
 
     def __repr__(self) -> str:
@@ -131,7 +143,9 @@ class _BaseClient:
     ) -> None:
         install_log_redaction()
         overrides = {"max_attempts": max_retries + 1} if max_retries is not None else {}
-        self.settings = settings or load_settings(profile=profile, api_key=api_key, base_url=base_url, model=model, **overrides)
+        self.settings = settings or load_settings(
+            profile=profile, api_key=api_key, base_url=base_url, model=model, **overrides
+        )
         say_notices(self.settings)
         self.pipeline = pipeline or default_pipeline()
         self.raw = _sdk_client(self.settings, self._is_async, sdk_options)
@@ -195,8 +209,12 @@ class _BaseClient:
     def _guard_args(self, path: tuple[str, ...], raw: bool, kwargs: dict[str, Any]) -> dict[str, Any]:
         kwargs = _given(kwargs)
         if raw and kwargs.get("stream"):
-            self._refused(path, "with_raw_response.create(stream=True) hands the stream to the caller unread; "
-                                "use create(stream=True) (its .response has the headers)", **kwargs)
+            self._refused(
+                path,
+                "with_raw_response.create(stream=True) hands the stream to the caller unread; "
+                "use create(stream=True) (its .response has the headers)",
+                **kwargs,
+            )
         if raw or path[-1] == "parse":
             kwargs.setdefault("unyo_cache", "off")  # the cache keeps bodies, not raw responses or parsed types
         return kwargs
@@ -273,7 +291,9 @@ class _BaseClient:
             info.usage = Usage.from_api(getattr(parsed, "usage", None))
         info.response_id = getattr(parsed, "id", None)
         call.output_text = response_text(parsed)
-        call.end("incomplete" if getattr(parsed, "status", None) == "incomplete" or _chat_truncated(parsed) else "completed")
+        call.end(
+            "incomplete" if getattr(parsed, "status", None) == "incomplete" or _chat_truncated(parsed) else "completed"
+        )
         attach(parsed, info)
 
     def _from_cache(self, call: Call) -> Any:

@@ -36,19 +36,46 @@ STREAMS: dict[tuple[str, ...], str] = {
     ("beta", "chat", "completions", "stream"): "chat",
 }
 # Resources that only manage things (accounts, uploads, stored items) and never generate.
-FREE_RESOURCES = frozenset({"admin", "webhooks", "files", "uploads", "conversations", "skills", "safety", "models", "moderations"})
+FREE_RESOURCES = frozenset(
+    {"admin", "webhooks", "files", "uploads", "conversations", "skills", "safety", "models", "moderations"}
+)
 # Verbs that read, remove or stop; none of them starts generation or storage that bills.
-FREE_VERBS = frozenset({
-    "retrieve", "list", "delete", "cancel", "content", "retrieve_content", "wait_for_processing", "poll",
-    "list_events", "list_files", "list_items", "get_character", "download_content", "download_recording",
-    "update", "pause", "archive", "validate", "count", "hangup", "reject", "for_result",
-})
+FREE_VERBS = frozenset(
+    {
+        "retrieve",
+        "list",
+        "delete",
+        "cancel",
+        "content",
+        "retrieve_content",
+        "wait_for_processing",
+        "poll",
+        "list_events",
+        "list_files",
+        "list_items",
+        "get_character",
+        "download_content",
+        "download_recording",
+        "update",
+        "pause",
+        "archive",
+        "validate",
+        "count",
+        "hangup",
+        "reject",
+        "for_result",
+    }
+)
 # Methods of free resources, or with free verbs, that still spend money.
-UNPRICED = frozenset({
-    ("evals", "runs", "create"),
-    ("fine_tuning", "alpha", "graders", "run"),
-})
-CLIENT_FREE = frozenset({"close", "is_closed", "platform_headers", "copy", "with_options"})  # raw HTTP (get, post, ...) is unpriced
+UNPRICED = frozenset(
+    {
+        ("evals", "runs", "create"),
+        ("fine_tuning", "alpha", "graders", "run"),
+    }
+)
+CLIENT_FREE = frozenset(
+    {"close", "is_closed", "platform_headers", "copy", "with_options"}
+)  # raw HTTP (get, post, ...) is unpriced
 
 
 def classify(path: tuple[str, ...]) -> Kind:

@@ -302,7 +302,10 @@ class RedisBackend:
             import sys
 
             self._warned = True
-            print(f"unyo: the shared rate limiter in Redis is unreachable ({type(exc).__name__}); pacing in this process only", file=sys.stderr)
+            print(
+                f"unyo: the shared rate limiter in Redis is unreachable ({type(exc).__name__}); pacing in this process only",
+                file=sys.stderr,
+            )
 
     def reserve(self, requests: float, tokens: float) -> tuple[float, float, float, float, float, float]:
         try:
@@ -396,7 +399,17 @@ class SharedLimiter:
         with self._lock:
             self._shared_rates = (rate_r, rate_t)
             self.avg_tokens = tokens if self.avg_tokens is None else 0.9 * self.avg_tokens + 0.1 * tokens
-        return Ticket(wait, seq_r, seq_t, send_at, tokens, counted_input, self.backend, send_at - (time.monotonic() + wait), bound_input)
+        return Ticket(
+            wait,
+            seq_r,
+            seq_t,
+            send_at,
+            tokens,
+            counted_input,
+            self.backend,
+            send_at - (time.monotonic() + wait),
+            bound_input,
+        )
 
     def observe(self, headers: Any, ticket: Ticket | None = None, used_input: int | None = None) -> Announced:
         """Adopt what an answer announces; `used_input` (the usage the provider reported)
@@ -435,7 +448,15 @@ class SharedLimiter:
             rate = (per_min or 0) * SAFETY / 60 if per_min else (0.0 if forget else -1.0)
             cap = max(rate * BURST_S, 1.0) if rate > 0 else 0.0
             ok = remaining is not None and seq is not None and (ticket is None or ticket.backend is self.backend)
-            rows.append((rate, cap, float(remaining) if ok else -1.0, float(seq) if ok else -1.0, ticket.send_at if ok and ticket else 0.0))  # type: ignore[arg-type]
+            rows.append(
+                (
+                    rate,
+                    cap,
+                    float(remaining) if ok else -1.0,
+                    float(seq) if ok else -1.0,
+                    ticket.send_at if ok and ticket else 0.0,
+                )
+            )  # type: ignore[arg-type]
         self.backend.adopt(tuple(rows))
         if forget:
             self._shared_rates = (0.0, 0.0)
@@ -467,12 +488,16 @@ def shared_limiter(settings: Any, model: str, redis_url: str | None = None, pref
     with _lock:
         found = _shared.get(ident)
         if found is None:
-            backend = RedisBackend(redis_url, f"{prefix}:{ident[0]}:{ident[1]}:{ident[2]}") if redis_url else LocalBackend()
+            backend = (
+                RedisBackend(redis_url, f"{prefix}:{ident[0]}:{ident[1]}:{ident[2]}") if redis_url else LocalBackend()
+            )
             found = _shared[ident] = SharedLimiter(backend)  # the profile's rpm/tpm stay in RateLimiter
         return found
 
 
-def observe_answer(settings: Any, model: str, headers: Any, ticket: Ticket | None, used_input: int | None = None) -> None:
+def observe_answer(
+    settings: Any, model: str, headers: Any, ticket: Ticket | None, used_input: int | None = None
+) -> None:
     """Read an answer's `x-ratelimit-*` headers into the shared limiter. Never raises."""
     try:
         shared_limiter(settings, model).observe(headers, ticket, used_input)

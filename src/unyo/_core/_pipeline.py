@@ -28,7 +28,9 @@ class Pipeline:
         self.steps = tuple(steps)
         self.finishers = tuple(finishers)
 
-    def prepare(self, api: str, kwargs: dict[str, Any], settings: Settings, user: str | None = None, tag: str | None = None) -> Call:
+    def prepare(
+        self, api: str, kwargs: dict[str, Any], settings: Settings, user: str | None = None, tag: str | None = None
+    ) -> Call:
         """Run the steps. unyo's own per-call options are taken out of the SDK keyword arguments:
         `unyo_user`, `unyo_tag` (budgets and reports), `unyo_cache` ("off" | "force"),
         `unyo_prior_tokens` (tokens of provider-side context: previous_response_id / conversation)."""
@@ -38,8 +40,18 @@ class Pipeline:
         cache_mode = params.pop("unyo_cache", None)
         prior = int(params.pop("unyo_prior_tokens", 0) or 0)
         timeout = params.pop("timeout", None)
-        info = CallInfo(api=api, profile=settings.profile.name, host=settings.host, model="", stream=bool(params.get("stream")), user=user, tag=tag)
-        call = Call(api, params, settings, info, cache_mode=cache_mode, prior_tokens=prior, timeout_s=request_timeout(timeout))
+        info = CallInfo(
+            api=api,
+            profile=settings.profile.name,
+            host=settings.host,
+            model="",
+            stream=bool(params.get("stream")),
+            user=user,
+            tag=tag,
+        )
+        call = Call(
+            api, params, settings, info, cache_mode=cache_mode, prior_tokens=prior, timeout_s=request_timeout(timeout)
+        )
         try:
             for step in self.steps:
                 step(call)

@@ -12,10 +12,10 @@ from typing import Any
 import httpx2
 import openai
 
-from unyo._types._call import Attempt
-from unyo._types._errors import APITimeout, UnyoError, from_sdk
 from unyo._core._call import Call
 from unyo._core._retry import RetryPolicy
+from unyo._types._call import Attempt
+from unyo._types._errors import APITimeout, UnyoError, from_sdk
 
 RETRYABLE_SOURCES = (openai.OpenAIError, httpx2.HTTPError, json.JSONDecodeError)
 
@@ -30,7 +30,9 @@ def attempt_timeout(call: Call, remaining: float) -> httpx2.Timeout:
     is the idle timeout between chunks."""
     s = call.settings
     read = min(s.stream_idle_s if call.stream else s.read_timeout_s, remaining, call.timeout_s or remaining)
-    return httpx2.Timeout(connect=min(s.connect_timeout_s, remaining), read=read, write=read, pool=min(s.connect_timeout_s, remaining))
+    return httpx2.Timeout(
+        connect=min(s.connect_timeout_s, remaining), read=read, write=read, pool=min(s.connect_timeout_s, remaining)
+    )
 
 
 def _deadline_error(call: Call, attempts: int) -> APITimeout:
@@ -48,7 +50,9 @@ def _learn(call: Call, headers: Any, parsed: Any = None) -> None:
 
     usage = getattr(parsed, "usage", None)
     used = getattr(usage, "input_tokens", None) or getattr(usage, "prompt_tokens", None)
-    observe_answer(call.settings, call.info.model, headers, call.limiter_ticket, used if isinstance(used, int) else None)
+    observe_answer(
+        call.settings, call.info.model, headers, call.limiter_ticket, used if isinstance(used, int) else None
+    )
 
 
 def _repace(call: Call) -> float:
@@ -58,7 +62,9 @@ def _repace(call: Call) -> float:
         return 0.0
     from unyo._core._limiter import shared_limiter
 
-    call.limiter_ticket = again = shared_limiter(call.settings, call.info.model).reserve(ticket.tokens, ticket.counted_input, ticket.bound_input)
+    call.limiter_ticket = again = shared_limiter(call.settings, call.info.model).reserve(
+        ticket.tokens, ticket.counted_input, ticket.bound_input
+    )
     return float(again.wait)
 
 
@@ -74,7 +80,9 @@ def _succeeded(call: Call, raw: Any, number: int, began: float) -> Any:
     return parsed
 
 
-def _failed(call: Call, exc: BaseException, number: int, began: float, started: float) -> tuple[UnyoError, float | None]:
+def _failed(
+    call: Call, exc: BaseException, number: int, began: float, started: float
+) -> tuple[UnyoError, float | None]:
     ctx = call.error_context()
     ctx.attempts = number
     err = from_sdk(exc, ctx)
@@ -83,7 +91,11 @@ def _failed(call: Call, exc: BaseException, number: int, began: float, started: 
     if wait is not None:
         wait = max(wait, _repace(call))
     status = getattr(err, "status", None)
-    call.info.attempts.append(Attempt(number, type(err).__name__, time.monotonic() - began, status, getattr(err, "request_id", None), wait or 0.0))
+    call.info.attempts.append(
+        Attempt(
+            number, type(err).__name__, time.monotonic() - began, status, getattr(err, "request_id", None), wait or 0.0
+        )
+    )
     if wait is None:
         call.info.error = type(err).__name__
         call.end("failed")

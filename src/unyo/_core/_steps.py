@@ -16,7 +16,7 @@ from unyo._core._call import Call, Step
 from unyo._core._config import Settings
 from unyo._core._limiter import limiter_for
 from unyo._providers._catalog import ModelInfo, model_info
-from unyo._providers._tokens import BYTE_BOUND, Counter, bpe_counter, count_input
+from unyo._providers._tokens import BYTE_BOUND, Counter, count_input
 from unyo._types._errors import BadRequest, ContextTooLong
 
 CONTENT_APIS = ("responses", "chat")
@@ -39,11 +39,17 @@ def resolve_model(call: Call) -> None:
 
 def validate(call: Call) -> None:
     p = call.params
-    if call.api == "responses" and not (p.get("input") or p.get("previous_response_id") or p.get("conversation") or p.get("prompt")):
+    if call.api == "responses" and not (
+        p.get("input") or p.get("previous_response_id") or p.get("conversation") or p.get("prompt")
+    ):
         raise _refuse(call, "responses.create needs `input` (or previous_response_id / conversation / prompt)")
     if call.api == "chat":
         messages = p.get("messages")
-        if not isinstance(messages, list) or not messages or not all(isinstance(m, dict) and m.get("role") for m in messages):
+        if (
+            not isinstance(messages, list)
+            or not messages
+            or not all(isinstance(m, dict) and m.get("role") for m in messages)
+        ):
             raise _refuse(call, "chat.completions.create needs `messages`: a non-empty list of {role, content}")
     if call.api == "embeddings" and not p.get("input"):
         raise _refuse(call, "embeddings.create needs `input`")
@@ -71,13 +77,19 @@ def apply_output_cap(call: Call) -> None:
             if key in extra:
                 call.params[key] = extra.pop(key)
         call.params["extra_body"] = extra
-    given = [call.params[k] for k in ("max_output_tokens", "max_completion_tokens", "max_tokens") if call.params.get(k) is not None]
+    given = [
+        call.params[k]
+        for k in ("max_output_tokens", "max_completion_tokens", "max_tokens")
+        if call.params.get(k) is not None
+    ]
     cap = given[0] if given else call.settings.max_output_tokens
     if not isinstance(cap, int) or isinstance(cap, bool) or cap <= 0:
         raise _refuse(call, f"the output cap must be a positive integer, got {cap!r}")
     if call.model.max_output and cap > call.model.max_output:
         if given:
-            raise _refuse(call, f"output cap {cap} exceeds {call.info.model}'s maximum output of {call.model.max_output} tokens")
+            raise _refuse(
+                call, f"output cap {cap} exceeds {call.info.model}'s maximum output of {call.model.max_output} tokens"
+            )
         cap = call.model.max_output
     for key in ("max_output_tokens", "max_completion_tokens", "max_tokens"):
         call.params.pop(key, None)
@@ -201,4 +213,10 @@ def rate_limit(call: Call) -> None:
     call.info.limiter_wait_s = wait
 
 
-SHAPING_STEPS: tuple[Step, ...] = (resolve_model, validate, apply_output_cap, count_input_tokens, check_context_window)  # the request as sent
+SHAPING_STEPS: tuple[Step, ...] = (
+    resolve_model,
+    validate,
+    apply_output_cap,
+    count_input_tokens,
+    check_context_window,
+)  # the request as sent

@@ -21,11 +21,11 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
-from unyo._types._call import CallInfo, Usage, attach
-from unyo._types._errors import StreamInterrupted, UnyoError, from_sdk
-from unyo._core._steps import count_exactly, counter_for
 from unyo._core._call import Call
 from unyo._core._offload import offload
+from unyo._core._steps import count_exactly, counter_for
+from unyo._types._call import CallInfo, Usage, attach
+from unyo._types._errors import StreamInterrupted, UnyoError, from_sdk
 
 _TERMINAL = {"response.completed": "completed", "response.incomplete": "incomplete", "response.failed": "interrupted"}
 
@@ -89,7 +89,11 @@ class _State:
         ctx = self.call.error_context()
         ctx.partial_text = self.text
         mapped = from_sdk(exc, ctx)
-        detail = f" ({type(mapped).__name__}: {mapped.message})" if not isinstance(mapped, StreamInterrupted) else f": {mapped.message}"
+        detail = (
+            f" ({type(mapped).__name__}: {mapped.message})"
+            if not isinstance(mapped, StreamInterrupted)
+            else f": {mapped.message}"
+        )
         return StreamInterrupted(f"stream interrupted after {len(self.text)} characters{detail}", ctx)
 
     def settle(self, status: str) -> None:

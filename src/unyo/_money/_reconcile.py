@@ -63,7 +63,9 @@ def _day(ts: float) -> str:
     return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%d")
 
 
-def fetch(base_url: str, key: Secret, path: str, params: list[tuple[str, Any]], max_pages: int, deadline: float) -> tuple[list[dict[str, Any]], bool]:
+def fetch(
+    base_url: str, key: Secret, path: str, params: list[tuple[str, Any]], max_pages: int, deadline: float
+) -> tuple[list[dict[str, Any]], bool]:
     """Every bucket of one endpoint: (buckets, truncated). Stops on has_more: false, at the page cap or the deadline."""
     import urllib.error
     import urllib.request
@@ -75,7 +77,9 @@ def fetch(base_url: str, key: Secret, path: str, params: list[tuple[str, Any]], 
         if remaining <= 0:
             return buckets, True
         query = urlencode(params + ([("page", page)] if page else []))
-        request = urllib.request.Request(f"{base_url.rstrip('/')}{path}?{query}", headers={"Authorization": f"Bearer {key.reveal()}"})
+        request = urllib.request.Request(
+            f"{base_url.rstrip('/')}{path}?{query}", headers={"Authorization": f"Bearer {key.reveal()}"}
+        )
         try:
             with urllib.request.urlopen(request, timeout=min(remaining, 30.0)) as response:  # noqa: S310 - the profile's own base URL
                 body = json.loads(response.read(), parse_float=Decimal)
@@ -117,21 +121,32 @@ class Cell:
 class Provider:
     usage: dict[tuple[str, str], Cell] = field(default_factory=dict)  # (day, model)
     keys: dict[tuple[str, str, str, str], Cell] = field(default_factory=dict)  # (day, model, api_key_id, project_id)
-    lines: dict[tuple[str, str, str], tuple[Decimal, Decimal | None]] = field(default_factory=dict)  # (day, model, part) -> amount, quantity
+    lines: dict[tuple[str, str, str], tuple[Decimal, Decimal | None]] = field(
+        default_factory=dict
+    )  # (day, model, part) -> amount, quantity
     usage_days: set[str] = field(default_factory=set)
     cost_days: set[str] = field(default_factory=set)
     partial: set[str] = field(default_factory=set)
     truncated: list[str] = field(default_factory=list)
 
 
-def read_provider(base_url: str, key: Secret, start: int, end: int, max_pages: int = 50, timeout_s: float = 60.0) -> Provider:
+def read_provider(
+    base_url: str, key: Secret, start: int, end: int, max_pages: int = 50, timeout_s: float = 60.0
+) -> Provider:
     out = Provider()
     deadline = time.monotonic() + timeout_s
     now = time.time()
     base = [("start_time", start), ("end_time", end), ("bucket_width", "1d")]
     for kind in ("completions", "embeddings"):
         path = f"/organization/usage/{kind}"
-        buckets, cut = fetch(base_url, key, path, [*base, ("limit", 31), ("group_by", "model"), ("group_by", "api_key_id"), ("group_by", "project_id")], max_pages, deadline)
+        buckets, cut = fetch(
+            base_url,
+            key,
+            path,
+            [*base, ("limit", 31), ("group_by", "model"), ("group_by", "api_key_id"), ("group_by", "project_id")],
+            max_pages,
+            deadline,
+        )
         if cut:
             out.truncated.append(path)
         days = set()
@@ -141,12 +156,20 @@ def read_provider(base_url: str, key: Secret, start: int, end: int, max_pages: i
             if bucket["end_time"] > now:
                 out.partial.add(day)
             for r in bucket.get("results") or []:
-                cell = Cell(int(r.get("input_tokens") or 0), int(r.get("output_tokens") or 0), int(r.get("num_model_requests") or 0))
+                cell = Cell(
+                    int(r.get("input_tokens") or 0),
+                    int(r.get("output_tokens") or 0),
+                    int(r.get("num_model_requests") or 0),
+                )
                 model = str(r.get("model") or "(unknown)")
                 out.usage.setdefault((day, model), Cell()).add(cell)
-                out.keys.setdefault((day, model, str(r.get("api_key_id") or "-"), str(r.get("project_id") or "-")), Cell()).add(cell)
+                out.keys.setdefault(
+                    (day, model, str(r.get("api_key_id") or "-"), str(r.get("project_id") or "-")), Cell()
+                ).add(cell)
         out.usage_days = days if kind == "completions" else out.usage_days & days
-    buckets, cut = fetch(base_url, key, "/organization/costs", [*base, ("limit", 180), ("group_by", "line_item")], max_pages, deadline)
+    buckets, cut = fetch(
+        base_url, key, "/organization/costs", [*base, ("limit", 180), ("group_by", "line_item")], max_pages, deadline
+    )
     if cut:
         out.truncated.append("/organization/costs")
     for bucket in buckets:
@@ -158,13 +181,22 @@ def read_provider(base_url: str, key: Secret, start: int, end: int, max_pages: i
             item = str(r.get("line_item") or "(unattributed)")
             model, _, part = item.rpartition(", ") if ", " in item else (item, "", "other")
             amount = Decimal(str((r.get("amount") or {}).get("value") or 0))
-            quantity = Decimal(str(r["quantity"])) if r.get("quantity") is not None and r.get("quantity_unit") == "tokens" else None
+            quantity = (
+                Decimal(str(r["quantity"]))
+                if r.get("quantity") is not None and r.get("quantity_unit") == "tokens"
+                else None
+            )
             old = out.lines.get((day, model, part), (ZERO, None))
-            out.lines[(day, model, part)] = (old[0] + amount, (old[1] or ZERO) + quantity if quantity is not None else old[1])
+            out.lines[(day, model, part)] = (
+                old[0] + amount,
+                (old[1] or ZERO) + quantity if quantity is not None else old[1],
+            )
     return out
 
 
-def read_ledger(settings: Settings, start: int, end: int) -> tuple[dict[tuple[str, str], Cell], dict[tuple[str, str], Cell]]:
+def read_ledger(
+    settings: Settings, start: int, end: int
+) -> tuple[dict[tuple[str, str], Cell], dict[tuple[str, str], Cell]]:
     """(what unyo recorded, the adjustments already applied), per (UTC day, model)."""
     from unyo._records._audit import query
     from unyo._records._store import store_for
@@ -177,7 +209,14 @@ def read_ledger(settings: Settings, start: int, end: int) -> tuple[dict[tuple[st
             if not _day(start) <= day <= _day(end - 1):
                 continue
             cell = adjusted.setdefault((day, r["model"]), Cell())
-            cell.add(Cell(int(r["input_tokens"]), int(r["output_tokens"]), int(r["detail"].get("requests", 0)), r["cost"] or ZERO))
+            cell.add(
+                Cell(
+                    int(r["input_tokens"]),
+                    int(r["output_tokens"]),
+                    int(r["detail"].get("requests", 0)),
+                    r["cost"] or ZERO,
+                )
+            )
             continue
         if not start <= r["ts"] < end or r["cache_hit"] or r["status"] not in BILLED_STATUSES:
             continue
@@ -200,7 +239,9 @@ def reconcile(settings: Settings, since: float, *, apply: bool = False, toleranc
     from unyo._providers._catalog import model_info
 
     if settings.db_url == "off":
-        raise ConfigError("db_url = off: there is no ledger to reconcile (unset UNYO_DB_URL to use SQLite in UNYO_HOME)")
+        raise ConfigError(
+            "db_url = off: there is no ledger to reconcile (unset UNYO_DB_URL to use SQLite in UNYO_HOME)"
+        )
     key = key or admin_key()
     now = time.time()
     start, end = int(since) - int(since) % DAY, int(now) + 1
@@ -218,7 +259,11 @@ def reconcile(settings: Settings, since: float, *, apply: bool = False, toleranc
     for day, model in cells:
         if day in gaps:
             continue
-        p, s, a = provider.usage.get((day, model), Cell()), seen.get((day, model), Cell()), adjusted.get((day, model), Cell())
+        p, s, a = (
+            provider.usage.get((day, model), Cell()),
+            seen.get((day, model), Cell()),
+            adjusted.get((day, model), Cell()),
+        )
         p_cost = costs.get((day, model), ZERO)
         diff_in = p.input_tokens - s.input_tokens - a.input_tokens
         diff_out = p.output_tokens - s.output_tokens - a.output_tokens
@@ -228,10 +273,14 @@ def reconcile(settings: Settings, since: float, *, apply: bool = False, toleranc
             by_key = sorted((k[2], k[3], c.requests) for k, c in provider.keys.items() if k[0] == day and k[1] == model)
             unseen.append({"day": day, "model": model, "requests": diff_req, "input_tokens": diff_in, "output_tokens": diff_out,
                            "keys": [{"api_key_id": k, "project_id": pr, "requests": n} for k, pr, n in by_key]})  # fmt: skip
-            causes.append(f"{diff_req} request(s) billed that unyo never saw (other software using the same key, or a process killed mid-call)")
+            causes.append(
+                f"{diff_req} request(s) billed that unyo never saw (other software using the same key, or a process killed mid-call)"
+            )
         if diff_out > 0 and s.cancelled:
-            causes.append(f"{s.cancelled} cancelled stream(s): the provider bills what it generated before it saw the disconnect, "
-                          "which can be more than the client received")
+            causes.append(
+                f"{s.cancelled} cancelled stream(s): the provider bills what it generated before it saw the disconnect, "
+                "which can be more than the client received"
+            )
         elif (diff_in or diff_out) and diff_req <= 0:
             causes.append("token counts differ on calls unyo recorded")
         tokens.append({"day": day, "model": model, "partial": day in provider.partial,
@@ -247,7 +296,9 @@ def reconcile(settings: Settings, since: float, *, apply: bool = False, toleranc
         table = model_info(model, settings.models).price
         implied: dict[str, Decimal] = {}
         for part in ("input", "output"):
-            amount = sum((a for (d, m, pt), (a, _q) in provider.lines.items() if m == model and pt == part and d in known), ZERO)
+            amount = sum(
+                (a for (d, m, pt), (a, _q) in provider.lines.items() if m == model and pt == part and d in known), ZERO
+            )
             qty = sum(((q if q is not None else Decimal(getattr(provider.usage.get((d, m), Cell()), f"{part}_tokens")))
                        for (d, m, pt), (_a, q) in provider.lines.items() if m == model and pt == part and d in known), ZERO)  # fmt: skip
             if qty <= 0:
@@ -259,12 +310,16 @@ def reconcile(settings: Settings, since: float, *, apply: bool = False, toleranc
                 listed_text = f"${_per_million(listed)}/1M" if listed is not None else "no price"
                 prices.append({"model": model, "part": part, "table": str(listed) if listed is not None else None,
                                "implied": _per_million(implied[part]), "tokens": int(qty)})  # fmt: skip
-                findings.append(f"price table says {listed_text} {part} for {model}; the bill implies ${_per_million(implied[part])}")
+                findings.append(
+                    f"price table says {listed_text} {part} for {model}; the bill implies ${_per_million(implied[part])}"
+                )
         drifted = [p for p in prices if p["model"] == model]
         if drifted:
             lines = [f'[models."{model}"]']
             for part in ("input", "output"):
-                value = next((p["implied"] for p in drifted if p["part"] == part), None) or (str(getattr(table, part)) if table else None)
+                value = next((p["implied"] for p in drifted if p["part"] == part), None) or (
+                    str(getattr(table, part)) if table else None
+                )
                 if value is not None:
                     lines.append(f'{part} = "{value}"')
             for p in drifted:
@@ -272,10 +327,20 @@ def reconcile(settings: Settings, since: float, *, apply: bool = False, toleranc
 
     days = []
     for day in known:
-        ledger = sum((c.cost for (d, _m), c in seen.items() if d == day), ZERO) + sum((c.cost for (d, _m), c in adjusted.items() if d == day), ZERO)
+        ledger = sum((c.cost for (d, _m), c in seen.items() if d == day), ZERO) + sum(
+            (c.cost for (d, _m), c in adjusted.items() if d == day), ZERO
+        )
         billed = sum((a for (d, _m), a in costs.items() if d == day), ZERO)
         if ledger or billed:
-            days.append({"day": day, "partial": day in provider.partial, "ledger": str(ledger), "provider": str(billed), "diff": str(billed - ledger)})
+            days.append(
+                {
+                    "day": day,
+                    "partial": day in provider.partial,
+                    "ledger": str(ledger),
+                    "provider": str(billed),
+                    "diff": str(billed - ledger),
+                }
+            )
     ledger_total = sum((Decimal(d["ledger"]) for d in days), ZERO)
     provider_total = sum((Decimal(d["provider"]) for d in days), ZERO)
     drift = provider_total - ledger_total

@@ -8,10 +8,10 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any, Literal
 
-from unyo._types._call import CallInfo, Usage, attach
 from unyo._client._openai import AsyncOpenAI, OpenAI, response_text
 from unyo._core._stream import AsyncTextStream, CancelToken, TextStream
 from unyo._quality._flow import Create, Flow, arun, default_async_client, run
+from unyo._types._call import CallInfo, Usage, attach
 
 _clients: dict[tuple[Any, ...], OpenAI] = {}
 _lock = threading.Lock()
@@ -61,7 +61,9 @@ class Answer:
             "model": self.model,
             "provider": self.provider,
             "status": self.status,
-            "usage": None if usage is None else {
+            "usage": None
+            if usage is None
+            else {
                 "input_tokens": usage.input_tokens,
                 "cached_input_tokens": usage.cached_input_tokens,
                 "output_tokens": usage.output_tokens,
@@ -136,7 +138,16 @@ def ask_flow(client: Any, prompt: str | list[dict[str, Any]], *, model: str | No
              max_output_tokens: int | None = None, temperature: float | None = None, api: str | None = None, **extra: Any) -> Flow[Answer]:  # fmt: skip
     """ask's body, for either client (see `_flow`)."""
     which = _api_for(client, api)
-    params = build_request(which, prompt, model=model, system=system, max_output_tokens=max_output_tokens, temperature=temperature, stream=False, extra=extra)
+    params = build_request(
+        which,
+        prompt,
+        model=model,
+        system=system,
+        max_output_tokens=max_output_tokens,
+        temperature=temperature,
+        stream=False,
+        extra=extra,
+    )
     response = yield Create(which, params)
     return Answer.of(response_text(response) or "", response._unyo_call)
 
@@ -156,7 +167,19 @@ def ask(
     """Ask once (a prompt, or a list of turns) and get an Answer (text, usage, attempts, ids).
     `model` may be a role."""
     client = client or default_client(profile)
-    return run(ask_flow(client, prompt, model=model, system=system, max_output_tokens=max_output_tokens, temperature=temperature, api=api, **extra), client)
+    return run(
+        ask_flow(
+            client,
+            prompt,
+            model=model,
+            system=system,
+            max_output_tokens=max_output_tokens,
+            temperature=temperature,
+            api=api,
+            **extra,
+        ),
+        client,
+    )
 
 
 async def aask(
@@ -173,7 +196,19 @@ async def aask(
 ) -> Answer:
     """The async twin of `ask`, on an AsyncOpenAI (`client`, else one per profile per loop)."""
     client = client or default_async_client(profile)
-    return await arun(ask_flow(client, prompt, model=model, system=system, max_output_tokens=max_output_tokens, temperature=temperature, api=api, **extra), client)
+    return await arun(
+        ask_flow(
+            client,
+            prompt,
+            model=model,
+            system=system,
+            max_output_tokens=max_output_tokens,
+            temperature=temperature,
+            api=api,
+            **extra,
+        ),
+        client,
+    )
 
 
 def stream(
@@ -198,8 +233,24 @@ def stream(
     once when the stream ends, however it ended."""
     client = client or default_client(profile)
     which = _api_for(client, api)
-    params = build_request(which, prompt, model=model, system=system, max_output_tokens=max_output_tokens, temperature=temperature, stream=True, extra=extra)
-    return TextStream(_create(client, which, params), cancel=cancel, on_delta=on_delta, max_chars=max_chars, max_seconds=max_seconds, on_close=on_close)
+    params = build_request(
+        which,
+        prompt,
+        model=model,
+        system=system,
+        max_output_tokens=max_output_tokens,
+        temperature=temperature,
+        stream=True,
+        extra=extra,
+    )
+    return TextStream(
+        _create(client, which, params),
+        cancel=cancel,
+        on_delta=on_delta,
+        max_chars=max_chars,
+        max_seconds=max_seconds,
+        on_close=on_close,
+    )
 
 
 async def astream(
@@ -223,6 +274,19 @@ async def astream(
     (or `await s.until_done()`); the same stops, settled off the event loop."""
     client = client or default_async_client(profile)
     which = _api_for(client, api)
-    params = build_request(which, prompt, model=model, system=system, max_output_tokens=max_output_tokens, temperature=temperature, stream=True, extra=extra)
-    guarded = await (client.responses.create(**params) if which == "responses" else client.chat.completions.create(**params))
-    return AsyncTextStream(guarded, cancel=cancel, on_delta=on_delta, max_chars=max_chars, max_seconds=max_seconds, on_close=on_close)
+    params = build_request(
+        which,
+        prompt,
+        model=model,
+        system=system,
+        max_output_tokens=max_output_tokens,
+        temperature=temperature,
+        stream=True,
+        extra=extra,
+    )
+    guarded = await (
+        client.responses.create(**params) if which == "responses" else client.chat.completions.create(**params)
+    )
+    return AsyncTextStream(
+        guarded, cancel=cancel, on_delta=on_delta, max_chars=max_chars, max_seconds=max_seconds, on_close=on_close
+    )

@@ -47,14 +47,32 @@ class Classification:
 
     def to_dict(self) -> dict[str, Any]:
         cost = self.cost_usd
-        return {**self.fields(), "calls": [c.to_dict() for c in self.calls], "cost_usd": None if cost is None else str(cost)}
+        return {
+            **self.fields(),
+            "calls": [c.to_dict() for c in self.calls],
+            "cost_usd": None if cost is None else str(cost),
+        }
 
 
 def schema(labels: list[str], multi_label: bool, reason_chars: int = 200) -> dict[str, Any]:
     choice = {"type": "string", "enum": labels}
-    first = {"labels": {"type": "array", "items": choice, "minItems": 1, "maxItems": len(labels)}} if multi_label else {"label": choice}
-    props = {**first, "confidence": {"type": "number", "minimum": 0, "maximum": 1}, "reason": {"type": "string", "maxLength": reason_chars}}
-    return {"type": "object", "title": "classification", "properties": props, "required": list(props), "additionalProperties": False}
+    first = (
+        {"labels": {"type": "array", "items": choice, "minItems": 1, "maxItems": len(labels)}}
+        if multi_label
+        else {"label": choice}
+    )
+    props = {
+        **first,
+        "confidence": {"type": "number", "minimum": 0, "maximum": 1},
+        "reason": {"type": "string", "maxLength": reason_chars},
+    }
+    return {
+        "type": "object",
+        "title": "classification",
+        "properties": props,
+        "required": list(props),
+        "additionalProperties": False,
+    }
 
 
 def token_logprobs(response: Any) -> list[dict[str, Any]] | None:
@@ -70,7 +88,14 @@ def token_logprobs(response: Any) -> list[dict[str, Any]] | None:
                     raw = part.logprobs
     if not raw:
         return None
-    return [{"token": t.token, "logprob": t.logprob, "top_logprobs": [{"token": a.token, "logprob": a.logprob} for a in (t.top_logprobs or [])]} for t in raw]
+    return [
+        {
+            "token": t.token,
+            "logprob": t.logprob,
+            "top_logprobs": [{"token": a.token, "logprob": a.logprob} for a in (t.top_logprobs or [])],
+        }
+        for t in raw
+    ]
 
 
 def _spans(tokens: list[dict[str, Any]]) -> list[tuple[int, int]]:
@@ -81,7 +106,9 @@ def _spans(tokens: list[dict[str, Any]]) -> list[tuple[int, int]]:
     return spans
 
 
-def value_scores(text: str, tokens: list[dict[str, Any]], start: int, value: str, labels: list[str]) -> dict[str, float]:
+def value_scores(
+    text: str, tokens: list[dict[str, Any]], start: int, value: str, labels: list[str]
+) -> dict[str, float]:
     """Per-label probability for the string value `value` found at character `start` of `text`."""
     spans = _spans(tokens)
     if "".join(t["token"] for t in tokens) != text:
@@ -101,7 +128,12 @@ def value_scores(text: str, tokens: list[dict[str, Any]], start: int, value: str
         piece = alt["token"][offset:].split('"')[0]
         if not piece:
             continue
-        matches = [label for label in labels if label.startswith(piece) or (piece.startswith(label) and alt["token"][offset + len(label):][:1] in ('"', ""))]
+        matches = [
+            label
+            for label in labels
+            if label.startswith(piece)
+            or (piece.startswith(label) and alt["token"][offset + len(label) :][:1] in ('"', ""))
+        ]
         for label in matches:
             scores[label] = max(scores[label], math.exp(alt["logprob"]) / len(matches))
     scores[value] = chosen

@@ -21,8 +21,8 @@ import uuid
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from unyo._types._errors import ConfigError, ConversationDenied
 from unyo._records._store import Store, store_for
+from unyo._types._errors import ConfigError, ConversationDenied
 
 Strategy = Literal["history", "previous_response", "conversation"]
 STRATEGIES = ("history", "previous_response", "conversation")
@@ -54,7 +54,9 @@ class Conversation:
     with an AsyncOpenAI: `unyo.aconversation`); `stream(text)` a TextStream whose reply is stored
     when the stream ends (completed, cut or cancelled: what arrived is kept)."""
 
-    def __init__(self, store: Store, row: tuple[Any, ...], client: Any, max_history_tokens: int, trim: str, model: str | None) -> None:
+    def __init__(
+        self, store: Store, row: tuple[Any, ...], client: Any, max_history_tokens: int, trim: str, model: str | None
+    ) -> None:
         (self.id, self.user, self.strategy, self.system, summary, self.last_response_id, self.provider_id, self.chain_tokens,
          self.created_at, self.updated_at) = row  # fmt: skip
         self._summary = json.loads(summary) if summary else None  # {"upto": seq, "text": ...}
@@ -65,7 +67,10 @@ class Conversation:
 
     def turns(self) -> list[Turn]:
         with self._store.tx(write=False) as tx:
-            rows = tx.execute("SELECT seq, role, content, tokens, ts, response_id FROM unyo_turns WHERE conversation_id = ? ORDER BY seq", [self.id])
+            rows = tx.execute(
+                "SELECT seq, role, content, tokens, ts, response_id FROM unyo_turns WHERE conversation_id = ? ORDER BY seq",
+                [self.id],
+            )
         return [Turn(*r) for r in rows]
 
     @property
@@ -113,7 +118,9 @@ class Conversation:
             extra.update(previous_response_id=self.last_response_id, unyo_prior_tokens=self.chain_tokens)
         if self.strategy == "conversation":
             if not self.provider_id:
-                self.provider_id = (yield Method(("conversations", "create"), {"metadata": {"unyo_user": self.user[:512]}})).id
+                self.provider_id = (
+                    yield Method(("conversations", "create"), {"metadata": {"unyo_user": self.user[:512]}})
+                ).id
                 yield Blocking(self._update, provider_id=self.provider_id)
             extra.update(conversation=self.provider_id, unyo_prior_tokens=self.chain_tokens)
         return api, [{"role": "user", "content": text}], extra
@@ -145,19 +152,34 @@ class Conversation:
         from unyo._quality._flow import run
 
         api, turns, extra = run(self._request(text, kwargs), self._client)
-        return stream(turns, client=self._client, api=api, system=self._instructions(), on_close=lambda ts: self._append(text, ts.text, ts.call), **extra)
+        return stream(
+            turns,
+            client=self._client,
+            api=api,
+            system=self._instructions(),
+            on_close=lambda ts: self._append(text, ts.text, ts.call),
+            **extra,
+        )
 
     # --- writing ---------------------------------------------------------------------------
 
     def _append(self, user_text: str, reply: str, info: Any) -> None:
         now = time.time()
         usage = info.usage
-        chain = (usage.input_tokens + usage.output_tokens) if usage else self.chain_tokens + _count(user_text) + _count(reply)
+        chain = (
+            (usage.input_tokens + usage.output_tokens)
+            if usage
+            else self.chain_tokens + _count(user_text) + _count(reply)
+        )
         with self._store.tx() as tx:
-            locked = tx.execute(f"SELECT user_id FROM unyo_conversations WHERE id = ?{self._store.lock_rows()}", [self.id])
+            locked = tx.execute(
+                f"SELECT user_id FROM unyo_conversations WHERE id = ?{self._store.lock_rows()}", [self.id]
+            )
             if not locked or locked[0][0] != self.user:
                 raise ConversationDenied(f"conversation {self.id!r} is not available to user {self.user!r}")
-            seq = int(tx.execute("SELECT COALESCE(MAX(seq), 0) FROM unyo_turns WHERE conversation_id = ?", [self.id])[0][0])
+            seq = int(
+                tx.execute("SELECT COALESCE(MAX(seq), 0) FROM unyo_turns WHERE conversation_id = ?", [self.id])[0][0]
+            )
             tx.execute("INSERT INTO unyo_turns (conversation_id, seq, role, content, tokens, ts, response_id) VALUES (?, ?, ?, ?, ?, ?, ?)",
                        [self.id, seq + 1, "user", user_text, _count(user_text), now, None])  # fmt: skip
             if reply or info.status == "completed":
@@ -172,7 +194,10 @@ class Conversation:
     def _update(self, **fields: Any) -> None:
         sets = ", ".join(f"{k} = ?" for k in fields)
         with self._store.tx() as tx:
-            tx.execute(f"UPDATE unyo_conversations SET {sets}, updated_at = ? WHERE id = ? AND user_id = ?", [*fields.values(), time.time(), self.id, self.user])
+            tx.execute(
+                f"UPDATE unyo_conversations SET {sets}, updated_at = ? WHERE id = ? AND user_id = ?",
+                [*fields.values(), time.time(), self.id, self.user],
+            )
 
     def _summarise(self, dropped: list[Turn]) -> Any:
         from unyo._quality._ask import ask_flow
@@ -205,12 +230,16 @@ def _check(user: str, strategy: str, trim: str) -> None:
         raise ConfigError("trim must be 'drop' or 'summarize'")
 
 
-def _open(client: Any, user: str, conversation_id: str | None, strategy: str, system: str | None, create: bool) -> tuple[Store, tuple[Any, ...]]:
+def _open(
+    client: Any, user: str, conversation_id: str | None, strategy: str, system: str | None, create: bool
+) -> tuple[Store, tuple[Any, ...]]:
     """(the store, the conversation's row), created if missing and `create`: blocking (storage)."""
     if client.settings.db_url == "off":
         raise ConfigError("conversations are stored in the ledger database; it is off (UNYO_DB_URL=off)")
     if strategy != "history" and not client.settings.profile.server_state:
-        raise ConfigError(f"profile {client.settings.profile.name!r} keeps no server-side state: the {strategy} strategy needs a provider; use history")
+        raise ConfigError(
+            f"profile {client.settings.profile.name!r} keeps no server-side state: the {strategy} strategy needs a provider; use history"
+        )
     store = store_for(client.settings)
     conversation_id = conversation_id or f"conv-{uuid.uuid4().hex[:16]}"
     row = owned_row(store, conversation_id, user)
@@ -282,7 +311,10 @@ def list_conversations(store: Store, user: str | None = None, limit: int = 50) -
             f"GROUP BY c.id, c.user_id, c.strategy, c.created_at, c.updated_at ORDER BY c.updated_at DESC LIMIT ?",
             [*args, limit],
         )
-    return [{"id": r[0], "user": r[1], "strategy": r[2], "created_at": r[3], "updated_at": r[4], "turns": int(r[5])} for r in rows]
+    return [
+        {"id": r[0], "user": r[1], "strategy": r[2], "created_at": r[3], "updated_at": r[4], "turns": int(r[5])}
+        for r in rows
+    ]
 
 
 def delete_conversation(store: Store, user: str, conversation_id: str, client: Any = None) -> int:

@@ -69,7 +69,9 @@ def run(flow: Flow[T], client: Any) -> T:
     """Drive `flow` with a sync client."""
     if _is_async(client):
         flow.close()
-        raise ConfigError("this is the sync API and the client is an AsyncOpenAI: await the a-prefixed twin (unyo.aask, ...)")
+        raise ConfigError(
+            "this is the sync API and the client is an AsyncOpenAI: await the a-prefixed twin (unyo.aask, ...)"
+        )
     value: Any = None
     error: BaseException | None = None
     while True:

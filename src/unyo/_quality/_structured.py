@@ -26,7 +26,18 @@ from typing import Any, Literal
 from unyo._types._call import CallInfo, total_cost
 from unyo._types._errors import ConfigError, OutputInvalid
 
-DROPPED = {"default", "examples", "discriminator", "readOnly", "writeOnly", "deprecated", "$schema", "$id", "$comment", "contentMediaType"}
+DROPPED = {
+    "default",
+    "examples",
+    "discriminator",
+    "readOnly",
+    "writeOnly",
+    "deprecated",
+    "$schema",
+    "$id",
+    "$comment",
+    "contentMediaType",
+}
 
 
 def _is_model(schema: Any) -> bool:
@@ -182,19 +193,26 @@ class Parsed:
 
     def to_dict(self) -> dict[str, Any]:
         data = self.parsed.model_dump(mode="json") if hasattr(self.parsed, "model_dump") else self.parsed
-        return {"parsed": data, "text": self.text, "repairs": self.repairs, "cost_usd": None if self.cost_usd is None else str(self.cost_usd)}
+        return {
+            "parsed": data,
+            "text": self.text,
+            "repairs": self.repairs,
+            "cost_usd": None if self.cost_usd is None else str(self.cost_usd),
+        }
 
 
-REPAIR = "Your previous reply did not match the required JSON schema: {error}. Reply again with only the corrected JSON."
+REPAIR = (
+    "Your previous reply did not match the required JSON schema: {error}. Reply again with only the corrected JSON."
+)
 
 
 def structured_flow(client: Any, prompt: str, schema: Any, *, model: str | None = None, system: str | None = None,
                     max_output_tokens: int | None = None, temperature: float | None = None, api: str | None = None,
                     max_repairs: int = 2, **extra: Any) -> Any:  # fmt: skip
     """ask_structured's body, for either client (a flow: see `_flow`)."""
+    from unyo._client._openai import response_text
     from unyo._quality._ask import _api_for, build_request
     from unyo._quality._flow import Create
-    from unyo._client._openai import response_text
 
     check_schema(schema)
     if max_repairs < 0:
@@ -206,8 +224,21 @@ def structured_flow(client: Any, prompt: str, schema: Any, *, model: str | None 
     text, error = "", None
     for attempt in range(max_repairs + 1):
         if attempt:
-            turns = [{"role": "user", "content": prompt}, {"role": "assistant", "content": text}, {"role": "user", "content": REPAIR.format(error=error)}]
-        params = build_request(which, turns, model=model, system=system, max_output_tokens=max_output_tokens, temperature=temperature, stream=False, extra={**extra, **fmt})
+            turns = [
+                {"role": "user", "content": prompt},
+                {"role": "assistant", "content": text},
+                {"role": "user", "content": REPAIR.format(error=error)},
+            ]
+        params = build_request(
+            which,
+            turns,
+            model=model,
+            system=system,
+            max_output_tokens=max_output_tokens,
+            temperature=temperature,
+            stream=False,
+            extra={**extra, **fmt},
+        )
         response = yield Create(which, params)
         info: CallInfo = response._unyo_call
         calls.append(info)

@@ -29,9 +29,9 @@ from dataclasses import asdict, dataclass, field
 from decimal import Decimal
 from typing import Any, Literal
 
+from unyo._quality._tools import Tool, ToolArgumentError, ToolRegistry
 from unyo._types._call import CallInfo, total_cost
 from unyo._types._errors import ConfigError, ToolLoopExceeded
-from unyo._quality._tools import Tool, ToolArgumentError, ToolRegistry
 
 Outcome = Literal["ok", "not_allowed", "invalid_arguments", "denied", "error", "timeout"]
 
@@ -127,7 +127,12 @@ def _run_with_timeout(tool: Tool, kwargs: dict[str, Any]) -> tuple[str, Outcome,
 
 
 def execute(
-    name: str, arguments: str, call_id: str, registry: ToolRegistry, allowed: set[str], approve: Callable[[ToolRequest], bool] | None
+    name: str,
+    arguments: str,
+    call_id: str,
+    registry: ToolRegistry,
+    allowed: set[str],
+    approve: Callable[[ToolRequest], bool] | None,
 ) -> ToolCallRecord:
     """One tool call, start to finish; never raises."""
     began = time.monotonic()
@@ -149,13 +154,19 @@ def execute(
         except Exception as exc:  # noqa: BLE001 - a failing hook denies
             ok, message = False, _clean(f"approval hook failed: {type(exc).__name__}: {exc}")
         else:
-            message = "no approval hook was given for a tool that needs approval" if approve is None else "a reviewer denied this call"
+            message = (
+                "no approval hook was given for a tool that needs approval"
+                if approve is None
+                else "a reviewer denied this call"
+            )
         if not ok:
             return done(_error("denied", message), "denied", message)
     output, outcome, error = _run_with_timeout(tool, kwargs)
     truncated = len(output) > tool.max_result_chars
     if truncated:
-        output = output[: tool.max_result_chars] + f"\n[truncated: {len(output) - tool.max_result_chars} more characters]"
+        output = (
+            output[: tool.max_result_chars] + f"\n[truncated: {len(output) - tool.max_result_chars} more characters]"
+        )
     return done(output, outcome, error, truncated)
 
 
@@ -181,7 +192,9 @@ class _Turns:
     """The conversation so far, as the API's input items / messages."""
 
     def __init__(self, prompt: str | list[dict[str, Any]]) -> None:
-        self.turns: list[dict[str, Any]] = [{"role": "user", "content": prompt}] if isinstance(prompt, str) else list(prompt)
+        self.turns: list[dict[str, Any]] = (
+            [{"role": "user", "content": prompt}] if isinstance(prompt, str) else list(prompt)
+        )
 
 
 class _Responses(_Turns):
@@ -189,10 +202,16 @@ class _Responses(_Turns):
 
     @staticmethod
     def calls(response: Any) -> list[tuple[str, str, str]]:
-        return [(o.name, o.arguments, o.call_id) for o in response.output if getattr(o, "type", None) == "function_call"]
+        return [
+            (o.name, o.arguments, o.call_id) for o in response.output if getattr(o, "type", None) == "function_call"
+        ]
 
     def add(self, response: Any, records: list[ToolCallRecord]) -> None:
-        self.turns += [o.model_dump(exclude_none=True) for o in response.output if getattr(o, "type", None) in ("function_call", "message", "reasoning")]
+        self.turns += [
+            o.model_dump(exclude_none=True)
+            for o in response.output
+            if getattr(o, "type", None) in ("function_call", "message", "reasoning")
+        ]
         self.turns += [{"type": "function_call_output", "call_id": r.call_id, "output": r.output} for r in records]
 
 
@@ -242,9 +261,9 @@ def tools_flow(
 ) -> Any:
     """ask_with_tools' body, for either client (a flow: see `_flow`). The tools run in threads
     (never on an event loop), the audit rows are written in the storage pool."""
+    from unyo._client._openai import response_text
     from unyo._quality._ask import _api_for, build_request
     from unyo._quality._flow import Blocking, Create
-    from unyo._client._openai import response_text
 
     if max_rounds < 0:
         raise ConfigError("max_rounds must be 0 or more")
@@ -260,7 +279,16 @@ def tools_flow(
         options: dict[str, Any] = {"tools": [t.spec(which) for t in offered], "tool_choice": choice} if offered else {}
         if offered and not last:
             options["parallel_tool_calls"] = parallel
-        params = build_request(which, convo.turns, model=model, system=system, max_output_tokens=max_output_tokens, temperature=temperature, stream=False, extra={**extra, **options})  # type: ignore[arg-type]
+        params = build_request(
+            which,
+            convo.turns,
+            model=model,
+            system=system,
+            max_output_tokens=max_output_tokens,
+            temperature=temperature,
+            stream=False,
+            extra={**extra, **options},
+        )  # type: ignore[arg-type]
         response = yield Create(which, params)
         info: CallInfo = response._unyo_call
         answer.calls.append(info)

@@ -20,11 +20,13 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any, get_type_hints
 
-from unyo._types._errors import ConfigError
 from unyo._quality._structured import to_strict
+from unyo._types._errors import ConfigError
 
 NAME = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
-Guard = Callable[[Any], Any]  # raises ValueError (or returns False) to refuse; a result of the argument's own type replaces it
+Guard = Callable[
+    [Any], Any
+]  # raises ValueError (or returns False) to refuse; a result of the argument's own type replaces it
 
 
 class ToolArgumentError(ValueError):
@@ -77,7 +79,9 @@ class Tool:
         try:
             model = self.args_model.model_validate(raw)
         except ValidationError as exc:
-            problems = "; ".join(f"{'.'.join(str(p) for p in e['loc']) or '(root)'}: {e['msg']}" for e in exc.errors()[:5])
+            problems = "; ".join(
+                f"{'.'.join(str(p) for p in e['loc']) or '(root)'}: {e['msg']}" for e in exc.errors()[:5]
+            )
             raise ToolArgumentError(problems) from None
         kwargs = {name: getattr(model, name) for name in fields}
         for name, guard in self.guards.items():
@@ -147,7 +151,16 @@ def tool(
         text = description or doc.split("\n\n")[0].strip()
         if not text:
             raise ConfigError(f"tool {tool_name}: give it a docstring (the model reads it to decide when to call it)")
-        return Tool(tool_name, text, f, _args_model(f, tool_name), dict(guards or {}), timeout_s, max_result_chars, needs_approval)
+        return Tool(
+            tool_name,
+            text,
+            f,
+            _args_model(f, tool_name),
+            dict(guards or {}),
+            timeout_s,
+            max_result_chars,
+            needs_approval,
+        )
 
     return wrap(fn) if fn is not None else wrap
 

@@ -86,21 +86,33 @@ class Ledger:
         self._ensure(tx, keys)
         out = {}
         for scope, period in keys:  # sorted: every transaction locks rows in the same order
-            row = tx.execute(f"SELECT spent, reserved FROM unyo_counters WHERE scope = ? AND period = ?{self.store.lock_rows()}", [scope, period])
+            row = tx.execute(
+                f"SELECT spent, reserved FROM unyo_counters WHERE scope = ? AND period = ?{self.store.lock_rows()}",
+                [scope, period],
+            )
             out[(scope, period)] = (money(row[0][0]) or ZERO, money(row[0][1]) or ZERO)
         return out
 
     def _ensure(self, tx: Tx, keys: Sequence[tuple[str, str]]) -> None:
         for scope, period in keys:
-            tx.execute("INSERT INTO unyo_counters (scope, period, spent, reserved) VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING", [scope, period, ZERO, ZERO])
+            tx.execute(
+                "INSERT INTO unyo_counters (scope, period, spent, reserved) VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING",
+                [scope, period, ZERO, ZERO],
+            )
 
     def _shift(self, tx: Tx, keys: Sequence[tuple[str, str]], reserved: Decimal = ZERO, spent: Decimal = ZERO) -> None:
         """Add to the counters (read-modify-write in Python keeps SQLite's TEXT decimals exact)."""
         for scope, period in sorted(keys):
-            row = tx.execute(f"SELECT spent, reserved FROM unyo_counters WHERE scope = ? AND period = ?{self.store.lock_rows()}", [scope, period])
+            row = tx.execute(
+                f"SELECT spent, reserved FROM unyo_counters WHERE scope = ? AND period = ?{self.store.lock_rows()}",
+                [scope, period],
+            )
             new_spent = (money(row[0][0]) or ZERO) + spent
             new_reserved = max(ZERO, (money(row[0][1]) or ZERO) + reserved)
-            tx.execute("UPDATE unyo_counters SET spent = ?, reserved = ? WHERE scope = ? AND period = ?", [new_spent, new_reserved, scope, period])
+            tx.execute(
+                "UPDATE unyo_counters SET spent = ?, reserved = ? WHERE scope = ? AND period = ?",
+                [new_spent, new_reserved, scope, period],
+            )
 
     def _release(self, tx: Tx, rid: str) -> bool:
         row = tx.execute(f"SELECT amount, keys FROM unyo_reservations WHERE id = ?{self.store.lock_rows()}", [rid])
@@ -114,7 +126,9 @@ class Ledger:
     def expire(self) -> int:
         """Release holds past their expiry, one transaction per hold (so lock order stays global)."""
         with self.store.tx(write=False) as tx:
-            expired = [rid for (rid,) in tx.execute("SELECT id FROM unyo_reservations WHERE expires_at < ?", [time.time()])]
+            expired = [
+                rid for (rid,) in tx.execute("SELECT id FROM unyo_reservations WHERE expires_at < ?", [time.time()])
+            ]
         released = 0
         for rid in expired:
             with self.store.tx() as tx:
@@ -138,12 +152,22 @@ class Ledger:
         before = tx.execute("SELECT 1 FROM unyo_warnings WHERE scope = ? AND period = ?", [check.scope, check.period])
         if before:
             return False
-        tx.execute("INSERT INTO unyo_warnings (scope, period) VALUES (?, ?) ON CONFLICT DO NOTHING", [check.scope, check.period])
+        tx.execute(
+            "INSERT INTO unyo_warnings (scope, period) VALUES (?, ?) ON CONFLICT DO NOTHING",
+            [check.scope, check.period],
+        )
         return True
 
     # --- settle -----------------------------------------------------------------------------
 
-    def settle(self, rid: str, cost: Decimal | None, keys: Sequence[tuple[str, str]], record: dict[str, Any] | None, once: bool = False) -> bool:
+    def settle(
+        self,
+        rid: str,
+        cost: Decimal | None,
+        keys: Sequence[tuple[str, str]],
+        record: dict[str, Any] | None,
+        once: bool = False,
+    ) -> bool:
         """False (and nothing written) when `once` and the call is already recorded: a replayed
         batch answer is charged exactly once however often its collection is resumed."""
         with self.store.tx() as tx:
@@ -159,21 +183,29 @@ class Ledger:
 
     def _insert(self, tx: Tx, record: dict[str, Any]) -> None:
         columns = list(record)
-        tx.execute(f"INSERT INTO unyo_calls ({', '.join(columns)}) VALUES ({', '.join('?' for _ in columns)})", [record[c] for c in columns])
+        tx.execute(
+            f"INSERT INTO unyo_calls ({', '.join(columns)}) VALUES ({', '.join('?' for _ in columns)})",
+            [record[c] for c in columns],
+        )
 
     # --- reading ----------------------------------------------------------------------------
 
     def counters(self, periods: Sequence[str]) -> dict[tuple[str, str], tuple[Decimal, Decimal]]:
         with self.store.tx(write=False) as tx:
             rows = tx.execute(
-                f"SELECT scope, period, spent, reserved FROM unyo_counters WHERE period IN ({', '.join('?' for _ in periods)})", list(periods)
+                f"SELECT scope, period, spent, reserved FROM unyo_counters WHERE period IN ({', '.join('?' for _ in periods)})",
+                list(periods),
             )
         return {(r[0], r[1]): (money(r[2]) or ZERO, money(r[3]) or ZERO) for r in rows}
 
     def reservations(self) -> list[dict[str, Any]]:
         with self.store.tx(write=False) as tx:
-            rows = tx.execute("SELECT id, amount, owner, created_at, expires_at FROM unyo_reservations ORDER BY created_at")
-        return [{"id": r[0], "amount": money(r[1]), "owner": r[2], "created_at": r[3], "expires_at": r[4]} for r in rows]
+            rows = tx.execute(
+                "SELECT id, amount, owner, created_at, expires_at FROM unyo_reservations ORDER BY created_at"
+            )
+        return [
+            {"id": r[0], "amount": money(r[1]), "owner": r[2], "created_at": r[3], "expires_at": r[4]} for r in rows
+        ]
 
 
 def _alive(pid: int) -> bool:

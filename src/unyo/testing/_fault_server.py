@@ -64,8 +64,16 @@ from unyo._providers import _shapes
 from unyo.testing._org_usage import OrgUsage
 
 DEFAULT_TEXT = "Hello from the fault server. This reply has several words in it."
-_ERROR_KINDS = {400: "invalid_request_error", 401: "invalid_request_error", 403: "permission_error", 404: "invalid_request_error",
-                408: "timeout", 409: "conflict", 422: "invalid_request_error", 429: "rate_limit_exceeded"}
+_ERROR_KINDS = {
+    400: "invalid_request_error",
+    401: "invalid_request_error",
+    403: "permission_error",
+    404: "invalid_request_error",
+    408: "timeout",
+    409: "conflict",
+    422: "invalid_request_error",
+    429: "rate_limit_exceeded",
+}
 
 
 def _counter() -> Any:
@@ -75,7 +83,9 @@ def _counter() -> Any:
 
 
 class FaultServer:
-    def __init__(self, host: str = "127.0.0.1", port: int = 0, models: tuple[str, ...] = ("gpt-4o-mini", "gpt-4.1-mini")) -> None:
+    def __init__(
+        self, host: str = "127.0.0.1", port: int = 0, models: tuple[str, ...] = ("gpt-4o-mini", "gpt-4.1-mini")
+    ) -> None:
         self.models = models
         self._script: deque[dict[str, Any]] = deque()
         self._lock = threading.Lock()
@@ -145,7 +155,14 @@ class FaultServer:
             self._rate, self.rate_limited = (requests, per_s), 0
             self._window.clear()
 
-    def provider(self, rpm: float | None = 600, tpm: float | None = None, latency_s: float = 0.3, headers: bool = True, burst_s: float = 60.0) -> None:
+    def provider(
+        self,
+        rpm: float | None = 600,
+        tpm: float | None = None,
+        latency_s: float = 0.3,
+        headers: bool = True,
+        burst_s: float = 60.0,
+    ) -> None:
         """Provider mode (see the module's docstring); None for a limit: not enforced."""
         _counter()  # load the tokenizer now: a provider admits a request as it arrives
         with self._lock:
@@ -172,7 +189,9 @@ class FaultServer:
     def _refill(p: dict[str, Any], now: float) -> None:
         for dim, limit in (("r", p["rpm"]), ("t", p["tpm"])):
             if limit:
-                p[f"level_{dim}"] = min(limit * p["burst_s"] / 60.0, p[f"level_{dim}"] + (now - p["stamp"]) * limit / 60.0)
+                p[f"level_{dim}"] = min(
+                    limit * p["burst_s"] / 60.0, p[f"level_{dim}"] + (now - p["stamp"]) * limit / 60.0
+                )
         p["stamp"] = now
 
     def _provider_admit(self, body: dict[str, Any], responses: bool) -> tuple[bool, dict[str, str], float]:
@@ -181,7 +200,10 @@ class FaultServer:
 
         n = max(1, int(body.get("n") or 1)) if not responses else 1
         try:
-            tokens = count_input("responses" if responses else "chat", body, _counter()) + (_shapes.output_cap(body) or 0) * n
+            tokens = (
+                count_input("responses" if responses else "chat", body, _counter())
+                + (_shapes.output_cap(body) or 0) * n
+            )
         except Exception:  # noqa: BLE001 - a malformed body is answered by the normal path
             tokens = 0
         with self._lock:
@@ -205,7 +227,10 @@ class FaultServer:
                 self.throttled.append(now)
             headers: dict[str, str] = {}
             if not admitted:
-                waits = [short_r / (p["rpm"] / 60.0) if p["rpm"] and short_r > 0 else 0.0, short_t / (p["tpm"] / 60.0) if p["tpm"] and short_t > 0 else 0.0]
+                waits = [
+                    short_r / (p["rpm"] / 60.0) if p["rpm"] and short_r > 0 else 0.0,
+                    short_t / (p["tpm"] / 60.0) if p["tpm"] and short_t > 0 else 0.0,
+                ]
                 if p["headers"]:
                     headers["retry-after-ms"] = str(int(max(waits) * 1000) + 1)
             if p["headers"]:
@@ -232,8 +257,12 @@ class FaultServer:
             self.rate_limited += 1
             wait = self._window[0] + per_s - now
         per_minute = int(limit * 60 / per_s)  # the limit as providers announce it: per minute
-        return {"retry-after-ms": str(int(wait * 1000) + 1), "x-ratelimit-limit-requests": str(per_minute),
-                "x-ratelimit-remaining-requests": "0", "x-ratelimit-reset-requests": f"{wait:.3f}s"}
+        return {
+            "retry-after-ms": str(int(wait * 1000) + 1),
+            "x-ratelimit-limit-requests": str(per_minute),
+            "x-ratelimit-remaining-requests": "0",
+            "x-ratelimit-reset-requests": f"{wait:.3f}s",
+        }
 
     def record(self, entry: dict[str, Any]) -> None:
         with self._lock:
@@ -293,7 +322,9 @@ class _Handler(BaseHTTPRequestHandler):
 
     # --- plumbing -------------------------------------------------------------------------
 
-    def _send_json(self, status: int, payload: Any, headers: dict[str, str] | None = None, raw: bytes | None = None) -> None:
+    def _send_json(
+        self, status: int, payload: Any, headers: dict[str, str] | None = None, raw: bytes | None = None
+    ) -> None:
         body = raw if raw is not None else json.dumps(payload).encode()
         self.send_response(status)
         if "content-type" not in (headers or {}):
@@ -368,7 +399,16 @@ class _Handler(BaseHTTPRequestHandler):
         if method == "GET" and path.startswith("/organization/"):  # admin reads take no scripted action
             return self._send_json(*self.fault.org.serve(self.headers, self.path))
         action = self.fault.next_action()
-        self.fault.record({"method": method, "path": path, "headers": dict(self.headers), "body": body, "action": action["action"], "at": time.monotonic()})
+        self.fault.record(
+            {
+                "method": method,
+                "path": path,
+                "headers": dict(self.headers),
+                "body": body,
+                "action": action["action"],
+                "at": time.monotonic(),
+            }
+        )
         kind = str(action["action"])
         if kind in ("hang",):
             return self._hang()
@@ -385,29 +425,45 @@ class _Handler(BaseHTTPRequestHandler):
         if method == "POST" and path == "/conversations":
             conv_id = _shapes.new_id("conv")
             self.fault.stored[conv_id] = []
-            return self._send_json(200, {"id": conv_id, "object": "conversation", "created_at": int(time.time()), "metadata": {}})
+            return self._send_json(
+                200, {"id": conv_id, "object": "conversation", "created_at": int(time.time()), "metadata": {}}
+            )
         if path.startswith(("/files", "/batches")):
             return self._send_json(*_batch_api(self.fault, method, path, self.path.partition("?")[2], body or {}))
         if method == "POST" and path in ("/responses", "/chat/completions"):
             if self.fault._provider is not None:
                 admitted, headers, latency = self.fault._provider_admit(body or {}, path == "/responses")
                 if not admitted:
-                    return self._send_json(429, _shapes.error_json(429, "Rate limit reached", "rate_limit_exceeded", "requests"), headers)
+                    return self._send_json(
+                        429, _shapes.error_json(429, "Rate limit reached", "rate_limit_exceeded", "requests"), headers
+                    )
                 if latency:
                     time.sleep(latency)
                 return self._generate(path == "/responses", body or {}, action, headers)
             headers = self.fault.admit()
             if headers is not None:
-                return self._send_json(429, _shapes.error_json(429, "Rate limit reached for requests", "rate_limit_exceeded", "requests"), headers)
+                return self._send_json(
+                    429,
+                    _shapes.error_json(429, "Rate limit reached for requests", "rate_limit_exceeded", "requests"),
+                    headers,
+                )
             return self._generate(path == "/responses", body or {}, action)
         self._send_json(404, _shapes.error_json(404, f"no route {method} {path}", "unknown_url"))
 
     def _error(self, kind: str, action: dict[str, Any]) -> None:
         headers: dict[str, str] = {}
         if kind == "quota":
-            status, code, message = 429, "insufficient_quota", "You exceeded your current quota, please check your plan and billing details."
+            status, code, message = (
+                429,
+                "insufficient_quota",
+                "You exceeded your current quota, please check your plan and billing details.",
+            )
         elif kind == "context":
-            status, code, message = 400, "context_length_exceeded", "This model's maximum context length is 128000 tokens."
+            status, code, message = (
+                400,
+                "context_length_exceeded",
+                "This model's maximum context length is 128000 tokens.",
+            )
         else:
             status, code, message = int(kind), None, f"scripted error {kind}"
         if status == 401:
@@ -428,11 +484,23 @@ class _Handler(BaseHTTPRequestHandler):
         raw = body.get("input", "")
         items = raw if isinstance(raw, list) else [raw]
         tokens = sum(_counter().count_text(x) for x in items if isinstance(x, str))
-        data = [{"object": "embedding", "index": i, "embedding": [0.1 * (i + 1), 0.2, 0.3]} for i, _ in enumerate(items)]
+        data = [
+            {"object": "embedding", "index": i, "embedding": [0.1 * (i + 1), 0.2, 0.3]} for i, _ in enumerate(items)
+        ]
         self.fault.org.billed(tokens, 0, kind="embeddings", model=str(body.get("model", "?")))
-        self._send_json(200, {"object": "list", "data": data, "model": body.get("model", "?"), "usage": {"prompt_tokens": tokens, "total_tokens": tokens}})
+        self._send_json(
+            200,
+            {
+                "object": "list",
+                "data": data,
+                "model": body.get("model", "?"),
+                "usage": {"prompt_tokens": tokens, "total_tokens": tokens},
+            },
+        )
 
-    def _generate(self, responses: bool, body: dict[str, Any], action: dict[str, Any], headers: dict[str, str] | None = None) -> None:
+    def _generate(
+        self, responses: bool, body: dict[str, Any], action: dict[str, Any], headers: dict[str, str] | None = None
+    ) -> None:
         answer = _Answer(self.fault, responses, body, action)
         if answer.error is not None:
             return self._send_json(*answer.error)
@@ -442,8 +510,16 @@ class _Handler(BaseHTTPRequestHandler):
             return self._send_json(200, answer.payload(), headers)
         self._stream(responses, body, answer.model, answer.words, answer.generated, action, headers)
 
-    def _stream(self, responses: bool, body: dict[str, Any], model: str, words: list[str], generated: Any, action: dict[str, Any],
-                headers: dict[str, str] | None = None) -> None:
+    def _stream(
+        self,
+        responses: bool,
+        body: dict[str, Any],
+        model: str,
+        words: list[str],
+        generated: Any,
+        action: dict[str, Any],
+        headers: dict[str, str] | None = None,
+    ) -> None:
         kind = action["action"]
         delay = float(action.get("delay", 0))
         after = int(action.get("after", 2))
@@ -460,7 +536,9 @@ class _Handler(BaseHTTPRequestHandler):
                 sent.append(word)
                 yield word
 
-        events = (_shapes.response_events if responses else _shapes.chat_events)(body, model, deltas(), lambda: generated(sent))
+        events = (_shapes.response_events if responses else _shapes.chat_events)(
+            body, model, deltas(), lambda: generated(sent)
+        )
         self._start_stream(headers)
         try:
             for data in _shapes.sse(events, done_marker=not responses):
@@ -491,13 +569,24 @@ class _Answer:
         self.error: tuple[int, dict[str, Any]] | None = None
         self.model = str(body.get("model", "gpt-4o-mini"))
         self.tool_calls = [
-            {"call_id": _shapes.new_id("call"), "name": c["name"], "arguments": c["arguments"] if isinstance(c["arguments"], str) else json.dumps(c["arguments"])}
+            {
+                "call_id": _shapes.new_id("call"),
+                "name": c["name"],
+                "arguments": c["arguments"] if isinstance(c["arguments"], str) else json.dumps(c["arguments"]),
+            }
             for c in action.get("tool_calls", [])
         ]
         self.logprobs = action.get("logprobs")
         schema = _shapes.json_schema_of(body)
-        default = json.dumps(_shapes.example_of(schema), ensure_ascii=False) if schema else DEFAULT_TEXT  # asked for JSON: valid JSON
-        text = str(action.get("text", "".join(t["token"] for t in self.logprobs) if self.logprobs else "" if self.tool_calls else default))
+        default = (
+            json.dumps(_shapes.example_of(schema), ensure_ascii=False) if schema else DEFAULT_TEXT
+        )  # asked for JSON: valid JSON
+        text = str(
+            action.get(
+                "text",
+                "".join(t["token"] for t in self.logprobs) if self.logprobs else "" if self.tool_calls else default,
+            )
+        )
         words = [w + " " for w in text.split(" ")]
         words[-1] = words[-1].rstrip()
         cap = _shapes.output_cap(body)
@@ -512,16 +601,30 @@ class _Answer:
         chain = body.get("previous_response_id") or body.get("conversation")
         self.chain = chain.get("id") if isinstance(chain, dict) else chain
         if self.chain and self.chain not in fault.stored:
-            self.error = (404, _shapes.error_json(404, f"No response or conversation found with id '{self.chain}'.", None))
+            self.error = (
+                404,
+                _shapes.error_json(404, f"No response or conversation found with id '{self.chain}'.", None),
+            )
             return
         prior = list(fault.stored.get(self.chain, [])) if self.chain else []
         self.messages = prior + _shapes.responses_messages(body) if responses else []
-        self.input_tokens = counter.count_messages(self.messages) if prior else count_input("responses" if responses else "chat", body, counter)
+        self.input_tokens = (
+            counter.count_messages(self.messages)
+            if prior
+            else count_input("responses" if responses else "chat", body, counter)
+        )
 
     def generated(self, parts: list[str]) -> _shapes.Generated:
         out = "".join(parts)
         calls_text = "".join(c["arguments"] for c in self.tool_calls)
-        return _shapes.Generated(out, self.input_tokens, self.counter.count_text(out + calls_text), self.finish, tool_calls=self.tool_calls, logprobs=self.logprobs)
+        return _shapes.Generated(
+            out,
+            self.input_tokens,
+            self.counter.count_text(out + calls_text),
+            self.finish,
+            tool_calls=self.tool_calls,
+            logprobs=self.logprobs,
+        )
 
     def payload(self) -> dict[str, Any]:
         """The whole (non-streamed) answer, billed and, for the Responses API, stored."""
@@ -564,7 +667,9 @@ def _multipart(content_type: str, raw: bytes) -> dict[str, Any]:
 _BATCH_ENDPOINTS = ("/v1/responses", "/v1/chat/completions", "/v1/embeddings")
 
 
-def _batch_api(fault: FaultServer, method: str, path: str, query: str, body: dict[str, Any]) -> tuple[int, dict[str, Any]] | tuple[int, None, dict[str, str], bytes]:
+def _batch_api(
+    fault: FaultServer, method: str, path: str, query: str, body: dict[str, Any]
+) -> tuple[int, dict[str, Any]] | tuple[int, None, dict[str, str], bytes]:
     parts = path.strip("/").split("/")
     now = int(time.time())
     if method == "POST" and parts == ["files"]:
@@ -572,7 +677,14 @@ def _batch_api(fault: FaultServer, method: str, path: str, query: str, body: dic
         if not isinstance(upload, dict) or body.get("purpose") not in ("batch", "fine-tune", "assistants", "user_data"):
             return 400, _shapes.error_json(400, "'file' and a valid 'purpose' are required", "invalid_request")
         file_id = _shapes.new_id("file")
-        obj = {"id": file_id, "object": "file", "bytes": len(upload["content"]), "created_at": now, "filename": upload["filename"], "purpose": body["purpose"]}
+        obj = {
+            "id": file_id,
+            "object": "file",
+            "bytes": len(upload["content"]),
+            "created_at": now,
+            "filename": upload["filename"],
+            "purpose": body["purpose"],
+        }
         fault.files[file_id] = {**obj, "_content": upload["content"]}
         return 200, obj
     if parts[0] == "files" and len(parts) >= 2:
@@ -608,7 +720,9 @@ def _batch_api(fault: FaultServer, method: str, path: str, query: str, body: dic
         if method == "POST" and parts[2:] == ["cancel"]:
             if batch["status"] in ("validating", "in_progress"):
                 batch.update(status="cancelled", cancelling_at=now, cancelled_at=now)
-                _finish_batch(fault, batch, run=0, reason=("batch_cancelled", "This request was cancelled with its batch."))
+                _finish_batch(
+                    fault, batch, run=0, reason=("batch_cancelled", "This request was cancelled with its batch.")
+                )
             return 200, _batch_view(fault, batch)
     return 404, _shapes.error_json(404, f"no route {method} {path}", "unknown_url")
 
@@ -616,9 +730,13 @@ def _batch_api(fault: FaultServer, method: str, path: str, query: str, body: dic
 def _create_batch(fault: FaultServer, body: dict[str, Any], now: int) -> tuple[int, dict[str, Any]]:
     stored = fault.files.get(str(body.get("input_file_id")))
     if stored is None:
-        return 400, _shapes.error_json(400, f"input_file_id {body.get('input_file_id')!r} does not exist", "invalid_request")
+        return 400, _shapes.error_json(
+            400, f"input_file_id {body.get('input_file_id')!r} does not exist", "invalid_request"
+        )
     if body.get("endpoint") not in _BATCH_ENDPOINTS or body.get("completion_window") != "24h":
-        return 400, _shapes.error_json(400, f"endpoint must be one of {_BATCH_ENDPOINTS} and completion_window '24h'", "invalid_request")
+        return 400, _shapes.error_json(
+            400, f"endpoint must be one of {_BATCH_ENDPOINTS} and completion_window '24h'", "invalid_request"
+        )
     batch_id = _shapes.new_id("batch")
     batch: dict[str, Any] = {
         "id": batch_id, "object": "batch", "endpoint": body["endpoint"], "errors": None, "input_file_id": stored["id"],
@@ -640,7 +758,11 @@ def _create_batch(fault: FaultServer, body: dict[str, Any], now: int) -> tuple[i
         custom_id = item.get("custom_id")
         if not isinstance(custom_id, str) or custom_id in seen:
             problems.append(f"line {number}: custom_id missing or duplicated")
-        elif item.get("method") != "POST" or item.get("url") != body["endpoint"] or not isinstance(item.get("body"), dict):
+        elif (
+            item.get("method") != "POST"
+            or item.get("url") != body["endpoint"]
+            or not isinstance(item.get("body"), dict)
+        ):
             problems.append(f"line {number}: method must be POST, url {body['endpoint']}, body an object")
         seen.add(str(custom_id))
         batch["_lines"].append(item)
@@ -662,7 +784,11 @@ def _batch_view(fault: FaultServer, batch: dict[str, Any]) -> dict[str, Any]:
         _finish_batch(fault, batch, run=len(batch["_lines"]) if expire is None else expire,
                       reason=("batch_expired", "This request could not be executed before the completion window expired."))  # fmt: skip
         now = int(time.time())
-        batch.update(status="completed" if expire is None else "expired", finalizing_at=now, **{"completed_at" if expire is None else "expired_at": now})
+        batch.update(
+            status="completed" if expire is None else "expired",
+            finalizing_at=now,
+            **{"completed_at" if expire is None else "expired_at": now},
+        )
     lines = len(batch["_lines"])
     done = batch.get("_counts", (0, 0))
     view = {k: v for k, v in batch.items() if not k.startswith("_")}
@@ -678,7 +804,16 @@ def _finish_batch(fault: FaultServer, batch: dict[str, Any], run: int, reason: t
     for index, item in enumerate(batch["_lines"]):
         line_id = _shapes.new_id("batch_req")
         if index >= run:
-            errors.append(json.dumps({"id": line_id, "custom_id": item.get("custom_id"), "response": None, "error": {"code": reason[0], "message": reason[1]}}))
+            errors.append(
+                json.dumps(
+                    {
+                        "id": line_id,
+                        "custom_id": item.get("custom_id"),
+                        "response": None,
+                        "error": {"code": reason[0], "message": reason[1]},
+                    }
+                )
+            )
             continue
         with fault._lock:
             action = fault._batch_script.popleft() if fault._batch_script else {"action": "ok"}
@@ -688,7 +823,9 @@ def _finish_batch(fault: FaultServer, batch: dict[str, Any], run: int, reason: t
         if kind.isdigit() or kind in ("quota", "context"):
             status = 400 if kind == "context" else 429 if kind == "quota" else int(kind)
             code = {"context": "context_length_exceeded", "quota": "insufficient_quota"}.get(kind)
-            payload = _shapes.error_json(status, f"scripted error {kind}", code, _ERROR_KINDS.get(status, "server_error"))
+            payload = _shapes.error_json(
+                status, f"scripted error {kind}", code, _ERROR_KINDS.get(status, "server_error")
+            )
         else:
             answer = _Answer(fault, batch["endpoint"] == "/v1/responses", item["body"], action)
             status, payload = answer.error if answer.error is not None else (200, answer.payload())

@@ -65,8 +65,16 @@ class OrgUsage:
                                  "project_id": self.projects.get(key, "proj_default"), "kind": kind, "batch": batch,
                                  "input_tokens": int(input_tokens), "output_tokens": int(output_tokens)})  # fmt: skip
 
-    def billed(self, input_tokens: int, output_tokens: int, kind: str = "completions", model: str | None = None) -> None:
-        self.add(model or getattr(_context, "model", "gpt-4o-mini"), input_tokens, output_tokens, kind=kind, batch=getattr(_context, "batch", False))
+    def billed(
+        self, input_tokens: int, output_tokens: int, kind: str = "completions", model: str | None = None
+    ) -> None:
+        self.add(
+            model or getattr(_context, "model", "gpt-4o-mini"),
+            input_tokens,
+            output_tokens,
+            kind=kind,
+            batch=getattr(_context, "batch", False),
+        )
 
     def price(self, model: str) -> tuple[Decimal, Decimal]:
         facts = self.prices.get(model)
@@ -108,14 +116,20 @@ class OrgUsage:
             limit = int(params.get("limit", ["7"])[0])
             offset = int(params.get("page", ["page_0"])[0].removeprefix("page_"))
         except (KeyError, ValueError):
-            return 400, _shapes.error_json(400, "start_time (integer) is required; limit and page must be valid", "invalid_request")
+            return 400, _shapes.error_json(
+                400, "start_time (integer) is required; limit and page must be valid", "invalid_request"
+            )
         width = params.get("bucket_width", ["1d"])[0]
         if width != "1d":
             return 400, _shapes.error_json(400, "this server supports bucket_width=1d only", "invalid_request")
         if not 1 <= limit <= (180 if kind == "costs" else 31):
             return 400, _shapes.error_json(400, "limit out of range", "invalid_request")
         group_by = many("group_by")
-        allowed = {"project_id", "api_key_id", "line_item"} if kind == "costs" else {"project_id", "api_key_id", "model", "batch", "user_id", "service_tier"}
+        allowed = (
+            {"project_id", "api_key_id", "line_item"}
+            if kind == "costs"
+            else {"project_id", "api_key_id", "model", "batch", "user_id", "service_tier"}
+        )
         if set(group_by) - allowed:
             return 400, _shapes.error_json(400, f"group_by supports {sorted(allowed)}", "invalid_request")
         starts = list(range(start - start % DAY, end, DAY))
@@ -130,7 +144,12 @@ class OrgUsage:
             results = self._costs(inside, group_by) if kind == "costs" else self._usage(kind, inside, group_by)
             data.append({"object": "bucket", "start_time": day, "end_time": day + DAY, "results": results})
         more = offset + limit < len(starts)
-        return 200, {"object": "page", "data": data, "has_more": more, "next_page": f"page_{offset + limit}" if more else None}
+        return 200, {
+            "object": "page",
+            "data": data,
+            "has_more": more,
+            "next_page": f"page_{offset + limit}" if more else None,
+        }
 
     def _usage(self, kind: str, entries: list[dict[str, Any]], group_by: list[str]) -> list[dict[str, Any]]:
         groups: dict[tuple[Any, ...], list[dict[str, Any]]] = {}
@@ -145,7 +164,13 @@ class OrgUsage:
                 row.update(output_tokens=sum(e["output_tokens"] for e in items), input_cached_tokens=0, input_audio_tokens=0, output_audio_tokens=0,
                            user_id=None, service_tier=None, batch=None)  # fmt: skip
             if kind == "images":
-                row = {"object": "organization.usage.images.result", "images": 0, "num_model_requests": len(items), "source": None, "size": None}
+                row = {
+                    "object": "organization.usage.images.result",
+                    "images": 0,
+                    "num_model_requests": len(items),
+                    "source": None,
+                    "size": None,
+                }
             row.update({"project_id": None, "api_key_id": None, "model": None})
             row.update(dict(zip(group_by, values, strict=True)))
             out.append(row)
@@ -155,10 +180,17 @@ class OrgUsage:
         lines: dict[tuple[Any, ...], list[Decimal]] = {}
         for e in entries:
             price_in, price_out = self.price(e["model"])
-            for part, tokens, price in (("input", e["input_tokens"], price_in), ("output", e["output_tokens"], price_out)):
+            for part, tokens, price in (
+                ("input", e["input_tokens"], price_in),
+                ("output", e["output_tokens"], price_out),
+            ):
                 if not tokens:
                     continue
-                fields = {"line_item": f"{e['model']}, {part}", "project_id": e["project_id"], "api_key_id": e["api_key_id"]}
+                fields = {
+                    "line_item": f"{e['model']}, {part}",
+                    "project_id": e["project_id"],
+                    "api_key_id": e["api_key_id"],
+                }
                 acc = lines.setdefault(tuple(fields[g] for g in group_by), [Decimal(0), Decimal(0)])
                 acc[0] += tokens * price / MILLION
                 acc[1] += tokens

@@ -31,12 +31,18 @@ class Estimate:
                 "worst_usd": None if self.worst_usd is None else str(self.worst_usd)}  # fmt: skip
 
 
-def estimate_rows(task: Any, client: Any, texts: list[str], schema: Any = None, model: str | None = None, price_factor: Decimal | None = None) -> Estimate:
+def estimate_rows(
+    task: Any,
+    client: Any,
+    texts: list[str],
+    schema: Any = None,
+    model: str | None = None,
+    price_factor: Decimal | None = None,
+) -> Estimate:
     """`model` (an id or role) overrides the task's role, as `unyo run -m` does; `price_factor`
     scales list prices (a provider's Batch API discount)."""
-    from unyo._providers._catalog import model_info
     from unyo._core._steps import model_counter
-    from unyo._types._prices import FREE
+    from unyo._providers._catalog import model_info
     from unyo._quality._structured import json_schema_of
 
     settings = client.settings
@@ -47,12 +53,17 @@ def estimate_rows(task: Any, client: Any, texts: list[str], schema: Any = None, 
         price = price.scaled(price_factor)
     counter = model_counter(settings, info)
     shape = schema if schema is not None else task.output_schema()
-    schema_tokens = counter.count_text(json.dumps(json_schema_of(shape), ensure_ascii=False)) if shape is not None else 0
+    schema_tokens = (
+        counter.count_text(json.dumps(json_schema_of(shape), ensure_ascii=False)) if shape is not None else 0
+    )
     per_call_factor = 2 if task.name == "summarize" else 1  # map + reduce reads the text about twice
     total_in = 0
     for text in texts:
         system, user = task.render(text)
-        total_in += (counter.count_messages([{"role": "system", "content": system}, {"role": "user", "content": user}]) + schema_tokens) * per_call_factor
+        total_in += (
+            counter.count_messages([{"role": "system", "content": system}, {"role": "user", "content": user}])
+            + schema_tokens
+        ) * per_call_factor
     if price is None:
         return Estimate(len(texts), model_id, total_in, None, None)
     expected = price.cost(Usage(total_in, 0, task.typical_output_tokens * len(texts)))

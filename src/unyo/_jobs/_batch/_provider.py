@@ -34,12 +34,12 @@ from typing import Any
 
 import httpx2
 
+from unyo._core._call import Call
+from unyo._core._pipeline import Pipeline
+from unyo._core._steps import SHAPING_STEPS
 from unyo._jobs._batch._journal import Journal
 from unyo._jobs._batch._runner import Runner, _Row, load, to_do
 from unyo._types._errors import ConfigError, ErrorContext, NotBatchable, UnpricedModel, UnyoError
-from unyo._core._steps import SHAPING_STEPS
-from unyo._core._call import Call
-from unyo._core._pipeline import Pipeline
 
 ENDPOINTS = {"responses": "/v1/responses", "chat": "/v1/chat/completions"}
 MAX_LINES = 50_000  # OpenAI's limits per batch input file
@@ -107,7 +107,10 @@ def _planned(row: _Row, call: Call) -> Planned:
     if endpoint is None or call.stream:
         raise NotBatchable(f"a {call.api} {'stream ' if call.stream else ''}call cannot go through the Batch API")
     body = json.loads(json.dumps(call.params, ensure_ascii=False))
-    line = json.dumps({"custom_id": row.id, "method": "POST", "url": endpoint, "body": body}, ensure_ascii=False).encode() + b"\n"
+    line = (
+        json.dumps({"custom_id": row.id, "method": "POST", "url": endpoint, "body": body}, ensure_ascii=False).encode()
+        + b"\n"
+    )
     price = call.model.price
     return Planned(row, endpoint, line, body_hash(call.params), worst_case(call, price) if price is not None else None)
 
@@ -151,13 +154,22 @@ def _transient(code: str | None, status: int | None) -> bool:
     """A line the batch did not really run: submit it again rather than fail the row."""
     if code in ("batch_expired", "batch_cancelled"):
         return True
-    return status is not None and (status >= 500 or status in (408, 409) or (status == 429 and code != "insufficient_quota"))
+    return status is not None and (
+        status >= 500 or status in (408, 409) or (status == 429 and code != "insufficient_quota")
+    )
 
 
 class BatchApiRunner(Runner):
     """The provider-batch flavour of the runner: same journal, same output file, same summary."""
 
-    def __init__(self, options: Any, client: Any, say: Callable[[str], None] | None = None, poll_s: float = 30.0, wait: bool = True) -> None:
+    def __init__(
+        self,
+        options: Any,
+        client: Any,
+        say: Callable[[str], None] | None = None,
+        poll_s: float = 30.0,
+        wait: bool = True,
+    ) -> None:
         super().__init__(options, client)
         self.price_factor: Decimal = price_factor(client.settings)
         self.say = say or (lambda text: None)
@@ -179,7 +191,11 @@ class BatchApiRunner(Runner):
                 busy = journal.in_open_submissions()
                 todo = [r for r in to_do(rows, journal.done(), self.o.retry_failed) if r.id not in busy]
                 self.summary.pending = len(todo)
-                subs = [s for chunk in self._chunks(self._plan(journal, todo)) if (s := self._submit(journal, chunk)) is not None]
+                subs = [
+                    s
+                    for chunk in self._chunks(self._plan(journal, todo))
+                    if (s := self._submit(journal, chunk)) is not None
+                ]
                 for sub in subs:
                     if self.stop.is_set():
                         break
@@ -191,7 +207,10 @@ class BatchApiRunner(Runner):
                 self.exit_code = 6
         except KeyboardInterrupt:
             self.stop.set()
-            self.summary.stopped, self.exit_code = "interrupted (Ctrl-C); submitted batches keep running at the provider", 130
+            self.summary.stopped, self.exit_code = (
+                "interrupted (Ctrl-C); submitted batches keep running at the provider",
+                130,
+            )
         finally:
             self.summary.elapsed_s = time.monotonic() - started
             self._write(table, rows, journal)  # with a stop reason, it also prices the rows left
@@ -224,8 +243,12 @@ class BatchApiRunner(Runner):
             try:
                 needed = planned_calls(self.o.task, client, row.text, self.o.schema, self.o.call_options)
                 if needed > 1:
-                    raise NotBatchable(f"{self.o.task.name} makes {needed} calls for this row (map over {needed - 1} parts, then reduce); a batch answers one")
-                run_task(self.o.task, row.text, client=client, schema=self.o.schema, user=self.o.user, **self.o.call_options)
+                    raise NotBatchable(
+                        f"{self.o.task.name} makes {needed} calls for this row (map over {needed - 1} parts, then reduce); a batch answers one"
+                    )
+                run_task(
+                    self.o.task, row.text, client=client, schema=self.o.schema, user=self.o.user, **self.o.call_options
+                )
                 raise NotBatchable("the task made no call")
             except _Planned as planned:
                 call = planned.call
@@ -243,7 +266,12 @@ class BatchApiRunner(Runner):
         chunks: list[list[Planned]] = []
         size = 0
         for plan in plans:
-            if not chunks or len(chunks[-1]) >= MAX_LINES or size + len(plan.line) > MAX_BYTES or chunks[-1][0].endpoint != plan.endpoint:
+            if (
+                not chunks
+                or len(chunks[-1]) >= MAX_LINES
+                or size + len(plan.line) > MAX_BYTES
+                or chunks[-1][0].endpoint != plan.endpoint
+            ):
                 chunks.append([])
                 size = 0
             chunks[-1].append(plan)
@@ -262,7 +290,9 @@ class BatchApiRunner(Runner):
         if any(p.worst_usd is None for p in plans):
             if config.allow_unpriced:
                 return plans, None
-            raise UnpricedModel(f"a budget is set but {self.o.task.name}'s model has no price: unyo cannot cap what it cannot price")
+            raise UnpricedModel(
+                f"a budget is set but {self.o.task.name}'s model has no price: unyo cannot cap what it cannot price"
+            )
         worst: list[Decimal] = [p.worst_usd for p in plans]  # type: ignore[misc]
         per_request = min((lim.usd for lim in config.limits if lim.period == "request"), default=None)
         if per_request is not None and max(worst) > per_request:
@@ -272,10 +302,14 @@ class BatchApiRunner(Runner):
         rid, tag = f"batch-hold:{sub_id}", self.o.call_options.get("tag") or f"task:{self.o.task.name}"
         count, refusal = len(plans), ""
         while count:
-            _, outcome = hold(settings, rid, sum(worst[:count], Decimal(0)), self.o.user, tag, HOLD_S, owner=f"batch:{sub_id}")
+            _, outcome = hold(
+                settings, rid, sum(worst[:count], Decimal(0)), self.o.user, tag, HOLD_S, owner=f"batch:{sub_id}"
+            )
             if outcome.refused is None:
                 if count < len(plans):  # the other rows (and later chunks) wait for budget
-                    self.over_budget = f"budget reached before submitting: {refusal}; {len(plans) - count} row(s) not submitted"
+                    self.over_budget = (
+                        f"budget reached before submitting: {refusal}; {len(plans) - count} row(s) not submitted"
+                    )
                 return plans[:count], rid
             check, spent, reserved = outcome.refused
             refusal = f"{check.limit.describe()} ({check.period}): spent ${spent}, reserved ${reserved}"
@@ -300,9 +334,17 @@ class BatchApiRunner(Runner):
         raw = self.client.raw
         try:
             content = b"".join(p.line for p in plans)
-            uploaded = self._control("upload the batch file", lambda: raw.files.create(file=(f"unyo-{sub_id}.jsonl", content, "application/jsonl"), purpose="batch"))
+            uploaded = self._control(
+                "upload the batch file",
+                lambda: raw.files.create(file=(f"unyo-{sub_id}.jsonl", content, "application/jsonl"), purpose="batch"),
+            )
             metadata = {"unyo_submission": sub_id, "unyo_task": self.o.task.name}
-            batch = self._control("create the batch", lambda: raw.batches.create(input_file_id=uploaded.id, endpoint=endpoint, completion_window="24h", metadata=metadata))
+            batch = self._control(
+                "create the batch",
+                lambda: raw.batches.create(
+                    input_file_id=uploaded.id, endpoint=endpoint, completion_window="24h", metadata=metadata
+                ),
+            )
         except UnyoError as exc:
             self._abandon(journal, sub, f"{type(exc).__name__}: {exc}")
             self._stop(f"could not submit the batch: {type(exc).__name__}: {exc}", exc.exit_code)
@@ -312,18 +354,22 @@ class BatchApiRunner(Runner):
         from unyo._types._prices import usd
 
         worst = sum((p.worst_usd or Decimal(0) for p in plans), Decimal(0))
-        self.say(f"submitted {len(plans)} rows as batch {batch.id} ({endpoint}, {len(content):,} bytes; worst case {usd(worst)} at {self.price_factor:%} of list prices)")
+        self.say(
+            f"submitted {len(plans)} rows as batch {batch.id} ({endpoint}, {len(content):,} bytes; worst case {usd(worst)} at {self.price_factor:%} of list prices)"
+        )
         return sub
 
     def _control(self, what: str, fn: Callable[[], Any]) -> Any:
         """A Files/Batches call, retried on transient errors with the client's backoff."""
         import openai
 
-        from unyo._types._errors import from_sdk
         from unyo._core._retry import RetryPolicy
+        from unyo._types._errors import from_sdk
 
         s = self.client.settings
-        policy = RetryPolicy(max(3, s.max_attempts), max(s.deadline_s, 60.0), s.backoff_base_s, s.backoff_max_s, s.retry_after_cap_s)
+        policy = RetryPolicy(
+            max(3, s.max_attempts), max(s.deadline_s, 60.0), s.backoff_base_s, s.backoff_max_s, s.retry_after_cap_s
+        )
         started, attempt = time.monotonic(), 0
         while True:
             attempt += 1
@@ -363,7 +409,10 @@ class BatchApiRunner(Runner):
         try:
             batch = self._wait(sub["batch_id"])
         except UnyoError as exc:
-            self._stop(f"could not check batch {sub['batch_id']}: {type(exc).__name__}: {exc}; it keeps running, run the same command later", exc.exit_code)
+            self._stop(
+                f"could not check batch {sub['batch_id']}: {type(exc).__name__}: {exc}; it keeps running, run the same command later",
+                exc.exit_code,
+            )
             return
         counts = getattr(batch, "request_counts", None)
         self.summary.batches.append({"id": batch.id, "status": batch.status, "rows": len(journal.submitted(sub["id"])),
@@ -371,14 +420,20 @@ class BatchApiRunner(Runner):
         if batch.status not in TERMINAL:
             return
         if batch.status == "failed":
-            errors = "; ".join(str(getattr(e, "message", e)) for e in (getattr(batch.errors, "data", None) or [])) or "no reason given"
+            errors = (
+                "; ".join(str(getattr(e, "message", e)) for e in (getattr(batch.errors, "data", None) or []))
+                or "no reason given"
+            )
             self._abandon(journal, sub, errors)
             self._stop(f"batch {batch.id} failed at the provider: {errors}", 7)
             return
         try:
             self._collect(journal, by_id, sub, batch)
         except UnyoError as exc:
-            self._stop(f"could not collect batch {batch.id}: {type(exc).__name__}: {exc}; run the same command to try again", exc.exit_code)
+            self._stop(
+                f"could not collect batch {batch.id}: {type(exc).__name__}: {exc}; run the same command to try again",
+                exc.exit_code,
+            )
 
     def _adopt(self, sub_id: str, created: float) -> Any:
         """The batch made for `sub_id`, from the newest batches back to just before it was recorded."""
@@ -396,9 +451,14 @@ class BatchApiRunner(Runner):
     def _wait(self, batch_id: str) -> Any:
         said = None
         while True:
-            batch = self._control("check the batch", lambda: self.client.raw.batches.retrieve(batch_id, timeout=self.client.settings.read_timeout_s))
+            batch = self._control(
+                "check the batch",
+                lambda: self.client.raw.batches.retrieve(batch_id, timeout=self.client.settings.read_timeout_s),
+            )
             counts = batch.request_counts
-            line = f"batch {batch_id}: {batch.status}" + (f" · {counts.completed + counts.failed}/{counts.total} done, {counts.failed} failed" if counts else "")
+            line = f"batch {batch_id}: {batch.status}" + (
+                f" · {counts.completed + counts.failed}/{counts.total} done, {counts.failed} failed" if counts else ""
+            )
             if line != said:
                 self.say(line)
                 said = line
@@ -421,12 +481,14 @@ class BatchApiRunner(Runner):
         return out
 
     def _collect(self, journal: Journal, by_id: dict[str, _Row], sub: dict[str, Any], batch: Any) -> None:
-        from unyo._money._settle import settle
         from unyo._jobs._tasks import run_task
+        from unyo._money._settle import settle
 
         lines = {**self._lines(batch.error_file_id), **self._lines(batch.output_file_id)}
         replay = _Replay(self.price_factor)
-        client = self._client(Pipeline((*SHAPING_STEPS, replay.step), (settle,)), replay)  # settled and audited, never reserved
+        client = self._client(
+            Pipeline((*SHAPING_STEPS, replay.step), (settle,)), replay
+        )  # settled and audited, never reserved
         done = journal.done()
         sent = journal.submitted(sub["id"])
         for row_id, expected in sent.items():
@@ -449,7 +511,9 @@ class BatchApiRunner(Runner):
             replay.load(batch.id, row_id, expected, (status, body, response.get("request_id")))
             row.attempts += 1
             try:
-                result = run_task(self.o.task, row.text, client=client, schema=self.o.schema, user=self.o.user, **self.o.call_options)
+                result = run_task(
+                    self.o.task, row.text, client=client, schema=self.o.schema, user=self.o.user, **self.o.call_options
+                )
             except UnyoError as exc:
                 cost = getattr(replay.info, "cost_usd", None)
                 if status != 200 and _transient(code, status):

@@ -1,16 +1,16 @@
 """Apply a task to every row of a file: concurrent, rate-adaptive, resumable, within a budget.
 
-    read file ──> rows (stable id + content hash) ──> journal says which are done
-        └─> dispatcher: free slot ─> budget check ─> limiter slot ─> worker: run_task ─> journal the outcome
-              429        -> the limiter slows and pauses everyone; the row goes back in the queue
-    pacing: the provider's announced limits (x-ratelimit-* headers, learned by the shared limiter
-    in unyo._core._limiter) when it sends them, else AIMD probing (_limiter.AdaptiveLimiter);
-    rows in flight follow rate x latency (x 1.5, + 2), up to `concurrency` (default 64)
-              5xx, timeout, connection -> back in the queue with a backoff (bounded attempts)
-              context too long, invalid output, bad request -> the row fails, the batch goes on
-              quota, authentication, budget -> the batch stops cleanly; nothing is lost
-    output (written atomically from input + journal): every input row exactly once, with the
-    task's fields, `unyo_status` (ok | failed | pending), `unyo_error` and `unyo_cost_usd`.
+read file ──> rows (stable id + content hash) ──> journal says which are done
+    └─> dispatcher: free slot ─> budget check ─> limiter slot ─> worker: run_task ─> journal the outcome
+          429        -> the limiter slows and pauses everyone; the row goes back in the queue
+pacing: the provider's announced limits (x-ratelimit-* headers, learned by the shared limiter
+in unyo._core._limiter) when it sends them, else AIMD probing (_limiter.AdaptiveLimiter);
+rows in flight follow rate x latency (x 1.5, + 2), up to `concurrency` (default 64)
+          5xx, timeout, connection -> back in the queue with a backoff (bounded attempts)
+          context too long, invalid output, bad request -> the row fails, the batch goes on
+          quota, authentication, budget -> the batch stops cleanly; nothing is lost
+output (written atomically from input + journal): every input row exactly once, with the
+task's fields, `unyo_status` (ok | failed | pending), `unyo_error` and `unyo_cost_usd`.
 """
 
 from __future__ import annotations
@@ -122,7 +122,12 @@ def load(options: BatchOptions) -> tuple[_files.Table, list[_Row], Journal, dict
     journal_path = options.output.with_name(options.output.name + ".journal")
     if options.restart and journal_path.exists():
         journal_path.unlink()
-    meta = {"task": options.task.name, "column": options.column, "id_column": options.id_column or "", "input": str(options.input.resolve())}
+    meta = {
+        "task": options.task.name,
+        "column": options.column,
+        "id_column": options.id_column or "",
+        "input": str(options.input.resolve()),
+    }
     journal = Journal(journal_path, meta)
     rows = []
     for i, (row, row_id) in enumerate(zip(table.rows, ids)):
@@ -132,7 +137,9 @@ def load(options: BatchOptions) -> tuple[_files.Table, list[_Row], Journal, dict
     for r in rows:
         seen = done.get(r.id)
         if seen is not None and seen["hash"] != r.hash:
-            raise BadInput(f"row {r.id} of {options.input} changed since {journal_path} recorded it; use --restart to start over")
+            raise BadInput(
+                f"row {r.id} of {options.input} changed since {journal_path} recorded it; use --restart to start over"
+            )
     return table, rows, journal, done
 
 
@@ -141,7 +148,12 @@ def to_do(rows: list[_Row], done: dict[str, dict[str, Any]], retry_failed: bool)
 
 
 class Runner:
-    def __init__(self, options: BatchOptions, client: Any, on_progress: Callable[[BatchSummary, AdaptiveLimiter], None] | None = None) -> None:
+    def __init__(
+        self,
+        options: BatchOptions,
+        client: Any,
+        on_progress: Callable[[BatchSummary, AdaptiveLimiter], None] | None = None,
+    ) -> None:
         self.o, self.client, self.on_progress = options, client, on_progress
         self.limiter = AdaptiveLimiter(options.rpm)
         self.max_concurrency = max(1, options.concurrency or DEFAULT_CONCURRENCY)
@@ -164,7 +176,9 @@ class Runner:
 
         row.attempts += 1
         try:
-            result = run_task(self.o.task, row.text, client=self.client, schema=self.o.schema, user=self.o.user, **self.o.call_options)
+            result = run_task(
+                self.o.task, row.text, client=self.client, schema=self.o.schema, user=self.o.user, **self.o.call_options
+            )
         except RateLimited as exc:
             self.limiter.limited(exc.retry_after)
             self._learn(getattr(exc, "model", None))
@@ -178,7 +192,9 @@ class Runner:
             if getattr(exc, "retryable", False):
                 self._again(row, journal, exc, min(30.0, self.o.backoff_s * 2 ** (row.attempts - 1)))
             else:
-                calls = (getattr(exc, "calls", None) or []) if isinstance(exc, OutputInvalid) else []  # billed calls that failed validation
+                calls = (
+                    (getattr(exc, "calls", None) or []) if isinstance(exc, OutputInvalid) else []
+                )  # billed calls that failed validation
                 self._fail(row, journal, exc, total_cost(calls) if calls else None, len(calls))
         except Exception as exc:  # noqa: BLE001 - one row's bug must not end the batch
             self._fail(row, journal, f"internal error: {type(exc).__name__}: {exc}")
@@ -242,11 +258,15 @@ class Runner:
             self.summary.retries += 1
             self._queue.appendleft(row)
 
-    def _fail(self, row: _Row, journal: Journal, error: str | Exception, cost: Decimal | None = None, calls: int = 0) -> None:
+    def _fail(
+        self, row: _Row, journal: Journal, error: str | Exception, cost: Decimal | None = None, calls: int = 0
+    ) -> None:
         message = f"{type(error).__name__}: {error}" if isinstance(error, Exception) else error
         self._finish(row, journal, "failed", None, message, cost, calls)
 
-    def _finish(self, row: _Row, journal: Journal, status: str, output: Any, error: str | None, cost: Decimal | None, calls: int) -> None:
+    def _finish(
+        self, row: _Row, journal: Journal, status: str, output: Any, error: str | None, cost: Decimal | None, calls: int
+    ) -> None:
         journal.record(row.id, row.hash, status, output, error, cost, calls, row.attempts)
         with self._lock:
             self.summary.ran += 1
@@ -342,13 +362,20 @@ class Runner:
         from unyo._records._ledger import ledger_for
 
         tag = self.o.call_options.get("tag")
-        spent, reserved = ledger_for(self.client.settings).counters(["total"]).get((f"tag:{tag}", "total"), (Decimal(0), Decimal(0)))
-        worst = row_estimate(self.o.task, self.client, row.text, self.o.schema, self.o.call_options.get("model")).worst_usd or Decimal(0)  # unpriced: the budget layer refuses it
+        spent, reserved = (
+            ledger_for(self.client.settings).counters(["total"]).get((f"tag:{tag}", "total"), (Decimal(0), Decimal(0)))
+        )
+        worst = row_estimate(
+            self.o.task, self.client, row.text, self.o.schema, self.o.call_options.get("model")
+        ).worst_usd or Decimal(0)  # unpriced: the budget layer refuses it
         if spent + reserved + worst <= self.o.max_cost:  # type: ignore[operator]
             return True
         with self._lock:
             if self.summary.stopped is None:
-                self.summary.stopped, self.exit_code = f"--max-cost ${self.o.max_cost} reached (spent ${spent}, reserved ${reserved})", 4
+                self.summary.stopped, self.exit_code = (
+                    f"--max-cost ${self.o.max_cost} reached (spent ${spent}, reserved ${reserved})",
+                    4,
+                )
         self.stop.set()
         return False
 
@@ -369,10 +396,16 @@ class Runner:
             merged = dict(original)
             for f in fields:
                 merged[names[f]] = (entry.get("result") or {}).get(f) if entry and entry.get("result") else None
-            merged.update(unyo_status=status, unyo_error=entry["error"] if entry else None, unyo_cost_usd=str(entry["cost"]) if entry and entry["cost"] is not None else None)
+            merged.update(
+                unyo_status=status,
+                unyo_error=entry["error"] if entry else None,
+                unyo_cost_usd=str(entry["cost"]) if entry and entry["cost"] is not None else None,
+            )
             out_rows.append(merged)
         columns = [*table.columns, *[names[f] for f in fields], *STATUS_COLUMNS]
-        _files.write(self.o.output, columns, out_rows, "utf-8-sig" if table.encoding in ("utf-8-sig", "cp932") else None)
+        _files.write(
+            self.o.output, columns, out_rows, "utf-8-sig" if table.encoding in ("utf-8-sig", "cp932") else None
+        )
         self.summary.pending = pending
         self.summary.ok = sum(1 for e in done.values() if e["status"] == "ok")
         self.summary.failed = sum(1 for e in done.values() if e["status"] == "failed")

@@ -15,9 +15,9 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
+from unyo._jobs._tasks._spec import Task
 from unyo._types._call import CallInfo, total_cost
 from unyo._types._errors import ConfigError, NotBatchable
-from unyo._jobs._tasks._spec import Task
 
 
 @dataclass
@@ -36,7 +36,15 @@ class TaskResult:
                 "models": sorted({c.model for c in self.calls}), "call_ids": [c.call_id for c in self.calls]}  # fmt: skip
 
 
-def _structured(task: Task, client: Any, text: str, schema: Any, options: dict[str, Any], system: str | None = None, user: str | None = None) -> Any:
+def _structured(
+    task: Task,
+    client: Any,
+    text: str,
+    schema: Any,
+    options: dict[str, Any],
+    system: str | None = None,
+    user: str | None = None,
+) -> Any:
     from unyo._quality._ask import _api_for
     from unyo._quality._classify import logprob_params
     from unyo._quality._structured import structured_flow
@@ -56,7 +64,11 @@ def triage(task: Task, client: Any, text: str, options: dict[str, Any]) -> Any:
     from unyo._quality._classify import field_scores
 
     key = task.confidence_field or "category"
-    measured = field_scores(parsed, key, [out[key]], list(task.options.get("labels", []))).get(out[key]) if isinstance(out.get(key), str) else None
+    measured = (
+        field_scores(parsed, key, [out[key]], list(task.options.get("labels", []))).get(out[key])
+        if isinstance(out.get(key), str)
+        else None
+    )
     out["confidence"] = round(measured if measured is not None else float(out.get("confidence", 0)), 4)
     out["confidence_source"] = "logprobs" if measured is not None else "self_reported"
     reasons = []
@@ -79,10 +91,18 @@ def draft_violations(task: Task, facts: str, draft: dict[str, Any]) -> list[str]
     """Forbidden phrases, and numbers the facts do not contain (NFKC: full-width digits count)."""
     body = unicodedata.normalize("NFKC", f"{draft.get('subject', '')}\n{draft.get('body', '')}")
     known = unicodedata.normalize("NFKC", facts)
-    problems = [f"forbidden claim {w!r}" for w in task.options.get("forbidden", []) if unicodedata.normalize("NFKC", w).lower() in body.lower()]
+    problems = [
+        f"forbidden claim {w!r}"
+        for w in task.options.get("forbidden", [])
+        if unicodedata.normalize("NFKC", w).lower() in body.lower()
+    ]
     if task.options.get("check_numbers", True):
         known_numbers = {n.replace(",", "") for n in NUMBER.findall(known)}
-        problems += [f"number {n} is not in the facts" for n in dict.fromkeys(NUMBER.findall(body)) if n.replace(",", "") not in known_numbers]
+        problems += [
+            f"number {n} is not in the facts"
+            for n in dict.fromkeys(NUMBER.findall(body))
+            if n.replace(",", "") not in known_numbers
+        ]
     return problems
 
 
@@ -107,9 +127,9 @@ def draft(task: Task, client: Any, text: str, options: dict[str, Any]) -> Any:
 
 def summary_parts(task: Task, client: Any, text: str, options: dict[str, Any]) -> list[str]:
     """The parts summarize maps over: the text split on structure into `part_tokens` pieces."""
-    from unyo._providers._catalog import model_info
     from unyo._core._steps import model_counter
     from unyo._jobs._tasks._split import split
+    from unyo._providers._catalog import model_info
 
     model_id, _ = client.settings.profile.resolve_model(str(options.get("model") or task.role))
     counter = model_counter(client.settings, model_info(model_id, client.settings.models))
@@ -139,23 +159,37 @@ def summarize(task: Task, client: Any, text: str, options: dict[str, Any]) -> An
         return TaskResult(task.name, {"summary": parsed.parsed["summary"], "parts_used": [1], "parts": 1}, parsed.calls)
     notes = []
     for i, part in enumerate(parts, 1):  # map: each part alone
-        parsed = yield from _structured(task, client, f"[Part {i} of {len(parts)}]\n{part}", task.output_schema(), dict(options))
+        parsed = yield from _structured(
+            task, client, f"[Part {i} of {len(parts)}]\n{part}", task.output_schema(), dict(options)
+        )
         calls += parsed.calls
         notes.append((i, parsed.parsed["summary"]))
     merged = "\n\n".join(f"[Part {i}] {s}" for i, s in notes)
     instruction = ("Merge these summaries of the numbered parts of one document into one summary. "
                    "In parts_used list the part numbers whose content your summary includes.\n\n")  # fmt: skip
-    parsed = yield from _structured(task, client, merged, final_schema, dict(options), user=instruction + merged)  # reduce
+    parsed = yield from _structured(
+        task, client, merged, final_schema, dict(options), user=instruction + merged
+    )  # reduce
     calls += parsed.calls
     used = sorted({int(p) for p in parsed.parsed.get("parts_used", []) if isinstance(p, int) and 1 <= p <= len(parts)})
-    return TaskResult(task.name, {"summary": parsed.parsed["summary"], "parts_used": used or list(range(1, len(parts) + 1)), "parts": len(parts)}, calls)
+    return TaskResult(
+        task.name,
+        {
+            "summary": parsed.parsed["summary"],
+            "parts_used": used or list(range(1, len(parts) + 1)),
+            "parts": len(parts),
+        },
+        calls,
+    )
 
 
 def classify(task: Task, client: Any, text: str, options: dict[str, Any]) -> Any:
     from unyo._quality._classify import classify_flow
     from unyo._quality._flow import Blocking
 
-    labels = (yield Blocking(load_labels, task.options.get("labels_file") or "", io=False)) or list(task.options.get("labels", []))
+    labels = (yield Blocking(load_labels, task.options.get("labels_file") or "", io=False)) or list(
+        task.options.get("labels", [])
+    )
     result = yield from classify_flow(client, text, labels, instructions=str(task.options.get("instructions") or ""), multi_label=bool(task.options.get("multi_label")),
                                       model=options.pop("model", None) or task.role, max_output_tokens=task.max_output_tokens, **options)  # fmt: skip
     return TaskResult(task.name, result.fields(), result.calls)
@@ -175,7 +209,9 @@ def load_labels(path: str) -> dict[str, str] | None:
     except OSError as exc:
         raise ConfigError(f"labels file {path}: {exc.strerror}") from None
     except (ValueError, tomllib.TOMLDecodeError) as exc:
-        raise ConfigError(f"labels file {path}: not valid {'JSON' if file.suffix == '.json' else 'TOML'} ({exc})") from None
+        raise ConfigError(
+            f"labels file {path}: not valid {'JSON' if file.suffix == '.json' else 'TOML'} ({exc})"
+        ) from None
     items = data.get("labels") if isinstance(data, dict) else data
     if not isinstance(items, list) or not all(isinstance(i, dict) and i.get("name") for i in items):
         raise ConfigError(f"labels file {path}: expected labels = [{{name, definition, examples}}, ...]")
@@ -189,7 +225,11 @@ def load_labels(path: str) -> dict[str, str] | None:
 def generic(task: Task, client: Any, text: str, options: dict[str, Any], schema: Any = None) -> Any:
     use = schema if schema is not None else task.output_schema()
     if use is None:
-        raise ConfigError(f"task {task.name} needs an output schema: give --schema FILE.json|module:Model" if task.needs_schema else f"task {task.name} has no schema.json")
+        raise ConfigError(
+            f"task {task.name} needs an output schema: give --schema FILE.json|module:Model"
+            if task.needs_schema
+            else f"task {task.name} has no schema.json"
+        )
     parsed = yield from _structured(task, client, text, use, options)
     value = parsed.parsed.model_dump(mode="json") if hasattr(parsed.parsed, "model_dump") else parsed.parsed
     return TaskResult(task.name, value, parsed.calls)
@@ -201,8 +241,8 @@ SPECIAL = {"triage": triage, "draft": draft, "summarize": summarize, "classify":
 def task_flow(task: Task | str, text: str, client: Any, *, schema: Any = None, options: dict[str, Any] | None = None, user: str | None = None,
               tag: str | None = None, **call_options: Any) -> Any:  # fmt: skip
     """run_task's body, for either client (a flow: see `unyo._quality._flow`)."""
-    from unyo._quality._flow import Blocking
     from unyo._jobs._tasks._spec import find
+    from unyo._quality._flow import Blocking
 
     if isinstance(task, str):
         task = yield Blocking(find, task, client.settings.home, io=False)  # reads the task's files
@@ -225,7 +265,9 @@ def run_task(task: Task | str, text: str, *, client: Any = None, profile: str | 
     from unyo._quality._flow import run
 
     client = client or default_client(profile)
-    return run(task_flow(task, text, client, schema=schema, options=options, user=user, tag=tag, **call_options), client)  # type: ignore[no-any-return]
+    return run(
+        task_flow(task, text, client, schema=schema, options=options, user=user, tag=tag, **call_options), client
+    )  # type: ignore[no-any-return]
 
 
 async def arun_task(task: Task | str, text: str, *, client: Any = None, profile: str | None = None, schema: Any = None,
@@ -234,4 +276,6 @@ async def arun_task(task: Task | str, text: str, *, client: Any = None, profile:
     from unyo._quality._flow import arun, default_async_client
 
     client = client or default_async_client(profile)
-    return await arun(task_flow(task, text, client, schema=schema, options=options, user=user, tag=tag, **call_options), client)  # type: ignore[no-any-return]
+    return await arun(
+        task_flow(task, text, client, schema=schema, options=options, user=user, tag=tag, **call_options), client
+    )  # type: ignore[no-any-return]
