@@ -30,6 +30,8 @@ demo: install
 	env -u OPENAI_API_KEY -u OPENAI_BASE_URL UNYO_PROFILE=local $(BIN)/unyo usage --since 1h --by tag
 
 test: install-test
+	$(BIN)/ruff check src tests bench
+	$(BIN)/ruff format --check src tests bench
 	$(BIN)/python -m pytest -q
 
 bench: install-test
