@@ -33,8 +33,16 @@ def main() -> None:
         settings = unyo.load_settings(
             profile="openai", api_key="sk-bench-000000000000000000", base_url=server.url, model="gpt-4o-mini"
         )
-        options = BatchOptions(task=find("triage"), input=source, output=tmp / "out.csv", column="text", concurrency=16, rpm=PER_S * 60 * 2,
-                               backoff_s=0.05, call_options={"tag": "bench"})  # fmt: skip
+        options = BatchOptions(
+            task=find("triage"),
+            input=source,
+            output=tmp / "out.csv",
+            column="text",
+            concurrency=16,
+            rpm=PER_S * 60 * 2,
+            backoff_s=0.05,
+            call_options={"tag": "bench"},
+        )
         runner = Runner(options, unyo.OpenAI(settings=batch_settings(settings, "bench", None)))
         began = time.monotonic()
         summary = runner.run()
@@ -43,15 +51,18 @@ def main() -> None:
         statuses = [r["unyo_status"] for r in csv.DictReader(f)]
     achieved = summary.ok / elapsed
     print(
-        f"rows {ROWS}, server limit {PER_S:g} req/s ({PER_S * 60:g} rpm, sliding {WINDOW_S:g} s window), concurrency 16, start rate 2x the limit"
+        f"rows {ROWS}, server limit {PER_S:g} req/s ({PER_S * 60:g} rpm, sliding {WINDOW_S:g} s window), "
+        "concurrency 16, start rate 2x the limit"
     )
     print(f"baseline (the limit):  {PER_S:8.2f} rows/s")
     print(f"unyo batch runner:     {achieved:8.2f} rows/s   ratio {achieved / PER_S:.3f}   in {elapsed:.1f} s")
     print(
-        f"429s received: {summary.rate_limited} ({summary.rate_limited / max(ROWS, 1):.3f} per row), row retries: {summary.retries}, final rate {runner.limiter.rpm / 60:.2f} req/s"
+        f"429s received: {summary.rate_limited} ({summary.rate_limited / max(ROWS, 1):.3f} per row), "
+        f"row retries: {summary.retries}, final rate {runner.limiter.rpm / 60:.2f} req/s"
     )
     print(
-        f"rows ok {statuses.count('ok')}, failed {statuses.count('failed')}, pending {statuses.count('pending')}, lost {ROWS - len(statuses)}"
+        f"rows ok {statuses.count('ok')}, failed {statuses.count('failed')}, "
+        f"pending {statuses.count('pending')}, lost {ROWS - len(statuses)}"
     )
 
 

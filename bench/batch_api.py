@@ -32,8 +32,15 @@ def main() -> None:
             profile="openai", api_key="sk-bench-000000000000000000", base_url=server.url, model="gpt-4o-mini"
         )
         for name in ("sync", "batch-api"):
-            options = BatchOptions(task=find("triage"), input=source, output=tmp / f"out-{name}.csv", column="text", concurrency=16, rpm=10**6,
-                                   call_options={"tag": f"bench-{name}"})  # fmt: skip
+            options = BatchOptions(
+                task=find("triage"),
+                input=source,
+                output=tmp / f"out-{name}.csv",
+                column="text",
+                concurrency=16,
+                rpm=10**6,
+                call_options={"tag": f"bench-{name}"},
+            )
             client = unyo.OpenAI(settings=batch_settings(settings, f"bench-{name}", None))
             runner = Runner(options, client) if name == "sync" else BatchApiRunner(options, client, poll_s=0.05)
             began = time.monotonic()
@@ -43,10 +50,12 @@ def main() -> None:
     batch_s, batch = results["batch-api"]
     print(f"rows {ROWS}, triage, fault server without a rate limit")
     print(
-        f"baseline (sync runner, 16 in flight): {ROWS / sync_s:8.1f} rows/s  in {sync_s:.1f} s  ok {sync.ok}  charged ${sync.spent_usd}"
+        f"baseline (sync runner, 16 in flight): {ROWS / sync_s:8.1f} rows/s  "
+        f"in {sync_s:.1f} s  ok {sync.ok}  charged ${sync.spent_usd}"
     )
     print(
-        f"--via batch-api (plan+upload+replay): {ROWS / batch_s:8.1f} rows/s  in {batch_s:.1f} s  ok {batch.ok}  charged ${batch.spent_usd}"
+        f"--via batch-api (plan+upload+replay): {ROWS / batch_s:8.1f} rows/s  "
+        f"in {batch_s:.1f} s  ok {batch.ok}  charged ${batch.spent_usd}"
     )
     print(f"ratio batch-api / sync: speed {sync_s / batch_s:.2f}, cost {batch.spent_usd / sync.spent_usd:.3f}")
 

@@ -244,10 +244,16 @@ def main() -> None:
         ),  # fmt: skip
         Scenario("noheaders", int(300 * scale), 600, 10_000_000, headers=False, goals="warm share >= 0.9"),
     ]
-    print(f"fault server, provider mode: continuous RPM/TPM buckets ({BURST_S:g} s burst), x-ratelimit-* on every answer, "
-          f"{LATENCY_S * 1000:.0f} ms latency{'; --quick: half the rows' if QUICK else ''}")  # fmt: skip
+    print(
+        f"fault server, provider mode: continuous RPM/TPM buckets ({BURST_S:g} s burst), "
+        "x-ratelimit-* on every answer, "
+        f"{LATENCY_S * 1000:.0f} ms latency{'; --quick: half the rows' if QUICK else ''}"
+    )
     print()
-    header = f"{'scenario':<10} {'run':<31} {'rows ok':>8} {'time':>7} {'share':>6} {'binding':>9} {'429s':>7} {'t90':>6}  extra"
+    header = (
+        f"{'scenario':<10} {'run':<31} {'rows ok':>8} {'time':>7} "
+        f"{'share':>6} {'binding':>9} {'429s':>7} {'t90':>6}  extra"
+    )
     print(header)
     print("-" * len(header))
     with FaultServer() as server:
@@ -267,11 +273,18 @@ def main() -> None:
                     r.extra["warm share"] = f"{warm.share:.3f}" if warm else "n/a"
                 results.append(r)
                 extra = ", ".join(f"{k} {v}" for k, v in r.extra.items())
-                print(f"{s.name:<10} {r.label:<31} {r.ok_rows:>4}/{s.rows:<3} {r.elapsed_s:>6.1f}s {r.share:>6.3f} {r.binding:>9} "
-                      f"{r.rate429 * 100:>6.1f}% {_fmt(r.t90):>6}  {extra}", flush=True)  # fmt: skip
+                print(
+                    f"{s.name:<10} {r.label:<31} {r.ok_rows:>4}/{s.rows:<3} {r.elapsed_s:>6.1f}s "
+                    f"{r.share:>6.3f} {r.binding:>9} "
+                    f"{r.rate429 * 100:>6.1f}% {_fmt(r.t90):>6}  {extra}",
+                    flush=True,
+                )
             u, b = results
-            print(f"{'':<10} ratio unyo/baseline: share {u.share / b.share if b.share else float('nan'):.2f}x, "
-                  f"time {u.elapsed_s / b.elapsed_s:.2f}x, 429s {u.rate429 * 100:.1f}% vs {b.rate429 * 100:.1f}%   goal: {s.goals}")  # fmt: skip
+            print(
+                f"{'':<10} ratio unyo/baseline: share {u.share / b.share if b.share else float('nan'):.2f}x, "
+                f"time {u.elapsed_s / b.elapsed_s:.2f}x, 429s {u.rate429 * 100:.1f}% vs {b.rate429 * 100:.1f}%   "
+                f"goal: {s.goals}"
+            )
             print()
 
 

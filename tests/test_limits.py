@@ -54,8 +54,16 @@ def unique_key() -> str:
 
 
 def test_headers_are_parsed_with_openai_durations() -> None:
-    seen = parse_headers(headers(limit_requests=600, limit_tokens=200000, remaining_requests=599, remaining_tokens=198500,
-                                 reset_requests="100ms", reset_tokens="6m0s"))  # fmt: skip
+    seen = parse_headers(
+        headers(
+            limit_requests=600,
+            limit_tokens=200000,
+            remaining_requests=599,
+            remaining_tokens=198500,
+            reset_requests="100ms",
+            reset_tokens="6m0s",
+        )
+    )
     assert (seen.limit_requests, seen.limit_tokens, seen.remaining_requests, seen.remaining_tokens) == (
         600,
         200000,
@@ -202,8 +210,15 @@ def batch_runner(server: FaultServer, tmp: Path, rows: int, **kw: Any) -> tuple[
     settings = unyo.load_settings(
         profile="openai", api_key=unique_key(), base_url=server.url, model="gpt-4o-mini", home=str(tmp / "home")
     )
-    options = BatchOptions(task=find("triage"), input=write_rows(tmp / "in.csv", [f"inquiry {i}: 請求書の再発行" for i in range(rows)]),
-                           output=tmp / "out.csv", column="text", backoff_s=0.05, call_options={"tag": "t", "model": "gpt-4o-mini"}, **kw)  # fmt: skip
+    options = BatchOptions(
+        task=find("triage"),
+        input=write_rows(tmp / "in.csv", [f"inquiry {i}: 請求書の再発行" for i in range(rows)]),
+        output=tmp / "out.csv",
+        column="text",
+        backoff_s=0.05,
+        call_options={"tag": "t", "model": "gpt-4o-mini"},
+        **kw,
+    )
     return Runner(options, unyo.OpenAI(settings=batch_settings(settings, "t", None))), settings
 
 
@@ -302,8 +317,15 @@ def redis_key() -> Any:
 
 def test_the_redis_limiter_is_one_bucket_across_processes(redis_key: str) -> None:
     n = 20
-    procs = [subprocess.Popen([sys.executable, "-c", _WORKER, REDIS_URL, redis_key, str(n)], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
-             for _ in range(2)]  # fmt: skip
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-c", _WORKER, REDIS_URL, redis_key, str(n)],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        for _ in range(2)
+    ]
     for p in procs:
         assert p.stdout is not None and p.stdout.readline().strip() == "ready"
     for p in procs:
@@ -332,10 +354,23 @@ def test_clients_in_two_processes_share_the_limit_through_redis(
         "for i in range(12): c.responses.create(input=f'row {i}', max_output_tokens=20)\n"
     )
     key = unique_key()
-    env = {**{k: v for k, v in os.environ.items() if not k.startswith(("OPENAI_", "UNYO_"))}, "UNYO_REDIS_URL": REDIS_URL,
-           "UNYO_HOME": str(tmp_path / "home"), "UNYO_DB_URL": "off", "UNYO_BACKOFF_BASE_S": "0.05"}  # fmt: skip
-    procs = [subprocess.Popen([sys.executable, "-c", script, key, own_server.url], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, env=env)
-             for _ in range(2)]  # fmt: skip
+    env = {
+        **{k: v for k, v in os.environ.items() if not k.startswith(("OPENAI_", "UNYO_"))},
+        "UNYO_REDIS_URL": REDIS_URL,
+        "UNYO_HOME": str(tmp_path / "home"),
+        "UNYO_DB_URL": "off",
+        "UNYO_BACKOFF_BASE_S": "0.05",
+    }
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-c", script, key, own_server.url],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+            env=env,
+        )
+        for _ in range(2)
+    ]
     for p in procs:
         assert p.stdout is not None and p.stdout.readline().strip() == "ready"
     time.sleep(1.2)  # the server's bucket refills

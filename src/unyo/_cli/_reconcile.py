@@ -23,11 +23,18 @@ def run(args: Namespace) -> int:
         print(json.dumps(report, ensure_ascii=False, default=str))
         return 0
     print(
-        f"Reconciling {report['start'][:10]} .. {report['end'][:10]} (UTC days): ledger {usd(report['ledger_cost'])}, bill {usd(report['provider_cost'])}"
+        f"Reconciling {report['start'][:10]} .. {report['end'][:10]} (UTC days): "
+        f"ledger {usd(report['ledger_cost'])}, bill {usd(report['provider_cost'])}"
     )
     _tokens(report, args.by)
-    table("cost per day", ["day", "ledger", "provider", "difference"],
-          [[d["day"] + (" (partial)" if d["partial"] else ""), usd(d["ledger"]), usd(d["provider"]), usd(d["diff"])] for d in report["costs"]])  # fmt: skip
+    table(
+        "cost per day",
+        ["day", "ledger", "provider", "difference"],
+        [
+            [d["day"] + (" (partial)" if d["partial"] else ""), usd(d["ledger"]), usd(d["provider"]), usd(d["diff"])]
+            for d in report["costs"]
+        ],
+    )
     for finding in report["findings"]:
         print(f"- {clean(finding)}")
     for p in report["prices"]:
@@ -37,7 +44,8 @@ def run(args: Namespace) -> int:
                 print(f"    {clean(line)}")
     if report["unseen"]:
         print(
-            "Billed but never seen by unyo (other software using the same key shows up here, as does a process killed mid-call):"
+            "Billed but never seen by unyo (other software using the same key shows up here, "
+            "as does a process killed mid-call):"
         )
         for u in report["unseen"]:
             keys = (
@@ -47,7 +55,8 @@ def run(args: Namespace) -> int:
                 or "no key given"
             )
             print(
-                f"  {u['day']} {clean(u['model'])}: {u['requests']} requests, {u['input_tokens']} input / {u['output_tokens']} output tokens [{keys}]"
+                f"  {u['day']} {clean(u['model'])}: {u['requests']} requests, "
+                f"{u['input_tokens']} input / {u['output_tokens']} output tokens [{keys}]"
             )
     for gap in report["gaps"]:
         print(f"- gap: the provider returned no bucket for {gap}; that day is not compared (not taken as zero)")
@@ -57,7 +66,8 @@ def run(args: Namespace) -> int:
         print(f"- truncated: {path} had more pages than read (page cap or timeout); later days are missing")
     for a in report["applied"]:
         print(
-            f"applied {a['id']}: {a['input_tokens']:+} input / {a['output_tokens']:+} output tokens, {a['requests']:+} requests, {usd(a['cost'])}"
+            f"applied {a['id']}: {a['input_tokens']:+} input / {a['output_tokens']:+} output tokens, "
+            f"{a['requests']:+} requests, {usd(a['cost'])}"
         )
     if args.apply and not report["applied"]:
         print("applied nothing: the ledger already matches the bill for this range")
@@ -68,8 +78,14 @@ def run(args: Namespace) -> int:
 def _tokens(report: dict[str, Any], by: str) -> None:
     rows = report["tokens"]
     if by == "project":
-        table("provider usage by API key / project", ["api key", "project", "requests", "input", "output"],
-              [[clean(k["api_key_id"]), clean(k["project_id"]), k["requests"], k["input_tokens"], k["output_tokens"]] for k in report["keys"]])  # fmt: skip
+        table(
+            "provider usage by API key / project",
+            ["api key", "project", "requests", "input", "output"],
+            [
+                [clean(k["api_key_id"]), clean(k["project_id"]), k["requests"], k["input_tokens"], k["output_tokens"]]
+                for k in report["keys"]
+            ],
+        )
         return
     if by == "model":
         merged: dict[str, dict[str, int]] = {}
@@ -85,6 +101,20 @@ def _tokens(report: dict[str, Any], by: str) -> None:
             ):
                 m[name] = m.get(name, 0) + r[name]
         rows = [{"day": "all", "model": model, "partial": False, **m} for model, m in sorted(merged.items())]
-    table("tokens per day and model (ledger vs provider)", ["day", "model", "input ledger", "input provider", "diff", "output ledger", "output provider", "diff"],
-          [[r["day"] + (" (partial)" if r["partial"] else ""), clean(r["model"]), r["ledger_input"], r["provider_input"], f"{r['diff_input']:+}",
-            r["ledger_output"], r["provider_output"], f"{r['diff_output']:+}"] for r in rows])  # fmt: skip
+    table(
+        "tokens per day and model (ledger vs provider)",
+        ["day", "model", "input ledger", "input provider", "diff", "output ledger", "output provider", "diff"],
+        [
+            [
+                r["day"] + (" (partial)" if r["partial"] else ""),
+                clean(r["model"]),
+                r["ledger_input"],
+                r["provider_input"],
+                f"{r['diff_input']:+}",
+                r["ledger_output"],
+                r["provider_output"],
+                f"{r['diff_output']:+}",
+            ]
+            for r in rows
+        ],
+    )

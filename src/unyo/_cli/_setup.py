@@ -121,7 +121,8 @@ def _dotenv_findings(here: Path) -> list[Finding]:
                 ".env in git",
                 "fail",
                 ".env is committed: every key in it is published to whoever can read this repository",
-                "rotate (revoke and reissue) every key in .env now, then `git rm --cached .env`, add .env to .gitignore, "
+                "rotate (revoke and reissue) every key in .env now, then `git rm --cached .env`, "
+                "add .env to .gitignore, "
                 "and remove it from the history (git filter-repo)",
             )
         )

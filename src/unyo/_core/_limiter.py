@@ -258,7 +258,8 @@ if ARGV[1] == 'reserve' then
     out[i] = s
   end
   redis.call('PEXPIRE', key, 3600000)
-  return {tostring(wait), tostring(out[1].seq), tostring(out[2].seq), tostring(now + wait), tostring(out[1].rate), tostring(out[2].rate)}
+  return {tostring(wait), tostring(out[1].seq), tostring(out[2].seq), \
+tostring(now + wait), tostring(out[1].rate), tostring(out[2].rate)}
 end
 for i, d in ipairs(names) do
   local b = 1 + (i - 1) * 5
@@ -303,7 +304,8 @@ class RedisBackend:
 
             self._warned = True
             print(
-                f"unyo: the shared rate limiter in Redis is unreachable ({type(exc).__name__}); pacing in this process only",
+                f"unyo: the shared rate limiter in Redis is unreachable ({type(exc).__name__}); "
+                "pacing in this process only",
                 file=sys.stderr,
             )
 
@@ -443,8 +445,10 @@ class SharedLimiter:
     def _push(self, seen: Announced | None, ticket: Ticket | None, forget: bool = False) -> None:
         rpm, tpm = self.effective()
         rows = []
-        for per_min, remaining, seq in ((rpm, seen and seen.remaining_requests, ticket and ticket.seq_requests),
-                                        (tpm, seen and seen.remaining_tokens, ticket and ticket.seq_tokens)):  # fmt: skip
+        for per_min, remaining, seq in (
+            (rpm, seen and seen.remaining_requests, ticket and ticket.seq_requests),
+            (tpm, seen and seen.remaining_tokens, ticket and ticket.seq_tokens),
+        ):
             rate = (per_min or 0) * SAFETY / 60 if per_min else (0.0 if forget else -1.0)
             cap = max(rate * BURST_S, 1.0) if rate > 0 else 0.0
             ok = remaining is not None and seq is not None and (ticket is None or ticket.backend is self.backend)

@@ -182,9 +182,9 @@ def rate_limit(call: Call) -> None:
     be used at a third of its size. The tokenizer costs about a second to load, once per process:
     it loads in a background thread the first time it is wanted, and until it is ready calls
     charge the bound scaled by the tokens/bytes ratio the provider's reported usage showed (its
-    recent maximum, + 10 %; the bound itself before any usage came back), so no call waits for it. Where RPM binds first the bound is
-    charged as it is: exact counts would buy nothing. A provider that counts more than we do
-    (reported usage above our count) raises `calibration`, up to 1.5x."""
+    recent maximum, + 10 %; the bound itself before any usage came back), so no call waits for it.
+    Where RPM binds first the bound is charged as it is: exact counts would buy nothing. A provider
+    that counts more than we do (reported usage above our count) raises `calibration`, up to 1.5x."""
     if call.info.cache_hit:
         return
     from unyo._core._limiter import shared_limiter

@@ -86,7 +86,8 @@ def fetch(
         except urllib.error.HTTPError as exc:
             if exc.code in (401, 403):
                 raise ConfigError(
-                    f"{path} answered {exc.code}: the key in {ADMIN_ENV} is not an admin key (or lacks the usage read scope). "
+                    f"{path} answered {exc.code}: the key in {ADMIN_ENV} is not an admin key "
+                    "(or lacks the usage read scope). "
                     f"Reading the bill needs an organization admin key (sk-admin-..., created by an organization owner "
                     f"under Settings > Organization > Admin keys); a project API key cannot read it"
                 ) from None
@@ -234,8 +235,18 @@ def _per_million(value: Decimal) -> str:
     return f"{value.quantize(Decimal('0.0001')).normalize():f}"
 
 
-def reconcile(settings: Settings, since: float, *, apply: bool = False, tolerance_pct: float = 1.0, price_tolerance_pct: float = 2.0,
-              min_tokens: int = 1000, max_pages: int = 50, timeout_s: float = 60.0, key: Secret | None = None) -> dict[str, Any]:  # fmt: skip
+def reconcile(
+    settings: Settings,
+    since: float,
+    *,
+    apply: bool = False,
+    tolerance_pct: float = 1.0,
+    price_tolerance_pct: float = 2.0,
+    min_tokens: int = 1000,
+    max_pages: int = 50,
+    timeout_s: float = 60.0,
+    key: Secret | None = None,
+) -> dict[str, Any]:
     from unyo._providers._catalog import model_info
 
     if settings.db_url == "off":
@@ -271,24 +282,51 @@ def reconcile(settings: Settings, since: float, *, apply: bool = False, toleranc
         causes = []
         if diff_req > 0:
             by_key = sorted((k[2], k[3], c.requests) for k, c in provider.keys.items() if k[0] == day and k[1] == model)
-            unseen.append({"day": day, "model": model, "requests": diff_req, "input_tokens": diff_in, "output_tokens": diff_out,
-                           "keys": [{"api_key_id": k, "project_id": pr, "requests": n} for k, pr, n in by_key]})  # fmt: skip
+            unseen.append(
+                {
+                    "day": day,
+                    "model": model,
+                    "requests": diff_req,
+                    "input_tokens": diff_in,
+                    "output_tokens": diff_out,
+                    "keys": [{"api_key_id": k, "project_id": pr, "requests": n} for k, pr, n in by_key],
+                }
+            )
             causes.append(
-                f"{diff_req} request(s) billed that unyo never saw (other software using the same key, or a process killed mid-call)"
+                f"{diff_req} request(s) billed that unyo never saw "
+                "(other software using the same key, or a process killed mid-call)"
             )
         if diff_out > 0 and s.cancelled:
             causes.append(
-                f"{s.cancelled} cancelled stream(s): the provider bills what it generated before it saw the disconnect, "
+                f"{s.cancelled} cancelled stream(s): the provider bills what it generated "
+                "before it saw the disconnect, "
                 "which can be more than the client received"
             )
         elif (diff_in or diff_out) and diff_req <= 0:
             causes.append("token counts differ on calls unyo recorded")
-        tokens.append({"day": day, "model": model, "partial": day in provider.partial,
-                       "ledger_input": s.input_tokens, "provider_input": p.input_tokens, "ledger_output": s.output_tokens,
-                       "provider_output": p.output_tokens, "adjusted_input": a.input_tokens, "adjusted_output": a.output_tokens,
-                       "diff_input": diff_in, "diff_output": diff_out, "ledger_requests": s.requests, "provider_requests": p.requests,
-                       "diff_requests": diff_req, "ledger_cost": str(s.cost), "adjusted_cost": str(a.cost), "provider_cost": str(p_cost),
-                       "diff_cost": str(p_cost - s.cost - a.cost), "causes": causes})  # fmt: skip
+        tokens.append(
+            {
+                "day": day,
+                "model": model,
+                "partial": day in provider.partial,
+                "ledger_input": s.input_tokens,
+                "provider_input": p.input_tokens,
+                "ledger_output": s.output_tokens,
+                "provider_output": p.output_tokens,
+                "adjusted_input": a.input_tokens,
+                "adjusted_output": a.output_tokens,
+                "diff_input": diff_in,
+                "diff_output": diff_out,
+                "ledger_requests": s.requests,
+                "provider_requests": p.requests,
+                "diff_requests": diff_req,
+                "ledger_cost": str(s.cost),
+                "adjusted_cost": str(a.cost),
+                "provider_cost": str(p_cost),
+                "diff_cost": str(p_cost - s.cost - a.cost),
+                "causes": causes,
+            }
+        )
         findings.extend(f"{day} {model}: {c}" for c in causes)
 
     prices = []
@@ -299,8 +337,14 @@ def reconcile(settings: Settings, since: float, *, apply: bool = False, toleranc
             amount = sum(
                 (a for (d, m, pt), (a, _q) in provider.lines.items() if m == model and pt == part and d in known), ZERO
             )
-            qty = sum(((q if q is not None else Decimal(getattr(provider.usage.get((d, m), Cell()), f"{part}_tokens")))
-                       for (d, m, pt), (_a, q) in provider.lines.items() if m == model and pt == part and d in known), ZERO)  # fmt: skip
+            qty = sum(
+                (
+                    (q if q is not None else Decimal(getattr(provider.usage.get((d, m), Cell()), f"{part}_tokens")))
+                    for (d, m, pt), (_a, q) in provider.lines.items()
+                    if m == model and pt == part and d in known
+                ),
+                ZERO,
+            )
             if qty <= 0:
                 continue
             implied[part] = amount / qty * MILLION
@@ -311,7 +355,8 @@ def reconcile(settings: Settings, since: float, *, apply: bool = False, toleranc
                 prices.append({"model": model, "part": part, "table": str(listed) if listed is not None else None,
                                "implied": _per_million(implied[part]), "tokens": int(qty)})  # fmt: skip
                 findings.append(
-                    f"price table says {listed_text} {part} for {model}; the bill implies ${_per_million(implied[part])}"
+                    f"price table says {listed_text} {part} for {model}; "
+                    f"the bill implies ${_per_million(implied[part])}"
                 )
         drifted = [p for p in prices if p["model"] == model]
         if drifted:
@@ -347,15 +392,37 @@ def reconcile(settings: Settings, since: float, *, apply: bool = False, toleranc
     pct = float(drift / provider_total * 100) if provider_total else (0.0 if not drift else 100.0)
     token_drift = any(t["diff_input"] or t["diff_output"] for t in tokens)
     within = abs(pct) <= tolerance_pct and not token_drift
-    verdict = (f"within tolerance: ledger ${_money(ledger_total)}, bill ${_money(provider_total)} (drift ${_money(drift)}, {pct:+.2f} %)" if within
-               else f"a drift of ${_money(drift)} ({pct:+.2f} %): ledger ${_money(ledger_total)}, bill ${_money(provider_total)}")  # fmt: skip
+    verdict = (
+        (
+            f"within tolerance: ledger ${_money(ledger_total)}, bill ${_money(provider_total)} "
+            f"(drift ${_money(drift)}, {pct:+.2f} %)"
+        )
+        if within
+        else (
+            f"a drift of ${_money(drift)} ({pct:+.2f} %): "
+            f"ledger ${_money(ledger_total)}, bill ${_money(provider_total)}"
+        )
+    )
     report: dict[str, Any] = {
-        "start": datetime.fromtimestamp(start, UTC).isoformat(), "end": datetime.fromtimestamp(end, UTC).isoformat(),
-        "tokens": tokens, "costs": days, "prices": prices, "unseen": unseen, "findings": findings,
-        "keys": _keys(provider), "gaps": gaps, "partial": sorted(provider.partial), "truncated": provider.truncated,
-        "ledger_cost": str(ledger_total), "provider_cost": str(provider_total), "drift": str(drift), "drift_pct": round(pct, 4),
-        "within_tolerance": within, "verdict": verdict, "applied": [],
-    }  # fmt: skip
+        "start": datetime.fromtimestamp(start, UTC).isoformat(),
+        "end": datetime.fromtimestamp(end, UTC).isoformat(),
+        "tokens": tokens,
+        "costs": days,
+        "prices": prices,
+        "unseen": unseen,
+        "findings": findings,
+        "keys": _keys(provider),
+        "gaps": gaps,
+        "partial": sorted(provider.partial),
+        "truncated": provider.truncated,
+        "ledger_cost": str(ledger_total),
+        "provider_cost": str(provider_total),
+        "drift": str(drift),
+        "drift_pct": round(pct, 4),
+        "within_tolerance": within,
+        "verdict": verdict,
+        "applied": [],
+    }
     if apply:
         report["applied"] = _apply(settings, tokens, now)
     _log_run(settings, now, start, end, apply, report)
@@ -366,8 +433,16 @@ def _keys(provider: Provider) -> list[dict[str, Any]]:
     totals: dict[tuple[str, str], Cell] = {}
     for (_d, _m, key_id, project), cell in provider.keys.items():
         totals.setdefault((key_id, project), Cell()).add(cell)
-    return [{"api_key_id": k, "project_id": p, "requests": c.requests, "input_tokens": c.input_tokens, "output_tokens": c.output_tokens}
-            for (k, p), c in sorted(totals.items())]  # fmt: skip
+    return [
+        {
+            "api_key_id": k,
+            "project_id": p,
+            "requests": c.requests,
+            "input_tokens": c.input_tokens,
+            "output_tokens": c.output_tokens,
+        }
+        for (k, p), c in sorted(totals.items())
+    ]
 
 
 def _apply(settings: Settings, tokens: list[dict[str, Any]], now: float) -> list[dict[str, Any]]:
@@ -386,17 +461,63 @@ def _apply(settings: Settings, tokens: list[dict[str, Any]], now: float) -> list
         with ledger.store.tx(write=False) as tx:
             n = tx.execute("SELECT COUNT(*) FROM unyo_calls WHERE id LIKE ?", [f"adj:{t['day']}:{t['model']}:%"])[0][0]
         rid = f"adj:{t['day']}:{t['model']}:{int(n) + 1}"
-        detail = {"billed_day": t["day"], "requests": t["diff_requests"], "partial": t["partial"], "causes": t["causes"],
-                  "provider": {"input_tokens": t["provider_input"], "output_tokens": t["provider_output"], "cost": t["provider_cost"]}}  # fmt: skip
-        record = {"id": rid, "ts": now, "day": periods["day"].split(":", 1)[1], "month": periods["month"].split(":", 1)[1], "api": "reconcile",
-                  "profile": settings.profile.name, "host": settings.host, "model": t["model"], "role": None, "user_id": None, "tag": None,
-                  "status": ADJUSTMENT, "error": None, "attempts": 0, "latency_s": None, "ttft_s": None, "input_tokens": t["diff_input"],
-                  "cached_tokens": 0, "output_tokens": t["diff_output"], "reasoning_tokens": 0, "usage_reported": True, "cost": cost,
-                  "worst_case": None, "cache_hit": False, "budget": None, "request_id": None, "response_id": None, "stream": False,
-                  "content_policy": "none", "prompt": None, "output": None, "detail": json.dumps(detail, ensure_ascii=False)}  # fmt: skip
+        detail = {
+            "billed_day": t["day"],
+            "requests": t["diff_requests"],
+            "partial": t["partial"],
+            "causes": t["causes"],
+            "provider": {
+                "input_tokens": t["provider_input"],
+                "output_tokens": t["provider_output"],
+                "cost": t["provider_cost"],
+            },
+        }
+        record = {
+            "id": rid,
+            "ts": now,
+            "day": periods["day"].split(":", 1)[1],
+            "month": periods["month"].split(":", 1)[1],
+            "api": "reconcile",
+            "profile": settings.profile.name,
+            "host": settings.host,
+            "model": t["model"],
+            "role": None,
+            "user_id": None,
+            "tag": None,
+            "status": ADJUSTMENT,
+            "error": None,
+            "attempts": 0,
+            "latency_s": None,
+            "ttft_s": None,
+            "input_tokens": t["diff_input"],
+            "cached_tokens": 0,
+            "output_tokens": t["diff_output"],
+            "reasoning_tokens": 0,
+            "usage_reported": True,
+            "cost": cost,
+            "worst_case": None,
+            "cache_hit": False,
+            "budget": None,
+            "request_id": None,
+            "response_id": None,
+            "stream": False,
+            "content_policy": "none",
+            "prompt": None,
+            "output": None,
+            "detail": json.dumps(detail, ensure_ascii=False),
+        }
         if ledger.settle(rid, cost, keys, record, once=True):
-            done.append({"id": rid, "day": t["day"], "model": t["model"], "input_tokens": t["diff_input"], "output_tokens": t["diff_output"],
-                         "requests": t["diff_requests"], "cost": str(cost)})  # fmt: skip
+            done.append(
+                {
+                    "id": rid,
+                    "day": t["day"],
+                    "model": t["model"],
+                    "input_tokens": t["diff_input"],
+                    "output_tokens": t["diff_output"],
+                    "requests": t["diff_requests"],
+                    "cost": str(cost),
+                }
+            )
     return done
 
 
@@ -405,11 +526,22 @@ def _log_run(settings: Settings, now: float, start: int, end: int, applied: bool
 
     with store_for(settings).tx() as tx:
         tx.execute(
-            "INSERT INTO unyo_reconciliations (id, ran_at, start_ts, end_ts, applied, ledger_cost, provider_cost, adjustments, verdict, detail) "
+            "INSERT INTO unyo_reconciliations (id, ran_at, start_ts, end_ts, applied, ledger_cost, provider_cost, "
+            "adjustments, verdict, detail) "
             "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            [uuid.uuid4().hex, now, start, end, applied, Decimal(report["ledger_cost"]), Decimal(report["provider_cost"]),
-             len(report["applied"]), report["verdict"], json.dumps({"gaps": report["gaps"], "findings": report["findings"]})],
-        )  # fmt: skip
+            [
+                uuid.uuid4().hex,
+                now,
+                start,
+                end,
+                applied,
+                Decimal(report["ledger_cost"]),
+                Decimal(report["provider_cost"]),
+                len(report["applied"]),
+                report["verdict"],
+                json.dumps({"gaps": report["gaps"], "findings": report["findings"]}),
+            ],
+        )
 
 
 def last_run(settings: Settings) -> float | None:

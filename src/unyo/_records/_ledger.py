@@ -50,8 +50,16 @@ class Ledger:
 
     # --- holds ------------------------------------------------------------------------------
 
-    def reserve(self, rid: str, asked: Decimal, checks: Sequence[Check], keys: Sequence[tuple[str, str]], soft: float, deadline_s: float,
-                owner: str | None = None) -> Outcome:  # fmt: skip
+    def reserve(
+        self,
+        rid: str,
+        asked: Decimal,
+        checks: Sequence[Check],
+        keys: Sequence[tuple[str, str]],
+        soft: float,
+        deadline_s: float,
+        owner: str | None = None,
+    ) -> Outcome:
         """`owner` is host:pid for a call (released when that process is gone); a hold that must
         outlive its process (a provider batch) names something else."""
         if time.monotonic() >= self._next_sweep:
@@ -71,7 +79,8 @@ class Ledger:
             self._shift(tx, keys, reserved=asked)
             now = time.time()
             tx.execute(
-                "INSERT INTO unyo_reservations (id, amount, keys, owner, created_at, expires_at) VALUES (?, ?, ?, ?, ?, ?)",
+                "INSERT INTO unyo_reservations (id, amount, keys, owner, created_at, expires_at) "
+                "VALUES (?, ?, ?, ?, ?, ?)",
                 [rid, asked, json.dumps(keys), owner or OWNER, now, now + deadline_s + HOLD_GRACE_S],
             )
             for check in checks:
@@ -193,7 +202,8 @@ class Ledger:
     def counters(self, periods: Sequence[str]) -> dict[tuple[str, str], tuple[Decimal, Decimal]]:
         with self.store.tx(write=False) as tx:
             rows = tx.execute(
-                f"SELECT scope, period, spent, reserved FROM unyo_counters WHERE period IN ({', '.join('?' for _ in periods)})",
+                "SELECT scope, period, spent, reserved FROM unyo_counters "
+                f"WHERE period IN ({', '.join('?' for _ in periods)})",
                 list(periods),
             )
         return {(r[0], r[1]): (money(r[2]) or ZERO, money(r[3]) or ZERO) for r in rows}

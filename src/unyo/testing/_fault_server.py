@@ -166,8 +166,16 @@ class FaultServer:
         """Provider mode (see the module's docstring); None for a limit: not enforced."""
         _counter()  # load the tokenizer now: a provider admits a request as it arrives
         with self._lock:
-            self._provider = {"latency_s": float(latency_s), "headers": headers, "burst_s": float(burst_s), "stamp": time.monotonic(),
-                              "rpm": None, "tpm": None, "level_r": 0.0, "level_t": 0.0}  # fmt: skip
+            self._provider = {
+                "latency_s": float(latency_s),
+                "headers": headers,
+                "burst_s": float(burst_s),
+                "stamp": time.monotonic(),
+                "rpm": None,
+                "tpm": None,
+                "level_r": 0.0,
+                "level_t": 0.0,
+            }
             self.admissions, self.throttled, self.limit_log, self.rate_limited = [], [], [], 0
         self.set_limits(rpm, tpm, full=True)
 
@@ -468,7 +476,10 @@ class _Handler(BaseHTTPRequestHandler):
             status, code, message = int(kind), None, f"scripted error {kind}"
         if status == 401:
             auth = self.headers.get("authorization", "")
-            message = f"Incorrect API key provided: {auth.removeprefix('Bearer ')}. You can find your API key at the dashboard."
+            message = (
+                f"Incorrect API key provided: {auth.removeprefix('Bearer ')}. "
+                "You can find your API key at the dashboard."
+            )
             code = "invalid_api_key"
         if status == 429 and kind != "quota":
             code = "rate_limit_exceeded"
@@ -709,8 +720,13 @@ def _batch_api(
         if after in ordered:
             ordered = ordered[ordered.index(after) + 1 :]
         data = [_batch_view(fault, fault.batches[b]) for b in ordered]
-        return 200, {"object": "list", "data": data[:limit], "has_more": len(data) > limit,
-                     "first_id": data[0]["id"] if data else None, "last_id": data[:limit][-1]["id"] if data else None}  # fmt: skip
+        return 200, {
+            "object": "list",
+            "data": data[:limit],
+            "has_more": len(data) > limit,
+            "first_id": data[0]["id"] if data else None,
+            "last_id": data[:limit][-1]["id"] if data else None,
+        }
     if parts[0] == "batches" and len(parts) >= 2:
         batch = fault.batches.get(parts[1])
         if batch is None:
@@ -739,12 +755,28 @@ def _create_batch(fault: FaultServer, body: dict[str, Any], now: int) -> tuple[i
         )
     batch_id = _shapes.new_id("batch")
     batch: dict[str, Any] = {
-        "id": batch_id, "object": "batch", "endpoint": body["endpoint"], "errors": None, "input_file_id": stored["id"],
-        "completion_window": "24h", "status": "validating", "output_file_id": None, "error_file_id": None, "created_at": now,
-        "in_progress_at": None, "expires_at": now + 86400, "finalizing_at": None, "completed_at": None, "failed_at": None,
-        "expired_at": None, "cancelling_at": None, "cancelled_at": None, "metadata": body.get("metadata") or {},
-        "_ready": time.monotonic() + fault.batch_seconds, "_lines": [],
-    }  # fmt: skip
+        "id": batch_id,
+        "object": "batch",
+        "endpoint": body["endpoint"],
+        "errors": None,
+        "input_file_id": stored["id"],
+        "completion_window": "24h",
+        "status": "validating",
+        "output_file_id": None,
+        "error_file_id": None,
+        "created_at": now,
+        "in_progress_at": None,
+        "expires_at": now + 86400,
+        "finalizing_at": None,
+        "completed_at": None,
+        "failed_at": None,
+        "expired_at": None,
+        "cancelling_at": None,
+        "cancelled_at": None,
+        "metadata": body.get("metadata") or {},
+        "_ready": time.monotonic() + fault.batch_seconds,
+        "_lines": [],
+    }
     problems: list[str] = []
     seen: set[str] = set()
     for number, line in enumerate(stored["_content"].decode("utf-8", "replace").splitlines(), 1):
@@ -769,8 +801,17 @@ def _create_batch(fault: FaultServer, body: dict[str, Any], now: int) -> tuple[i
     if fault.batch_fail:
         problems.append(fault.batch_fail)
     if problems or not batch["_lines"]:
-        batch.update(status="failed", failed_at=now, errors={"object": "list", "data": [
-            {"code": "invalid_request", "message": p, "line": None} for p in (problems or ["the input file has no requests"])]})  # fmt: skip
+        batch.update(
+            status="failed",
+            failed_at=now,
+            errors={
+                "object": "list",
+                "data": [
+                    {"code": "invalid_request", "message": p, "line": None}
+                    for p in (problems or ["the input file has no requests"])
+                ],
+            },
+        )
     fault.batches[batch_id] = batch
     return 200, _batch_view(fault, batch)
 
@@ -781,8 +822,12 @@ def _batch_view(fault: FaultServer, batch: dict[str, Any]) -> dict[str, Any]:
         batch.update(status="in_progress", in_progress_at=int(time.time()))
     if batch["status"] == "in_progress" and time.monotonic() >= batch["_ready"]:
         expire = fault.batch_expire_after
-        _finish_batch(fault, batch, run=len(batch["_lines"]) if expire is None else expire,
-                      reason=("batch_expired", "This request could not be executed before the completion window expired."))  # fmt: skip
+        _finish_batch(
+            fault,
+            batch,
+            run=len(batch["_lines"]) if expire is None else expire,
+            reason=("batch_expired", "This request could not be executed before the completion window expired."),
+        )
         now = int(time.time())
         batch.update(
             status="completed" if expire is None else "expired",
@@ -817,8 +862,17 @@ def _finish_batch(fault: FaultServer, batch: dict[str, Any], run: int, reason: t
             continue
         with fault._lock:
             action = fault._batch_script.popleft() if fault._batch_script else {"action": "ok"}
-        fault.record({"method": "POST", "path": path_of.get(batch["endpoint"], batch["endpoint"]), "headers": {}, "body": item["body"],
-                      "action": action["action"], "at": time.monotonic(), "batch": batch["id"]})  # fmt: skip
+        fault.record(
+            {
+                "method": "POST",
+                "path": path_of.get(batch["endpoint"], batch["endpoint"]),
+                "headers": {},
+                "body": item["body"],
+                "action": action["action"],
+                "at": time.monotonic(),
+                "batch": batch["id"],
+            }
+        )
         kind = str(action["action"])
         if kind.isdigit() or kind in ("quota", "context"):
             status = 400 if kind == "context" else 429 if kind == "quota" else int(kind)
@@ -829,15 +883,29 @@ def _finish_batch(fault: FaultServer, batch: dict[str, Any], run: int, reason: t
         else:
             answer = _Answer(fault, batch["endpoint"] == "/v1/responses", item["body"], action)
             status, payload = answer.error if answer.error is not None else (200, answer.payload())
-        line = json.dumps({"id": line_id, "custom_id": item["custom_id"], "error": None,
-                           "response": {"status_code": status, "request_id": _shapes.new_id("req"), "body": payload}}, ensure_ascii=False)  # fmt: skip
+        line = json.dumps(
+            {
+                "id": line_id,
+                "custom_id": item["custom_id"],
+                "error": None,
+                "response": {"status_code": status, "request_id": _shapes.new_id("req"), "body": payload},
+            },
+            ensure_ascii=False,
+        )
         (outputs if status == 200 else errors).append(line)
     now = int(time.time())
     for key, lines in (("output_file_id", outputs), ("error_file_id", errors)):
         if lines:
             file_id = _shapes.new_id("file")
             content = ("\n".join(lines) + "\n").encode()
-            fault.files[file_id] = {"id": file_id, "object": "file", "bytes": len(content), "created_at": now,
-                                    "filename": f"{batch['id']}_{key[:-8]}.jsonl", "purpose": "batch_output", "_content": content}  # fmt: skip
+            fault.files[file_id] = {
+                "id": file_id,
+                "object": "file",
+                "bytes": len(content),
+                "created_at": now,
+                "filename": f"{batch['id']}_{key[:-8]}.jsonl",
+                "purpose": "batch_output",
+                "_content": content,
+            }
             batch[key] = file_id
     batch["_counts"] = (len(outputs), len(errors))

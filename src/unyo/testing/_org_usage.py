@@ -57,13 +57,31 @@ class OrgUsage:
             _context.model = str(body["model"])
         _context.batch = bool(entry.get("batch"))
 
-    def add(self, model: str, input_tokens: int, output_tokens: int = 0, key: str | None = None, ts: float | None = None,
-            kind: str = "completions", batch: bool = False) -> None:  # fmt: skip
+    def add(
+        self,
+        model: str,
+        input_tokens: int,
+        output_tokens: int = 0,
+        key: str | None = None,
+        ts: float | None = None,
+        kind: str = "completions",
+        batch: bool = False,
+    ) -> None:
         key = key if key is not None else getattr(_context, "key", "") or ""
         with self.lock:
-            self.entries.append({"ts": self.clock() if ts is None else ts, "model": model, "key": key, "api_key_id": key_id(key),
-                                 "project_id": self.projects.get(key, "proj_default"), "kind": kind, "batch": batch,
-                                 "input_tokens": int(input_tokens), "output_tokens": int(output_tokens)})  # fmt: skip
+            self.entries.append(
+                {
+                    "ts": self.clock() if ts is None else ts,
+                    "model": model,
+                    "key": key,
+                    "api_key_id": key_id(key),
+                    "project_id": self.projects.get(key, "proj_default"),
+                    "kind": kind,
+                    "batch": batch,
+                    "input_tokens": int(input_tokens),
+                    "output_tokens": int(output_tokens),
+                }
+            )
 
     def billed(
         self, input_tokens: int, output_tokens: int, kind: str = "completions", model: str | None = None
@@ -161,8 +179,15 @@ class OrgUsage:
             row: dict[str, Any] = {"object": f"organization.usage.{kind}.result", "num_model_requests": len(items),
                                    "input_tokens": sum(e["input_tokens"] for e in items)}  # fmt: skip
             if kind == "completions":
-                row.update(output_tokens=sum(e["output_tokens"] for e in items), input_cached_tokens=0, input_audio_tokens=0, output_audio_tokens=0,
-                           user_id=None, service_tier=None, batch=None)  # fmt: skip
+                row.update(
+                    output_tokens=sum(e["output_tokens"] for e in items),
+                    input_cached_tokens=0,
+                    input_audio_tokens=0,
+                    output_audio_tokens=0,
+                    user_id=None,
+                    service_tier=None,
+                    batch=None,
+                )
             if kind == "images":
                 row = {
                     "object": "organization.usage.images.result",
@@ -196,8 +221,15 @@ class OrgUsage:
                 acc[1] += tokens
         out = []
         for values, (amount, quantity) in sorted(lines.items(), key=lambda kv: str(kv[0])):
-            row: dict[str, Any] = {"object": "organization.costs.result", "amount": {"value": float(amount), "currency": "usd"},
-                                   "line_item": None, "project_id": None, "api_key_id": None, "quantity": None, "quantity_unit": None}  # fmt: skip
+            row: dict[str, Any] = {
+                "object": "organization.costs.result",
+                "amount": {"value": float(amount), "currency": "usd"},
+                "line_item": None,
+                "project_id": None,
+                "api_key_id": None,
+                "quantity": None,
+                "quantity_unit": None,
+            }
             row.update(dict(zip(group_by, values, strict=True)))
             if "line_item" in group_by:
                 row.update(quantity=int(quantity), quantity_unit="tokens")

@@ -27,8 +27,16 @@ import time
 
 
 class AdaptiveLimiter:
-    def __init__(self, rpm: float | None = None, *, start_rpm: float = 60.0, min_rpm: float = 1.0, increase: float = 0.03,
-                 decrease: float = 0.9, slow_start: float = 0.5) -> None:  # fmt: skip
+    def __init__(
+        self,
+        rpm: float | None = None,
+        *,
+        start_rpm: float = 60.0,
+        min_rpm: float = 1.0,
+        increase: float = 0.03,
+        decrease: float = 0.9,
+        slow_start: float = 0.5,
+    ) -> None:
         self.max_rate = rpm / 60.0 if rpm else math.inf  # the `--rpm` cap, requests per second
         self.rate = min(start_rpm / 60.0, self.max_rate)  # requests per second
         self.min_rate = min(min_rpm / 60.0, self.rate)

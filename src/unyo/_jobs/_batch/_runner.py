@@ -414,8 +414,14 @@ class Runner:
             from unyo._jobs._batch._estimate import estimate_rows
 
             left = [r for r in rows if r.id not in done]
-            self.summary.remaining_estimate_usd = estimate_rows(self.o.task, self.client, [r.text for r in left], self.o.schema, self.o.call_options.get("model"),
-                                                                self.price_factor).expected_usd  # fmt: skip
+            self.summary.remaining_estimate_usd = estimate_rows(
+                self.o.task,
+                self.client,
+                [r.text for r in left],
+                self.o.schema,
+                self.o.call_options.get("model"),
+                self.price_factor,
+            ).expected_usd
 
 
 def batch_settings(settings: Any, tag: str, max_cost: Decimal | None) -> Any:
