@@ -70,7 +70,8 @@ def _check_starvation(fault: FaultServer, db_url: str | None) -> None:
     worst, responses = asyncio.run(_starve(client))
     infos = [unyo.call_info(r) for r in responses]
     print(
-        f"\n{CALLS} concurrent AsyncOpenAI calls ({db_url.split(':')[0] if db_url else 'sqlite'}): worst tick delay {worst * 1000:.1f} ms"
+        f"\n{CALLS} concurrent AsyncOpenAI calls ({db_url.split(':')[0] if db_url else 'sqlite'}): "
+        f"worst tick delay {worst * 1000:.1f} ms"
     )
     assert all(i.status == "completed" and i.budget == "reserved" for i in infos)
     periods = client.settings.budget.period_keys()

@@ -55,8 +55,16 @@ def runner(fault: FaultServer, tmp: Path, texts: list[str], **kw: object) -> Run
     settings = fast_settings(fault, read_timeout_s=0.5)
     task = find("triage")
     kw = {"concurrency": 4, **kw}
-    options = BatchOptions(task=task, input=write_csv(tmp / "in.csv", texts), output=tmp / "out.csv", column="text", rpm=6000,
-                           backoff_s=0.01, call_options={"tag": "t"}, **kw)  # type: ignore[arg-type]  # fmt: skip
+    options = BatchOptions(
+        task=task,
+        input=write_csv(tmp / "in.csv", texts),
+        output=tmp / "out.csv",
+        column="text",
+        rpm=6000,
+        backoff_s=0.01,
+        call_options={"tag": "t"},
+        **kw,  # type: ignore[arg-type]
+    )
     return Runner(options, unyo.OpenAI(settings=batch_settings(settings, "t", options.max_cost)))
 
 
@@ -260,8 +268,20 @@ def test_xlsx_and_jsonl_round_trip(fault: FaultServer, clean_env: Path) -> None:
     sheet.append([1, "請求書の再発行をお願いします"])
     sheet.append([2, "+81 3 1234 5678 から電話しました"])
     book.save(clean_env / "in.xlsx")
-    fault.script({"action": "ok", "text": json.dumps({"category": "billing", "urgency": 2, "summary": "=cmd|' /C calc'!A0 summary",
-                                                      "reply_draft": "確認いたします。少々お待ちください。", "confidence": 0.9})})  # fmt: skip
+    fault.script(
+        {
+            "action": "ok",
+            "text": json.dumps(
+                {
+                    "category": "billing",
+                    "urgency": 2,
+                    "summary": "=cmd|' /C calc'!A0 summary",
+                    "reply_draft": "確認いたします。少々お待ちください。",
+                    "confidence": 0.9,
+                }
+            ),
+        }
+    )
     result = run_cli(
         "run",
         "triage",

@@ -105,7 +105,11 @@ def test_only_the_provider_layer_asks_what_a_profile_is() -> None:
     import re
 
     asking = re.compile(r"profile\.local\b|profile\.name\s*[!=]=|prof\.name\s*[!=]=")
-    found = [f"{p.relative_to(SRC)}:{n}: {line.strip()}"
-             for m, p in _modules().items() if layer(m) != LAYERS.index("_providers")
-             for n, line in enumerate(p.read_text(encoding="utf-8").splitlines(), 1) if asking.search(line)]  # fmt: skip
+    found = [
+        f"{p.relative_to(SRC)}:{n}: {line.strip()}"
+        for m, p in _modules().items()
+        if layer(m) != LAYERS.index("_providers")
+        for n, line in enumerate(p.read_text(encoding="utf-8").splitlines(), 1)
+        if asking.search(line)
+    ]
     assert not found, "ask the profile for a capability instead:\n" + "\n".join(found)

@@ -23,7 +23,10 @@ EXIT_CODES = """exit codes:
 def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--profile",
-        help="provider profile (openai, gemini, xai, plamo, lmstudio, llama-server, ollama, vllm, local, or one from unyo.toml)",
+        help=(
+            "provider profile (openai, gemini, xai, plamo, lmstudio, llama-server, ollama, vllm, local, "
+            "or one from unyo.toml)"
+        ),
     )
     p.add_argument("--config", metavar="FILE", help="use this unyo.toml instead of the project's (as UNYO_CONFIG does)")
 
@@ -31,7 +34,10 @@ def _common(p: argparse.ArgumentParser) -> None:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="unyo",
-        description="unyo (運用): LLM API calls with guardrails — bounded retries, output caps, real stops, offline local model.",
+        description=(
+            "unyo (運用): LLM API calls with guardrails — bounded retries, output caps, real stops, "
+            "offline local model."
+        ),
         epilog=EXIT_CODES,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
@@ -134,14 +140,19 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--id-column", help="batch: a unique column to key rows by (default: row position)")
     run.add_argument(
         "--encoding",
-        help="batch: the CSV's encoding (default: UTF-8, else CP932/Shift_JIS if the text reads as Japanese; else asks)",
+        help=(
+            "batch: the CSV's encoding (default: UTF-8, else CP932/Shift_JIS if the text reads as Japanese; else asks)"
+        ),
     )
     run.add_argument(
         "--max-rows",
         type=int,
         default=100_000,
         metavar="N",
-        help="batch: refuse an input with more rows than this (XLSX: empty rows before the data's end count) (default 100000)",
+        help=(
+            "batch: refuse an input with more rows than this (XLSX: empty rows before the data's end count) "
+            "(default 100000)"
+        ),
     )
     run.add_argument(
         "--max-cell-chars",

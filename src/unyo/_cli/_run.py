@@ -59,7 +59,8 @@ def run(args: Namespace) -> int:
         from unyo._types._prices import usd
 
         print(
-            f"[{task.name} · {len(result.calls)} call(s) · {', '.join(sorted({c.model for c in result.calls}))} · {usd(result.cost_usd)}]",
+            f"[{task.name} · {len(result.calls)} call(s) · "
+            f"{', '.join(sorted({c.model for c in result.calls}))} · {usd(result.cost_usd)}]",
             file=sys.stderr,
         )
     return 0
@@ -108,10 +109,24 @@ def _batch(args: Namespace, client: Any, task: Any, schema: Any) -> int:
     call_options = {**_call_options(args), "tag": tag}
     if max_cost is not None and not args.tag:
         call_options["tag"] = tag = f"batch:{output.resolve()}"
-    options = BatchOptions(task=task, input=source, output=output, column=args.column, id_column=args.id_column, encoding=args.encoding,
-                           max_rows=args.max_rows, max_cell_chars=args.max_cell_chars,
-                           concurrency=args.concurrency, rpm=args.rpm, max_cost=max_cost, retry_failed=args.retry_failed,
-                           restart=args.restart, schema=schema, call_options=call_options, user=args.user)  # fmt: skip
+    options = BatchOptions(
+        task=task,
+        input=source,
+        output=output,
+        column=args.column,
+        id_column=args.id_column,
+        encoding=args.encoding,
+        max_rows=args.max_rows,
+        max_cell_chars=args.max_cell_chars,
+        concurrency=args.concurrency,
+        rpm=args.rpm,
+        max_cost=max_cost,
+        retry_failed=args.retry_failed,
+        restart=args.restart,
+        schema=schema,
+        call_options=call_options,
+        user=args.user,
+    )
     factor = None
     if args.via == "batch-api":
         from unyo._jobs._batch._provider import price_factor
@@ -129,12 +144,14 @@ def _batch(args: Namespace, client: Any, task: Any, schema: Any) -> int:
         else:
             via = f" via the Batch API at {factor:%} of list prices" if factor is not None else ""
             print(
-                f"dry run: {len(left)} of {len(rows)} rows to run with {task.name} on {estimate.model}{via}; nothing sent"
+                f"dry run: {len(left)} of {len(rows)} rows to run with {task.name} on {estimate.model}{via}; "
+                "nothing sent"
             )
             print(f"  input tokens (counted): {estimate.input_tokens:,}")
             print(f"  expected cost: {usd(estimate.expected_usd)} ({task.typical_output_tokens} output tokens per row)")
             print(
-                f"  worst case:    {usd(estimate.worst_usd)} (every output at the cap of {task.max_output_tokens}; repairs can add calls, each budgeted)"
+                f"  worst case:    {usd(estimate.worst_usd)} (every output at the cap of {task.max_output_tokens}; "
+                "repairs can add calls, each budgeted)"
             )
         return 0
     batch_client = OpenAI(settings=batch_settings(client.settings, tag, max_cost), user=args.user)
@@ -160,8 +177,13 @@ def _batch(args: Namespace, client: Any, task: Any, schema: Any) -> int:
             progress.finish()
     if args.json:
         print(json.dumps(summary.to_dict(), ensure_ascii=False))
-    print(f"{summary.ok} ok, {summary.failed} failed, {summary.pending} pending of {summary.rows} rows · this run: {summary.ran} rows, "
-          f"{usd(summary.spent_usd)}, {summary.elapsed_s:.1f}s, {summary.retries} retries, {summary.rate_limited} rate-limited", file=sys.stderr)  # fmt: skip
+    print(
+        f"{summary.ok} ok, {summary.failed} failed, {summary.pending} pending of {summary.rows} rows · "
+        f"this run: {summary.ran} rows, "
+        f"{usd(summary.spent_usd)}, {summary.elapsed_s:.1f}s, {summary.retries} retries, "
+        f"{summary.rate_limited} rate-limited",
+        file=sys.stderr,
+    )
     print(f"results: {summary.output} (journal {summary.journal})", file=sys.stderr)
     waiting = [b for b in summary.batches if b["status"] not in ("completed", "failed", "expired", "cancelled")]
     for b in waiting:
@@ -196,7 +218,10 @@ class _Progress:
         elapsed = time.monotonic() - self.started
         rate = done / elapsed if elapsed > 0 else 0.0
         eta = f"{s.pending / rate:.0f}s" if rate > 0 else "?"
-        text = f"{self.name}: {done}/{total} rows · ok {s.ok} · failed {s.failed} · {rate:.2f} rows/s · {usd(s.spent_usd)} · ETA {eta} · {limiter.rpm:.0f} rpm"
+        text = (
+            f"{self.name}: {done}/{total} rows · ok {s.ok} · failed {s.failed} · {rate:.2f} rows/s · "
+            f"{usd(s.spent_usd)} · ETA {eta} · {limiter.rpm:.0f} rpm"
+        )
         if sys.stderr.isatty():
             if self.bar is None:
                 from rich.console import Console

@@ -134,8 +134,17 @@ def _create(client: OpenAI, api: str, params: dict[str, Any]) -> Any:
     return client.responses.create(**params) if api == "responses" else client.chat.completions.create(**params)
 
 
-def ask_flow(client: Any, prompt: str | list[dict[str, Any]], *, model: str | None = None, system: str | None = None,
-             max_output_tokens: int | None = None, temperature: float | None = None, api: str | None = None, **extra: Any) -> Flow[Answer]:  # fmt: skip
+def ask_flow(
+    client: Any,
+    prompt: str | list[dict[str, Any]],
+    *,
+    model: str | None = None,
+    system: str | None = None,
+    max_output_tokens: int | None = None,
+    temperature: float | None = None,
+    api: str | None = None,
+    **extra: Any,
+) -> Flow[Answer]:
     """ask's body, for either client (see `_flow`)."""
     which = _api_for(client, api)
     params = build_request(
@@ -228,9 +237,9 @@ def stream(
     on_close: Any = None,
     **extra: Any,
 ) -> TextStream:
-    """Stream text deltas for a prompt (or a list of turns). Stop with `cancel` (a CancelToken, from any thread), `on_delta`
-    returning False, `max_chars`, `max_seconds`, Ctrl-C, or `.cancel()`; see `.result`. `on_close(text_stream)` runs
-    once when the stream ends, however it ended."""
+    """Stream text deltas for a prompt (or a list of turns). Stop with `cancel` (a CancelToken, from any thread),
+    `on_delta` returning False, `max_chars`, `max_seconds`, Ctrl-C, or `.cancel()`; see `.result`.
+    `on_close(text_stream)` runs once when the stream ends, however it ended."""
     client = client or default_client(profile)
     which = _api_for(client, api)
     params = build_request(

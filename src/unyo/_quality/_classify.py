@@ -176,8 +176,18 @@ def field_scores(parsed: Any, key: str, chosen: list[str], labels: list[str]) ->
     return scores
 
 
-def classify_flow(client: Any, text: str, labels: list[str] | dict[str, str], *, instructions: str | None = None, multi_label: bool = False,
-                  model: str | None = None, api: str | None = None, max_output_tokens: int = 200, **extra: Any) -> Any:  # fmt: skip
+def classify_flow(
+    client: Any,
+    text: str,
+    labels: list[str] | dict[str, str],
+    *,
+    instructions: str | None = None,
+    multi_label: bool = False,
+    model: str | None = None,
+    api: str | None = None,
+    max_output_tokens: int = 200,
+    **extra: Any,
+) -> Any:
     """classify's body, for either client (a flow: see `_flow`)."""
     from unyo._quality._ask import _api_for
     from unyo._quality._structured import structured_flow
@@ -185,9 +195,22 @@ def classify_flow(client: Any, text: str, labels: list[str] | dict[str, str], *,
     names = _check_labels(labels)
     which = _api_for(client, api)
     listing = "\n".join(f"- {n}: {labels[n]}" if isinstance(labels, dict) else f"- {n}" for n in names)
-    system = f"{instructions or 'Classify the text.'}\nLabels:\n{listing}\nAnswer in JSON; confidence is your probability (0-1) that the label is right."
-    parsed = yield from structured_flow(client, text, schema(names, multi_label), system=system, model=model, api=which, max_output_tokens=max_output_tokens,
-                                        temperature=extra.pop("temperature", 0), **logprob_params(client, which), **extra)  # fmt: skip
+    system = (
+        f"{instructions or 'Classify the text.'}\nLabels:\n{listing}\n"
+        "Answer in JSON; confidence is your probability (0-1) that the label is right."
+    )
+    parsed = yield from structured_flow(
+        client,
+        text,
+        schema(names, multi_label),
+        system=system,
+        model=model,
+        api=which,
+        max_output_tokens=max_output_tokens,
+        temperature=extra.pop("temperature", 0),
+        **logprob_params(client, which),
+        **extra,
+    )
     data = parsed.parsed
     chosen = list(data["labels"]) if multi_label else [data["label"]]
     scores = field_scores(parsed, "labels" if multi_label else "label", chosen, names)
@@ -195,8 +218,15 @@ def classify_flow(client: Any, text: str, labels: list[str] | dict[str, str], *,
     if not scores:
         scores = {value: float(data["confidence"]) for value in chosen}
     confidence = min(scores[v] for v in chosen)
-    return Classification(None if multi_label else chosen[0], chosen, round(confidence, 6), {k: round(v, 6) for k, v in scores.items()},
-                          str(data.get("reason", "")), source, parsed.calls)  # fmt: skip
+    return Classification(
+        None if multi_label else chosen[0],
+        chosen,
+        round(confidence, 6),
+        {k: round(v, 6) for k, v in scores.items()},
+        str(data.get("reason", "")),
+        source,
+        parsed.calls,
+    )
 
 
 def _check_labels(labels: list[str] | dict[str, str]) -> list[str]:
@@ -226,8 +256,20 @@ def classify(
 
     _check_labels(labels)
     client = client or default_client(profile)
-    return run(classify_flow(client, text, labels, instructions=instructions, multi_label=multi_label, model=model, api=api,
-                             max_output_tokens=max_output_tokens, **extra), client)  # fmt: skip
+    return run(
+        classify_flow(
+            client,
+            text,
+            labels,
+            instructions=instructions,
+            multi_label=multi_label,
+            model=model,
+            api=api,
+            max_output_tokens=max_output_tokens,
+            **extra,
+        ),
+        client,
+    )
 
 
 async def aclassify(
@@ -248,5 +290,17 @@ async def aclassify(
 
     _check_labels(labels)
     client = client or default_async_client(profile)
-    return await arun(classify_flow(client, text, labels, instructions=instructions, multi_label=multi_label, model=model, api=api,
-                                    max_output_tokens=max_output_tokens, **extra), client)  # fmt: skip
+    return await arun(
+        classify_flow(
+            client,
+            text,
+            labels,
+            instructions=instructions,
+            multi_label=multi_label,
+            model=model,
+            api=api,
+            max_output_tokens=max_output_tokens,
+            **extra,
+        ),
+        client,
+    )

@@ -57,8 +57,18 @@ class Conversation:
     def __init__(
         self, store: Store, row: tuple[Any, ...], client: Any, max_history_tokens: int, trim: str, model: str | None
     ) -> None:
-        (self.id, self.user, self.strategy, self.system, summary, self.last_response_id, self.provider_id, self.chain_tokens,
-         self.created_at, self.updated_at) = row  # fmt: skip
+        (
+            self.id,
+            self.user,
+            self.strategy,
+            self.system,
+            summary,
+            self.last_response_id,
+            self.provider_id,
+            self.chain_tokens,
+            self.created_at,
+            self.updated_at,
+        ) = row
         self._summary = json.loads(summary) if summary else None  # {"upto": seq, "text": ...}
         self._store, self._client = store, client
         self.max_history_tokens, self.trim, self.model = max_history_tokens, trim, model
@@ -68,7 +78,8 @@ class Conversation:
     def turns(self) -> list[Turn]:
         with self._store.tx(write=False) as tx:
             rows = tx.execute(
-                "SELECT seq, role, content, tokens, ts, response_id FROM unyo_turns WHERE conversation_id = ? ORDER BY seq",
+                "SELECT seq, role, content, tokens, ts, response_id FROM unyo_turns "
+                "WHERE conversation_id = ? ORDER BY seq",
                 [self.id],
             )
         return [Turn(*r) for r in rows]
@@ -180,16 +191,24 @@ class Conversation:
             seq = int(
                 tx.execute("SELECT COALESCE(MAX(seq), 0) FROM unyo_turns WHERE conversation_id = ?", [self.id])[0][0]
             )
-            tx.execute("INSERT INTO unyo_turns (conversation_id, seq, role, content, tokens, ts, response_id) VALUES (?, ?, ?, ?, ?, ?, ?)",
-                       [self.id, seq + 1, "user", user_text, _count(user_text), now, None])  # fmt: skip
+            tx.execute(
+                "INSERT INTO unyo_turns (conversation_id, seq, role, content, tokens, ts, response_id) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?)",
+                [self.id, seq + 1, "user", user_text, _count(user_text), now, None],
+            )
             if reply or info.status == "completed":
-                tx.execute("INSERT INTO unyo_turns (conversation_id, seq, role, content, tokens, ts, response_id) VALUES (?, ?, ?, ?, ?, ?, ?)",
-                           [self.id, seq + 2, "assistant", reply, _count(reply), now, info.response_id])  # fmt: skip
+                tx.execute(
+                    "INSERT INTO unyo_turns (conversation_id, seq, role, content, tokens, ts, response_id) "
+                    "VALUES (?, ?, ?, ?, ?, ?, ?)",
+                    [self.id, seq + 2, "assistant", reply, _count(reply), now, info.response_id],
+                )
             if info.response_id and info.status in ("completed", "incomplete"):
                 self.last_response_id = info.response_id
             self.chain_tokens = chain
-            tx.execute("UPDATE unyo_conversations SET last_response_id = ?, chain_tokens = ?, updated_at = ? WHERE id = ?",
-                       [self.last_response_id, self.chain_tokens, now, self.id])  # fmt: skip
+            tx.execute(
+                "UPDATE unyo_conversations SET last_response_id = ?, chain_tokens = ?, updated_at = ? WHERE id = ?",
+                [self.last_response_id, self.chain_tokens, now, self.id],
+            )
 
     def _update(self, **fields: Any) -> None:
         sets = ", ".join(f"{k} = ?" for k in fields)
@@ -207,8 +226,14 @@ class Conversation:
         if self.summary:
             text = f"(earlier summary) {self.summary}\n{text}"
         words = max(30, self.max_history_tokens // 8)
-        answer = yield from ask_flow(self._client, SUMMARY_PROMPT.format(words=words, text=text), model=self.model, max_output_tokens=words * 2,
-                                     unyo_user=self.user, unyo_tag="conversation-summary")  # fmt: skip
+        answer = yield from ask_flow(
+            self._client,
+            SUMMARY_PROMPT.format(words=words, text=text),
+            model=self.model,
+            max_output_tokens=words * 2,
+            unyo_user=self.user,
+            unyo_tag="conversation-summary",
+        )
         self._summary = {"upto": dropped[-1].seq, "text": answer.text.strip()}
         yield Blocking(self._update, summary=json.dumps(self._summary, ensure_ascii=False))
 
@@ -238,7 +263,8 @@ def _open(
         raise ConfigError("conversations are stored in the ledger database; it is off (UNYO_DB_URL=off)")
     if strategy != "history" and not client.settings.profile.server_state:
         raise ConfigError(
-            f"profile {client.settings.profile.name!r} keeps no server-side state: the {strategy} strategy needs a provider; use history"
+            f"profile {client.settings.profile.name!r} keeps no server-side state: "
+            f"the {strategy} strategy needs a provider; use history"
         )
     store = store_for(client.settings)
     conversation_id = conversation_id or f"conv-{uuid.uuid4().hex[:16]}"

@@ -278,8 +278,21 @@ def ask_structured(
 
     check_schema(schema)
     client = client or default_client(profile)
-    return run(structured_flow(client, prompt, schema, model=model, system=system, max_output_tokens=max_output_tokens, temperature=temperature,
-                               api=api, max_repairs=max_repairs, **extra), client)  # fmt: skip
+    return run(
+        structured_flow(
+            client,
+            prompt,
+            schema,
+            model=model,
+            system=system,
+            max_output_tokens=max_output_tokens,
+            temperature=temperature,
+            api=api,
+            max_repairs=max_repairs,
+            **extra,
+        ),
+        client,
+    )
 
 
 async def aask_structured(
@@ -301,5 +314,18 @@ async def aask_structured(
 
     check_schema(schema)
     client = client or default_async_client(profile)
-    return await arun(structured_flow(client, prompt, schema, model=model, system=system, max_output_tokens=max_output_tokens, temperature=temperature,
-                                      api=api, max_repairs=max_repairs, **extra), client)  # fmt: skip
+    return await arun(
+        structured_flow(
+            client,
+            prompt,
+            schema,
+            model=model,
+            system=system,
+            max_output_tokens=max_output_tokens,
+            temperature=temperature,
+            api=api,
+            max_repairs=max_repairs,
+            **extra,
+        ),
+        client,
+    )

@@ -70,8 +70,13 @@ class ToolAnswer:
 
     def to_dict(self) -> dict[str, Any]:
         cost = self.cost_usd
-        return {"text": self.text, "rounds": self.rounds, "tool_calls": [asdict(t) for t in self.tool_calls],
-                "calls": [c.to_dict() for c in self.calls], "cost_usd": None if cost is None else str(cost)}  # fmt: skip
+        return {
+            "text": self.text,
+            "rounds": self.rounds,
+            "tool_calls": [asdict(t) for t in self.tool_calls],
+            "calls": [c.to_dict() for c in self.calls],
+            "cost_usd": None if cost is None else str(cost),
+        }
 
 
 _URL_PASSWORD = re.compile(r"([A-Za-z][A-Za-z0-9+.-]*://[^\s:/@]*:)[^\s@/]+@")  # scheme://user:password@host
@@ -237,8 +242,22 @@ def _audit(client: Any, info: CallInfo, records: list[ToolCallRecord]) -> None:
     from unyo._records._store import store_for
 
     now = time.time()
-    rows = [{"id": uuid.uuid4().hex, "call_id": info.call_id, "ts": now, "user_id": info.user, "tag": info.tag, "name": r.name, "arguments": r.arguments,
-             "outcome": r.outcome, "error": r.error, "duration_s": r.duration_s, "result_chars": len(r.output)} for r in records]  # fmt: skip
+    rows = [
+        {
+            "id": uuid.uuid4().hex,
+            "call_id": info.call_id,
+            "ts": now,
+            "user_id": info.user,
+            "tag": info.tag,
+            "name": r.name,
+            "arguments": r.arguments,
+            "outcome": r.outcome,
+            "error": r.error,
+            "duration_s": r.duration_s,
+            "result_chars": len(r.output),
+        }
+        for r in records
+    ]
     record_tool_calls(store_for(settings), rows, settings.audit_content)
 
 
@@ -337,8 +356,25 @@ def ask_with_tools(
     if max_rounds < 0:
         raise ConfigError("max_rounds must be 0 or more")
     client = client or default_client(profile)
-    return run(tools_flow(client, prompt, tools, allow=allow, approve=approve, max_rounds=max_rounds, parallel=parallel, tool_choice=tool_choice,
-                          model=model, system=system, max_output_tokens=max_output_tokens, temperature=temperature, api=api, **extra), client)  # fmt: skip
+    return run(
+        tools_flow(
+            client,
+            prompt,
+            tools,
+            allow=allow,
+            approve=approve,
+            max_rounds=max_rounds,
+            parallel=parallel,
+            tool_choice=tool_choice,
+            model=model,
+            system=system,
+            max_output_tokens=max_output_tokens,
+            temperature=temperature,
+            api=api,
+            **extra,
+        ),
+        client,
+    )
 
 
 async def aask_with_tools(
@@ -366,5 +402,22 @@ async def aask_with_tools(
     if max_rounds < 0:
         raise ConfigError("max_rounds must be 0 or more")
     client = client or default_async_client(profile)
-    return await arun(tools_flow(client, prompt, tools, allow=allow, approve=approve, max_rounds=max_rounds, parallel=parallel, tool_choice=tool_choice,
-                                 model=model, system=system, max_output_tokens=max_output_tokens, temperature=temperature, api=api, **extra), client)  # fmt: skip
+    return await arun(
+        tools_flow(
+            client,
+            prompt,
+            tools,
+            allow=allow,
+            approve=approve,
+            max_rounds=max_rounds,
+            parallel=parallel,
+            tool_choice=tool_choice,
+            model=model,
+            system=system,
+            max_output_tokens=max_output_tokens,
+            temperature=temperature,
+            api=api,
+            **extra,
+        ),
+        client,
+    )

@@ -8,7 +8,8 @@ The signature (type hints, `Annotated[..., Field(...)]` constraints, defaults) b
 model, the first docstring paragraph the description, `Args:` lines the parameter descriptions.
 The model's arguments are validated against that model, then against the `guards`, before the
 function runs (a guard that returns a value of the argument's type hands the tool that value instead,
-e.g. the resolved path it checked; other results such as True or a regex match change nothing); see `_tool_loop` for the loop that executes calls.
+e.g. the resolved path it checked; other results such as True or a regex match change nothing); see `_tool_loop`
+for the loop that executes calls.
 """
 
 from __future__ import annotations

@@ -135,11 +135,15 @@ class _Replay(httpx2.BaseTransport):
 
     def step(self, call: Call) -> None:
         if self.used:
-            raise NotBatchable("the task needed another call after its batch answer (a structured-output repair, a draft rewrite, "
-                               "a map-reduce step); a batch answers one request per row")  # fmt: skip
+            raise NotBatchable(
+                "the task needed another call after its batch answer (a structured-output repair, a draft rewrite, "
+                "a map-reduce step); a batch answers one request per row"
+            )
         if body_hash(call.params) != self.expected:
-            raise NotBatchable("the request rebuilt for this row differs from the one submitted (the task's templates, schema or "
-                               "options changed since); its answer is not used")  # fmt: skip
+            raise NotBatchable(
+                "the request rebuilt for this row differs from the one submitted (the task's templates, schema or "
+                "options changed since); its answer is not used"
+            )
         self.used, self.info = True, call.info
         call.info.call_id, call.settle_once = self.call_id, True
         call.info.budget = f"batch {self.batch_id}"
@@ -203,7 +207,10 @@ class BatchApiRunner(Runner):
             if self.over_budget and self.summary.stopped is None:
                 self.summary.stopped, self.exit_code = self.over_budget, 4
             if self.pending_rows and self.summary.stopped is None and self.wait:
-                self.summary.stopped = f"{self.pending_rows} row(s) were not answered by their batch (expired, cancelled or a transient error)"
+                self.summary.stopped = (
+                    f"{self.pending_rows} row(s) were not answered by their batch "
+                    "(expired, cancelled or a transient error)"
+                )
                 self.exit_code = 6
         except KeyboardInterrupt:
             self.stop.set()
@@ -244,7 +251,8 @@ class BatchApiRunner(Runner):
                 needed = planned_calls(self.o.task, client, row.text, self.o.schema, self.o.call_options)
                 if needed > 1:
                     raise NotBatchable(
-                        f"{self.o.task.name} makes {needed} calls for this row (map over {needed - 1} parts, then reduce); a batch answers one"
+                        f"{self.o.task.name} makes {needed} calls for this row "
+                        f"(map over {needed - 1} parts, then reduce); a batch answers one"
                     )
                 run_task(
                     self.o.task, row.text, client=client, schema=self.o.schema, user=self.o.user, **self.o.call_options
@@ -355,7 +363,8 @@ class BatchApiRunner(Runner):
 
         worst = sum((p.worst_usd or Decimal(0) for p in plans), Decimal(0))
         self.say(
-            f"submitted {len(plans)} rows as batch {batch.id} ({endpoint}, {len(content):,} bytes; worst case {usd(worst)} at {self.price_factor:%} of list prices)"
+            f"submitted {len(plans)} rows as batch {batch.id} ({endpoint}, {len(content):,} bytes; "
+            f"worst case {usd(worst)} at {self.price_factor:%} of list prices)"
         )
         return sub
 
@@ -410,13 +419,21 @@ class BatchApiRunner(Runner):
             batch = self._wait(sub["batch_id"])
         except UnyoError as exc:
             self._stop(
-                f"could not check batch {sub['batch_id']}: {type(exc).__name__}: {exc}; it keeps running, run the same command later",
+                f"could not check batch {sub['batch_id']}: {type(exc).__name__}: {exc}; "
+                "it keeps running, run the same command later",
                 exc.exit_code,
             )
             return
         counts = getattr(batch, "request_counts", None)
-        self.summary.batches.append({"id": batch.id, "status": batch.status, "rows": len(journal.submitted(sub["id"])),
-                                     "answered": getattr(counts, "completed", None), "errors": getattr(counts, "failed", None)})  # fmt: skip
+        self.summary.batches.append(
+            {
+                "id": batch.id,
+                "status": batch.status,
+                "rows": len(journal.submitted(sub["id"])),
+                "answered": getattr(counts, "completed", None),
+                "errors": getattr(counts, "failed", None),
+            }
+        )
         if batch.status not in TERMINAL:
             return
         if batch.status == "failed":

@@ -31,9 +31,14 @@ class TaskResult:
         return total_cost(self.calls)
 
     def to_dict(self) -> dict[str, Any]:
-        return {"task": self.task, "output": self.output, "calls": len(self.calls),
-                "cost_usd": None if self.cost_usd is None else str(self.cost_usd),
-                "models": sorted({c.model for c in self.calls}), "call_ids": [c.call_id for c in self.calls]}  # fmt: skip
+        return {
+            "task": self.task,
+            "output": self.output,
+            "calls": len(self.calls),
+            "cost_usd": None if self.cost_usd is None else str(self.cost_usd),
+            "models": sorted({c.model for c in self.calls}),
+            "call_ids": [c.call_id for c in self.calls],
+        }
 
 
 def _structured(
@@ -52,10 +57,20 @@ def _structured(
     rendered_system, rendered_user = task.render(text)
     api = _api_for(client, options.pop("api", None))
     extra = logprob_params(client, api) if task.confidence_field else {}
-    return (yield from structured_flow(client, user or rendered_user, schema, system=system or rendered_system, api=api,
-                                       model=options.pop("model", None) or task.role,
-                                       max_output_tokens=options.pop("max_output_tokens", None) or task.max_output_tokens,
-                                       temperature=options.pop("temperature", 0), **extra, **options))  # fmt: skip
+    return (
+        yield from structured_flow(
+            client,
+            user or rendered_user,
+            schema,
+            system=system or rendered_system,
+            api=api,
+            model=options.pop("model", None) or task.role,
+            max_output_tokens=options.pop("max_output_tokens", None) or task.max_output_tokens,
+            temperature=options.pop("temperature", 0),
+            **extra,
+            **options,
+        )
+    )
 
 
 def triage(task: Task, client: Any, text: str, options: dict[str, Any]) -> Any:
@@ -113,7 +128,10 @@ def draft(task: Task, client: Any, text: str, options: dict[str, Any]) -> Any:
     problems = draft_violations(task, text, parsed.parsed)
     if problems:  # one bounded repair with only the problems, then report what is left
         _, user = task.render(text)
-        fix = f"{user}\n\nYour previous draft:\n{parsed.text}\n\nRewrite it without these problems: {'; '.join(problems)}."
+        fix = (
+            f"{user}\n\nYour previous draft:\n{parsed.text}\n\n"
+            f"Rewrite it without these problems: {'; '.join(problems)}."
+        )
         try:
             parsed = yield from _structured(task, client, text, schema, dict(options), user=fix)
         except NotBatchable:
@@ -190,8 +208,16 @@ def classify(task: Task, client: Any, text: str, options: dict[str, Any]) -> Any
     labels = (yield Blocking(load_labels, task.options.get("labels_file") or "", io=False)) or list(
         task.options.get("labels", [])
     )
-    result = yield from classify_flow(client, text, labels, instructions=str(task.options.get("instructions") or ""), multi_label=bool(task.options.get("multi_label")),
-                                      model=options.pop("model", None) or task.role, max_output_tokens=task.max_output_tokens, **options)  # fmt: skip
+    result = yield from classify_flow(
+        client,
+        text,
+        labels,
+        instructions=str(task.options.get("instructions") or ""),
+        multi_label=bool(task.options.get("multi_label")),
+        model=options.pop("model", None) or task.role,
+        max_output_tokens=task.max_output_tokens,
+        **options,
+    )
     return TaskResult(task.name, result.fields(), result.calls)
 
 
@@ -238,8 +264,17 @@ def generic(task: Task, client: Any, text: str, options: dict[str, Any], schema:
 SPECIAL = {"triage": triage, "draft": draft, "summarize": summarize, "classify": classify}
 
 
-def task_flow(task: Task | str, text: str, client: Any, *, schema: Any = None, options: dict[str, Any] | None = None, user: str | None = None,
-              tag: str | None = None, **call_options: Any) -> Any:  # fmt: skip
+def task_flow(
+    task: Task | str,
+    text: str,
+    client: Any,
+    *,
+    schema: Any = None,
+    options: dict[str, Any] | None = None,
+    user: str | None = None,
+    tag: str | None = None,
+    **call_options: Any,
+) -> Any:
     """run_task's body, for either client (a flow: see `unyo._quality._flow`)."""
     from unyo._jobs._tasks._spec import find
     from unyo._quality._flow import Blocking
@@ -257,8 +292,18 @@ def task_flow(task: Task | str, text: str, client: Any, *, schema: Any = None, o
     return (yield from generic(task, client, text, call_options, schema))
 
 
-def run_task(task: Task | str, text: str, *, client: Any = None, profile: str | None = None, schema: Any = None, options: dict[str, Any] | None = None,
-             user: str | None = None, tag: str | None = None, **call_options: Any) -> TaskResult:  # fmt: skip
+def run_task(
+    task: Task | str,
+    text: str,
+    *,
+    client: Any = None,
+    profile: str | None = None,
+    schema: Any = None,
+    options: dict[str, Any] | None = None,
+    user: str | None = None,
+    tag: str | None = None,
+    **call_options: Any,
+) -> TaskResult:
     """Run `task` (a Task or a name) on `text`. `options` override the task's [options];
     `call_options` (model, api, max_output_tokens, temperature, ...) go to the calls."""
     from unyo._quality._ask import default_client
@@ -270,8 +315,18 @@ def run_task(task: Task | str, text: str, *, client: Any = None, profile: str | 
     )  # type: ignore[no-any-return]
 
 
-async def arun_task(task: Task | str, text: str, *, client: Any = None, profile: str | None = None, schema: Any = None,
-                    options: dict[str, Any] | None = None, user: str | None = None, tag: str | None = None, **call_options: Any) -> TaskResult:  # fmt: skip
+async def arun_task(
+    task: Task | str,
+    text: str,
+    *,
+    client: Any = None,
+    profile: str | None = None,
+    schema: Any = None,
+    options: dict[str, Any] | None = None,
+    user: str | None = None,
+    tag: str | None = None,
+    **call_options: Any,
+) -> TaskResult:
     """The async twin of `run_task`, on an AsyncOpenAI."""
     from unyo._quality._flow import arun, default_async_client
 
