@@ -6,10 +6,12 @@ from __future__ import annotations
 
 import json
 import os
+import stat
 import subprocess
 import sys
 import time
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
 import openai
@@ -119,6 +121,13 @@ def test_reconcile_names_each_discrepancy_and_apply_matches_the_bill(fault: Faul
     assert "verdict: a drift of $" in text
     assert "partial:" in text  # today is still in progress
     assert ADMIN not in text + out.stderr and FAKE_KEY not in text + out.stderr
+
+    page = Path(os.environ["UNYO_HOME"]).parent / "reconcile.html"
+    html = run_cli("reconcile", "--html", str(page), env=env)
+    assert html.returncode == 0 and "verdict" in html.stdout and stat.S_IMODE(page.stat().st_mode) == 0o600
+    body = page.read_text(encoding="utf-8")
+    assert "the bill implies $0.16" in body and "Billed but never seen" in body and "verdict" in body
+    assert "<script" not in body and ADMIN not in body
 
     report = json.loads(run_cli("reconcile", "--json", env=env).stdout)
     days = {u["day"] for u in report["unseen"]}

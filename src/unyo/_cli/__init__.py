@@ -273,6 +273,7 @@ def build_parser() -> argparse.ArgumentParser:
         default="day",
         help="tokens per day and model, per model, or per API key / project",
     )
+    recon.add_argument("--html", metavar="FILE", help="write the report as one self-contained HTML page (0600)")
     recon.add_argument(
         "--apply",
         action="store_true",

@@ -19,6 +19,13 @@ def run(args: Namespace) -> int:
     assert since is not None
     report = reconcile(settings, since, apply=args.apply, tolerance_pct=args.tolerance, min_tokens=args.min_tokens,
                        max_pages=args.max_pages, timeout_s=args.timeout)  # fmt: skip
+    if getattr(args, "html", None):
+        from unyo._cli._report_html import render_reconciliation
+        from unyo._records._private_files import write_private
+
+        write_private(args.html, render_reconciliation(report))
+        print(f"wrote {args.html}; verdict: {report['verdict']}")
+        return 0
     if args.json:
         print(json.dumps(report, ensure_ascii=False, default=str))
         return 0

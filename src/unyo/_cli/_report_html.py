@@ -117,3 +117,47 @@ costs at list prices; * marks groups with unpriced calls</p>
 {"".join(sections)}
 </body></html>
 """
+
+
+def render_reconciliation(report: dict[str, Any], title: str = "unyo reconciliation") -> str:
+    """`unyo reconcile --html`: the ledger against the bill, as one self-contained page."""
+
+    def cells(values: list[Any]) -> str:
+        return "".join(f"<td>{escape(str(v))}</td>" for v in values)
+
+    def rows(items: list[list[Any]]) -> str:
+        return "".join(f"<tr>{cells(r)}</tr>" for r in items)
+
+    def head(names: list[str]) -> str:
+        return "<tr>" + "".join(f"<th>{escape(n)}</th>" for n in names) + "</tr>"
+
+    tokens = [
+        [t["day"], t["model"], t["ledger_input"], t["provider_input"], t["diff_input"], t["ledger_output"],
+         t["provider_output"], t["diff_output"]]
+        for t in report["tokens"]
+    ]  # fmt: skip
+    costs = [[d["day"] + (" (partial)" if d["partial"] else ""), usd(d["ledger"]), usd(d["provider"]), usd(d["diff"])]
+             for d in report["costs"]]  # fmt: skip
+    unseen = [[u["day"], u["model"], u["requests"], u["input_tokens"], u["output_tokens"]] for u in report["unseen"]]
+    findings = "".join(f"<li>{escape(str(f))}</li>" for f in report["findings"]) or "<li>none</li>"
+    notes = [f"gap: no bucket for {g} (not compared, not taken as zero)" for g in report["gaps"]]
+    notes += [f"partial: {d} is still in progress" for d in report["partial"]]
+    return (
+        f'<!doctype html><html lang="en"><head><meta charset="utf-8"><title>{escape(title)}</title>'
+        f"<style>{CSS}</style></head><body>"
+        f"<h1>{escape(title)}</h1>"
+        f'<p class="muted">{escape(report["start"][:10])} .. {escape(report["end"][:10])} (UTC days)</p>'
+        f'<div class="cards"><div class="card">ledger<b>{escape(usd(report["ledger_cost"]))}</b></div>'
+        f'<div class="card">bill<b>{escape(usd(report["provider_cost"]))}</b></div>'
+        f'<div class="card">drift<b>{escape(usd(report["drift"]))}</b>{report["drift_pct"]:+.2f} %</div></div>'
+        f"<p><b>verdict:</b> {escape(report['verdict'])}</p>"
+        f"<h2>Findings</h2><ul>{findings}</ul>"
+        f"<h2>Cost per day</h2><table>{head(['day', 'ledger', 'provider', 'difference'])}{rows(costs)}</table>"
+        "<h2>Tokens per day and model</h2><table>"
+        f"{head(['day', 'model', 'ledger in', 'bill in', 'diff', 'ledger out', 'bill out', 'diff'])}"
+        f"{rows(tokens)}</table>"
+        "<h2>Billed but never seen by unyo</h2><table>"
+        f"{head(['day', 'model', 'requests', 'input', 'output'])}{rows(unseen)}</table>"
+        + "".join(f'<p class="muted">{escape(n)}</p>' for n in notes)
+        + "</body></html>"
+    )
