@@ -376,3 +376,13 @@ def test_latin1_is_refused_with_a_sample_and_read_with_encoding(
     assert read.returncode == 0, read.stderr
     assert [r["text"] for r in read_csv(clean_env / "out.csv")] == [text, "ok"]
     assert any(text in json.dumps(r["body"], ensure_ascii=False) for r in fault.requests)
+
+
+def test_formulas_behind_spaces_invisible_characters_or_full_width_signs_are_neutralised() -> None:
+    from unyo._jobs._batch._files import spreadsheet_safe
+
+    for cell in (" =1+1", "\u3000=1+1", "\xa0=1+1", "\u200b=1+1", "\ufeff=1+1", "\n=1+1", "＝HYPERLINK(\"x\")",
+                 "＋SUM(A1)", "＠SUM(A1)", "－1+1"):  # fmt: skip
+        assert spreadsheet_safe(cell) == "'" + cell, repr(cell)
+    for cell in ("-12", "  plain text", "\u3000お問い合わせ", "請求書 = 2通"):
+        assert spreadsheet_safe(cell) == cell, repr(cell)

@@ -292,3 +292,11 @@ def test_a_model_reply_cannot_drive_the_terminal(fault: FaultServer) -> None:
     fault.script({"action": "ok", "text": reply})
     models = run_cli("models", env=env_for(fault))
     assert models.returncode == 0 and "\x1b" not in models.stdout
+
+
+def test_json_output_escapes_c1_controls_and_bidi_overrides(fault: FaultServer) -> None:
+    user = "u\x9b2J\u202eevil"
+    ask(fault, "--user", user)
+    out = run_cli("logs", "--json", env=env_for(fault)).stdout
+    assert "\x9b" not in out and "\u202e" not in out and "\\u009b" in out
+    assert json.loads(out.splitlines()[0])["user_id"] == user  # the same value, escaped

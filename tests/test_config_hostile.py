@@ -8,6 +8,7 @@ import json
 import os
 import stat
 import subprocess
+from decimal import Decimal
 from pathlib import Path
 
 import pytest
@@ -61,10 +62,38 @@ def test_the_base_url_from_the_environment_or_the_user_config_is_trusted(fault: 
     assert load_settings(env=ENV, base_url="http://127.0.0.1:7/v1").base_url == "http://127.0.0.1:7/v1"  # an argument
 
 
-def test_a_project_profile_with_its_own_key_variable_is_allowed(fault: FaultServer, clean_env: Path) -> None:
+def test_a_project_profile_may_not_name_any_secret_until_its_host_is_trusted(
+    fault: FaultServer, clean_env: Path
+) -> None:
+    """A project's own profile could name any variable (GITHUB_TOKEN, AWS_SECRET_ACCESS_KEY ...)."""
+    (clean_env / "unyo.toml").write_text(f'[profiles.team]\nbase_url = "{fault.url}"\nkey_env = "GITHUB_TOKEN"\n')
+    with pytest.raises(unyo.ConfigError, match="unyo config trust"):
+        load_settings(profile="team", env={"GITHUB_TOKEN": "ghp_secret_0123456789abcdef"})
+    (clean_env / "unyo.toml").write_text(
+        '[profiles.openai]\nkey_env = "GITHUB_TOKEN"\n'
+    )  # a built-in host, another secret
+    with pytest.raises(unyo.ConfigError, match="GITHUB_TOKEN"):
+        load_settings(profile="openai", env={"GITHUB_TOKEN": "ghp_secret_0123456789abcdef"})
     (clean_env / "unyo.toml").write_text(f'[profiles.team]\nbase_url = "{fault.url}"\nkey_env = "TEAM_PROXY_KEY"\n')
-    s = load_settings(profile="team", env={**ENV, "TEAM_PROXY_KEY": "team-key-0123456789"})
+    assert run_cli("config", "trust", fault.url, cwd=clean_env).returncode == 0
+    s = load_settings(profile="team", env={"TEAM_PROXY_KEY": "team-key-0123456789"})
     assert s.base_url == fault.url and s.key_source == "env TEAM_PROXY_KEY"
+
+
+def test_a_project_file_may_not_move_the_ledger_or_lift_the_users_caps(clean_env: Path) -> None:
+    for line in ('db_url = "postgresql://attacker@evil.example/loot"', 'redis_url = "redis://evil.example"',
+                 'audit_content = "full"', "allow_unpriced = true", 'local_model = "planted.gguf"'):  # fmt: skip
+        (clean_env / "unyo.toml").write_text(f"[unyo]\n{line}\n")
+        with pytest.raises(unyo.ConfigError, match="a project file may not set"):
+            load_settings()
+    user = Path(os.environ["XDG_CONFIG_HOME"]) / "unyo"
+    user.mkdir(parents=True)
+    (user / "unyo.toml").write_text('[unyo]\nbudget_daily_usd = "2"\naudit_content = "full"\n')  # the user's own: fine
+    (clean_env / "unyo.toml").write_text('[unyo]\nbudget_daily_usd = "100000"\nmax_request_usd = "0.5"\n')
+    limits = {lim.period: lim.usd for lim in load_settings().budget.limits}
+    assert limits["day"] == Decimal("2") and limits["request"] == Decimal("0.5")  # lifted: no; added or tightened: yes
+    (clean_env / "unyo.toml").write_text('[unyo]\nbudget_daily_usd = "1"\n')
+    assert {lim.period: lim.usd for lim in load_settings().budget.limits}["day"] == Decimal("1")
 
 
 def test_a_dotenv_that_holds_both_key_and_url_is_its_own_author(fault: FaultServer, clean_env: Path) -> None:

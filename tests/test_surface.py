@@ -296,3 +296,40 @@ def test_extra_body_cannot_lift_the_output_cap_and_n_is_priced(fault: FaultServe
         model="gpt-4o-mini", messages=[{"role": "user", "content": "hi"}], max_tokens=50, n=5
     )
     assert unyo.call_info(five).worst_case_usd > unyo.call_info(one).worst_case_usd * 4
+
+
+def test_nested_wrappers_extra_body_and_hosted_tools_cannot_pass_a_budget(fault: FaultServer) -> None:
+    import types
+
+    client = unyo.OpenAI(settings=fast_settings(fault, max_request_usd="0.0001"))
+    with pytest.raises(AttributeError, match="one wrapper at a time"):
+        client.responses.with_raw_response.with_raw_response.create(input="hi")
+    with pytest.raises(AttributeError):
+        client.chat.completions.with_streaming_response.with_raw_response.create(messages=[])
+    with pytest.raises(unyo.BadRequest, match="exceeds"):  # a Mapping that is not a dict is merged by the SDK too
+        client.responses.create(input="hi", extra_body=types.MappingProxyType({"max_output_tokens": 100000}))
+    with pytest.raises(unyo.BudgetExceeded):  # extra_body names arguments: they are priced as arguments
+        client.chat.completions.create(
+            messages=[{"role": "user", "content": "hi"}], max_tokens=200, extra_body={"n": 128}
+        )
+    with pytest.raises(unyo.BudgetExceeded):
+        client.responses.create(input="hi", max_output_tokens=16, extra_body={"input": "x" * 400_000})
+    for tool in ("web_search", "image_generation", "code_interpreter", "file_search"):
+        with pytest.raises(unyo.UnpricedModel, match="hosted tools"):
+            client.responses.create(input="hi", max_output_tokens=16, tools=[{"type": tool}])
+    assert generations(fault) == 0
+    r = client.responses.create(input="hi", max_output_tokens=16, extra_body={"metadata": {"k": "v"}, "novel_field": 1})
+    sent = fault.requests[-1]["body"]
+    assert unyo.call_info(r).status == "completed" and sent["metadata"] == {"k": "v"} and sent["novel_field"] == 1
+
+
+def test_stored_context_of_unknown_size_is_refused_under_a_budget(fault: FaultServer) -> None:
+    free = unyo.OpenAI(settings=fast_settings(fault))
+    first = free.responses.create(input="長い前置き" * 2000, max_output_tokens=16, store=True)
+    client = unyo.OpenAI(settings=fast_settings(fault, max_request_usd="0.0001"))
+    with pytest.raises(unyo.UnpricedModel, match="unyo_prior_tokens"):
+        client.responses.create(previous_response_id=first.id, input="and?", max_output_tokens=16)
+    with pytest.raises(unyo.BudgetExceeded):  # told the size, unyo prices it
+        client.responses.create(previous_response_id=first.id, input="and?", max_output_tokens=16,
+                                unyo_prior_tokens=first.usage.input_tokens)  # fmt: skip
+    assert generations(fault) == 1  # only the unbudgeted first call

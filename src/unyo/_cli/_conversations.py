@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import json
 from argparse import Namespace
 from datetime import datetime
 
 from unyo._cli._shared import clean, settings_for, table
+from unyo._records._audit import to_json
 from unyo._types._errors import ConfigError
 
 
@@ -23,7 +23,7 @@ def run(args: Namespace) -> int:
     if args.action == "list":
         rows = list_conversations(store, args.user, args.limit)
         if args.json:
-            print(json.dumps(rows, ensure_ascii=False))
+            print(to_json(rows))
         else:
             table(
                 "conversations",
@@ -47,7 +47,7 @@ def run(args: Namespace) -> int:
     turns = conv.turns()
     if args.json:
         print(
-            json.dumps(
+            to_json(
                 {
                     "id": conv.id,
                     "user": conv.user,
@@ -55,8 +55,7 @@ def run(args: Namespace) -> int:
                     "system": conv.system,
                     "summary": conv.summary,
                     "turns": [{"seq": t.seq, "role": t.role, "content": t.content, "ts": t.ts} for t in turns],
-                },
-                ensure_ascii=False,
+                }
             )
         )
         return 0

@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import json
 from argparse import Namespace
 from datetime import datetime
 from typing import Any
@@ -44,7 +43,9 @@ def run(args: Namespace) -> int:
         write_private(args.html, render(report))  # 0600, atomic, never through a symlink: it names users and tags
         print(f"wrote {args.html}")
     if args.json:
-        print(json.dumps(report, ensure_ascii=False, default=str))
+        from unyo._records._audit import to_json
+
+        print(to_json(report))
         return 0
     if args.html:
         return 0

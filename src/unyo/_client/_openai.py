@@ -71,6 +71,26 @@ def _given(kwargs: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in kwargs.items() if type(v).__name__ not in _OMITTED}
 
 
+def _lift_extra_body(method: Any, kwargs: dict[str, Any]) -> dict[str, Any]:
+    """The SDK merges `extra_body` over the request body, so a key there that names one of the
+    method's own arguments (model, input, messages, n, tools, stream, the output cap ...) would
+    override what unyo priced and checked. Such keys become arguments, checked like any other."""
+    import inspect
+    from collections.abc import Mapping
+
+    extra = kwargs.get("extra_body")
+    if not isinstance(extra, Mapping):
+        return kwargs
+    known = set(inspect.signature(method).parameters) - {"extra_headers", "extra_query", "extra_body", "timeout"}
+    kwargs = {**kwargs, **{k: v for k, v in extra.items() if k in known}}
+    rest = {k: v for k, v in extra.items() if k not in known}
+    if rest:
+        kwargs["extra_body"] = rest
+    else:
+        kwargs.pop("extra_body")
+    return kwargs
+
+
 class _Node:
     """The SDK's client or one of its resources, seen through unyo: each method resolves by its
     kind in `_surface` (guarded, stream helper, free, unpriced). `mode` is "plain", or "raw" /
@@ -92,7 +112,9 @@ class _Node:
 
         if name.startswith("__"):
             raise AttributeError(name)
-        if name in ("with_raw_response", "with_streaming_response") and self._mode == "plain":
+        if name in ("with_raw_response", "with_streaming_response"):
+            if self._mode != "plain":  # the SDK's own wrapper object would be returned unguarded
+                raise AttributeError(f"{name} under with_{self._mode}_response: unyo guards one wrapper at a time")
             return _Node(self._client, self._path, "raw" if name == "with_raw_response" else "streaming")
         plain = getattr(self._sdk(), name)
         if isinstance(plain, (SyncAPIResource, AsyncAPIResource)):
@@ -207,7 +229,7 @@ class _BaseClient:
         return (wrapped, True) if wrapped is not None else (getattr(owner, path[-1]), False)
 
     def _guard_args(self, path: tuple[str, ...], raw: bool, kwargs: dict[str, Any]) -> dict[str, Any]:
-        kwargs = _given(kwargs)
+        kwargs = _lift_extra_body(self._method(path, raw)[0], _given(kwargs))
         if raw and kwargs.get("stream"):
             self._refused(
                 path,

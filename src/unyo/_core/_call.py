@@ -33,6 +33,7 @@ class Call:
     cached_body: dict[str, Any] | None = None  # a cache hit: the stored response
     response_body: str | None = None  # the response as JSON, kept only when it will be cached
     output_text: str | None = None  # what the model said (for the audit log's content policy)
+    prior_known: bool = True  # False: stored context (previous_response_id, conversation, prompt) of unknown size
     prior_tokens: int = 0  # context the provider adds from its own state (previous_response_id, conversation)
     settle_once: bool = False  # a replayed batch answer: its id may already be in the ledger
     timeout_s: float | None = None  # the caller's per-request `timeout=`: caps each attempt

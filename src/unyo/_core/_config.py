@@ -84,6 +84,10 @@ _KNOBS: dict[str, tuple[str, type, Any]] = {
     "redis_url": ("UNYO_REDIS_URL", str, None),  # redis://host:6379/0; unset: shared within the process only
 }
 _TRUE, _FALSE = {"1", "true", "yes", "on"}, {"0", "false", "no", "off", ""}
+# settings only the user (environment, own config, --config) may choose, and caps a project may only lower
+PROJECT_MAY_NOT_SET = frozenset({"db_url", "redis_url", "home", "local_model", "allow_unpriced"})
+CAPS = frozenset({"max_request_usd", "budget_daily_usd", "budget_monthly_usd", "budget_user_daily_usd",
+                  "budget_user_monthly_usd"})  # fmt: skip
 
 
 def _convert(kind: type, raw: Any) -> Any:
@@ -181,6 +185,27 @@ class _Sources:
         found = defining_file(self.files, *path)
         return f"{found.label} [{'.'.join(path[:-1])}] {path[-1]}" if found else ""
 
+    def _project_may_set(self, name: str, raw: Any, origin: str) -> Any:
+        """A cloned repository's unyo.toml may not move the ledger or audit log, pick a model file,
+        lift caps or turn full-text audit on; for a cap it may only tighten the user's own."""
+        from unyo._core._config_files import defining_file
+
+        found = defining_file(self.files, "unyo", name)
+        if raw is None or found is None or found.kind != "project":
+            return raw
+        if name in PROJECT_MAY_NOT_SET or (name == "audit_content" and raw == "full"):
+            raise ConfigError(
+                f"{origin}: a project file may not set {name}{' = full' if name == 'audit_content' else ''} "
+                f"(a cloned repository could send your calls, prompts or spend elsewhere); set it in the "
+                f"environment ({_KNOBS[name][0]}) or in your own config ({_user_config_hint(self)})"
+            )
+        if name in CAPS:
+            own = [f.data.get("unyo", {}).get(name) for f in self.files if f.kind != "project"]
+            own = [v for v in own if v is not None]
+            if own:
+                return min((raw, *own), key=lambda v: _convert(Decimal, v))
+        return raw
+
     def knob(self, name: str, alias: str | None = None) -> Any:
         env_name, kind, default = _KNOBS[name]
         raw, origin = self.env_value(env_name)
@@ -188,6 +213,7 @@ class _Sources:
             raw, origin = self.env_value(alias)
         if raw is None:
             raw, origin = self.toml.get("unyo", {}).get(name), self.toml_origin("unyo", name)
+            raw = self._project_may_set(name, raw, origin)
         if raw is None:
             self.origins[name] = "default"
             return default
@@ -275,14 +301,11 @@ def _check_key_destination(
 ) -> None:
     """A project file (or a project's .env) may not point a key read elsewhere at its own host."""
     from unyo._core._config_files import origin, trusted_origins
-    from unyo._providers._profiles import BUILTIN, builtin_key_envs
 
     if trust == "trusted" or not url:
         return
     if trust == "dotenv" and key_source.startswith(".env "):
         return  # the same file holds the key and the URL: nothing is sent elsewhere
-    if prof.name not in BUILTIN and prof.key_env not in builtin_key_envs():
-        return  # a project's own profile with its own key variable
     if origin(url) in trusted_origins(sources.env):
         return
     key_env = prof.key_env or "the key"
@@ -338,6 +361,10 @@ def load_settings(
     url = base_url or values["base_url"] or prof.base_url
     if key is not None:
         where, trust = _url_source(sources, prof, base_url, values["base_url"])
+        if (
+            _file_kind(sources, "profiles", prof.name, "key_env") == "project"
+        ):  # the project chose which secret goes out
+            where, trust = sources.toml_origin("profiles", prof.name, "key_env"), "project"
         _check_key_destination(sources, prof, key_source, url, where, trust)
     files = tuple(f.label for f in sources.files) + (
         (f"{sources.dotenv_path} (.env)",) if sources.dotenv_path.is_file() else ()

@@ -11,6 +11,7 @@ with the cache and money steps into the default pipeline.
 from __future__ import annotations
 
 import threading
+from collections.abc import Mapping
 
 from unyo._core._call import Call, Step
 from unyo._core._config import Settings
@@ -71,7 +72,7 @@ def apply_output_cap(call: Call) -> None:
     if call.api not in CONTENT_APIS:
         return
     extra = call.params.get("extra_body")
-    if isinstance(extra, dict) and any(k in extra for k in _CAP_KEYS):  # the SDK lets extra_body override the body
+    if isinstance(extra, Mapping) and any(k in extra for k in _CAP_KEYS):  # the SDK lets extra_body override the body
         extra = dict(extra)
         for key in _CAP_KEYS:
             if key in extra:

@@ -82,11 +82,36 @@ def _downgrade(call: Call) -> bool:
     return True
 
 
+def hosted_tools(call: Call) -> list[str]:
+    """The provider-run tools a request asks for (web_search, file_search, image_generation, ...):
+    billed per use on top of tokens. Function (and custom) tools run here and cost only tokens."""
+    tools = call.params.get("tools") or []
+    kinds = {
+        str(t.get("type")) for t in tools if isinstance(t, dict) and t.get("type") not in (None, "function", "custom")
+    }
+    return sorted(kinds)
+
+
 def reserve_budget(call: Call) -> None:
     """Pipeline step: price the worst case and reserve it against every applicable limit."""
     if call.api == "models" or call.info.cache_hit:
         return
     config = call.settings.budget
+    hosted = hosted_tools(call)
+    if hosted and config.limits and not config.allow_unpriced:
+        raise UnpricedModel(
+            f"hosted tools {', '.join(hosted)} are billed per call, image or session, which unyo cannot price, "
+            "and a budget is set: not sent. Use function tools, or set allow_unpriced = true under [unyo] to run "
+            "them unbudgeted knowingly (the call is recorded either way)",
+            model=call.info.model,
+        )
+    if not call.prior_known and config.limits and not config.allow_unpriced:
+        raise UnpricedModel(
+            "the provider adds stored context (previous_response_id / conversation / prompt) whose size unyo "
+            "cannot see, and a budget is set: not sent. Pass unyo_prior_tokens=N (the stored context's tokens), "
+            "or use unyo.conversation(...), which keeps count; or set allow_unpriced = true",
+            model=call.info.model,
+        )
     while True:
         price = price_of(call)
         call.info.worst_case_usd = worst_case(call, price) if price else None

@@ -296,5 +296,13 @@ def tool_calls(
     return [dict(zip(TOOL_COLUMNS, r)) for r in rows]
 
 
-def to_json(record: dict[str, Any]) -> str:
-    return json.dumps(record, ensure_ascii=False, default=str)
+# C1 controls (a terminal may act on \x9b as on ESC [) and bidi overrides, escaped as \uXXXX:
+# the same JSON value, but nothing a terminal acts on when the record is printed
+_INERT = {
+    c: f"\\u{c:04x}"
+    for c in [*range(0x80, 0xA0), *range(0x202A, 0x202F), *range(0x2066, 0x206A), 0x200E, 0x200F, 0x061C]
+}
+
+
+def to_json(record: Any) -> str:
+    return json.dumps(record, ensure_ascii=False, default=str).translate(_INERT)

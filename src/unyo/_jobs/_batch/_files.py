@@ -301,7 +301,19 @@ def row_hash(row: dict[str, Any]) -> str:
 # --- writing ----------------------------------------------------------------------------------
 
 _PLAIN_NUMBER = re.compile(r"[+-]?(?:[0-9][0-9.,]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?")
-_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r", "\n")
+# what a spreadsheet may skip before a formula: spaces, no-break and ideographic spaces, zero-width
+# characters and a byte-order mark; full-width ＝＋－＠ are read as their ASCII forms (NFKC)
+_SKIPPED = " \u00a0\u3000\u200b\u200c\u200d\u2060\ufeff"
+
+
+def _starts_a_formula(text: str) -> bool:
+    import unicodedata
+
+    if text.startswith(_FORMULA_START):
+        return True
+    rest = text.lstrip(_SKIPPED)
+    return bool(rest) and unicodedata.normalize("NFKC", rest[0]).startswith(_FORMULA_START[:4])
 
 
 def spreadsheet_safe(value: Any) -> Any:
@@ -315,7 +327,7 @@ def spreadsheet_safe(value: Any) -> Any:
         value = json.dumps(value, ensure_ascii=False)
     if value is None:
         return ""
-    if isinstance(value, str) and value.startswith(_FORMULA_START) and not _PLAIN_NUMBER.fullmatch(value):
+    if isinstance(value, str) and _starts_a_formula(value) and not _PLAIN_NUMBER.fullmatch(value):
         return "'" + value
     return value
 
