@@ -83,6 +83,9 @@ def test_custom_profile_and_role_overrides_from_toml(clean_env: Path, monkeypatc
         '[models."my-model"]\ncontext_window = 32768\n'
     )
     monkeypatch.setenv("MYPROXY_KEY", "proxy-key-1234567890")
+    from unyo._core._config_files import trust
+
+    trust("http://127.0.0.1:9999/v1", os.environ)  # a project's own endpoint gets the key once trusted
     s = load_settings(profile="myproxy")
     assert s.base_url == "http://127.0.0.1:9999/v1" and s.profile.resolve_model("main") == ("my-model", "main")
     assert s.models["my-model"]["context_window"] == 32768
