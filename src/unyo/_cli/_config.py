@@ -76,14 +76,9 @@ def _budget_value(settings: Any, name: str) -> Any:
     }
     if name in simple:
         return simple[name]
-    scope_period = {
-        "max_request_usd": ("all", "request"),
-        "budget_daily_usd": ("all", "day"),
-        "budget_monthly_usd": ("all", "month"),
-        "budget_user_daily_usd": ("user", "day"),
-        "budget_user_monthly_usd": ("user", "month"),
-    }
-    scope, period = scope_period[name]
+    from unyo._core._limits import LIMIT_KNOBS
+
+    scope, period = LIMIT_KNOBS[name]
     return next((str(lim.usd) for lim in budget.limits if (lim.scope, lim.period) == (scope, period)), None)
 
 

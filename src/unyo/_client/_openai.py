@@ -220,7 +220,7 @@ class _BaseClient:
     def _settled(self, call: Call) -> None:
         self.pipeline.finish(call)
 
-    def _method(self, path: tuple[str, ...], raw: bool) -> tuple[Any, Any]:
+    def _method(self, path: tuple[str, ...]) -> tuple[Any, Any]:
         """(the SDK method to send with, through `with_raw_response` where it has one; whether it does)."""
         owner: Any = self.raw
         for name in path[:-1]:
@@ -229,7 +229,7 @@ class _BaseClient:
         return (wrapped, True) if wrapped is not None else (getattr(owner, path[-1]), False)
 
     def _guard_args(self, path: tuple[str, ...], raw: bool, kwargs: dict[str, Any]) -> dict[str, Any]:
-        kwargs = _lift_extra_body(self._method(path, raw)[0], _given(kwargs))
+        kwargs = _lift_extra_body(self._method(path)[0], _given(kwargs))
         if raw and kwargs.get("stream"):
             self._refused(
                 path,
@@ -363,7 +363,7 @@ class OpenAI(_BaseClient):
     def _guarded(self, path: tuple[str, ...], raw: bool, **kwargs: Any) -> Any:
         from unyo._client._surface import GUARDED
 
-        method, _ = self._method(path, raw)
+        method, _ = self._method(path)
         return self._run(GUARDED[path], method, self._guard_args(path, raw, kwargs), raw)
 
     def _run(self, api: str, method: Any, kwargs: dict[str, Any], raw: bool = False) -> Any:
@@ -390,7 +390,7 @@ class OpenAI(_BaseClient):
         from unyo._core._send import send
 
         call = self._prepare_unpriced(path, kwargs)  # positional arguments: raw HTTP (client.post(path, ...))
-        method, wrapped = self._method(path, raw)
+        method, wrapped = self._method(path)
         try:
             if wrapped:
                 result = send(call, lambda **p: method(*args, **p))
@@ -427,7 +427,7 @@ class AsyncOpenAI(_BaseClient):
     async def _guarded(self, path: tuple[str, ...], raw: bool, **kwargs: Any) -> Any:
         from unyo._client._surface import GUARDED
 
-        method, _ = self._method(path, raw)
+        method, _ = self._method(path)
         return await self._run(GUARDED[path], method, self._guard_args(path, raw, kwargs), raw)
 
     async def _run(self, api: str, method: Any, kwargs: dict[str, Any], raw: bool = False) -> Any:
@@ -458,7 +458,7 @@ class AsyncOpenAI(_BaseClient):
         from unyo._core._send import asend
 
         call = await offload(self._prepare_unpriced, path, kwargs, orphan=self._orphaned)
-        method, wrapped = self._method(path, raw)
+        method, wrapped = self._method(path)
         try:
             if wrapped:
                 result = await asend(call, lambda **p: method(*args, **p))

@@ -21,7 +21,7 @@ from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any
 
-from unyo._core._limits import BudgetConfig, budget_config
+from unyo._core._limits import LIMIT_KNOBS, BudgetConfig, budget_config
 from unyo._providers._profiles import Profile, get_profile
 from unyo._types._errors import ConfigError
 from unyo._types._redact import register_secret
@@ -86,8 +86,7 @@ _KNOBS: dict[str, tuple[str, type, Any]] = {
 _TRUE, _FALSE = {"1", "true", "yes", "on"}, {"0", "false", "no", "off", ""}
 # settings only the user (environment, own config, --config) may choose, and caps a project may only lower
 PROJECT_MAY_NOT_SET = frozenset({"db_url", "redis_url", "home", "local_model", "allow_unpriced"})
-CAPS = frozenset({"max_request_usd", "budget_daily_usd", "budget_monthly_usd", "budget_user_daily_usd",
-                  "budget_user_monthly_usd"})  # fmt: skip
+CAPS = frozenset(LIMIT_KNOBS)
 
 
 def _convert(kind: type, raw: Any) -> Any:

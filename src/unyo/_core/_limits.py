@@ -9,7 +9,15 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-PERIODS = ("request", "day", "month", "total")  # "total" never rolls over (a batch's --max-cost)
+PERIODS = ("request", "day", "month", "total")
+# the [unyo] settings that set a limit: name -> (scope, period)
+LIMIT_KNOBS = {
+    "max_request_usd": ("all", "request"),
+    "budget_daily_usd": ("all", "day"),
+    "budget_monthly_usd": ("all", "month"),
+    "budget_user_daily_usd": ("user", "day"),
+    "budget_user_monthly_usd": ("user", "month"),
+}  # "total" never rolls over (a batch's --max-cost)
 
 
 @dataclass(frozen=True)
@@ -91,13 +99,7 @@ def budget_config(values: dict[str, Any], toml: dict[str, Any]) -> BudgetConfig:
     from unyo._types._errors import ConfigError
 
     limits = []
-    for name, scope, period in (
-        ("max_request_usd", "all", "request"),
-        ("budget_daily_usd", "all", "day"),
-        ("budget_monthly_usd", "all", "month"),
-        ("budget_user_daily_usd", "user", "day"),
-        ("budget_user_monthly_usd", "user", "month"),
-    ):
+    for name, (scope, period) in LIMIT_KNOBS.items():
         if values.get(name) is not None:
             limits.append(Limit(scope, period, values[name]))
     tags = toml.get("budget", {}).get("tags", {})

@@ -179,7 +179,3 @@ for _profile in (
     register_profile(_profile)
 
 BUILTIN = frozenset(_REGISTRY)  # profiles unyo ships; a project file may amend them but not redirect their keys
-
-
-def builtin_key_envs() -> frozenset[str]:
-    return frozenset(_REGISTRY[name].key_env for name in BUILTIN if _REGISTRY[name].key_env)
