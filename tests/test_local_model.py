@@ -129,3 +129,26 @@ def test_cli_on_the_local_model_with_no_configuration() -> None:
     record = json.loads(result.stdout)
     assert record["provider"] == "local" and record["model"] == "smollm2-135m-instruct" and record["text"]
     assert "using the bundled local model" in result.stderr
+
+
+def test_local_embeddings_serve_the_bundled_e5_model(local: unyo.OpenAI) -> None:
+    """The local profile answers `embeddings.create` offline with multilingual-e5-small, and the
+    vectors mean something across Japanese and English."""
+    import numpy as np
+
+    texts = [
+        "猫はとてもかわいい動物です",
+        "Cats are very cute animals",
+        "株価が大きく下落した",
+        "passage: 請求書の金額",
+    ]
+    r = local.embeddings.create(model="multilingual-e5-small", input=texts)
+    vectors = np.array([d.embedding for d in r.data], dtype=np.float32)
+    assert vectors.shape == (4, 384) and np.allclose(np.linalg.norm(vectors, axis=1), 1, atol=1e-3)
+    assert vectors[0] @ vectors[1] > vectors[0] @ vectors[2] + 0.05  # same meaning across languages
+    assert r.usage.prompt_tokens > 0 and unyo.call_info(r).cost_usd == 0
+    floats = local.embeddings.create(model="multilingual-e5-small", input=texts[0], encoding_format="float")
+    assert np.allclose(floats.data[0].embedding, vectors[0], atol=1e-5)  # base64 (the SDK's default) == float
+    assert "multilingual-e5-small" in [m.id for m in local.models.list()]
+    with pytest.raises(unyo.BadRequest):
+        local.embeddings.create(model="multilingual-e5-small", input=[1, 2, 3])

@@ -86,6 +86,8 @@ def _schema_of(value: Any) -> Any:
 def count_input(api: str, params: dict[str, Any], counter: Counter) -> int:
     if api == "embeddings":
         raw = params.get("input", "")
+        if isinstance(raw, list) and raw and all(isinstance(x, int) for x in raw):
+            return len(raw)  # one input given as a token array
         items = raw if isinstance(raw, list) else [raw]
-        return sum(counter.count_text(x) if isinstance(x, str) else len(x) for x in items)
+        return sum(counter.count_text(x) if isinstance(x, str) else len(x) if isinstance(x, list) else 0 for x in items)
     return counter.count_messages(request_messages(api, params))

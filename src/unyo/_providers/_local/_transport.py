@@ -1,6 +1,7 @@
 """httpx2 transports that answer OpenAI API requests from the local model, in-process.
 
-POST /responses, POST /chat/completions (plain and SSE) and GET /models. Streams are produced
+POST /responses, POST /chat/completions (plain and SSE), POST /embeddings (multilingual-e5-small,
+see `_embed`) and GET /models. Streams are produced
 lazily: closing the response closes the generator, which stops llama.cpp at the next token.
 """
 
@@ -39,9 +40,11 @@ class _Server:
         path = request.url.path.rstrip("/").rsplit("/v1", 1)[-1]
         try:
             if request.method == "GET" and path == "/models":
-                return _json_response(200, _shapes.models_json([self.model.model_id]))
+                return _json_response(200, _shapes.models_json([self.model.model_id, _embed_model_id()]))
             if request.method == "POST" and path in ("/responses", "/chat/completions"):
                 return self._generate(path, json.loads(body or b"{}"))
+            if request.method == "POST" and path == "/embeddings":
+                return _embeddings(json.loads(body or b"{}"))
         except UnyoError as exc:  # e.g. the model file is missing
             return _json_response(500, _shapes.error_json(500, str(exc), "local_model_unavailable", "server_error"))
         except json.JSONDecodeError:
@@ -92,6 +95,50 @@ class _Server:
         events = (_shapes.response_events if responses else _shapes.chat_events)(body, model.model_id, deltas, finish)
         headers = {"content-type": "text/event-stream", "x-request-id": _shapes.new_id("req")}
         return _shapes.sse(events, done_marker=not responses), headers
+
+
+def _embed_model_id() -> str:
+    from unyo._providers._local._embed import MODEL_ID
+
+    return MODEL_ID
+
+
+def _embeddings(body: dict[str, Any]) -> httpx2.Response:
+    """OpenAI's embeddings answer from the bundled E5 model. E5 wants a prefix: an input that starts
+    with "passage: " is embedded as a passage, one with "query: " (or none) as a query, which is
+    what E5's authors advise for symmetric similarity."""
+    import base64
+
+    from unyo._providers._local import _embed
+
+    raw = body.get("input")
+    texts = [raw] if isinstance(raw, str) else raw
+    if not isinstance(texts, list) or not texts or not all(isinstance(t, str) for t in texts):
+        msg = "input must be a non-empty string or list of strings (the local model takes no token arrays)"
+        return _json_response(400, _shapes.error_json(400, msg, "invalid_input"))
+    if body.get("dimensions") not in (None, _embed.DIMENSIONS):
+        msg = f"{_embed.MODEL_ID} has {_embed.DIMENSIONS} dimensions and cannot shorten them"
+        return _json_response(400, _shapes.error_json(400, msg, "unsupported_parameter"))
+    kinds = ["passage" if t.startswith("passage: ") else "query" for t in texts]
+    bare = [t.split(": ", 1)[1] if t.startswith(("passage: ", "query: ")) else t for t in texts]
+    vectors: list[Any] = [None] * len(texts)
+    for kind in ("query", "passage"):
+        picked = [i for i, k in enumerate(kinds) if k == kind]
+        for i, vector in zip(picked, _embed.embed([bare[i] for i in picked], kind)):  # type: ignore[arg-type]
+            vectors[i] = vector
+    tokens = sum(_embed.token_count(t, k) for t, k in zip(bare, kinds))  # type: ignore[arg-type]
+    data = [
+        {
+            "object": "embedding",
+            "index": i,
+            "embedding": base64.b64encode(v.astype("<f4").tobytes()).decode()
+            if body.get("encoding_format") == "base64"
+            else [float(x) for x in v],
+        }
+        for i, v in enumerate(vectors)
+    ]
+    usage = {"prompt_tokens": tokens, "total_tokens": tokens}
+    return _json_response(200, {"object": "list", "data": data, "model": _embed.MODEL_ID, "usage": usage})
 
 
 def _valid_json_strings(g: Any) -> Any:
