@@ -104,7 +104,7 @@ def test_context_window_enforced_before_generating(local: unyo.OpenAI) -> None:
 
 
 def test_models_and_unserved_endpoints(local: unyo.OpenAI) -> None:
-    assert [m.id for m in local.models.list()] == ["smollm2-135m-instruct"]
+    assert [m.id for m in local.models.list()] == ["smollm2-135m-instruct", "multilingual-e5-small"]
     with pytest.raises(unyo.NotFound):
         local.embeddings.create(model="main", input="x")
 

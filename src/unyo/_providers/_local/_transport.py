@@ -111,6 +111,9 @@ def _embeddings(body: dict[str, Any]) -> httpx2.Response:
 
     from unyo._providers._local import _embed
 
+    if body.get("model") != _embed.MODEL_ID:
+        msg = f"the local model {body.get('model')!r} makes no embeddings; use model {_embed.MODEL_ID!r}"
+        return _json_response(404, _shapes.error_json(404, msg, "model_not_found"))
     raw = body.get("input")
     texts = [raw] if isinstance(raw, str) else raw
     if not isinstance(texts, list) or not texts or not all(isinstance(t, str) for t in texts):
