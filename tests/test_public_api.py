@@ -42,6 +42,7 @@ EXPECTED = {
     "UnpricedModel",
     "UnyoError",
     "Usage",
+    "UsageError",
     "ask",
     "ask_structured",
     "call_info",

@@ -98,7 +98,8 @@ def test_triage_needs_human_for_low_confidence_and_sensitive_topics(fault: Fault
     assert low["needs_human"] and "confidence 0.30" in low["needs_human_reason"]
     legal = unyo.run_task("triage", "ＬＡＷＳＵＩＴ is coming", client=c).output  # full-width folded
     assert legal["needs_human"] and "lawsuit" in legal["needs_human_reason"]
-    assert all(r["body"]["model"] == c.settings.profile.resolve_model("main")[0] for r in fault.requests)
+    # a task of the main role follows the one default model every command uses (here gpt-4o-mini)
+    assert all(r["body"]["model"] == c.settings.profile.resolve_model(c.settings.model)[0] for r in fault.requests)
 
 
 def test_splitter_cuts_on_structure() -> None:

@@ -18,6 +18,7 @@ EXIT_CODES = """exit codes:
   5    rate limit or quota exhausted
   6    upstream failure after retries (5xx, timeout, connection, broken stream)
   7    invalid request (400, 404, 422, context too long, output invalid)
+  8    a batch ended with failed rows (they carry unyo_error; --allow-failures makes this 0)
   130  cancelled (Ctrl-C)"""
 
 
@@ -235,6 +236,9 @@ def build_parser() -> argparse.ArgumentParser:
         "--max-cost", help="batch: USD for the whole batch (across resumes); stops cleanly before exceeding it"
     )
     run.add_argument("--retry-failed", action="store_true", help="batch: run rows that failed before again")
+    run.add_argument(
+        "--allow-failures", action="store_true", help="batch: exit 0 even when rows failed (default: exit 8)"
+    )
     run.add_argument("--restart", action="store_true", help="batch: discard the journal and start over")
     run.add_argument(
         "--dry-run",
@@ -493,7 +497,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except BrokenPipeError:
         return _broken_pipe()
     except KeyboardInterrupt:
-        print("\ncancelled", file=sys.stderr)
+        from unyo._types._lang import pick
+
+        print("\n" + pick("cancelled", "中断しました"), file=sys.stderr)
         return 130
     except Exception as exc:  # every error ends here: message, hint, exit code
         return report(exc, args, parser)
@@ -551,10 +557,12 @@ def report(exc: BaseException, args: argparse.Namespace | None = None, parser: A
     if isinstance(exc, UsageError) and parser is not None and args is not None:
         sub = _subparser(parser, getattr(args, "command", None))
         print((sub or parser).format_usage().rstrip(), file=sys.stderr)
-    label = "error" if isinstance(exc, UnyoError) else "internal error"
+    from unyo._types._lang import pick
+
+    label = pick("error", "エラー") if isinstance(exc, UnyoError) else pick("internal error", "内部エラー")
     print(f"{label}: {kind}: {message}", file=sys.stderr)
     if hint:
-        print(f"hint: {hint}", file=sys.stderr)
+        print(f"{pick('hint', 'ヒント')}: {hint}", file=sys.stderr)
     if args is not None and getattr(args, "json", False) is True:
         import json
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from argparse import Namespace
 from datetime import datetime
 
@@ -40,6 +41,11 @@ def run(args: Namespace) -> int:
 
     client = OpenAI(settings=settings)  # sends nothing unless a provider copy has to be deleted
     if args.action == "rm":
+        from unyo._cli._shared import confirm
+
+        if not confirm(f"delete conversation {clean(args.id)} of user {clean(args.user)} and its turns?", args.yes):
+            print("nothing deleted", file=sys.stderr)
+            return 0
         turns = delete_conversation(store, args.user, args.id, client)
         print(f"deleted conversation {clean(args.id)} ({turns} turns)")
         return 0

@@ -40,6 +40,15 @@ def run(args: Namespace) -> int:
         for record in records:
             print(to_json(record))
         return 0
+    if not records:
+        narrowed = any(v is not None for v in filters.values())
+        from unyo._types._lang import pick
+
+        en = f"no calls logged{' match these filters' if narrowed else ' yet'} ({store.location})"
+        none = "条件に合う呼び出しの記録はありません" if narrowed else "まだ呼び出しの記録はありません"
+        ja = f"{none} ({store.location})"
+        print(pick(en, ja), file=sys.stderr)
+        return 0
     from unyo._types._prices import usd
 
     rows = [

@@ -50,6 +50,11 @@ def run(args: Namespace) -> int:
     if args.dry_run:
         return _dry_run_one(args, client, task, text, schema)
     from unyo._jobs._tasks import run_task
+    from unyo._jobs._tasks._run import planned_calls
+
+    planned = planned_calls(task, client, text, schema, _call_options(args))
+    if planned > 1:  # summarize's map step: show progress as a batch does
+        client = _with_progress(client, task.name, planned)
 
     result = run_task(task, text, client=client, schema=schema, user=args.user, tag=args.tag, **_call_options(args))
     if args.json:
@@ -64,6 +69,26 @@ def run(args: Namespace) -> int:
             file=sys.stderr,
         )
     return 0
+
+
+def _with_progress(client: Any, name: str, planned: int) -> Any:
+    """The same client with one more finisher: a line on stderr as each of the planned calls settles."""
+    from unyo._client._openai import OpenAI
+    from unyo._core._pipeline import Pipeline
+    from unyo._types._prices import usd
+
+    done: list[Any] = []
+
+    def progress(call: Any) -> None:
+        done.append(call.info.cost_usd)
+        spent = None if any(c is None for c in done) else sum(done)
+        line = f"{name}: call {len(done)}/{planned} · {call.info.status} · {usd(spent)}"
+        print(("\r" + line) if sys.stderr.isatty() else line, end="" if sys.stderr.isatty() else "\n", file=sys.stderr)
+        if sys.stderr.isatty() and len(done) >= planned:
+            print(file=sys.stderr)
+
+    pipeline = Pipeline(client.pipeline.steps, (*client.pipeline.finishers, progress))
+    return OpenAI(settings=client.settings, pipeline=pipeline, user=client.user, tag=client.tag)
 
 
 def _dry_run_one(args: Namespace, client: Any, task: Any, text: str, schema: Any) -> int:
@@ -177,6 +202,23 @@ def _batch(args: Namespace, client: Any, task: Any, schema: Any) -> int:
             progress.finish()
     if args.json:
         print(json.dumps(summary.to_dict(), ensure_ascii=False))
+    if summary.ran == 0 and summary.pending == 0 and not summary.stopped:
+        from unyo._types._lang import pick
+
+        failed = pick(
+            f", {summary.failed} failed (re-run them with --retry-failed)",
+            f"、失敗 {summary.failed} 行 (--retry-failed で再実行できます)",
+        )
+        print(
+            pick(
+                f"nothing to do: {summary.ok} rows already done{failed if summary.failed else ''} · "
+                f"results: {summary.output}",
+                f"実行する行はありません: {summary.ok} 行は完了済み{failed if summary.failed else ''} · "
+                f"結果: {summary.output}",
+            ),
+            file=sys.stderr,
+        )
+        return FAILED_ROWS if summary.failed and not args.allow_failures else 0
     print(
         f"{summary.ok} ok, {summary.failed} failed, {summary.pending} pending of {summary.rows} rows · "
         f"this run: {summary.ran} rows, "
@@ -201,7 +243,12 @@ def _batch(args: Namespace, client: Any, task: Any, schema: Any) -> int:
         return runner.exit_code or 1
     if summary.failed:
         print("failed rows carry their error in unyo_error; re-run them with --retry-failed", file=sys.stderr)
+        if not args.allow_failures:
+            return FAILED_ROWS
     return 0
+
+
+FAILED_ROWS = 8  # the batch ended, but some rows failed (exit 0 with --allow-failures)
 
 
 class _Progress:

@@ -33,6 +33,20 @@ def read_prompt(prompt: str) -> str:
     return prompt
 
 
+def confirm(question: str, yes: bool) -> bool:
+    """Ask before a destructive step. `--yes` skips the question; without a terminal to ask on,
+    the step is refused (exit 2) rather than taken silently."""
+    if yes:
+        return True
+    if not sys.stdin.isatty():
+        raise UsageError(f"this would {question.rstrip('?')}; stdin is not a terminal, so pass --yes to confirm")
+    try:
+        answer = input(f"{question[0].upper()}{question[1:]} [y/N] ")
+    except EOFError:
+        answer = ""
+    return answer.strip().lower() in ("y", "yes")
+
+
 def status_line(info: Any) -> str:
     usage = info.usage
     tokens = f"{usage.input_tokens} in / {usage.output_tokens} out" if usage else "no usage"

@@ -251,7 +251,15 @@ def _profile_for(sources: _Sources, explicit: str | None) -> tuple[Profile, tupl
             name = "openai"
         else:
             name = "local"
-            notices = ("unyo: no API key or endpoint configured; using the bundled local model (profile 'local')",)
+            from unyo._types._lang import pick
+
+            notices = (
+                pick(
+                    "unyo: no API key or endpoint configured; using the bundled local model (profile 'local')",
+                    "unyo: API キーもエンドポイントも設定されていないため、"
+                    "同梱のローカルモデルを使います (プロファイル 'local')",
+                ),
+            )
     profile = get_profile(name)
     table = sources.toml.get("profiles", {}).get(name)
     if isinstance(table, dict):

@@ -44,12 +44,12 @@ if the SDK is already there). Until then the placeholder `_SdkSlot` holds their 
 
 from __future__ import annotations
 
-import os
 import sys
 import threading
 from dataclasses import dataclass
 from typing import Any
 
+from unyo._types._lang import lang as _lang
 from unyo._types._redact import redact
 
 __all__ = [
@@ -82,11 +82,6 @@ __all__ = [
     "UnyoError",
     "Unprocessable",
 ]
-
-
-def _lang() -> str:
-    lang = os.environ.get("UNYO_LANG") or os.environ.get("LC_ALL") or os.environ.get("LANG") or ""
-    return "ja" if lang.lower().startswith("ja") else "en"
 
 
 class _SdkSlot(Exception):

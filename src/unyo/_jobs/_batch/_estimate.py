@@ -46,7 +46,7 @@ def estimate_rows(
     from unyo._quality._structured import json_schema_of
 
     settings = client.settings
-    model_id, _ = settings.profile.resolve_model(model or task.role)
+    model_id, _ = settings.profile.resolve_model(model or task.model_for(settings))
     info = model_info(model_id, settings.models)
     price = settings.profile.price(info)
     if price is not None and price_factor is not None:

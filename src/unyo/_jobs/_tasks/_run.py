@@ -64,7 +64,7 @@ def _structured(
             schema,
             system=system or rendered_system,
             api=api,
-            model=options.pop("model", None) or task.role,
+            model=options.pop("model", None) or task.model_for(client.settings),
             max_output_tokens=options.pop("max_output_tokens", None) or task.max_output_tokens,
             temperature=options.pop("temperature", 0),
             **extra,
@@ -149,7 +149,7 @@ def summary_parts(task: Task, client: Any, text: str, options: dict[str, Any]) -
     from unyo._jobs._tasks._split import split
     from unyo._providers._catalog import model_info
 
-    model_id, _ = client.settings.profile.resolve_model(str(options.get("model") or task.role))
+    model_id, _ = client.settings.profile.resolve_model(str(options.get("model") or task.model_for(client.settings)))
     counter = model_counter(client.settings, model_info(model_id, client.settings.models))
     return split(text, int(task.options.get("part_tokens", 1500)), counter.count_text)
 
@@ -214,7 +214,7 @@ def classify(task: Task, client: Any, text: str, options: dict[str, Any]) -> Any
         labels,
         instructions=str(task.options.get("instructions") or ""),
         multi_label=bool(task.options.get("multi_label")),
-        model=options.pop("model", None) or task.role,
+        model=options.pop("model", None) or task.model_for(client.settings),
         max_output_tokens=task.max_output_tokens,
         **options,
     )

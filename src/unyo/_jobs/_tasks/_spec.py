@@ -82,6 +82,11 @@ class Task:
                 f"task {self.name}: template refers to an unknown or malformed variable ({exc})"
             ) from None
 
+    def model_for(self, settings: Any) -> str:
+        """The model or role this task runs on: a task of the `main` role follows the one default
+        model every command uses (UNYO_MODEL / `model` in unyo.toml, itself `main` by default)."""
+        return str(settings.model) if self.role == "main" else self.role
+
     def output_schema(self) -> dict[str, Any] | None:
         return None if self.schema is None else _fill(self.schema, self.options, self.name)
 
