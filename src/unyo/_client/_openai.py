@@ -313,6 +313,8 @@ class _BaseClient:
             info.usage = Usage.from_api(getattr(parsed, "usage", None))
         info.response_id = getattr(parsed, "id", None)
         call.output_text = response_text(parsed)
+        if call.quote and not info.cache_hit:  # Images / Audio: what the provider reported and returned
+            call.quote.observe(parsed, call)
         call.end(
             "incomplete" if getattr(parsed, "status", None) == "incomplete" or _chat_truncated(parsed) else "completed"
         )
