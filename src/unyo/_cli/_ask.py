@@ -31,8 +31,11 @@ def run(args: Namespace) -> int:
     if args.schema:
         return _structured(args, prompt, options)
     streaming = args.stream if args.stream is not None else (sys.stdout.isatty() and not args.json)
-    if not streaming:
-        answer = ask(prompt, **options)
+    images = getattr(args, "image", None) or []
+    if not streaming or images:  # a question with images is answered whole
+        answer = (
+            ask(prompt, images=images, image_detail=args.image_detail, **options) if images else ask(prompt, **options)
+        )
         if args.json:
             print(json.dumps(answer.to_dict(), ensure_ascii=False))
         else:

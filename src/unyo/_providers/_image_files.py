@@ -76,7 +76,7 @@ def dimensions(data: bytes) -> tuple[int, int] | None:
 def check_image(data: bytes, name: str, max_side: tuple[int, int] | None = None) -> CheckedImage:
     """Check an image's bytes (see the module docstring); `name` is what errors call it."""
     if len(data) > MAX_IMAGE_BYTES:
-        raise BadInput(f"{name}: {len(data) / 1e6:.1f} MB is over the {MAX_IMAGE_BYTES // 2**20} MiB image limit")
+        raise BadInput(f"{name}: {len(data) / 2**20:.1f} MiB is over the {MAX_IMAGE_BYTES // 2**20} MiB image limit")
     kind = sniff(data)
     if kind is None:
         what = "an SVG (vector) image" if _looks_like_svg(data) else "not a PNG, JPEG, WEBP or GIF image"
@@ -112,7 +112,7 @@ def read_image_file(path: str | Path) -> bytes:
     try:
         size = p.stat().st_size
         if size > MAX_IMAGE_BYTES:
-            raise BadInput(f"{p}: {size / 1e6:.1f} MB is over the {MAX_IMAGE_BYTES // 2**20} MiB image limit")
+            raise BadInput(f"{p}: {size / 2**20:.1f} MiB is over the {MAX_IMAGE_BYTES // 2**20} MiB image limit")
         return p.read_bytes()
     except FileNotFoundError:
         raise BadInput(f"{p}: no such image file") from None
