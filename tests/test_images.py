@@ -18,6 +18,7 @@ import pytest
 from PIL import Image
 
 import unyo
+from unyo._providers._catalog import model_info
 from unyo._providers._vision import image_tokens, patch_size, tile_size
 from unyo.testing import FaultServer
 from unyo.testing._images import bill_total
@@ -120,14 +121,10 @@ def test_image_tokens_are_counted_before_sending_and_settled_as_billed(
     )
     info = answer.call
     assert info.usage is not None and info.usage.input_tokens == fault.billed["input_tokens"]
-    image_part = tile_size(1200, 900) if model == "gpt-4o-mini" else patch_size(1200, 900)
-    assert image_part  # the sizes the rules see
     rule = {"gpt-4o-mini": {"rule": "tile", "base": 2833, "tile": 5667}, "gpt-4.1-mini": MINI}[model]
     assert info.usage.input_tokens > image_tokens(rule, 1200, 900, "auto")  # the image dominates the bill
     assert info.input_tokens >= info.usage.input_tokens  # counted (a bound) before sending, never below
-    price = unyo.OpenAI(settings=fast_settings(fault)).settings.profile.price(
-        __import__("unyo._providers._catalog", fromlist=["model_info"]).model_info(model)
-    )
+    price = model_info(model).price
     billed = (fault.billed["input_tokens"] * price.input + fault.billed["output_tokens"] * price.output) / 10**6
     assert info.cost_usd == billed == ledger_total() and info.worst_case_usd >= info.cost_usd
 
@@ -227,3 +224,23 @@ def test_cli_image_and_ask_with_image_end_to_end(fault: FaultServer, tmp_path: P
     assert refused.returncode == 2 and "SVG" in refused.stderr
     local = run_cli("ask", "?", "--image", str(out), "--no-stream", env={"UNYO_PROFILE": "local"})
     assert local.returncode == 3 and "vision: " in local.stderr
+
+
+def test_aask_with_images_and_the_async_drop_in_client(fault: FaultServer, tmp_path: Path) -> None:
+    photo = tmp_path / "chart.webp"
+    photo.write_bytes(png(700, 500, "WEBP"))
+
+    async def main() -> tuple[Any, Any]:
+        c = unyo.AsyncOpenAI(settings=fast_settings(fault, budget_daily_usd="5"))
+        answer = await unyo.aask("グラフの傾向は?", images=[photo], client=c, model="gpt-4.1-mini")
+        url = "data:image/webp;base64," + base64.b64encode(photo.read_bytes()).decode()
+        content = [{"type": "text", "text": "?"}, {"type": "image_url", "image_url": {"url": url, "detail": "low"}}]
+        raw = await c.chat.completions.create(model="gpt-4o", messages=[{"role": "user", "content": content}])
+        return answer, raw
+
+    answer, raw = asyncio.run(main())
+    assert fault.requests[0]["body"]["input"][0]["content"][1]["image_url"].startswith("data:image/webp;base64,")
+    info = unyo.call_info(raw)
+    assert answer.call.usage.input_tokens + info.usage.input_tokens == fault.billed["input_tokens"]
+    assert answer.call.cost_usd + info.cost_usd == ledger_total()
+    assert info.input_tokens >= 85 and info.usage.input_tokens - 85 < 20  # low detail: 85 tokens + the text
