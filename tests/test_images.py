@@ -244,3 +244,9 @@ def test_aask_with_images_and_the_async_drop_in_client(fault: FaultServer, tmp_p
     assert answer.call.usage.input_tokens + info.usage.input_tokens == fault.billed["input_tokens"]
     assert answer.call.cost_usd + info.cost_usd == ledger_total()
     assert info.input_tokens >= 85 and info.usage.input_tokens - 85 < 20  # low detail: 85 tokens + the text
+
+
+def test_an_image_model_without_a_price_is_refused_under_a_budget(fault: FaultServer) -> None:
+    with pytest.raises(unyo.UnpricedModel, match=r"images \(gpt-image-1.5\) cannot be priced"):
+        client(fault, budget_daily_usd="5").images.generate(prompt="x", model="gpt-image-1.5")  # not gpt-image-1's
+    assert fault.requests == [] and audit_rows()[-1]["error"] == "UnpricedModel"

@@ -13,7 +13,7 @@ from __future__ import annotations
 from unyo._core._call import Call
 from unyo._providers._catalog import vision_facts
 from unyo._providers._image_files import check_image, check_url
-from unyo._providers._vision import data_url_bytes, image_parts, request_image_tokens
+from unyo._providers._vision import data_url_bytes, image_parts, image_tokens
 from unyo._types._errors import ConfigError, UnpricedModel
 
 
@@ -29,12 +29,6 @@ def count_images(call: Call) -> None:
             f"the {profile.name} profile's model takes no images ({len(parts)} in this request); "
             f"use a profile with vision: {', '.join(profiles_with('vision'))} (--profile / UNYO_PROFILE)"
         )
-    for number, part in enumerate(parts, 1):
-        raw = data_url_bytes(part.url)
-        if raw is not None:
-            check_image(raw, f"image {number} (data: URL)")
-        elif not part.url.startswith("file:"):
-            check_url(part.url, call.settings.image_hosts)
     rule = vision_facts(call.info.model)
     budget = call.settings.budget
     if rule is None and budget.limits and not budget.allow_unpriced:
@@ -44,4 +38,15 @@ def count_images(call: Call) -> None:
             "allow_unpriced = true to run it unbudgeted knowingly",
             model=call.info.model,
         )
-    _, call.image_tokens, _ = request_image_tokens(call.api, call.params, rule)
+    tokens = 0
+    for number, part in enumerate(parts, 1):
+        raw = data_url_bytes(part.url)
+        size: tuple[int | None, int | None] = (None, None)  # not known before sending: the worst case
+        if raw is not None:
+            checked = check_image(raw, f"image {number} (data: URL)")
+            size = (checked.width, checked.height)
+        elif not part.url.startswith("file:"):
+            check_url(part.url, call.settings.image_hosts)
+        if rule is not None:
+            tokens += image_tokens(rule, *size, part.detail)
+    call.image_tokens = tokens

@@ -85,8 +85,10 @@ def check_image(data: bytes, name: str, max_side: tuple[int, int] | None = None)
 
     try:
         with Image.open(io.BytesIO(data)) as img:
-            img.load()  # every byte decoded: a truncated file fails here, not at the provider
             original = (int(img.width), int(img.height))
+            if max_side is None and kind == "jpeg":  # decode every byte at 1/8 scale: 10x faster, as strict
+                img.draft("RGB", (max(1, img.width // 8), max(1, img.height // 8)))
+            img.load()  # every byte decoded: a truncated file fails here, not at the provider
             if max_side is None or (img.width <= max_side[0] and img.height <= max_side[1]):
                 return CheckedImage(data, kind, *original, original=original)
             return _scaled(img, kind, max_side, original)

@@ -111,20 +111,3 @@ def data_url_bytes(url: str) -> bytes | None:
         return base64.b64decode(payload, validate=False)
     except (binascii.Error, ValueError):
         return b""
-
-
-def request_image_tokens(api: str, params: dict[str, Any], rule: dict[str, Any] | None) -> tuple[int, int, bool]:
-    """(images, their tokens, every size known) for a request; a data: URL is measured, a URL
-    or file id counts at the worst case. `rule` None: the model's rule is unknown (0 tokens)."""
-    from unyo._providers._image_files import dimensions
-
-    count = tokens = 0
-    known = True
-    for part in image_parts(api, params):
-        count += 1
-        raw = data_url_bytes(part.url)
-        size = dimensions(raw) if raw else None
-        known = known and size is not None
-        if rule is not None:
-            tokens += image_tokens(rule, *(size or (None, None)), part.detail)
-    return count, tokens, known
