@@ -200,8 +200,11 @@ def test_generation_over_budget_is_refused_before_sending(fault: FaultServer) ->
         c.images.generate(prompt="x", model="dall-e-3", size="256x256")
     assert not any(r["path"].startswith("/images") for r in fault.requests)
     assert [r["status"] for r in audit_rows()] == ["failed", "failed"]
-    fine = c.images.generate(prompt="poster", model="gpt-image-1", quality="low", size="1024x1024")
+    fine = c.images.generate(
+        prompt="poster for tanaka@example.co.jp", model="gpt-image-1", quality="low", size="1024x1024"
+    )
     assert unyo.call_info(fine).cost_usd == bill_total(fault)
+    assert audit_rows()[-1]["prompt"] == "poster for [EMAIL]"  # masked, as every prompt is
 
 
 def test_cli_image_and_ask_with_image_end_to_end(fault: FaultServer, tmp_path: Path) -> None:
@@ -250,3 +253,16 @@ def test_an_image_model_without_a_price_is_refused_under_a_budget(fault: FaultSe
     with pytest.raises(unyo.UnpricedModel, match=r"images \(gpt-image-1.5\) cannot be priced"):
         client(fault, budget_daily_usd="5").images.generate(prompt="x", model="gpt-image-1.5")  # not gpt-image-1's
     assert fault.requests == [] and audit_rows()[-1]["error"] == "UnpricedModel"
+
+
+def test_a_project_names_the_image_rule_of_its_own_model(fault: FaultServer, tmp_path: Path) -> None:
+    settings = fast_settings(fault, budget_daily_usd="5")
+    settings = settings.with_overrides(
+        models={"my-vlm": {"input": "1.00", "output": "2.00", "vision": {"rule": "tile", "base": 50, "tile": 100}}}
+    )
+    photo = tmp_path / "p.png"
+    photo.write_bytes(png(512, 512))
+    answer = unyo.ask("?", images=[photo], client=unyo.OpenAI(settings=settings), model="my-vlm", api="chat")
+    assert answer.call.input_tokens >= 150 and answer.call.budget == "reserved"
+    with pytest.raises(unyo.UnpricedModel, match="does not know how this model counts image tokens"):
+        unyo.ask("?", images=[photo], client=unyo.OpenAI(settings=settings), model="mystery-vlm")

@@ -29,7 +29,7 @@ def count_images(call: Call) -> None:
             f"the {profile.name} profile's model takes no images ({len(parts)} in this request); "
             f"use a profile with vision: {', '.join(profiles_with('vision'))} (--profile / UNYO_PROFILE)"
         )
-    rule = vision_facts(call.info.model)
+    rule = call.model.facts.get("vision") or vision_facts(call.info.model)  # unyo.toml may give a model's rule
     budget = call.settings.budget
     if rule is None and budget.limits and not budget.allow_unpriced:
         raise UnpricedModel(

@@ -45,8 +45,8 @@ class Quote:
         """What the call cost (settle's question); the worst case if nothing was observed."""
         return self.settled if self.settled is not None else (self.worst or ZERO)
 
-    def worst_case(self, input_tokens: int, output_cap: int) -> Decimal:
-        return self.worst or ZERO
+    def worst_case(self, input_tokens: int, output_cap: int) -> Decimal | None:
+        return self.worst  # None: not known before sending (refused under a budget)
 
     def observe(self, result: Any, call: Call) -> None:
         """Read the provider's answer: usage, cost, and what the audit log keeps of the output."""
