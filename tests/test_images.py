@@ -266,3 +266,10 @@ def test_a_project_names_the_image_rule_of_its_own_model(fault: FaultServer, tmp
     assert answer.call.input_tokens >= 150 and answer.call.budget == "reserved"
     with pytest.raises(unyo.UnpricedModel, match="does not know how this model counts image tokens"):
         unyo.ask("?", images=[photo], client=unyo.OpenAI(settings=settings), model="mystery-vlm")
+
+
+def test_raw_response_and_with_options_are_guarded_too(fault: FaultServer) -> None:
+    c = client(fault, budget_daily_usd="5")
+    raw = c.with_options(timeout=5).images.with_raw_response.generate(prompt="a map", model="dall-e-2", n=2)
+    assert raw.status_code == 200 and unyo.call_info(raw).cost_usd == Decimal("0.040") == bill_total(fault)
+    assert "returned as a URL" in audit_rows()[-1]["output"]  # DALL·E's default: URLs, never fetched by unyo
