@@ -273,3 +273,27 @@ def test_raw_response_and_with_options_are_guarded_too(fault: FaultServer) -> No
     raw = c.with_options(timeout=5).images.with_raw_response.generate(prompt="a map", model="dall-e-2", n=2)
     assert raw.status_code == 200 and unyo.call_info(raw).cost_usd == Decimal("0.040") == bill_total(fault)
     assert "returned as a URL" in audit_rows()[-1]["output"]  # DALL·E's default: URLs, never fetched by unyo
+
+
+def test_wire_shapes_match_the_official_spec(fault: FaultServer, tmp_path: Path) -> None:
+    """What unyo sends (image parts) and what the fault server answers carry the spec's required fields."""
+    from .test_audio import wav
+    from .test_shapes import check
+
+    photo = tmp_path / "p.png"
+    photo.write_bytes(png(64, 64))
+    c = client(fault)
+    unyo.ask("?", images=[photo], client=c, api="responses")
+    unyo.ask("?", images=[photo], client=c, api="chat")
+    check(fault.requests[0]["body"]["input"][0]["content"][1], "InputImageContent")
+    check(fault.requests[1]["body"]["messages"][0]["content"][1], "ChatCompletionRequestMessageContentPartImage")
+    images = c.images.generate(prompt="x", model="gpt-image-1", quality="low").model_dump()
+    check(images, "ImagesResponse")
+    check(images["usage"], "ImageGenUsage")
+    for model, usage in (
+        ("whisper-1", "TranscriptTextUsageDuration"),
+        ("gpt-4o-transcribe", "TranscriptTextUsageTokens"),
+    ):
+        text = c.audio.transcriptions.create(model=model, file=("a.wav", wav(1))).model_dump()
+        check(text, "CreateTranscriptionResponseJson")
+        check(text["usage"], usage)
