@@ -86,6 +86,15 @@ def test_bad_images_are_refused_before_anything_is_sent(fault: FaultServer, tmp_
         assert str(path) in str(err.value)
     with pytest.raises(unyo.BadInput, match="no such image file"):
         unyo.ask("?", images=[tmp_path / "missing.png"], client=c)
+    frames = [Image.new("RGB", (32, 32), color) for color in ("red", "blue")]
+    animated = tmp_path / "wave.gif"
+    frames[0].save(animated, save_all=True, append_images=frames[1:])
+    with pytest.raises(unyo.BadInput, match="animated GIF"):
+        unyo.ask("?", images=[animated], client=c)
+    big = "data:image/png;base64," + "A" * (26 * 2**20)  # two of these: 52 MiB in one request
+    parts = [{"type": "input_image", "image_url": big, "detail": "low"} for _ in range(2)]
+    with pytest.raises(unyo.BadInput, match="50 MiB payload limit"):
+        c.responses.create(model="gpt-4o", input=[{"role": "user", "content": parts}])
     assert fault.requests == []
 
 

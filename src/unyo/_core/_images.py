@@ -12,9 +12,9 @@ from __future__ import annotations
 
 from unyo._core._call import Call
 from unyo._providers._catalog import vision_facts
-from unyo._providers._image_files import check_image, check_url
+from unyo._providers._image_files import MAX_REQUEST_IMAGE_BYTES, check_image, check_url
 from unyo._providers._vision import data_url_bytes, image_parts, image_tokens
-from unyo._types._errors import ConfigError, UnpricedModel
+from unyo._types._errors import BadInput, ConfigError, UnpricedModel
 
 
 def count_images(call: Call) -> None:
@@ -38,6 +38,8 @@ def count_images(call: Call) -> None:
             "allow_unpriced = true to run it unbudgeted knowingly",
             model=call.info.model,
         )
+    if sum(len(part.url) for part in parts) > MAX_REQUEST_IMAGE_BYTES:
+        raise BadInput(f"the images in this request pass the {MAX_REQUEST_IMAGE_BYTES // 2**20} MiB payload limit")
     tokens = 0
     for number, part in enumerate(parts, 1):
         raw = data_url_bytes(part.url)
