@@ -28,6 +28,10 @@ def run(args: Namespace) -> int:
         api=args.api,
         client=client,
     )
+    if args.schema and getattr(args, "image", None):
+        from unyo._types._errors import BadInput
+
+        raise BadInput("--image cannot be combined with --schema yet; nothing was sent")
     if args.schema:
         return _structured(args, prompt, options)
     streaming = args.stream if args.stream is not None else (sys.stdout.isatty() and not args.json)
