@@ -83,6 +83,9 @@ EXPECTED = {
     "aask_with_tools",
     "aclassify",
     "aconversation",
+    "agenerate_image",
+    "generate_image",
+    "GeneratedImages",
     "arun_task",
     "astream",
 }

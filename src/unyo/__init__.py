@@ -77,6 +77,9 @@ _EXPORTS = {
     "aask_with_tools": "unyo._quality._tool_loop",
     "aclassify": "unyo._quality._classify",
     "aconversation": "unyo._quality._conversations",
+    "agenerate_image": "unyo._quality._image_gen",
+    "generate_image": "unyo._quality._image_gen",
+    "GeneratedImages": "unyo._quality._image_gen",
     "arun_task": "unyo._jobs._tasks",
     "astream": "unyo._quality._ask",
     "ask": "unyo._quality._ask",
@@ -109,6 +112,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from unyo._quality._ask import Answer, aask, ask, astream, stream
     from unyo._quality._classify import Classification, aclassify, classify
     from unyo._quality._conversations import Conversation, aconversation, conversation
+    from unyo._quality._image_gen import GeneratedImages, agenerate_image, generate_image
     from unyo._quality._structured import Parsed, aask_structured, ask_structured
     from unyo._quality._tool_loop import ToolAnswer, ToolCallRecord, ToolRequest, aask_with_tools, ask_with_tools
     from unyo._quality._tools import Tool, ToolRegistry, tool

@@ -135,8 +135,29 @@ def build_parser() -> argparse.ArgumentParser:
         "--user", help="who the call is for (budgets, reports, cache scope; -c/--conversation: whose conversation)"
     )
     ask.add_argument("--tag", help="task tag (budgets and reports group by it)")
+    ask.add_argument(
+        "--image",
+        action="append",
+        default=[],
+        metavar="FILE|URL",
+        help="an image to ask about (repeatable): a PNG/JPEG/WEBP/GIF file or an http(s) URL",
+    )
+    ask.add_argument("--image-detail", choices=["low", "high", "auto"], default="auto", help="image detail (tokens)")
     _common(ask)
     ask.set_defaults(handler="unyo._cli._ask:run")
+
+    image = sub.add_parser("image", help="generate an image and save it (Images API; budgeted, audited)")
+    image.add_argument("prompt", nargs="?", default="-", help="what to draw, or - to read it from stdin")
+    image.add_argument("-o", "--output", default="image.png", help="where to save it (n > 1: out-2.png, ...)")
+    image.add_argument("-m", "--model", default="gpt-image-1", help="gpt-image-1 (default), dall-e-3, dall-e-2 ...")
+    image.add_argument("--size", help="e.g. 1024x1024, 1536x1024 (default: the model's)")
+    image.add_argument("--quality", help="low / medium / high (GPT image), standard / hd (dall-e-3)")
+    image.add_argument("-n", type=int, default=1, help="how many images (default 1)")
+    image.add_argument("--json", action="store_true", help="print one JSON record: paths, hashes, cost")
+    image.add_argument("--user", help="who the call is for (budgets, reports)")
+    image.add_argument("--tag", help="task tag (budgets and reports group by it)")
+    _common(image)
+    image.set_defaults(handler="unyo._cli._image:run")
 
     chat = sub.add_parser("chat", help="interactive chat; Ctrl-C stops the reply, Ctrl-C at the prompt or `exit` quits")
     chat.add_argument("-m", "--model")

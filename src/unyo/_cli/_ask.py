@@ -38,6 +38,9 @@ def run(args: Namespace) -> int:
         api=args.api,
         client=client,
     )
+    images = getattr(args, "image", None) or []
+    if (schema or args.continue_ or args.conversation) and images:
+        raise UsageError("--image cannot be combined with --schema or -c/--conversation yet; nothing was sent")
     if args.continue_ or args.conversation:
         if schema:
             raise UsageError("--schema cannot be combined with -c/--conversation")
@@ -45,8 +48,10 @@ def run(args: Namespace) -> int:
     if schema:
         return _structured(args, prompt, options, schema)
     streaming = args.stream if args.stream is not None else (sys.stdout.isatty() and not args.json)
-    if not streaming:
-        answer = ask(prompt, **options)
+    if not streaming or images:  # a question with images is answered whole
+        answer = (
+            ask(prompt, images=images, image_detail=args.image_detail, **options) if images else ask(prompt, **options)
+        )
         if args.json:
             print(json.dumps(answer.to_dict(), ensure_ascii=False))
         else:

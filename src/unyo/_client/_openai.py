@@ -5,7 +5,8 @@
     unyo.call_info(r).attempts                   # what the guardrails did
 
 `responses.create` (incl. stream=True), `chat.completions.create` (incl. streaming),
-`embeddings.create` and `models.list` are guarded and return the SDK's own types (streams are
+`embeddings.create`, `models.list`, `images.generate` and `audio.*.create` (priced by
+`_money._media`) are guarded and return the SDK's own types (streams are
 wrapped to add cancel/metadata and yield the SDK's own events). Anything else is passed through
 to the underlying SDK client unguarded (`client.raw` names it explicitly).
 """
@@ -313,6 +314,8 @@ class _BaseClient:
             info.usage = Usage.from_api(getattr(parsed, "usage", None))
         info.response_id = getattr(parsed, "id", None)
         call.output_text = response_text(parsed)
+        if call.quote and not info.cache_hit:  # Images / Audio: what the provider reported and returned
+            call.quote.observe(parsed, call)
         call.end(
             "incomplete" if getattr(parsed, "status", None) == "incomplete" or _chat_truncated(parsed) else "completed"
         )

@@ -5,7 +5,7 @@
     stream     the SDK's stream helper (`responses.stream`, `chat.completions.stream`), built
                on the guarded `create`, so the helper's events and final response are the SDK's
     free       passed through: reads, deletes, cancels, management; nothing here generates
-    unpriced   anything else that may spend money (images, audio, fine-tuning, batches, vector
+    unpriced   anything else that may spend money (image edits, fine-tuning, batches, vector
                stores, containers, videos, realtime, raw HTTP, ...): recorded in the audit log,
                and refused while a budget is set unless `allow_unpriced` is on
 
@@ -29,6 +29,10 @@ GUARDED: dict[tuple[str, ...], str] = {  # method path -> the pipeline's api
     ("beta", "chat", "completions", "parse"): "chat",
     ("embeddings", "create"): "embeddings",
     ("models", "list"): "models",
+    ("images", "generate"): "images",  # priced per image or image token (`_money._media`)
+    ("audio", "transcriptions", "create"): "transcriptions",
+    ("audio", "translations", "create"): "translations",
+    ("audio", "speech", "create"): "speech",
 }
 STREAMS: dict[tuple[str, ...], str] = {
     ("responses", "stream"): "responses",

@@ -15,6 +15,8 @@ declares its capabilities, and the rest of unyo asks it.
     server_state         the provider keeps responses / conversations (previous_response_id)
     batch_price          the Batch API's discount; None: no Batch API
     env_aliases          the provider's own variable names (OPENAI_BASE_URL, OPENAI_MODEL)
+    vision               the models take image input (input_image / image_url parts)
+    media                the Images and Audio APIs are served (generation, transcription, speech)
     endpoint(url), host(url)  how the endpoint is named in cache keys and audit records
 """
 
@@ -45,6 +47,8 @@ class Profile:
     logprobs: bool = False  # token logprobs are known to work here
     server_state: bool = True  # the provider keeps responses and conversations
     env_aliases: dict[str, str] = field(default_factory=dict)  # setting -> the provider's own env variable
+    vision: bool = True  # image input parts are accepted
+    media: bool = True  # the Images and Audio APIs are served
 
     @property
     def free(self) -> bool:
@@ -137,6 +141,11 @@ def profile_names() -> list[str]:
     return sorted(_REGISTRY)
 
 
+def profiles_with(capability: str) -> list[str]:
+    """The registered profiles that declare `capability` (e.g. "vision"), for error messages."""
+    return sorted(name for name, p in _REGISTRY.items() if getattr(p, capability, False))
+
+
 _LOCAL_ROLES = {"main": "smollm2-135m-instruct", "premium": "smollm2-135m-instruct", "bulk": "smollm2-135m-instruct"}
 
 for _profile in (
@@ -174,7 +183,17 @@ for _profile in (
     Profile("llama-server", "http://127.0.0.1:8080/v1", "LLAMA_API_KEY", key_required=False, api="chat"),
     Profile("ollama", "http://127.0.0.1:11434/v1", "OLLAMA_API_KEY", key_required=False, api="chat"),
     Profile("vllm", "http://127.0.0.1:8000/v1", "VLLM_API_KEY", key_required=False, api="chat"),
-    Profile("local", None, None, key_required=False, models=dict(_LOCAL_ROLES), local=True, server_state=False),
+    Profile(
+        "local",
+        None,
+        None,
+        key_required=False,
+        models=dict(_LOCAL_ROLES),
+        local=True,
+        server_state=False,
+        vision=False,
+        media=False,
+    ),
 ):
     register_profile(_profile)
 

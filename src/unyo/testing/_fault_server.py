@@ -61,6 +61,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 from unyo._providers import _shapes
+from unyo.testing._images import MEDIA_PATHS, image_input_tokens, serve_media
 from unyo.testing._org_usage import OrgUsage
 
 DEFAULT_TEXT = "Hello from the fault server. This reply has several words in it."
@@ -109,6 +110,8 @@ class FaultServer:
         self.batch_fail: str | None = None  # a batch fails validation with this message
         self._batch_script: deque[dict[str, Any]] = deque()
         self.org = OrgUsage()  # the organization usage/costs API: admin key, prices, billed entries (see _org_usage)
+        self.media_bill: list[dict[str, Any]] = []  # Images / Audio answers billed (see _images)
+        self.generated: dict[str, bytes] = {}  # image id -> PNG served at /_generated/ID.png
         self._httpd = _QuietServer((host, port), _handler_for(self))
         self._httpd.daemon_threads = True
         self._thread: threading.Thread | None = None
@@ -147,6 +150,7 @@ class FaultServer:
             self.requests.clear()
             self.disconnects.clear()
             self.billed = {"input_tokens": 0, "output_tokens": 0, "requests": 0}
+            self.media_bill, self.generated = [], {}
         self.org.reset()
 
     def limit(self, requests: int, per_s: float = 60.0) -> None:
@@ -436,6 +440,8 @@ class _Handler(BaseHTTPRequestHandler):
             return self._send_json(
                 200, {"id": conv_id, "object": "conversation", "created_at": int(time.time()), "metadata": {}}
             )
+        if path.startswith(MEDIA_PATHS):  # the Images and Audio API (see _images)
+            return self._send_json(*serve_media(self.fault, method, path, body or {}))
         if path.startswith(("/files", "/batches")):
             return self._send_json(*_batch_api(self.fault, method, path, self.path.partition("?")[2], body or {}))
         if method == "POST" and path in ("/responses", "/chat/completions"):
@@ -623,7 +629,7 @@ class _Answer:
             counter.count_messages(self.messages)
             if prior
             else count_input("responses" if responses else "chat", body, counter)
-        )
+        ) + image_input_tokens(body, responses)  # images billed by the model's rule, as the provider does
 
     def generated(self, parts: list[str]) -> _shapes.Generated:
         out = "".join(parts)
