@@ -368,6 +368,9 @@ def build_parser() -> argparse.ArgumentParser:
     est.add_argument("--json", action="store_true")
     _common(est)
     est.set_defaults(handler="unyo._cli._estimate:run")
+    from unyo._cli._finetune import add_parser as add_finetune  # argparse only: help stays instant
+
+    add_finetune(sub, _common)
     return parser
 
 
