@@ -84,6 +84,9 @@ EXPECTED = {
     "aconversation",
     "arun_task",
     "astream",
+    # issue 17: fine-tuning
+    "DatasetInvalid",
+    "finetune",
 }
 
 

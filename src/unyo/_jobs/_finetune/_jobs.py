@@ -139,9 +139,19 @@ def create(
     return job
 
 
+def _control(client: Any, what: str, fn: Callable[[], Any]) -> Any:
+    from unyo._jobs._batch._provider import control
+
+    return control(client.settings, what, fn)
+
+
 def _upload(client: Any, path: str | Path) -> Any:
     data = Path(path).read_bytes()
-    return client.files.create(file=(Path(path).name, data, "application/jsonl"), purpose="fine-tune")
+    return _control(
+        client,
+        f"upload {Path(path).name}",
+        lambda: client.files.create(file=(Path(path).name, data, "application/jsonl"), purpose="fine-tune"),
+    )
 
 
 def _delete_quietly(client: Any, file_id: str) -> None:
@@ -164,7 +174,7 @@ def retrieve(client: Any, job_id: str) -> Any:
     """The job now; settles it if it has ended."""
     from unyo._money._fine_tuning import settle_job
 
-    job = client.fine_tuning.jobs.retrieve(job_id)
+    job = _control(client, f"check job {job_id}", lambda: client.fine_tuning.jobs.retrieve(job_id))
     settle_job(client.settings, job)
     return job
 
@@ -172,7 +182,7 @@ def retrieve(client: Any, job_id: str) -> Any:
 def list_jobs(client: Any, limit: int = 20) -> list[Any]:
     from unyo._money._fine_tuning import settle_job
 
-    jobs = list(client.fine_tuning.jobs.list(limit=limit).data)
+    jobs = list(_control(client, "list jobs", lambda: client.fine_tuning.jobs.list(limit=limit)).data)
     for job in jobs:
         settle_job(client.settings, job)
     return jobs
@@ -181,7 +191,7 @@ def list_jobs(client: Any, limit: int = 20) -> list[Any]:
 def cancel(client: Any, job_id: str) -> Any:
     from unyo._money._fine_tuning import settle_job
 
-    job = client.fine_tuning.jobs.cancel(job_id)
+    job = _control(client, f"cancel job {job_id}", lambda: client.fine_tuning.jobs.cancel(job_id))
     settle_job(client.settings, job)
     return job
 
@@ -189,7 +199,8 @@ def cancel(client: Any, job_id: str) -> Any:
 def events(client: Any, job_id: str, after: str | None = None) -> list[Any]:
     """The job's events after event `after` (None: all), oldest first."""
     newest_first: list[Any] = []
-    page = client.fine_tuning.jobs.list_events(job_id, limit=100)
+    jobs = client.fine_tuning.jobs
+    page = _control(client, f"read job {job_id}'s events", lambda: jobs.list_events(job_id, limit=100))
     while True:
         for event in page.data:
             if event.id == after:
@@ -197,7 +208,11 @@ def events(client: Any, job_id: str, after: str | None = None) -> list[Any]:
             newest_first.append(event)
         if not page.has_more or not page.data:
             return newest_first[::-1]
-        page = client.fine_tuning.jobs.list_events(job_id, limit=100, after=page.data[-1].id)
+        page = _control(
+            client,
+            f"read job {job_id}'s events",
+            lambda last=page.data[-1].id: jobs.list_events(job_id, limit=100, after=last),
+        )
 
 
 def follow(client: Any, job_id: str, poll_s: float = 5.0) -> Iterator[Any]:
