@@ -300,7 +300,7 @@ def test_create_follows_the_job_and_settles_what_it_trained(fault: FaultServer, 
         env=env_for(fault, UNYO_BUDGET_DAILY_USD="5"),
     )  # fmt: skip
     assert result.returncode == 0, result.stderr
-    assert "estimated training cost $" in result.stderr and "Step 10/10" in result.stderr
+    assert "estimated training cost $" in result.stderr and "[100%] Step 10/10" in result.stderr
     (job,) = fault.fine_tuning.jobs.values()
     assert job["status"] == "succeeded" and f"model: {job['fine_tuned_model']}" in result.stdout
     assert ":support:" in job["fine_tuned_model"]
@@ -310,6 +310,7 @@ def test_create_follows_the_job_and_settles_what_it_trained(fault: FaultServer, 
     rows = {r["api"]: r for r in calls(clean_env.parent / "unyo-home")}
     settled = rows["fine_tuning.jobs"]
     assert settled["response_id"] == job["id"] and settled["input_tokens"] == job["trained_tokens"]
+    assert settled["output"] == job["fine_tuned_model"]  # the tuned model's id is recorded
     assert Decimal(settled["cost"]) == job["trained_tokens"] * TRAINING / 1_000_000
     created = rows["fine_tuning.jobs.create"]
     assert created["status"] == "completed" and Decimal(created["cost"]) == 0 and created["worst_case"]
@@ -413,3 +414,18 @@ def test_use_binds_the_tuned_model_to_a_role_in_the_project_file(fault: FaultSer
 def test_the_local_profile_has_no_fine_tuning(clean_env: Path) -> None:
     result = run_cli("finetune", "create", str(good_dataset(clean_env)), "--model", MODEL)
     assert result.returncode == 3 and "has no fine-tuning API" in result.stderr
+
+
+def test_a_lost_create_answer_never_makes_a_second_job(fault: FaultServer, clean_env: Path) -> None:
+    fault.fine_tuning.seconds, fault.fine_tuning.lose_created = 0.5, 1  # the job is made, its answer lost (502)
+    path = good_dataset(clean_env)
+    result = run_cli(
+        "finetune", "create", str(path), "--model", MODEL, "--poll", "0.05",
+        env=env_for(fault, UNYO_BUDGET_DAILY_USD="5"),
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert "the create call failed (ServerError) but the provider had created" in result.stderr
+    (job,) = fault.fine_tuning.jobs.values()
+    assert job_requests(fault) == 1  # not sent again
+    spent, reserved, holds = counters()
+    assert spent == job["trained_tokens"] * TRAINING / 1_000_000 and reserved == 0 and holds == []

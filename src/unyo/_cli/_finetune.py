@@ -129,7 +129,7 @@ def _attach(client: Any, args: argparse.Namespace, job_id: str | None = None) ->
         for item in _jobs.follow(client, job_id, args.poll):
             if getattr(item, "object", "") == "fine_tuning.job.event":
                 when = datetime.fromtimestamp(item.created_at).strftime("%H:%M:%S")
-                print(f"{when}  {clean(item.message)}", file=sys.stderr)
+                print(f"{when}  {_progress(item)}{clean(item.message)}", file=sys.stderr)
             else:
                 job = item
     except KeyboardInterrupt:
@@ -143,6 +143,15 @@ def _attach(client: Any, args: argparse.Namespace, job_id: str | None = None) ->
     assert job is not None
     code = _print_job(job, args)
     return code or {"succeeded": 0, "cancelled": 130}.get(job.status, 7)
+
+
+def _progress(event: Any) -> str:
+    """ "[ 30%] " for a training step's metrics event, else nothing."""
+    data = getattr(event, "data", None) or {}
+    step, total = data.get("step"), data.get("total_steps")
+    if isinstance(step, int) and isinstance(total, int) and total > 0:
+        return f"[{min(100, 100 * step // total):3d}%] "
+    return ""
 
 
 def _print_job(job: Any, args: argparse.Namespace) -> int:

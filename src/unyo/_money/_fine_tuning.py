@@ -161,9 +161,24 @@ def settle_job(settings: Any, job: Any) -> Decimal | None:
     info.input_tokens, info.max_output_tokens = tokens, 0
     info.cost_usd = training_cost(tokens, price) if price is not None else None
     info.budget = f"fine-tuning job {job.status}"
+    call.output_text = getattr(job, "fine_tuned_model", None)  # the tuned model's id, in the audit record
     call.end(_STATUS[job.status])
     info.latency_s = max(0.0, float((job.finished_at or job.created_at) - job.created_at))
     periods = settings.budget.period_keys()
     keys = counter_keys(info.user, info.tag, periods)
     done = ledger_for(settings).settle(settle_id, info.cost_usd, keys, record_for(call, periods), once=True)
     return info.cost_usd if done else None
+
+
+def hold_for_job(settings: Any, job: Any, amount: Decimal | None) -> bool:
+    """Hold `amount` for a job found after its create call failed (the provider had created it,
+    the answer was lost): the create call's own hold was released with its failure. False when
+    nothing was held (no budget, no price, or no room left: its cost is still settled when it ends)."""
+    from unyo._money._budget import hold
+
+    meta = getattr(job, "metadata", None) or {}
+    if amount is None or not meta.get("unyo_id") or not settings.budget.limits or settings.db_url == "off":
+        return False
+    owner = f"fine-tune:{job.id}"
+    _, outcome = hold(settings, meta["unyo_id"], amount, meta.get("unyo_user"), meta.get("unyo_tag"), HOLD_S, owner)
+    return outcome.refused is None

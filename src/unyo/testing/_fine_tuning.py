@@ -12,7 +12,8 @@ queued, then runs `steps` training steps (one metrics event each) and succeeds w
 the run). A file whose lines are not chat examples fails validation (`invalid_training_file`), as
 the provider's does. `trained_tokens` is what the job bills: each example's tokens (o200k, 3 per
 message + 3) x epochs, for the steps it ran (a cancelled or failed job bills the part it trained);
-`billed_tokens` sums them over every job that ended.
+`billed_tokens` sums them over every job that ended. `lose_created = N`: the next N creates make
+their job, then answer 502, as a gateway that lost the answer does.
 """
 
 from __future__ import annotations
@@ -43,6 +44,7 @@ class FineTuning:
         self.fail: str | None = None  # the next jobs fail with this message ...
         self.fail_at = 0.5  # ... this far into training
         self.billed_tokens = 0
+        self.lose_created = 0  # the next N creates make the job, then answer 502 (the answer is lost)
 
     # --- routes -----------------------------------------------------------------------------
 
@@ -117,6 +119,9 @@ class FineTuning:
         }  # fmt: skip
         self._event(job, f"Validating training file: {file_id}")
         self.jobs[job_id] = job
+        if self.lose_created:
+            self.lose_created -= 1
+            return 502, _shapes.error_json(502, "Bad gateway", None)
         return 200, self._view(job)
 
     def _cancel(self, job: dict[str, Any]) -> tuple[int, dict[str, Any]]:

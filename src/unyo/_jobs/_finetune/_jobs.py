@@ -123,20 +123,53 @@ def create(
         if validation:
             uploaded.append(_upload(client, validation))
         options = {"suffix": suffix} if suffix else {}
-        job = client.fine_tuning.jobs.create(
-            model=model,
-            training_file=uploaded[0].id,
+        kwargs = {
+            "model": model,
+            "training_file": uploaded[0].id,
             **({"validation_file": uploaded[1].id} if validation else {}),
-            method={"type": "supervised", "supervised": {"hyperparameters": {"n_epochs": epochs}}},
-            unyo_training_tokens=report.tokens,
+            "method": {"type": "supervised", "supervised": {"hyperparameters": {"n_epochs": epochs}}},
+            "unyo_training_tokens": report.tokens,
             **options,
-        )
+        }
+        job = _create_once(client, kwargs, worst_case(report), say)
     except BaseException:
         for f in uploaded:
             _delete_quietly(client, f.id)
         raise
     say(f"created {job.id} ({job.status}); training file {uploaded[0].id}")
     return job
+
+
+def _create_once(client: Any, kwargs: dict[str, Any], worst: Decimal | None, say: Callable[[str], None]) -> Any:
+    """Create the job, and only one: a create the provider may have received (timeout, 5xx, broken
+    connection, 429) is looked for by its training file before it is sent again."""
+    from unyo._money._fine_tuning import hold_for_job
+    from unyo._types._errors import Conflict, RateLimited, RequestTimeout, ServerError, TransportError
+
+    once = client.with_options(max_retries=0)  # unyo's retry loop would send the create again, blind
+    attempts = max(1, client.settings.max_attempts)
+    for attempt in range(1, attempts + 1):
+        try:
+            return once.fine_tuning.jobs.create(**kwargs)
+        except (TransportError, ServerError, RateLimited, RequestTimeout, Conflict) as exc:
+            found = _adopt(client, kwargs["training_file"])
+            if found is not None:
+                held = hold_for_job(client.settings, found, worst)
+                say(
+                    f"the create call failed ({type(exc).__name__}) but the provider had created {found.id}: "
+                    f"following it{'' if held else ' (its cost is settled when it ends)'}"
+                )
+                return found
+            if attempt == attempts:
+                raise
+            time.sleep(min(client.settings.backoff_max_s, client.settings.backoff_base_s * 2**attempt))
+    raise AssertionError("unreachable")
+
+
+def _adopt(client: Any, training_file: str) -> Any:
+    """The job made from `training_file` (an upload of this run, so any job on it is ours), or None."""
+    jobs = _control(client, "look for the job", lambda: client.fine_tuning.jobs.list(limit=100)).data
+    return next((j for j in jobs if j.training_file == training_file), None)
 
 
 def _control(client: Any, what: str, fn: Callable[[], Any]) -> Any:
