@@ -429,3 +429,24 @@ def test_a_lost_create_answer_never_makes_a_second_job(fault: FaultServer, clean
     assert job_requests(fault) == 1  # not sent again
     spent, reserved, holds = counters()
     assert spent == job["trained_tokens"] * TRAINING / 1_000_000 and reserved == 0 and holds == []
+
+
+def test_the_async_client_reserves_and_hands_over_the_hold(fault: FaultServer) -> None:
+    from unyo._records._ledger import ledger_for
+
+    settings = fast_settings(fault, budget_daily_usd="5")
+
+    async def main() -> Any:
+        client = unyo.AsyncOpenAI(settings=settings)
+        data = (json.dumps(example(1), ensure_ascii=False) + "\n").encode() * 12
+        upload = await client.files.create(file=("t.jsonl", data), purpose="fine-tune")
+        return await client.fine_tuning.jobs.create(
+            model=MODEL,
+            training_file=upload.id,
+            method={"type": "supervised", "supervised": {"hyperparameters": {"n_epochs": 1}}},
+            unyo_training_tokens=300,
+        )
+
+    job = asyncio.run(main())
+    (hold,) = ledger_for(settings).reservations()
+    assert hold["owner"] == f"fine-tune:{job.id}" and hold["amount"] == Decimal(306 + 16) * TRAINING / 1_000_000

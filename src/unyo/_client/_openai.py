@@ -474,7 +474,7 @@ class AsyncOpenAI(_BaseClient):
         except BaseException as exc:
             await self._aabandoned(call, exc)
             raise
-        self._settle_unpriced(call, result)
+        await offload(self._settle_unpriced, call, result)  # a fine-tuning job's hold moves in the ledger
         await self._asettled(call)
         return _unpriced_result(call, result, raw)
 
