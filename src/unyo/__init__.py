@@ -30,6 +30,7 @@ _EXPORTS = {
     "CancelToken": "unyo._core._stream",
     "Cancelled": "unyo._types._errors",
     "ConfigError": "unyo._types._errors",
+    "UsageError": "unyo._types._errors",
     "Conflict": "unyo._types._errors",
     "Conversation": "unyo._quality._conversations",
     "ConnectionFailed": "unyo._types._errors",

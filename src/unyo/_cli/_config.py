@@ -8,7 +8,7 @@ from argparse import Namespace
 from pathlib import Path
 from typing import Any
 
-from unyo._types._errors import ConfigError
+from unyo._types._errors import UsageError
 
 
 def run(args: Namespace) -> int:
@@ -86,7 +86,7 @@ def _trust(args: Namespace) -> int:
     from unyo._core._config_files import trust
 
     if not args.url:
-        raise ConfigError("unyo config trust URL: name the endpoint, e.g. https://llm.example.internal/v1")
+        raise UsageError("unyo config trust URL: name the endpoint, e.g. https://llm.example.internal/v1")
     entry, path = trust(args.url, os.environ)
     print(f"trusted {entry} with keys (recorded in {path})")
     return 0

@@ -7,7 +7,7 @@ from datetime import datetime
 
 from unyo._cli._shared import clean, settings_for, table
 from unyo._records._audit import to_json
-from unyo._types._errors import ConfigError
+from unyo._types._errors import UsageError
 
 
 def _when(ts: float) -> str:
@@ -35,7 +35,7 @@ def run(args: Namespace) -> int:
             )
         return 0
     if not args.id or not args.user:
-        raise ConfigError(f"conversations {args.action} needs an id and --user")
+        raise UsageError(f"conversations {args.action} needs an id and --user")
     from unyo._client._openai import OpenAI
 
     client = OpenAI(settings=settings)  # sends nothing unless a provider copy has to be deleted

@@ -7,7 +7,7 @@ from argparse import Namespace
 from typing import Any
 
 from unyo._cli._shared import clean, parse_since, settings_for, table
-from unyo._types._errors import ConfigError
+from unyo._types._errors import UsageError
 
 
 def run(args: Namespace) -> int:
@@ -23,7 +23,7 @@ def run(args: Namespace) -> int:
         from unyo._records._private_files import private_output
 
         if not args.file:
-            raise ConfigError("logs export needs a FILE to write")
+            raise UsageError("logs export needs a FILE to write")
         records = query(store, limit=None, oldest_first=True, **filters)
         with (
             private_output(args.file) as tmp,

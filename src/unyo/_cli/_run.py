@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from unyo._cli._shared import client_for, read_prompt
-from unyo._types._errors import ConfigError
+from unyo._types._errors import UsageError
 
 
 def _options(pairs: list[str]) -> dict[str, str]:
@@ -19,7 +19,7 @@ def _options(pairs: list[str]) -> dict[str, str]:
     for pair in pairs:
         key, sep, value = pair.partition("=")
         if not sep or not key.strip():
-            raise ConfigError(f"--set {pair!r}: use KEY=VALUE")
+            raise UsageError(f"--set {pair!r}: use KEY=VALUE")
         out[key.strip()] = value
     return out
 
@@ -44,7 +44,7 @@ def run(args: Namespace) -> int:
         try:
             text = Path(args.file).read_text(encoding="utf-8")
         except (OSError, UnicodeDecodeError) as exc:
-            raise ConfigError(f"--file {args.file}: {exc}") from None
+            raise UsageError(f"--file {args.file}: {exc}") from None
     else:
         text = read_prompt(args.text or "-")
     if args.dry_run:
@@ -96,15 +96,15 @@ def _batch(args: Namespace, client: Any, task: Any, schema: Any) -> int:
     source = Path(args.input)
     output = Path(args.output) if args.output else source.with_name(f"{source.stem}.out{source.suffix}")
     if output.resolve() == source.resolve():
-        raise ConfigError("--output must not be the input file")
+        raise UsageError("--output must not be the input file")
     try:
         max_cost = Decimal(args.max_cost) if args.max_cost else None
     except InvalidOperation:
-        raise ConfigError(f"--max-cost {args.max_cost!r} is not an amount in USD") from None
+        raise UsageError(f"--max-cost {args.max_cost!r} is not an amount in USD") from None
     if (args.concurrency is not None and args.concurrency < 1) or (args.rpm is not None and args.rpm <= 0):
-        raise ConfigError("--concurrency must be at least 1 and --rpm above 0")
+        raise UsageError("--concurrency must be at least 1 and --rpm above 0")
     if args.max_rows < 1 or args.max_cell_chars < 1:
-        raise ConfigError("--max-rows and --max-cell-chars must be at least 1")
+        raise UsageError("--max-rows and --max-cell-chars must be at least 1")
     tag = args.tag or f"task:{task.name}"
     call_options = {**_call_options(args), "tag": tag}
     if max_cost is not None and not args.tag:
@@ -159,7 +159,7 @@ def _batch(args: Namespace, client: Any, task: Any, schema: Any) -> int:
         from unyo._jobs._batch._provider import BatchApiRunner
 
         if args.poll <= 0:
-            raise ConfigError("--poll must be above 0 seconds")
+            raise UsageError("--poll must be above 0 seconds")
         runner: Any = BatchApiRunner(
             options,
             batch_client,

@@ -6,7 +6,7 @@ import json
 from argparse import Namespace
 
 from unyo._cli._shared import settings_for, table
-from unyo._types._errors import ConfigError
+from unyo._types._errors import UsageError
 
 
 def run(args: Namespace) -> int:
@@ -30,7 +30,7 @@ def run(args: Namespace) -> int:
             )
         return 0
     if not args.name:
-        raise ConfigError("tasks show needs a task name")
+        raise UsageError("tasks show needs a task name")
     task = find(args.name, home)
     record = {
         "name": task.name,

@@ -124,6 +124,23 @@ class ConfigError(UnyoError):
     hint_ja = "上記の設定 (環境変数・.env・unyo.toml) を修正してください。`unyo doctor` で確認できます。"
 
 
+class UsageError(ConfigError):
+    """The command or function was called wrongly (an unknown name, a missing or out-of-range
+    argument); nothing was sent. A `ConfigError` too, so older `except ConfigError` still catches it."""
+
+    exit_code = 2
+    hint_en = "Check the arguments: `unyo COMMAND --help` lists the options, with examples."
+    hint_ja = "引数を確認してください。`unyo COMMAND --help` でオプションと使用例を確認できます。"
+
+
+def did_you_mean(word: str, choices: Any) -> str:
+    """'; did you mean 'triage'?' for a near miss among `choices`, else ''."""
+    import difflib
+
+    close = difflib.get_close_matches(word, sorted(map(str, choices)), n=1, cutoff=0.6)
+    return f" (did you mean {close[0]!r}?)" if close else ""
+
+
 class UnpricedModel(ConfigError):
     hint_en = (
         'Add the model\'s price to unyo.toml under [models."ID"] (input, cached_input, output in USD per 1M tokens), '

@@ -21,7 +21,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from unyo._types._errors import ConfigError
+from unyo._types._errors import ConfigError, UsageError, did_you_mean
 
 
 def builtin_dir() -> Path:
@@ -60,7 +60,9 @@ class Task:
         merged = dict(self.options)
         for key, value in overrides.items():
             if key not in merged:
-                raise ConfigError(f"task {self.name} has no option {key!r}; options: {sorted(merged)}")
+                raise UsageError(
+                    f"task {self.name} has no option {key!r}{did_you_mean(key, merged)}; options: {sorted(merged)}"
+                )
             merged[key] = _convert(key, value, merged[key])
         return replace(self, options=merged)
 
@@ -89,7 +91,7 @@ def _convert(key: str, value: Any, default: Any) -> Any:
         return value
     if isinstance(default, bool):
         if value.lower() not in ("true", "false", "1", "0", "yes", "no"):
-            raise ConfigError(f"option {key} is true or false, got {value!r}")
+            raise UsageError(f"option {key} is true or false, got {value!r}")
         return value.lower() in ("true", "1", "yes")
     if isinstance(default, list):
         return [part.strip() for part in value.split(",") if part.strip()]
@@ -98,7 +100,7 @@ def _convert(key: str, value: Any, default: Any) -> Any:
             try:
                 return kind(value)
             except ValueError:
-                raise ConfigError(f"option {key} is a number, got {value!r}") from None
+                raise UsageError(f"option {key} is a number, got {value!r}") from None
     return value
 
 
@@ -166,11 +168,14 @@ def load(directory: Path) -> Task:
 
 def find(name: str, home: Path | None = None) -> Task:
     if not name.replace("-", "_").isidentifier():
-        raise ConfigError(f"task names are letters, digits, '_' and '-', got {name!r}")
+        raise UsageError(f"task names are letters, digits, '_' and '-', got {name!r}")
     for base in search_path(home):
         if (base / name / "task.toml").exists():
             return load(base / name)
-    raise ConfigError(f"no task named {name!r}; `unyo tasks list` shows them")
+    known = {
+        d.name for base in search_path(home) if base.is_dir() for d in base.iterdir() if (d / "task.toml").exists()
+    }
+    raise UsageError(f"no task named {name!r}{did_you_mean(name, known)}; `unyo tasks list` shows them")
 
 
 def names(home: Path | None = None) -> dict[str, Path]:
