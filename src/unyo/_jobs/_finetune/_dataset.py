@@ -25,6 +25,7 @@ included; the cost estimate is tokens x epochs x the training price (`_providers
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 from dataclasses import dataclass, field
@@ -325,10 +326,15 @@ def _check_duplicates(
         _add(report, number, "warning", "overlap", f"also in the training file (line {line}): it says nothing new")
 
 
-def _check_pii(report: DatasetReport, number: int, example: dict[str, Any]) -> None:
+@functools.lru_cache(maxsize=1024)
+def _pii_kinds(text: str) -> frozenset[str]:
+    """The kinds the audit masker finds in one message (cached: system prompts repeat on every line)."""
     from unyo._records._mask import find
 
-    text = "\n".join(m["content"] for m in flat_messages(example))
-    kinds = sorted({kind for _, _, kind in find(text)})
+    return frozenset(kind for _, _, kind in find(text))
+
+
+def _check_pii(report: DatasetReport, number: int, example: dict[str, Any]) -> None:
+    kinds = sorted(set().union(*(_pii_kinds(m["content"]) for m in flat_messages(example))))
     if kinds:
         _add(report, number, "warning", "pii", f"personal data or secrets the audit masker finds: {', '.join(kinds)}")
