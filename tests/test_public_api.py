@@ -84,6 +84,8 @@ EXPECTED = {
     "aconversation",
     "arun_task",
     "astream",
+    # issue 18: usage mistakes (exported on main without this line)
+    "UsageError",
     # issue 17: fine-tuning
     "DatasetInvalid",
     "finetune",
