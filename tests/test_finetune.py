@@ -450,3 +450,44 @@ def test_the_async_client_reserves_and_hands_over_the_hold(fault: FaultServer) -
     job = asyncio.run(main())
     (hold,) = ledger_for(settings).reservations()
     assert hold["owner"] == f"fine-tune:{job.id}" and hold["amount"] == Decimal(306 + 16) * TRAINING / 1_000_000
+
+
+def test_usage_mistakes_exit_2_before_anything_is_sent(fault: FaultServer, clean_env: Path) -> None:
+    path = str(good_dataset(clean_env))
+    for args in (["create"], ["create", path, "--epochs", "0"], ["create", path, "--max-cost", "two"],
+                 ["create", path, "--suffix", "x" * 65], ["use", "ftjob-1"], ["show"]):  # fmt: skip
+        result = run_cli("finetune", *args, env=env_for(fault))
+        assert result.returncode == 2 and "UsageError" in result.stderr, (args, result.stderr)
+    assert fault.requests == []
+
+
+def test_the_fault_server_speaks_the_spec_shapes(fault: FaultServer) -> None:
+    """Required fields of FineTuningJob, FineTuningJobEvent and the list responses, as in OpenAI's spec."""
+    import httpx2
+
+    job_fields = {"created_at", "error", "finished_at", "fine_tuned_model", "hyperparameters", "id", "model", "object",
+                  "organization_id", "result_files", "status", "trained_tokens", "training_file", "validation_file",
+                  "seed"}  # fmt: skip
+    fault.fine_tuning.seconds, fault.fine_tuning.steps = 0.2, 120  # more events than one page
+    with httpx2.Client(base_url=fault.url) as http:
+        upload = http.post(
+            "/files", files={"file": ("t.jsonl", (json.dumps(example(1)) + "\n") * 10)}, data={"purpose": "fine-tune"}
+        ).json()
+        job = http.post("/fine_tuning/jobs", json={"model": MODEL, "training_file": upload["id"]}).json()
+        assert job_fields <= set(job) and job["object"] == "fine_tuning.job" and job["id"].startswith("ftjob-")
+        assert job["status"] == "validating_files" and job["trained_tokens"] is None
+        time.sleep(0.3)
+        listed = http.get("/fine_tuning/jobs", params={"limit": 1}).json()
+        assert listed["object"] == "list" and listed["has_more"] is False and listed["data"][0]["status"] == "succeeded"
+        page = http.get(f"/fine_tuning/jobs/{job['id']}/events", params={"limit": 100}).json()
+        assert page["has_more"] is True and len(page["data"]) == 100
+        assert {"id", "object", "created_at", "level", "message"} <= set(page["data"][0])
+        assert (
+            http.post("/fine_tuning/jobs", json={"model": "davinci-002", "training_file": upload["id"]}).status_code
+            == 400
+        )
+    client = unyo.OpenAI(settings=fast_settings(fault))
+    from unyo._jobs._finetune._jobs import events
+
+    steps = [e.data["step"] for e in events(client, job["id"]) if e.type == "metrics"]
+    assert steps == list(range(1, 121))  # every page, oldest first

@@ -47,11 +47,13 @@ def add_parser(sub: Any, common: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from unyo._types._errors import ConfigError
+    from unyo._types._errors import UsageError
 
     needs = {"validate": "the dataset", "create": "the dataset"}.get(args.action, "the job id")
     if args.action != "list" and not args.target:
-        raise ConfigError(f"unyo finetune {args.action}: give {needs}")
+        raise UsageError(f"unyo finetune {args.action}: give {needs}")
+    if args.epochs is not None and not 1 <= args.epochs <= 50:
+        raise UsageError(f"--epochs {args.epochs}: the provider trains 1 to 50 epochs")
     if args.action == "validate":
         return _validate(args)
     from unyo._cli._shared import client_for
@@ -91,12 +93,14 @@ def _create(client: Any, args: argparse.Namespace) -> int:
     from decimal import Decimal, InvalidOperation
 
     from unyo._jobs._finetune import _jobs
-    from unyo._types._errors import ConfigError, DatasetInvalid
+    from unyo._types._errors import DatasetInvalid, UsageError
 
     try:
         max_cost = Decimal(args.max_cost) if args.max_cost is not None else None
     except InvalidOperation:
-        raise ConfigError(f"--max-cost {args.max_cost!r}: give USD, e.g. 2.50") from None
+        raise UsageError(f"--max-cost {args.max_cost!r}: give USD, e.g. 2.50") from None
+    if args.suffix is not None and not 1 <= len(args.suffix) <= 64:
+        raise UsageError("--suffix: 1 to 64 characters")
     try:
         job = _jobs.create(
             client, args.target, args.model, args.epochs or 3, args.validation, args.suffix, max_cost, _say
@@ -226,10 +230,10 @@ def _use(client: Any, args: argparse.Namespace) -> int:
 
     from unyo._cli._shared import clean
     from unyo._jobs._finetune import _jobs
-    from unyo._types._errors import ConfigError
+    from unyo._types._errors import UsageError
 
     if not args.role:
-        raise ConfigError("unyo finetune use JOB --role ROLE: which role should the tuned model serve?")
+        raise UsageError("unyo finetune use JOB --role ROLE: which role should the tuned model serve?")
     explicit = Path(args.config) if args.config else None
     model, path = _jobs.use(client, args.target, args.role, explicit)
     print(f"{clean(path)}: [profiles.{client.settings.profile.name}.models] {args.role} = {clean(model)}")
