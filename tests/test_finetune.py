@@ -491,3 +491,15 @@ def test_the_fault_server_speaks_the_spec_shapes(fault: FaultServer) -> None:
 
     steps = [e.data["step"] for e in events(client, job["id"]) if e.type == "metrics"]
     assert steps == list(range(1, 121))  # every page, oldest first
+
+
+def test_an_upload_whose_job_is_refused_is_deleted(fault: FaultServer, clean_env: Path) -> None:
+    result = run_cli("finetune", "create", str(good_dataset(clean_env)), "--model", "davinci-002", env=env_for(fault))
+    assert result.returncode == 7 and "not available for fine-tuning" in result.stderr, result.stderr
+    assert "no training price known" in result.stderr  # no budget set: sent, unpriced, knowingly
+    assert job_requests(fault) == 1 and fault.files == {} and fault.fine_tuning.jobs == {}
+    priced = run_cli(
+        "finetune", "create", str(good_dataset(clean_env)), "--model", "davinci-002",
+        env=env_for(fault, UNYO_BUDGET_DAILY_USD="5"),
+    )  # fmt: skip
+    assert priced.returncode == 3 and "UnpricedModel" in priced.stderr and job_requests(fault) == 1

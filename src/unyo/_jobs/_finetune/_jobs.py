@@ -3,7 +3,8 @@
 create   validate the dataset(s) -> estimate (tokens x epochs x training price) -> refuse over
          --max-cost or the budget, before anything is uploaded -> upload (purpose fine-tune)
          -> `fine_tuning.jobs.create` (reserves the estimate, `_money._fine_tuning`); an
-         upload whose job could not be created is deleted again
+         upload whose job was refused is deleted again (not after a timeout, a 5xx or
+         Ctrl-C: a job may use it)
 follow   the job's events, oldest first, until it ends; Ctrl-C stops following, never the job
 settle   every read of an ended job created through unyo settles its cost once, from the
          job's `trained_tokens` (follow, show, list, cancel)
@@ -19,7 +20,15 @@ from pathlib import Path
 from typing import Any
 
 from unyo._jobs._finetune._dataset import DatasetReport, validate
-from unyo._types._errors import BudgetExceeded, ConfigError, DatasetInvalid, UnpricedModel
+from unyo._types._errors import (
+    BudgetExceeded,
+    ConfigError,
+    DatasetInvalid,
+    ServerError,
+    TransportError,
+    UnpricedModel,
+    UnyoError,
+)
 from unyo._types._prices import usd
 
 TERMINAL = ("succeeded", "failed", "cancelled")
@@ -132,9 +141,10 @@ def create(
             **options,
         }
         job = _create_once(client, kwargs, worst_case(report), say)
-    except BaseException:
-        for f in uploaded:
-            _delete_quietly(client, f.id)
+    except UnyoError as exc:
+        if not isinstance(exc, (TransportError, ServerError)):  # refused for sure: no job uses the upload
+            for f in uploaded:
+                _delete_quietly(client, f.id)
         raise
     say(f"created {job.id} ({job.status}); training file {uploaded[0].id}")
     return job
