@@ -297,7 +297,7 @@ def test_create_follows_the_job_and_settles_what_it_trained(fault: FaultServer, 
     path = good_dataset(clean_env)
     result = run_cli(
         "finetune", "create", str(path), "--model", MODEL, "--epochs", "3", "--suffix", "support", "--poll", "0.05",
-        env=env_for(fault, UNYO_BUDGET_DAILY_USD="5"),
+        "--user", "alice@example.com", env=env_for(fault, UNYO_BUDGET_DAILY_USD="5"),
     )  # fmt: skip
     assert result.returncode == 0, result.stderr
     assert "estimated training cost $" in result.stderr and "[100%] Step 10/10" in result.stderr
@@ -311,6 +311,8 @@ def test_create_follows_the_job_and_settles_what_it_trained(fault: FaultServer, 
     settled = rows["fine_tuning.jobs"]
     assert settled["response_id"] == job["id"] and settled["input_tokens"] == job["trained_tokens"]
     assert settled["output"] == job["fine_tuned_model"]  # the tuned model's id is recorded
+    assert (settled["user_id"], settled["tag"]) == ("alice@example.com", "finetune")  # charged to them ...
+    assert list(job["metadata"]) == ["unyo_id"]  # ... without telling the provider who they are
     assert Decimal(settled["cost"]) == job["trained_tokens"] * TRAINING / 1_000_000
     created = rows["fine_tuning.jobs.create"]
     assert created["status"] == "completed" and Decimal(created["cost"]) == 0 and created["worst_case"]

@@ -4,8 +4,9 @@ from what the provider bills when the job ends.
     reserve  `fine_tuning.jobs.create(..., unyo_training_tokens=N)`: N tokens per epoch (what
              `unyo finetune validate` counts) x the epochs asked for, plus the margin every exact
              count gets, x the base model's training price, checked against every limit and held
-             in one transaction (`_budget`). The request's metadata gets `unyo_id` (and
-             `unyo_user` / `unyo_tag`), the id the job's cost is recorded under.
+             in one transaction (`_budget`). The request's metadata gets `unyo_id`, the id the
+             job's cost is recorded under (`ft-` + the create call's id: who and what tag the
+             job is charged to are read back from that call's audit record, never sent).
     keep     once the job exists, its create call hands the hold to the job (`Ledger.transfer`):
              the hold outlives this process, for up to HOLD_S.
     settle   a job that has ended (succeeded, failed, cancelled) is settled from its
@@ -55,12 +56,7 @@ def reserve_training(call: Call, options: dict[str, Any]) -> None:
     """The reservation of a `fine_tuning.jobs.create` call (in place of `reserve_budget`)."""
     params, info = call.params, call.info
     base = str(params.get("model") or "")
-    params["metadata"] = {
-        **(params.get("metadata") or {}),
-        "unyo_id": f"ft-{info.call_id}",
-        **({"unyo_user": info.user} if info.user else {}),
-        **({"unyo_tag": info.tag} if info.tag else {}),
-    }
+    params["metadata"] = {**(params.get("metadata") or {}), "unyo_id": f"ft-{info.call_id}"}
     price = _price(call, base)
     call.model = ModelInfo(base, price=Price(price, price, Decimal(0)) if price is not None else None)
     tokens, epochs = options.get("unyo_training_tokens"), epochs_of(params)
@@ -150,10 +146,10 @@ def settle_job(settings: Any, job: Any) -> Decimal | None:
     if job.status not in TERMINAL or not settle_id or settings.db_url == "off":
         return None
     base = str(job.model)
+    user, tag = charged_to(settings, settle_id)
     info = CallInfo(
-        api="fine_tuning.jobs", profile=settings.profile.name, host=settings.host, model=base,
-        user=meta.get("unyo_user"), tag=meta.get("unyo_tag"),
-    )  # fmt: skip
+        api="fine_tuning.jobs", profile=settings.profile.name, host=settings.host, model=base, user=user, tag=tag
+    )
     price = Decimal(0) if settings.profile.free else training_price(base, settings.models)
     call = Call(info.api, {}, settings, info, model=ModelInfo(base, price=None))
     tokens = int(getattr(job, "trained_tokens", None) or 0)
@@ -179,6 +175,15 @@ def hold_for_job(settings: Any, job: Any, amount: Decimal | None) -> bool:
     meta = getattr(job, "metadata", None) or {}
     if amount is None or not meta.get("unyo_id") or not settings.budget.limits or settings.db_url == "off":
         return False
-    owner = f"fine-tune:{job.id}"
-    _, outcome = hold(settings, meta["unyo_id"], amount, meta.get("unyo_user"), meta.get("unyo_tag"), HOLD_S, owner)
+    user, tag = charged_to(settings, meta["unyo_id"])
+    _, outcome = hold(settings, meta["unyo_id"], amount, user, tag, HOLD_S, f"fine-tune:{job.id}")
     return outcome.refused is None
+
+
+def charged_to(settings: Any, settle_id: str) -> tuple[str | None, str | None]:
+    """(user, tag) of the create call behind `settle_id`, from its audit record; unknown: (None, None)."""
+    from unyo._records._store import store_for
+
+    with store_for(settings).tx(write=False) as tx:
+        rows = tx.execute("SELECT user_id, tag FROM unyo_calls WHERE id = ?", [settle_id.removeprefix("ft-")])
+    return (rows[0][0], rows[0][1]) if rows else (None, None)
