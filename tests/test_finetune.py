@@ -260,13 +260,13 @@ def test_job_creation_is_refused_unpriced_under_a_budget_without_a_request(fault
     assert job_requests(fault) == 1
 
 
-def test_the_hold_outlives_the_create_call_and_is_settled_once(fault: FaultServer) -> None:
+def test_the_hold_outlives_the_create_call_and_is_settled_once(fault: FaultServer, db_url: str) -> None:
     from unyo._money._fine_tuning import settle_job
     from unyo._records._ledger import ledger_for
 
     fault.fine_tuning.seconds = 0.3
-    settings = fast_settings(fault, budget_daily_usd="5")
-    client = unyo.OpenAI(settings=settings)
+    settings = fast_settings(fault, budget_daily_usd="5", db_url=db_url)
+    client = unyo.OpenAI(settings=settings, user="bob")
     data = (json.dumps(example(1), ensure_ascii=False) + "\n").encode() * 12
     upload = client.files.create(file=("t.jsonl", data), purpose="fine-tune")
     job = client.fine_tuning.jobs.create(
@@ -287,6 +287,9 @@ def test_the_hold_outlives_the_create_call_and_is_settled_once(fault: FaultServe
     assert cost == ended.trained_tokens * TRAINING / 1_000_000
     assert settle_job(settings, ended) is None  # once, however often it is seen
     assert ledger_for(settings).reservations() == []
+    day = settings.budget.period_keys()["day"]
+    counters = ledger_for(settings).counters([day])
+    assert counters[("user:bob", day)] == counters[("all", day)] == (cost, Decimal(0))
 
 
 # --- the CLI, end to end ------------------------------------------------------------------------------
@@ -303,6 +306,7 @@ def test_create_follows_the_job_and_settles_what_it_trained(fault: FaultServer, 
     assert "estimated training cost $" in result.stderr and "[100%] Step 10/10" in result.stderr
     (job,) = fault.fine_tuning.jobs.values()
     assert job["status"] == "succeeded" and f"model: {job['fine_tuned_model']}" in result.stdout
+    assert "cost: $" in result.stdout and "(settled from its trained tokens)" in result.stdout
     assert ":support:" in job["fine_tuned_model"]
     upload = fault.files[job["training_file"]]
     assert upload["purpose"] == "fine-tune" and upload["_content"] == path.read_bytes()
@@ -358,6 +362,8 @@ def test_ctrl_c_detaches_and_attach_follows_to_the_end(fault: FaultServer, clean
     assert job["status"] not in ("cancelled", "failed", "succeeded")
     _, reserved, holds = counters()
     assert reserved > 0 and [h["owner"] for h in holds] == [f"fine-tune:{job_id}"]  # the hold outlives the process
+    shown = run_cli("finetune", "show", job_id, env=env_for(fault, UNYO_BUDGET_DAILY_USD="5"))
+    assert shown.returncode == 0 and f"held: ${holds[0]['amount']}" in shown.stdout, shown.stdout
     job["_seconds"] = 0.5  # the provider finishes it
     attached = run_cli("finetune", "attach", job_id, "--poll", "0.05", env=env_for(fault))
     assert attached.returncode == 0, attached.stderr
@@ -388,6 +394,9 @@ def test_cancel_and_scripted_failure_settle_what_was_trained(fault: FaultServer,
     assert spent == bad["trained_tokens"] * TRAINING / 1_000_000 and reserved == 0 and holds == []
     listed = run_cli("finetune", "list", "--json", env=env_for(fault))
     assert listed.returncode == 0 and {j["id"] for j in json.loads(listed.stdout)} == set(fault.fine_tuning.jobs)
+    assert {Decimal(j["unyo_cost_usd"]) for j in json.loads(listed.stdout)} == {Decimal(0), spent}
+    table = run_cli("finetune", "list", env=env_for(fault))
+    assert table.returncode == 0 and bad["id"] in table.stdout and "cancelled" in table.stdout
     shown = run_cli("finetune", "events", bad["id"], env=env_for(fault))
     assert shown.returncode == 0 and shown.stdout.splitlines()[0].endswith(
         f"Validating training file: {bad['training_file']}"

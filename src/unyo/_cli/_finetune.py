@@ -110,7 +110,7 @@ def _create(client: Any, args: argparse.Namespace) -> int:
             print(f"{f.line or 0}: {f.level}: {f.message} [{f.code}]", file=sys.stderr)
         raise
     if args.no_follow:
-        return _print_job(job, args)
+        return _print_job(client, job, args)
     return _attach(client, args, job.id)
 
 
@@ -145,7 +145,7 @@ def _attach(client: Any, args: argparse.Namespace, job_id: str | None = None) ->
         )
         return 130
     assert job is not None
-    code = _print_job(job, args)
+    code = _print_job(client, job, args)
     return code or {"succeeded": 0, "cancelled": 130}.get(job.status, 7)
 
 
@@ -158,15 +158,22 @@ def _progress(event: Any) -> str:
     return ""
 
 
-def _print_job(job: Any, args: argparse.Namespace) -> int:
+def _print_job(client: Any, job: Any, args: argparse.Namespace) -> int:
     import json
 
     from unyo._cli._shared import clean
+    from unyo._money._fine_tuning import job_cost
+    from unyo._types._prices import usd
 
+    cost, held = job_cost(client.settings, job)
     if args.json:
-        print(json.dumps(job.model_dump(mode="json"), ensure_ascii=False, indent=2))
+        print(json.dumps(_record(client, job), ensure_ascii=False, indent=2))
         return 0
     print(f"{clean(job.id)}  {clean(job.status)}  base {clean(job.model)}")
+    if cost is not None:
+        print(f"cost: {usd(cost)} (settled from its trained tokens)")
+    elif held is not None:
+        print(f"held: {usd(held)} against the budget until it ends")
     if job.fine_tuned_model:
         print(f"model: {clean(job.fine_tuned_model)}")
         print(f"use it:  unyo finetune use {clean(job.id)} --role main")
@@ -177,16 +184,28 @@ def _print_job(job: Any, args: argparse.Namespace) -> int:
     return 0
 
 
+def _record(client: Any, job: Any) -> dict[str, Any]:
+    """The job as the provider describes it, with what unyo charged (or holds) for it."""
+    from unyo._money._fine_tuning import job_cost
+
+    cost, held = job_cost(client.settings, job)
+    return {
+        **job.model_dump(mode="json"),
+        "unyo_cost_usd": None if cost is None else str(cost),
+        "unyo_held_usd": None if held is None else str(held),
+    }
+
+
 def _show(client: Any, args: argparse.Namespace) -> int:
     from unyo._jobs._finetune import _jobs
 
-    return _print_job(_jobs.retrieve(client, args.target), args)
+    return _print_job(client, _jobs.retrieve(client, args.target), args)
 
 
 def _cancel(client: Any, args: argparse.Namespace) -> int:
     from unyo._jobs._finetune import _jobs
 
-    return _print_job(_jobs.cancel(client, args.target), args)
+    return _print_job(client, _jobs.cancel(client, args.target), args)
 
 
 def _events(client: Any, args: argparse.Namespace) -> int:
@@ -211,17 +230,21 @@ def _list(client: Any, args: argparse.Namespace) -> int:
 
     from unyo._cli._shared import table
     from unyo._jobs._finetune import _jobs
+    from unyo._money._fine_tuning import job_cost
+    from unyo._types._prices import usd
 
     jobs = _jobs.list_jobs(client, args.limit)
     if args.json:
-        print(json.dumps([j.model_dump(mode="json") for j in jobs], ensure_ascii=False, indent=2))
+        print(json.dumps([_record(client, j) for j in jobs], ensure_ascii=False, indent=2))
         return 0
-    rows = [
-        [j.id, j.status, j.model, j.fine_tuned_model or "", f"{j.trained_tokens:,}" if j.trained_tokens else "",
-         datetime.fromtimestamp(j.created_at).strftime("%Y-%m-%d %H:%M")]
-        for j in jobs
-    ]  # fmt: skip
-    table("fine-tuning jobs", ["job", "status", "base", "tuned model", "trained tokens", "created"], rows)
+    rows = []
+    for j in jobs:
+        cost, held = job_cost(client.settings, j)
+        money = usd(cost) if cost is not None else (f"{usd(held)} held" if held is not None else "")
+        rows.append([j.id, j.status, j.model, j.fine_tuned_model or "", f"{j.trained_tokens:,}" if j.trained_tokens
+                     else "", money, datetime.fromtimestamp(j.created_at).strftime("%Y-%m-%d %H:%M")])  # fmt: skip
+    columns = ["job", "status", "base", "tuned model", "trained tokens", "cost", "created"]
+    table("fine-tuning jobs", columns, rows)
     return 0
 
 

@@ -187,3 +187,17 @@ def charged_to(settings: Any, settle_id: str) -> tuple[str | None, str | None]:
     with store_for(settings).tx(write=False) as tx:
         rows = tx.execute("SELECT user_id, tag FROM unyo_calls WHERE id = ?", [settle_id.removeprefix("ft-")])
     return (rows[0][0], rows[0][1]) if rows else (None, None)
+
+
+def job_cost(settings: Any, job: Any) -> tuple[Decimal | None, Decimal | None]:
+    """(what the job was charged once settled, what is held for it while it runs); None: nothing."""
+    from unyo._records._store import store_for
+    from unyo._records._store._base import money
+
+    settle_id = (getattr(job, "metadata", None) or {}).get("unyo_id")
+    if not settle_id or settings.db_url == "off":
+        return None, None
+    with store_for(settings).tx(write=False) as tx:
+        spent = tx.execute("SELECT cost FROM unyo_calls WHERE id = ?", [settle_id])
+        held = tx.execute("SELECT amount FROM unyo_reservations WHERE id = ?", [settle_id])
+    return (money(spent[0][0]) if spent else None), (money(held[0][0]) if held else None)
