@@ -514,3 +514,5 @@ def test_an_upload_whose_job_is_refused_is_deleted(fault: FaultServer, clean_env
         env=env_for(fault, UNYO_BUDGET_DAILY_USD="5"),
     )  # fmt: skip
     assert priced.returncode == 3 and "UnpricedModel" in priced.stderr and job_requests(fault) == 1
+    checked = unyo.finetune.validate(good_dataset(clean_env), model="davinci-002", epochs=1)
+    assert checked.ok and [f.code for f in checked.warnings] == ["unknown_model"] and checked.estimate_usd is None

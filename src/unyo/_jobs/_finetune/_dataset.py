@@ -18,6 +18,7 @@ Warnings:
     pii           personal data or secrets the audit masker finds (kinds only, never the text)
     ends_with     an example whose last message is not the assistant's
     overlap       (validation file) an example also in the training file
+    unknown_model no training price or example limit known for the model
 
 Tokens are counted with the model's tokenizer (`_providers._tokens`), tool definitions and calls
 included; the cost estimate is tokens x epochs x the training price (`_providers._fine_tuning`).
@@ -137,6 +138,11 @@ def validate(
         if raw.strip():
             _check_line(report, number, raw[3:] if number == 1 and raw.startswith(b"\xef\xbb\xbf") else raw,
                         counter, limit, training)  # fmt: skip
+    if training is None and report.training_price is None and limit is None:
+        _add(report, None, "warning", "unknown_model",
+             f"unyo knows no fine-tuning facts for {model!r} (no training price, no example limit): the cost is "
+             f'not estimated and long examples are not caught; add [models."{model}"] training = "..." and '
+             "max_example_tokens = N to unyo.toml")  # fmt: skip
     if training is None and report.examples < MIN_EXAMPLES:
         _add(
             report, None, "error", "too_few", f"{report.examples} examples; the provider needs at least {MIN_EXAMPLES}"
