@@ -88,6 +88,9 @@ EXPECTED = {
     "GeneratedImages",
     "arun_task",
     "astream",
+    # issue 17: fine-tuning
+    "DatasetInvalid",
+    "finetune",
 }
 
 

@@ -483,6 +483,10 @@ def build_parser() -> argparse.ArgumentParser:
     completion.add_argument("shell", choices=["bash", "zsh", "fish"])
     completion.set_defaults(handler="unyo._cli._completion:run")
 
+    from unyo._cli._finetune import add_parser as add_finetune  # argparse only: help stays instant
+
+    add_finetune(sub, _common)
+
     from unyo._cli._examples import epilog
 
     for name, command in sub.choices.items():  # every command's help ends with its examples

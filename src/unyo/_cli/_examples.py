@@ -65,6 +65,11 @@ EXAMPLES = {
   unyo aliases set fast gpt-5-nano
   unyo ask -m fast "hi"
   unyo aliases list""",
+    "finetune": """\
+  unyo finetune validate train.jsonl -m gpt-4.1-mini --epochs 3     every defect with its line; exit 7
+  unyo finetune create train.jsonl -m gpt-4.1-mini --epochs 3 --max-cost 2
+  unyo finetune attach ftjob-abc123                                   follow it again after Ctrl-C
+  unyo finetune use ftjob-abc123 --role main                          the tuned model serves main""",
     "completion": """\
   unyo completion bash > ~/.local/share/bash-completion/completions/unyo
   unyo completion zsh > "${fpath[1]}/_unyo"

@@ -266,10 +266,11 @@ class _BaseClient:
         """An SDK method unyo cannot price: refused while a budget is set (unless allow_unpriced),
         recorded in the audit log either way."""
         from unyo._money._budget import reserve_budget
+        from unyo._money._fine_tuning import CREATE, reserve_training
 
         call = self._unpriced_call(path, _given(kwargs))
         try:
-            reserve_budget(call)
+            reserve_training(call, kwargs) if call.api == CREATE else reserve_budget(call)
         except Exception as exc:
             call.info.error, call.info.error_message = type(exc).__name__, str(exc)
             call.end("failed")
@@ -289,6 +290,10 @@ class _BaseClient:
         except (TypeError, ValueError, AttributeError):
             call.info.usage = None
         call.end("completed")
+        if call.api == "fine_tuning.jobs.create":  # its hold now belongs to the job (_money._fine_tuning)
+            from unyo._money._fine_tuning import keep_training_hold
+
+            keep_training_hold(call, result)
         attach(result, call.info)
 
     def _abandoned(self, call: Call, exc: BaseException) -> None:
@@ -472,7 +477,7 @@ class AsyncOpenAI(_BaseClient):
         except BaseException as exc:
             await self._aabandoned(call, exc)
             raise
-        self._settle_unpriced(call, result)
+        await offload(self._settle_unpriced, call, result)  # a fine-tuning job's hold moves in the ledger
         await self._asettled(call)
         return _unpriced_result(call, result, raw)
 

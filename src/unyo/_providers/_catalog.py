@@ -43,6 +43,10 @@ def model_info(model: str, overrides: dict[str, dict[str, Any]] | None = None) -
     """Facts for `model`: an exact entry in `overrides` (unyo.toml) or the catalogue wins,
     else the longest catalogue entry the id starts with, else unknown."""
     builtin, extra = _builtin(), overrides or {}
+    if model.startswith("ft:") and model not in extra:  # a fine-tuned model: its base's facts, its own price
+        from unyo._providers._fine_tuning import base_of, tuned_info
+
+        return tuned_info(model, extra, model_info(base_of(model) or "", extra))  # type: ignore[no-any-return]
     table = {**builtin, **extra}
     key = model if model in table else max((k for k in table if model.startswith(k)), key=len, default=None)
     if key is None:

@@ -14,6 +14,7 @@ declares its capabilities, and the rest of unyo asks it.
     logprobs             token logprobs are known to work (classification confidence)
     server_state         the provider keeps responses / conversations (previous_response_id)
     batch_price          the Batch API's discount; None: no Batch API
+    fine_tuning          the fine-tuning API is offered (`unyo finetune`)
     env_aliases          the provider's own variable names (OPENAI_BASE_URL, OPENAI_MODEL)
     vision               the models take image input (input_image / image_url parts)
     media                the Images and Audio APIs are served (generation, transcription, speech)
@@ -49,6 +50,7 @@ class Profile:
     env_aliases: dict[str, str] = field(default_factory=dict)  # setting -> the provider's own env variable
     vision: bool = True  # image input parts are accepted
     media: bool = True  # the Images and Audio APIs are served
+    fine_tuning: bool = False  # the endpoint offers OpenAI's /v1/fine_tuning/jobs
 
     @property
     def free(self) -> bool:
@@ -158,6 +160,7 @@ for _profile in (
         batch_price="0.5",  # OpenAI's Batch API: 50 % of the standard tier's list prices
         logprobs=True,  # compatible endpoints differ; llama.cpp needs logits_all, which slows every call
         env_aliases={"base_url": "OPENAI_BASE_URL", "model": "OPENAI_MODEL"},
+        fine_tuning=True,
     ),
     Profile(
         "gemini",

@@ -9,6 +9,7 @@
     ├── ToolLoopExceeded              7  the model kept calling tools past the round cap
     ├── ConversationDenied            3  the conversation belongs to another user (or does not exist)
     ├── BadInput                      2  an input file that cannot be used (format, encoding, column)
+    │   └── DatasetInvalid            7  a fine-tuning dataset the provider would reject (each line named)
     ├── NotBatchable                  2  a row needs a call the provider's Batch API did not make
     └── APIError                      the call reached (or tried to reach) a provider
         ├── TransportError            6  nothing usable came back
@@ -66,6 +67,7 @@ __all__ = [
     "ConnectionFailed",
     "ContextTooLong",
     "ConversationDenied",
+    "DatasetInvalid",
     "MalformedResponse",
     "NotBatchable",
     "NotFound",
@@ -169,6 +171,17 @@ class BadInput(UnyoError):
     exit_code = 2
     hint_en = "Fix the input file named above (format, encoding, column); nothing was sent."
     hint_ja = "上記の入力ファイル (形式・文字コード・列名) を修正してください。何も送信していません。"
+
+
+class DatasetInvalid(BadInput):
+    """`findings` holds every problem found, each with its line (`unyo finetune validate` prints them)."""
+
+    exit_code = 7
+    hint_en = "Fix the lines named above (`unyo finetune validate FILE` lists every problem); nothing was uploaded."
+    hint_ja = (
+        "上記の行を修正してください (`unyo finetune validate FILE` ですべての問題を表示します)。"
+        "何もアップロードしていません。"
+    )
 
 
 class NotBatchable(UnyoError):

@@ -46,6 +46,9 @@ The Batch API: `POST /files` (multipart, purpose=batch), `GET /files/{id}/conten
 next action of `script_batch(...)`, else "ok"; error actions go to the error file) and it is
 "completed"; with `batch_expire_after=N` only N lines run and the rest expire with `batch_expired`;
 with `batch_fail="why"` the batch fails validation.
+
+Fine-tuning: `/fine_tuning/jobs` (create, list, retrieve, events, cancel) with scripted progress
+and failure, reporting `trained_tokens` (`fine_tuning`, see _fine_tuning.py).
 """
 
 from __future__ import annotations
@@ -61,6 +64,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 from unyo._providers import _shapes
+from unyo.testing._fine_tuning import FineTuning
 from unyo.testing._images import MEDIA_PATHS, image_input_tokens, serve_media
 from unyo.testing._org_usage import OrgUsage
 
@@ -109,6 +113,7 @@ class FaultServer:
         self.batch_expire_after: int | None = None  # lines run before the window "expires"
         self.batch_fail: str | None = None  # a batch fails validation with this message
         self._batch_script: deque[dict[str, Any]] = deque()
+        self.fine_tuning = FineTuning()  # /fine_tuning/jobs: scripted progress, failure, trained_tokens
         self.org = OrgUsage()  # the organization usage/costs API: admin key, prices, billed entries (see _org_usage)
         self.media_bill: list[dict[str, Any]] = []  # Images / Audio answers billed (see _images)
         self.generated: dict[str, bytes] = {}  # image id -> PNG served at /_generated/ID.png
@@ -152,6 +157,7 @@ class FaultServer:
             self.billed = {"input_tokens": 0, "output_tokens": 0, "requests": 0}
             self.media_bill, self.generated = [], {}
         self.org.reset()
+        self.fine_tuning.reset()
 
     def limit(self, requests: int, per_s: float = 60.0) -> None:
         """Allow at most `requests` generation requests in any sliding `per_s` window."""
@@ -442,6 +448,10 @@ class _Handler(BaseHTTPRequestHandler):
             )
         if path.startswith(MEDIA_PATHS):  # the Images and Audio API (see _images)
             return self._send_json(*serve_media(self.fault, method, path, body or {}))
+        if path.startswith("/fine_tuning/jobs"):
+            return self._send_json(
+                *self.fault.fine_tuning.serve(self.fault.files, method, path, self.path.partition("?")[2], body or {})
+            )
         if path.startswith(("/files", "/batches")):
             return self._send_json(*_batch_api(self.fault, method, path, self.path.partition("?")[2], body or {}))
         if method == "POST" and path in ("/responses", "/chat/completions"):
