@@ -56,6 +56,9 @@ EXAMPLES = {
     "estimate": """\
   unyo estimate -m gpt-5-mini --requests-per-day 500 --input-tokens 1200 --output-tokens 300
   unyo estimate -m main --requests-per-day 2000 --input-tokens 800 --output-tokens 200 --via batch-api""",
+    "image": """\
+  unyo image "青い空と富士山の水彩画" -o fuji.png --size 1024x1024 --quality medium
+  unyo image "logo idea" -m dall-e-3 -o logo.png --json""",
     "templates": """\
   unyo templates save summary --system "箇条書きで3点に要約する" -m bulk --max-output-tokens 300
   unyo templates save translate --prompt 'Translate into English: $input'

@@ -404,7 +404,11 @@ class Runner:
             out_rows.append(merged)
         columns = [*table.columns, *[names[f] for f in fields], *STATUS_COLUMNS]
         _files.write(
-            self.o.output, columns, out_rows, "utf-8-sig" if table.encoding in ("utf-8-sig", "cp932") else None
+            self.o.output,
+            columns,
+            out_rows,
+            "utf-8-sig" if table.encoding in ("utf-8-sig", "cp932") else None,
+            sheet=table.sheet,
         )
         self.summary.pending = pending
         self.summary.ok = sum(1 for e in done.values() if e["status"] == "ok")

@@ -17,7 +17,7 @@ from typing import Any
 
 from unyo._jobs._tasks._spec import Task
 from unyo._types._call import CallInfo, total_cost
-from unyo._types._errors import ConfigError, NotBatchable
+from unyo._types._errors import ConfigError, NotBatchable, UsageError
 
 
 @dataclass
@@ -251,7 +251,7 @@ def load_labels(path: str) -> dict[str, str] | None:
 def generic(task: Task, client: Any, text: str, options: dict[str, Any], schema: Any = None) -> Any:
     use = schema if schema is not None else task.output_schema()
     if use is None:
-        raise ConfigError(
+        raise UsageError(
             f"task {task.name} needs an output schema: give --schema FILE.json|module:Model"
             if task.needs_schema
             else f"task {task.name} has no schema.json"
