@@ -84,6 +84,9 @@ EXPECTED = {
     "aconversation",
     "arun_task",
     "astream",
+    # issue 16: evals
+    "evaluate",
+    "aevaluate",
 }
 
 
