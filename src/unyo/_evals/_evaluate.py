@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from unyo._evals._report import Report, load_baseline
-from unyo._evals._suite import Provider, Suite
+from unyo._evals._suite import Suite, provider_for
 
 
 def as_suite(suite: str | Path | dict[str, Any] | Suite, models: list[str] | None = None) -> Suite:
@@ -26,7 +26,7 @@ def as_suite(suite: str | Path | dict[str, Any] | Suite, models: list[str] | Non
     else:
         loaded = _suite.load(suite)
     if models:
-        loaded.providers = [Provider(m, m) for m in dict.fromkeys(models)]
+        loaded.providers = [provider_for(m) for m in dict.fromkeys(models)]
     return loaded
 
 

@@ -56,7 +56,7 @@ def column(prompt: Prompt, provider: Provider, suite: Suite) -> str:
 
 
 def _cell_id(prompt: Prompt, provider: Provider, system: str | None, text: str) -> str:
-    what = {"task": prompt.task, "options": prompt.options, "system": system, "text": text,
+    what = {"task": prompt.task, "options": prompt.options, "schema": prompt.schema, "system": system, "text": text,
             "model": provider.id, "profile": provider.profile, "config": provider.config}  # fmt: skip
     return hashlib.sha256(json.dumps(what, sort_keys=True, ensure_ascii=False, default=str).encode()).hexdigest()[:20]
 
@@ -127,6 +127,7 @@ def run_cell(cell: Cell, client: Any, tag: str, cache: bool = True, user: str | 
         task = find(cell.prompt.task, client.settings.home)
         cache_mode = options.pop("unyo_cache")
         result: Any = run_task(task, cell.text, client=client, options=cell.prompt.options or None, tag=tag,
+                               schema=cell.prompt.schema,
                                user=user, model=cell.provider.id, unyo_cache=cache_mode, **options)  # fmt: skip
         record: dict[str, Any] | None = dict(result.output)
         text = json.dumps(result.output, ensure_ascii=False)
@@ -159,7 +160,7 @@ def cell_estimate(cell: Cell, client: Any) -> tuple[int, Decimal | None, Decimal
         task = find(cell.prompt.task, client.settings.home)
         if cell.prompt.options:
             task = task.with_options(cell.prompt.options)
-        e = estimate_rows(task, client, [cell.text], None, cell.provider.id)
+        e = estimate_rows(task, client, [cell.text], cell.prompt.schema, cell.provider.id)
         return e.input_tokens, e.expected_usd, e.worst_usd
     from unyo._core._steps import model_counter
     from unyo._providers._catalog import model_info

@@ -44,6 +44,7 @@ class Prompt:
     task: str | None = None  # or a task (its input is `input`, default {{text}})
     input: str = "{{text}}"
     options: dict[str, Any] = field(default_factory=dict)  # the task's option overrides
+    schema: dict[str, Any] | None = None  # the task's output schema (extract needs one)
 
     def variables(self) -> set[str]:
         texts = [self.template or "", self.system or ""] if self.task is None else [self.input]
@@ -114,7 +115,7 @@ def _prompt(raw: Any, index: int, where: str) -> Prompt:
         return Prompt(id=f"prompt{index}", template=raw)
     if not isinstance(raw, dict):
         raise BadInput(f"{where}: prompt {index}: a text, {{prompt, system}} or {{task}}, got {raw!r}"[:300])
-    unknown = set(raw) - {"id", "label", "prompt", "raw", "system", "task", "input", "options"}
+    unknown = set(raw) - {"id", "label", "prompt", "raw", "system", "task", "input", "options", "schema"}
     if unknown:
         raise BadInput(f"{where}: prompt {index}: unknown keys {sorted(unknown)}")
     pid = str(raw.get("id") or raw.get("label") or (raw.get("task") if raw.get("task") else f"prompt{index}"))
@@ -122,7 +123,16 @@ def _prompt(raw: Any, index: int, where: str) -> Prompt:
         options = raw.get("options") or {}
         if not isinstance(options, dict):
             raise BadInput(f"{where}: prompt {pid}: options must be a mapping")
-        return Prompt(id=pid, task=str(raw["task"]), input=str(raw.get("input", "{{text}}")), options=dict(options))
+        schema = raw.get("schema")
+        if schema is not None:
+            import jsonschema
+
+            try:
+                jsonschema.Draft202012Validator.check_schema(schema)
+            except jsonschema.SchemaError as exc:
+                raise BadInput(f"{where}: prompt {pid}: schema is not a valid JSON Schema: {exc.message}") from None
+        return Prompt(id=pid, task=str(raw["task"]), input=str(raw.get("input", "{{text}}")), options=dict(options),
+                      schema=schema)  # fmt: skip
     text = raw.get("prompt", raw.get("raw"))
     if not isinstance(text, str) or not text.strip():
         raise BadInput(f"{where}: prompt {pid}: needs `prompt` (the text) or `task`")
@@ -130,9 +140,23 @@ def _prompt(raw: Any, index: int, where: str) -> Prompt:
     return Prompt(id=pid, template=text, system=str(system) if system else None)
 
 
+def provider_for(spec: str) -> Provider:
+    """`-m` and a provider string: a model id or role (main, bulk), `PROFILE:MODEL` (local:main),
+    or a profile's name alone (local: that profile's main role)."""
+    from unyo._providers._profiles import profile_names
+
+    spec = spec.strip()
+    profile, sep, model = spec.partition(":")
+    if sep and profile in profile_names() and model:
+        return Provider(id=model, label=spec, profile=profile)
+    if spec in profile_names():
+        return Provider(id="main", label=spec, profile=spec)
+    return Provider(id=spec, label=spec)
+
+
 def _provider(raw: Any, index: int, where: str) -> Provider:
     if isinstance(raw, str) and raw.strip():
-        return Provider(id=raw.strip(), label=raw.strip())
+        return provider_for(raw)
     if not isinstance(raw, dict) or not raw.get("id"):
         raise BadInput(f"{where}: provider {index}: a model id or role, or {{id, label, profile, config}}")
     unknown = set(raw) - {"id", "label", "profile", "config"}
