@@ -109,7 +109,11 @@ def _gates(report: Any, args: Namespace) -> int:
     if args.fail_on_regression and report.regressions:
         failed.append(f"{len(report.regressions)} regression(s) against {args.baseline}")
     if report.stopped:
-        print(f"stopped: {report.stopped}; cases not run count as errors. Run again to continue.", file=sys.stderr)
+        left = report.run.get("remaining_estimate_usd")
+        about = f" (about ${left} to finish)" if left is not None else ""
+        print(
+            f"stopped: {report.stopped}; cases not run count as errors{about}. Run again to continue.", file=sys.stderr
+        )
         code = int(report.run.get("exit_code") or 1)
         if code == 4 or not failed:
             return code

@@ -113,6 +113,9 @@ def evaluate(
         "retries": summary.retries,
         "rate_limited": summary.rate_limited,
         "stopped": summary.stopped,
+        "remaining_estimate_usd": None
+        if summary.remaining_estimate_usd is None
+        else str(summary.remaining_estimate_usd),
         "exit_code": exit_code,
         "tag": tag,
     }

@@ -207,6 +207,14 @@ class EvalRunner(Runner):
         cell = self.cells[row.id]
         return cell_estimate(cell, self._client(cell))[2]
 
+    def rows_expected(self, rows: list[Any]) -> Decimal | None:
+        total: Decimal | None = Decimal(0)
+        for row in rows:
+            cell = self.cells[row.id]
+            expected = cell_estimate(cell, self._client(cell))[1]
+            total = None if total is None or expected is None else total + expected
+        return total
+
 
 def slug(name: str) -> str:
     return re.sub(r"[^A-Za-z0-9_.-]+", "-", name).strip("-")[:80] or "suite"

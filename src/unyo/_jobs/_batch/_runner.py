@@ -421,17 +421,20 @@ class Runner:
         self.summary.failed = sum(1 for e in done.values() if e["status"] == "failed")
         self.summary.output, self.summary.journal = str(self.o.output), str(journal.path)
         if pending and self.summary.stopped:
-            from unyo._jobs._batch._estimate import estimate_rows
+            self.summary.remaining_estimate_usd = self.rows_expected([r for r in rows if r.id not in done])
 
-            left = [r for r in rows if r.id not in done]
-            self.summary.remaining_estimate_usd = estimate_rows(
-                self.o.task,
-                self.client,
-                [r.text for r in left],
-                self.o.schema,
-                self.o.call_options.get("model"),
-                self.price_factor,
-            ).expected_usd
+    def rows_expected(self, rows: list[_Row]) -> Decimal | None:
+        """What the rows left would cost as expected (None: unpriced), for the message of an early stop."""
+        from unyo._jobs._batch._estimate import estimate_rows
+
+        return estimate_rows(
+            self.o.task,
+            self.client,
+            [r.text for r in rows],
+            self.o.schema,
+            self.o.call_options.get("model"),
+            self.price_factor,
+        ).expected_usd
 
 
 def batch_settings(settings: Any, tag: str, max_cost: Decimal | None) -> Any:
