@@ -25,7 +25,7 @@ RUBRIC = (
     "result the tools did not return. Masked values such as [EMAIL] or [PHONE] are not contradictions."
 )
 TOOL_LINE = re.compile(r"^\[(?:function_call_output|tool)\] ", re.M)
-NAME = re.compile(r'"type": "function_call"[^\n]*?"name": "([^"]+)"|"name": "([^"]+)"[^\n]*?"type": "function_call"')
+NAME = re.compile(r'"name": "([^"]+)"')  # in the lines that carry the model's tool calls
 TAG = "eval:audit"
 
 
@@ -59,7 +59,8 @@ def audit_check(client: Any, *, since: float | None, sample: int = 50, grader_mo
     grader = Grader(OpenAI(settings=eval_settings(client.settings, TAG, None, batch=False)), model, TAG)
 
     def judge(record: dict[str, Any]) -> dict[str, Any]:
-        names = sorted({a or b for a, b in NAME.findall(record["prompt"])})
+        calls = [line for line in record["prompt"].splitlines() if line.startswith(("[function_call]", "[assistant]"))]
+        names = sorted({name for line in calls for name in NAME.findall(line)})
         entry = {"call_id": record["id"], "ts": record["ts"], "tag": record["tag"], "model": record["model"],
                  "tools": names}  # fmt: skip
         try:
