@@ -45,7 +45,7 @@ def estimate(suite: Any, *, models: list[str] | None = None, profile: str | None
 
     loaded = as_suite(suite, models)
     client = _client(client, profile)
-    cells, _ = cells_of(loaded)
+    cells, _ = cells_of(loaded, client)
     per: dict[str, dict[str, Any]] = {}
     for cell in cells.values():
         col = column(cell.prompt, cell.provider, loaded)
@@ -87,7 +87,7 @@ def evaluate(
     tag = f"eval:{loaded.name}"
     cap = None if max_cost is None else _run._limit_base(client.settings, tag) + Decimal(str(max_cost))
     opts = _run.RunOptions(concurrency, rpm, cap, cache, restart, user, on_progress)
-    cells, where = _run.cells_of(loaded)
+    cells, where = _run.cells_of(loaded, client)
     done, summary, exit_code = _run.run_cells(loaded, cells, client, opts)
     uses_grader = any(a.type == "llm-rubric" for c in loaded.cases for a in c.asserts)
     grader = None

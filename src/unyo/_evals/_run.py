@@ -24,6 +24,7 @@ import dataclasses
 import hashlib
 import json
 import re
+import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -34,6 +35,7 @@ from unyo._evals import _assertions
 from unyo._evals._assertions import Check, Output, Unjudged
 from unyo._evals._suite import Prompt, Provider, Suite
 from unyo._jobs._batch._runner import BatchOptions, Runner, batch_settings
+from unyo._records._private_files import write_private
 from unyo._types._call import CallInfo, total_cost
 
 EVAL_CACHE_TTL_S = 30 * 86400.0
@@ -55,21 +57,33 @@ def column(prompt: Prompt, provider: Provider, suite: Suite) -> str:
     return provider.label if len(suite.prompts) == 1 else f"{prompt.id} · {provider.label}"
 
 
-def _cell_id(prompt: Prompt, provider: Provider, system: str | None, text: str) -> str:
+def _cell_id(prompt: Prompt, provider: Provider, model: str, system: str | None, text: str) -> str:
     what = {"task": prompt.task, "options": prompt.options, "schema": prompt.schema, "system": system, "text": text,
-            "model": provider.id, "profile": provider.profile, "config": provider.config}  # fmt: skip
+            "model": model, "profile": provider.profile, "config": provider.config}  # fmt: skip
     return hashlib.sha256(json.dumps(what, sort_keys=True, ensure_ascii=False, default=str).encode()).hexdigest()[:20]
 
 
-def cells_of(suite: Suite) -> tuple[dict[str, Cell], dict[tuple[str, str], str]]:
-    """The distinct cells, and (case key, column) -> cell id."""
+def resolved_model(provider: Provider, client: Any) -> str:
+    """The model id a provider means now (a role resolved on its profile)."""
+    settings = client.settings
+    if provider.profile is not None and provider.profile != settings.profile.name:
+        from unyo._core._config import load_settings
+
+        settings = load_settings(profile=provider.profile)
+    return str(settings.profile.resolve_model(provider.id)[0])
+
+
+def cells_of(suite: Suite, client: Any) -> tuple[dict[str, Cell], dict[tuple[str, str], str]]:
+    """The distinct cells (keyed by what is asked of which model id: a role pointed at another
+    model is a new cell), and (case key, column) -> cell id."""
     cells: dict[str, Cell] = {}
     where: dict[tuple[str, str], str] = {}
+    models = {p.label: resolved_model(p, client) for p in suite.providers}
     for case in suite.cases:
         for prompt in suite.prompts:
             system, text = prompt.render(case.vars)
             for provider in suite.providers:
-                cid = _cell_id(prompt, provider, system, text)
+                cid = _cell_id(prompt, provider, models[provider.label], system, text)
                 cells.setdefault(cid, Cell(cid, prompt, provider, system, text))
                 where[(case.key, column(prompt, provider, suite))] = cid
     return cells, where
@@ -195,6 +209,10 @@ class EvalRunner(Runner):
                  clients: dict[str | None, Any], on_progress: Any = None) -> None:  # fmt: skip
         super().__init__(options, client, on_progress)
         self.cells, self.tag, self.cache, self.clients = cells, tag, cache, clients
+        self.answered: dict[str, float] = {}  # cell id -> when its answer went into the response cache
+
+    def paced(self, row: Any) -> bool:
+        return not (self.cache and row.attempts == 0 and row.id in self.answered)
 
     def _client(self, cell: Cell) -> Any:
         return self.clients.get(cell.provider.profile, self.client)
@@ -256,6 +274,18 @@ def eval_settings(settings: Any, tag: str, cap: Decimal | None, *, batch: bool) 
     return dataclasses.replace(settings, cache_ttl_s=max(settings.cache_ttl_s, EVAL_CACHE_TTL_S))
 
 
+def _answered(memo: Path) -> dict[str, float]:
+    """The cells whose answers are in the response cache (still within its TTL): they are not
+    paced by the request-rate limiter, since they send nothing. If the cache lost one (pruned,
+    another database), that cell's request goes out unpaced once; a 429 paces its retry."""
+    try:
+        data = json.loads(memo.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    oldest = time.time() - EVAL_CACHE_TTL_S
+    return {k: float(v) for k, v in data.items() if isinstance(v, (int, float)) and v > oldest}
+
+
 def run_cells(suite: Suite, cells: dict[str, Cell], client: Any, opts: RunOptions) -> tuple[dict[str, Any], Any, int]:
     """Run every cell: (cell id -> journal entry, the batch summary, the exit code of an early stop)."""
     from unyo._client._openai import OpenAI
@@ -275,12 +305,19 @@ def run_cells(suite: Suite, cells: dict[str, Cell], client: Any, opts: RunOption
                            concurrency=opts.concurrency, rpm=opts.rpm, max_cost=cap, restart=opts.restart,
                            call_options={"tag": tag}, user=opts.user)  # fmt: skip
     runner = EvalRunner(options, batch_client, cells, tag, opts.cache, clients, opts.on_progress)
+    memo = work / "answered.json"
+    remember = opts.cache and client.settings.db_url != "off"  # no database, no response cache
+    runner.answered = _answered(memo) if remember else {}
     summary = runner.run()
     from unyo._jobs._batch._journal import Journal
 
     journal = Journal(Path(summary.journal), {"task": options.task.name, "column": "text", "id_column": "id"})
     done = journal.done()
     journal.close()
+    if remember:
+        now = time.time()
+        fresh = {cid: runner.answered.get(cid, now) for cid, e in done.items() if e["status"] == "ok" and cid in cells}
+        write_private(memo, json.dumps({**runner.answered, **fresh}))
     if summary.pending == 0 and not summary.stopped:
         for leftover in (Path(summary.journal), *Path(summary.journal).parent.glob(Path(summary.journal).name + "-*")):
             leftover.unlink(missing_ok=True)

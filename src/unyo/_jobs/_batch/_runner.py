@@ -180,6 +180,11 @@ class Runner:
             self.o.task, row.text, client=self.client, schema=self.o.schema, user=self.o.user, **self.o.call_options
         )
 
+    def paced(self, row: _Row) -> bool:
+        """Does the row wait for the request-rate limiter? (A subclass whose row is answered
+        from a cache says no: no request goes out. A retried row is always paced.)"""
+        return True
+
     def row_worst(self, row: _Row) -> Decimal | None:
         """The most one row can cost (None: unpriced), for the `--max-cost` check before it is sent."""
         from unyo._jobs._batch._estimate import row_estimate
@@ -344,7 +349,7 @@ class Runner:
                 with self._lock:
                     self._queue.appendleft(row)
                 break
-            if not self.limiter.acquire(self.stop):
+            if self.paced(row) and not self.limiter.acquire(self.stop):
                 self._give_slot()
                 with self._lock:
                     self._queue.appendleft(row)
