@@ -183,3 +183,35 @@ def test_eval_task_triage_runs_on_the_local_model_from_scratch() -> None:
     result = run_cli("eval", "--task", "triage", "--limit", "1", timeout=600)
     assert result.returncode == 0, result.stderr
     assert "eval triage · local" in result.stdout and "double invoice" in result.stdout and "totals" in result.stdout
+
+
+def test_max_cost_is_exit_4_and_the_next_run_continues(fault: FaultServer, tmp_path: Path) -> None:
+    from decimal import Decimal
+
+    fault.responder = lambda body: "word " * 100  # every answer runs to its cap: cost = the worst case
+    suite = tmp_path / "capped.yaml"
+    cases = "".join(f"  - vars: {{n: {n}}}\n" for n in range(10))
+    suite.write_text(
+        f"prompts: ['Say {{{{n}}}}']\nproviders: [{{id: gpt-4o-mini, config: {{max_output_tokens: 20}}}}]\n"
+        f"tests:\n{cases}",
+        encoding="utf-8",
+    )
+    dry = run_cli("eval", str(suite), "--dry-run", "--json", env=env_for(fault))
+    worst = Decimal(json.loads(dry.stdout)["columns"]["gpt-4o-mini"]["worst_usd"]) / 10
+    stopped = run_cli("eval", str(suite), "--max-cost", str(worst * Decimal("3.5")), "--concurrency", "1",
+                      env=env_for(fault))  # fmt: skip
+    assert stopped.returncode == 4, stopped.stderr
+    assert "--max-cost" in stopped.stderr and "Run again to continue" in stopped.stderr
+    assert 2 <= len(fault.requests) <= 4
+    rest = run_cli("eval", str(suite), env=env_for(fault))
+    assert rest.returncode == 0 and len(fault.requests) == 10 and "10/10 (100%)" in rest.stdout
+
+
+def test_model_output_never_reaches_the_terminal_raw(fault: FaultServer, tmp_path: Path) -> None:
+    fault.responder = lambda body: "\x1b]0;pwned\x07\x1b[2Jnot the label"
+    suite = tmp_path / "esc.yaml"
+    suite.write_text("prompts: ['x {{a}}']\ntests:\n  - vars: {a: 1}\n    assert: [{type: equals, value: bug}]\n",
+                     encoding="utf-8")  # fmt: skip
+    result = run_cli("eval", str(suite), "-m", "gpt-4o-mini", env=env_for(fault))
+    assert result.returncode == 0 and "not the label" in result.stdout
+    assert "\x1b" not in result.stdout and "\x07" not in result.stdout

@@ -10,7 +10,7 @@ from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any
 
-from unyo._cli._shared import client_for, table
+from unyo._cli._shared import clean, client_for, table
 from unyo._types._errors import BadInput, ConfigError
 
 GATE_FAILED = 10  # --fail-under or --fail-on-regression (documented in the command's epilog)
@@ -172,14 +172,14 @@ def print_matrix(report: Any) -> None:
     ]
     for name, col, r in failing[:20]:
         reasons = [f"{k['type']}: {k['reason']}" for k in r["checks"] if not k["pass"] or k["error"]]
-        print(f"  {MARK[r['status']]} {name} [{col}]: {'; '.join(reasons) or r.get('error', '')}"[:300])
+        print(clean(f"  {MARK[r['status']]} {name} [{col}]: {'; '.join(reasons) or r.get('error', '')}")[:300])
     if len(failing) > 20:
         print(f"  … and {len(failing) - 20} more (--json or --html for all)")
     if report.baseline:
         print(f"against {report.baseline}: {len(report.regressions)} regression(s), "
               f"{len(report.improvements)} improvement(s)")  # fmt: skip
         for r in report.regressions:
-            print(f"  ↓ {r['case']} [{r['column']}]: {r['before']} -> {r['now']}")
+            print(clean(f"  ↓ {r['case']} [{r['column']}]: {r['before']} -> {r['now']}"))
     grader = f" · grader {report.grader}" if report.grader else ""
     print(f"[{report.run['cells']} cell(s), {report.run['ran']} run now · billed {usd(report.run['spent_usd'])} · "
           f"{report.run['elapsed_s']:.1f}s · tag {report.run['tag']}{grader}]", file=sys.stderr)  # fmt: skip
