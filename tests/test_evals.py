@@ -326,3 +326,18 @@ def test_baseline_marks_regressions_and_improvements(fault: FaultServer) -> None
     assert after.improvements == [{"case": "refund", "column": "gpt-4.1-mini", "before": "fail", "now": "pass"}]
     junit = after.to_junit()
     assert 'failures="1"' in junit and "<failure" in junit
+
+
+@pytest.mark.parametrize("task", ["triage", "classify", "extract", "minutes", "summarize", "draft"])
+def test_every_built_in_suite_loads_and_runs_its_task(fault: FaultServer, task: str) -> None:
+    """Each built-in task has a suite whose checks all judge the task's real output shape (the
+    fault server answers with a valid instance of the task's schema): nothing is an `error`."""
+    from unyo._evals._builtin import task_suite
+
+    suite = _suite.load(task_suite(task))
+    assert suite.name == task and len(suite.cases) >= 3 and suite.prompts[0].task == task
+    report = unyo.evaluate(suite, client=client(fault), models=["gpt-4o-mini"])
+    errors = [(c["key"], r.get("error"), [k["reason"] for k in r["checks"] if k["error"]])
+              for c in report.cases for r in c["results"].values() if r["status"] == "error"]  # fmt: skip
+    assert errors == []
+    assert {r["body"]["model"] for r in fault.requests} == {"gpt-4o-mini"}

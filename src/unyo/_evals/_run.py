@@ -118,11 +118,11 @@ def _original(client: Any, call: CallInfo) -> tuple[float | None, Decimal | None
 
 
 def _measures(client: Any, calls: list[CallInfo]) -> tuple[float | None, Decimal | None]:
-    latency, cost = 0.0, Decimal(0)
-    for c in calls:
-        lat, price = _original(client, c) if c.cache_hit else (c.latency_s, c.cost_usd)
-        latency = latency + lat if latency is not None and lat is not None else None  # type: ignore[assignment]
-        cost = cost + price if cost is not None and price is not None else None  # type: ignore[assignment]
+    """(latency, list cost) of an answer's calls together; None where any one is unknown."""
+    pairs = [_original(client, c) if c.cache_hit else (c.latency_s, c.cost_usd) for c in calls]
+    latencies, costs = [p[0] for p in pairs], [p[1] for p in pairs]
+    latency = None if any(v is None for v in latencies) else sum(v for v in latencies if v is not None)
+    cost = None if any(v is None for v in costs) else sum((v for v in costs if v is not None), Decimal(0))
     return latency, cost
 
 
