@@ -106,12 +106,17 @@ def test_dry_run_and_json(fault: FaultServer, tmp_path: Path) -> None:
     suite = tmp_path / "t.yaml"
     suite.write_text(SUITE_V1, encoding="utf-8")
     dry = run_cli("eval", str(suite), "--dry-run", "-m", "gpt-4o-mini", "-m", "gpt-4.1-mini", env=env_for(fault))
-    assert dry.returncode == 0 and "4 distinct call(s); nothing sent" in dry.stdout and fault.requests == []
+    assert dry.returncode == 0 and "4 distinct call(s), 0 of them already answered" in dry.stdout
+    assert fault.requests == []
     fault.responder = ticket_model
     result = run_cli("eval", str(suite), "--json", env=env_for(fault))
     report = json.loads(result.stdout)
     assert report["pass_rate"] == 1.0 and report["totals"]["gpt-4o-mini"]["passed"] == 2
     assert report["run"]["tag"] == "eval:t"
+    again = run_cli("eval", str(suite), "--dry-run", "--json", "-m", "gpt-4o-mini", "-m", "gpt-4.1-mini",
+                    env=env_for(fault))  # fmt: skip
+    estimate = json.loads(again.stdout)
+    assert estimate["cached"] == 2 and estimate["columns"]["gpt-4o-mini"]["expected_usd"] == "0"
 
 
 def labeller(good: set[str]) -> Any:

@@ -128,13 +128,13 @@ def _dry_run(estimate: dict[str, Any], args: Namespace) -> int:
     if args.json:
         print(json.dumps(estimate, ensure_ascii=False))
         return 0
-    print(f"dry run: suite {estimate['suite']}, {estimate['cells']} distinct call(s); nothing sent")
+    print(f"dry run: suite {estimate['suite']}, {estimate['cells']} distinct call(s), {estimate['cached']} of them "
+          "already answered in the cache ($0); nothing sent")  # fmt: skip
     for col, e in estimate["columns"].items():
-        print(f"  {col}: {e['cells']} cell(s), {e['input_tokens']:,} input tokens, "
+        print(f"  {col}: {e['cells'] - e['cached']} to send, {e['input_tokens']:,} input tokens, "
               f"expected {usd(e['expected_usd'])}, worst {usd(e['worst_usd'])}")  # fmt: skip
     if estimate["grader_calls"]:
-        print(f"  plus up to {estimate['grader_calls']} llm-rubric grader call(s)")
-    print("  answers already in the cache cost $0 when the suite runs")
+        print(f"  plus up to {estimate['grader_calls']} llm-rubric grader call(s) (cached ones cost $0)")
     return 0
 
 

@@ -40,24 +40,30 @@ def _client(client: Any, profile: str | None) -> Any:
 
 def estimate(suite: Any, *, models: list[str] | None = None, profile: str | None = None, client: Any = None,
              cache: bool = True) -> dict[str, Any]:  # fmt: skip
-    """What the suite would cost, sending nothing: per column, the cells not already cached."""
-    from unyo._evals._run import cell_estimate, cells_of, column
+    """What the suite would cost, sending nothing: per column, the cells whose answers are not
+    already in the response cache (those cost $0; with `cache=False` every cell counts)."""
+    from unyo._evals._run import cell_estimate, cells_of, column, known_answers
 
     loaded = as_suite(suite, models)
     client = _client(client, profile)
     cells, _ = cells_of(loaded, client)
+    cached = known_answers(loaded, client) if cache else {}
     per: dict[str, dict[str, Any]] = {}
     for cell in cells.values():
         col = column(cell.prompt, cell.provider, loaded)
-        tokens, expected, worst = cell_estimate(cell, client)
-        row = per.setdefault(col, {"cells": 0, "input_tokens": 0, "expected_usd": Decimal(0), "worst_usd": Decimal(0)})
+        row = per.setdefault(col, {"cells": 0, "cached": 0, "input_tokens": 0, "expected_usd": Decimal(0),
+                                   "worst_usd": Decimal(0)})  # fmt: skip
         row["cells"] += 1
+        if cell.id in cached:
+            row["cached"] += 1
+            continue
+        tokens, expected, worst = cell_estimate(cell, client)
         row["input_tokens"] += tokens
         for key, value in (("expected_usd", expected), ("worst_usd", worst)):
             row[key] = None if value is None or row[key] is None else row[key] + value
     graded = sum(1 for case in loaded.cases for a in case.asserts if a.type == "llm-rubric")
     out = {col: {k: (str(v) if isinstance(v, Decimal) else v) for k, v in row.items()} for col, row in per.items()}
-    return {"suite": loaded.name, "cells": len(cells), "columns": out,
+    return {"suite": loaded.name, "cells": len(cells), "cached": len(set(cells) & set(cached)), "columns": out,
             "grader_calls": graded * len(loaded.prompts) * len(loaded.providers), "dry_run": True}  # fmt: skip
 
 

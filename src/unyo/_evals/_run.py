@@ -274,12 +274,19 @@ def eval_settings(settings: Any, tag: str, cap: Decimal | None, *, batch: bool) 
     return dataclasses.replace(settings, cache_ttl_s=max(settings.cache_ttl_s, EVAL_CACHE_TTL_S))
 
 
-def _answered(memo: Path) -> dict[str, float]:
+def work_dir(suite: Suite, client: Any) -> Path:
+    return Path(client.settings.home) / "evals" / slug(suite.name)
+
+
+def known_answers(suite: Suite, client: Any) -> dict[str, float]:
     """The cells whose answers are in the response cache (still within its TTL): they are not
-    paced by the request-rate limiter, since they send nothing. If the cache lost one (pruned,
-    another database), that cell's request goes out unpaced once; a 429 paces its retry."""
+    paced by the request-rate limiter, since they send nothing, and cost $0 in a dry run. If the
+    cache lost one (pruned, another database), that cell's request goes out unpaced once; a 429
+    paces its retry."""
+    if client.settings.db_url == "off":
+        return {}
     try:
-        data = json.loads(memo.read_text(encoding="utf-8"))
+        data = json.loads((work_dir(suite, client) / "answered.json").read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return {}
     oldest = time.time() - EVAL_CACHE_TTL_S
@@ -293,7 +300,7 @@ def run_cells(suite: Suite, cells: dict[str, Cell], client: Any, opts: RunOption
     from unyo._jobs._batch import _files
 
     tag, cap = f"eval:{suite.name}", opts.max_cost
-    work = Path(client.settings.home) / "evals" / slug(suite.name)
+    work = work_dir(suite, client)
     source, output = work / "cells.jsonl", work / "answers.jsonl"
     work.mkdir(parents=True, exist_ok=True)
     _files.write(source, ["id", "text"], [{"id": c.id, "text": c.text} for c in cells.values()])
@@ -307,7 +314,7 @@ def run_cells(suite: Suite, cells: dict[str, Cell], client: Any, opts: RunOption
     runner = EvalRunner(options, batch_client, cells, tag, opts.cache, clients, opts.on_progress)
     memo = work / "answered.json"
     remember = opts.cache and client.settings.db_url != "off"  # no database, no response cache
-    runner.answered = _answered(memo) if remember else {}
+    runner.answered = known_answers(suite, client) if remember else {}
     summary = runner.run()
     from unyo._jobs._batch._journal import Journal
 
