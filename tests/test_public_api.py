@@ -91,6 +91,9 @@ EXPECTED = {
     # issue 17: fine-tuning
     "DatasetInvalid",
     "finetune",
+    # issue 16: evals
+    "evaluate",
+    "aevaluate",
 }
 
 

@@ -82,6 +82,8 @@ _EXPORTS = {
     "generate_image": "unyo._quality._image_gen",
     "GeneratedImages": "unyo._quality._image_gen",
     "arun_task": "unyo._jobs._tasks",
+    "aevaluate": "unyo._evals",
+    "evaluate": "unyo._evals",
     "astream": "unyo._quality._ask",
     "ask": "unyo._quality._ask",
     "ask_structured": "unyo._quality._structured",
@@ -108,6 +110,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from unyo._core._pipeline import Pipeline
     from unyo._core._steps import SHAPING_STEPS
     from unyo._core._stream import AsyncTextStream, CancelToken, StreamResult, TextStream
+    from unyo._evals import aevaluate, evaluate
     from unyo._jobs._tasks import Task, TaskResult, arun_task, run_task
     from unyo._money._budget import BudgetWarning
     from unyo._providers._profiles import Profile, register_profile

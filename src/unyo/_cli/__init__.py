@@ -424,6 +424,8 @@ def build_parser() -> argparse.ArgumentParser:
     _common(logs)
     logs.set_defaults(handler="unyo._cli._logs:run")
 
+    _eval_parser(sub)
+
     est = sub.add_parser("estimate", help="monthly cost of a planned workload: normal and worst case, with the formula")
     est.add_argument("-m", "--model", help="model id or role (default: main)")
     est.add_argument("--requests-per-day", type=float, required=True)
@@ -493,6 +495,52 @@ def build_parser() -> argparse.ArgumentParser:
         command.epilog = epilog(name, command.epilog or "")
         command.formatter_class = argparse.RawDescriptionHelpFormatter
     return parser
+
+
+EVAL_EXIT_CODES = """exit codes:
+  0    every gate passed (no gate given: the run completed)
+  2    the suite is malformed (the error names the file, line and case)
+  4    --max-cost reached: the run stopped cleanly; run again to continue
+  10   a quality gate failed: --fail-under, or --fail-on-regression found a regression
+  other codes as for every command (3 configuration, 5 rate limit or quota, 130 Ctrl-C)"""
+
+
+def _eval_parser(sub: Any) -> None:
+    ev = sub.add_parser(
+        "eval",
+        help="run an eval suite (SUITE.yaml or --task NAME); `eval compare`, `eval audit`",
+        description="unyo eval SUITE.yaml | unyo eval --task triage | unyo eval compare --task classify -m main "
+        "-m bulk -m local | unyo eval audit --since 7d --sample 50",
+        epilog=EVAL_EXIT_CODES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    ev.add_argument("target", nargs="?", help="a suite file, or `compare` / `audit`")
+    ev.add_argument(
+        "--task", help="the built-in suite of a task (triage, classify, extract, minutes, summarize, draft)"
+    )
+    ev.add_argument("-m", "--model", action="append", help="model id, role or profile (repeatable; replaces providers)")
+    ev.add_argument("--json", action="store_true", help="print the whole report as JSON")
+    ev.add_argument("--output", metavar="FILE", help="also write the JSON report here (a later --baseline)")
+    ev.add_argument("--junit", metavar="FILE", help="write JUnit XML for CI")
+    ev.add_argument("--html", metavar="FILE", help="write one self-contained HTML report (matrix, diffs, charts)")
+    ev.add_argument("--fail-under", type=float, metavar="RATE", help="exit 10 when the pass rate is below RATE (0.9)")
+    ev.add_argument("--max-cost", metavar="USD", help="stop cleanly before this run spends more (exit 4)")
+    ev.add_argument("--baseline", metavar="FILE", help="a previous --json/--output report: mark regressions")
+    ev.add_argument("--fail-on-regression", action="store_true", help="exit 10 on any pass -> fail against --baseline")
+    ev.add_argument("--dry-run", action="store_true", help="print the estimated cost and send nothing")
+    ev.add_argument("--concurrency", type=int, metavar="N", help="at most N calls in flight (default: adaptive)")
+    ev.add_argument("--rpm", type=float, help="at most this many requests per minute")
+    ev.add_argument("--no-cache", action="store_true", help="send every call again instead of using cached answers")
+    ev.add_argument("--restart", action="store_true", help="discard an interrupted run's journal and start over")
+    ev.add_argument("--limit", type=int, metavar="N", help="only the first N cases")
+    ev.add_argument("--threshold", type=float, default=0.8, help="compare: the pass rate a model must meet (0.8)")
+    ev.add_argument("--since", help="audit: a duration (7d) or a date; default 7d")
+    ev.add_argument("--sample", type=int, default=50, help="audit: how many logged tool runs to check (default 50)")
+    ev.add_argument("--grader", help="audit: the grader model (default: the profile's main role)")
+    ev.add_argument("--tag", help="audit: only calls with this tag")
+    ev.add_argument("--user", help="who the run is for (budgets, audit)")
+    _common(ev)
+    ev.set_defaults(handler="unyo._cli._eval:run")
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -164,11 +164,15 @@ def aliases() -> dict[str, str]:
     return {k: str(v) for k, v in _read(path).items()} if path.exists() else {}
 
 
-def resolve_alias(model: str | None) -> str | None:
-    """A model name given on the command line, with a user alias replaced by its model."""
+def resolve_alias(model: Any) -> Any:
+    """A model name given on the command line (or a list of them, `-m a -m b`), with a user
+    alias replaced by its model."""
     if not model:
         return model
-    return aliases().get(model, model)
+    table = aliases()
+    if isinstance(model, list):
+        return [table.get(m, m) if isinstance(m, str) else m for m in model]
+    return table.get(model, model) if isinstance(model, str) else model
 
 
 def run_aliases(args: Namespace) -> int:

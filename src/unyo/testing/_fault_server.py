@@ -17,7 +17,8 @@ Each request takes the next scripted action (then "ok" when the script runs out)
     malformed           200 with a body that is not JSON
     stall               start a stream, send "after" deltas, then go silent (idle timeout test)
 
-An unscripted request gets `default_action`; a request for JSON output gets a small instance of
+An unscripted request gets `responder(body)` when that is set and returns something (a text to
+answer with, or an action dict), else `default_action`; a request for JSON output gets a small instance of
 its schema unless a text is scripted. Dict actions take extra keys: text, delay (seconds before
 a plain answer, or between stream deltas), after, retry_after,
 retry_after_ms, tool_calls (a list of {"name", "arguments"} the model "calls"; non-streamed) and
@@ -99,6 +100,7 @@ class FaultServer:
         self.billed = {"input_tokens": 0, "output_tokens": 0, "requests": 0}
         self.stopping = threading.Event()
         self.default_action: dict[str, Any] = {"action": "ok"}  # what an unscripted request gets
+        self.responder: Any = None  # body -> action (str or dict) or None: an unscripted answer chosen by content
         self.stored: dict[str, list[dict[str, str]]] = {}  # response id / conversation id -> messages
         self.rate_limited = 0  # 429s sent by the rate limit (not scripted ones)
         self._rate: tuple[int, float] | None = None
@@ -137,14 +139,21 @@ class FaultServer:
             for action in actions:
                 self._batch_script.append({"action": action} if isinstance(action, str) else dict(action))
 
-    def next_action(self) -> dict[str, Any]:
+    def next_action(self, body: dict[str, Any] | None = None) -> dict[str, Any]:
         with self._lock:
-            return self._script.popleft() if self._script else dict(self.default_action)
+            if self._script:
+                return self._script.popleft()
+            responder = self.responder
+        chosen = responder(body) if responder is not None and body is not None else None
+        if chosen is not None:
+            return {"action": "ok", "text": chosen} if isinstance(chosen, str) else dict(chosen)
+        return dict(self.default_action)
 
     def reset(self) -> None:
         with self._lock:
             self._script.clear()
             self.default_action = {"action": "ok"}
+            self.responder = None
             self._rate = None
             self._provider = None
             self.admissions, self.throttled, self.limit_log = [], [], []
@@ -416,7 +425,7 @@ class _Handler(BaseHTTPRequestHandler):
         path = self.path.split("?")[0].rsplit("/v1", 1)[-1]
         if method == "GET" and path.startswith("/organization/"):  # admin reads take no scripted action
             return self._send_json(*self.fault.org.serve(self.headers, self.path))
-        action = self.fault.next_action()
+        action = self.fault.next_action(body if method == "POST" else None)
         self.fault.record(
             {
                 "method": method,
