@@ -232,7 +232,10 @@ def test_classify_without_logprobs_reports_self_reported_confidence(fault: Fault
 @pytest.mark.local_model
 def test_classify_on_the_local_model() -> None:
     result = unyo.classify(
-        "The app crashes when I press save.", ["billing", "bug", "other"], client=unyo.OpenAI(profile="local")
+        "The app crashes when I press save.",
+        ["billing", "bug", "other"],
+        via="llm",
+        client=unyo.OpenAI(profile="local"),
     )
     assert result.label in ("billing", "bug", "other") and result.source == "self_reported"
     assert 0 <= (result.confidence or 0) <= 1

@@ -24,6 +24,20 @@ def _options(pairs: list[str]) -> dict[str, str]:
     return out
 
 
+def _label_options(args: Namespace) -> dict[str, str]:
+    """--via embeddings|llm, --labels and --embedding-model as the task's options."""
+    out = {}
+    if args.via in ("embeddings", "llm"):
+        out["via"] = args.via
+    if args.labels:
+        out["labels_file"] = str(Path(args.labels).expanduser().resolve())
+    if args.embedding_model:
+        if args.via != "embeddings":
+            raise ConfigError("--embedding-model goes with --via embeddings")
+        out["embedding_model"] = args.embedding_model
+    return out
+
+
 def _call_options(args: Namespace) -> dict[str, Any]:
     return {k: v for k, v in {"model": args.model, "api": args.api}.items() if v}
 
@@ -32,7 +46,14 @@ def run(args: Namespace) -> int:
     from unyo._jobs._tasks import find
 
     client = client_for(args.profile, user=args.user)
-    task = find(args.task, client.settings.home).with_options(_options(args.set))
+    task = find(args.task, client.settings.home)
+    labelled = _label_options(args)
+    if any(key not in task.options for key in labelled):
+        raise ConfigError(
+            f"task {task.name} has no label fields: --via embeddings|llm, --labels and --embedding-model "
+            "work with classify, triage and tasks whose task.toml lists embedding_fields"
+        )
+    task = task.with_options({**_options(args.set), **labelled})
     schema = None
     if args.schema:
         from unyo._quality._structured import load_schema

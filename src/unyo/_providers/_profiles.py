@@ -12,6 +12,8 @@ declares its capabilities, and the rest of unyo asks it.
     free                 every call costs nothing
     in_process           the model runs in this process (exact counts are cheap)
     logprobs             token logprobs are known to work (classification confidence)
+    classify_via         how label fields are chosen by default: "llm", or "embeddings" where the
+                         model cannot classify (the bundled 135M model)
     server_state         the provider keeps responses / conversations (previous_response_id)
     batch_price          the Batch API's discount; None: no Batch API
     env_aliases          the provider's own variable names (OPENAI_BASE_URL, OPENAI_MODEL)
@@ -43,6 +45,7 @@ class Profile:
     chat_cap_param: str = "max_tokens"  # OpenAI's reasoning models need max_completion_tokens
     batch_price: str | None = None  # the Batch API's price as a fraction of list prices; None: no Batch API known
     logprobs: bool = False  # token logprobs are known to work here
+    classify_via: str = "llm"  # "embeddings": label fields by the nearest label (see _quality._embed_classify)
     server_state: bool = True  # the provider keeps responses and conversations
     env_aliases: dict[str, str] = field(default_factory=dict)  # setting -> the provider's own env variable
 
@@ -174,7 +177,16 @@ for _profile in (
     Profile("llama-server", "http://127.0.0.1:8080/v1", "LLAMA_API_KEY", key_required=False, api="chat"),
     Profile("ollama", "http://127.0.0.1:11434/v1", "OLLAMA_API_KEY", key_required=False, api="chat"),
     Profile("vllm", "http://127.0.0.1:8000/v1", "VLLM_API_KEY", key_required=False, api="chat"),
-    Profile("local", None, None, key_required=False, models=dict(_LOCAL_ROLES), local=True, server_state=False),
+    Profile(
+        "local",
+        None,
+        None,
+        key_required=False,
+        models=dict(_LOCAL_ROLES),
+        local=True,
+        server_state=False,
+        classify_via="embeddings",
+    ),  # fmt: skip
 ):
     register_profile(_profile)
 
