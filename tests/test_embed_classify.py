@@ -111,8 +111,10 @@ def test_leave_one_out_calibration_on_the_triage_labels() -> None:
     vectors = _vectors.local_vectors(texts).array
     classifier = fit(labels, vectors)
     assert classifier.calibrated and 0.7 <= (classifier.loo_accuracy or 0) <= 1
-    # left-out examples are not their own neighbours: the in-sample accuracy is higher
-    assert classifier.probabilities(vectors[np.array(is_example)]).argmax(1).tolist() != []
+    # an example left out is not part of its own centroid: scored in-sample, more are right
+    examples = vectors[np.array(is_example)]
+    in_sample = (classifier.probabilities(examples).argmax(1) == np.array(classifier.example_labels)).mean()
+    assert in_sample >= (classifier.loo_accuracy or 0) and 0.002 < classifier.temperature < 0.5
     zero_shot = fit(labels.limited(0), _vectors.local_vectors(label_texts(labels.limited(0))[0]).array)
     assert not zero_shot.calibrated and zero_shot.loo_accuracy is None
 

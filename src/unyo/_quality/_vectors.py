@@ -81,12 +81,9 @@ def local_vectors(texts: Sequence[str]) -> Vectors:
     model = _embed.MODEL_ID
     found, missing = _lookup(model, texts)
     todo = [texts[i] for i in missing]
-    order = sorted(range(len(todo)), key=lambda i: len(todo[i]))  # similar lengths batch together
-    fresh: list[Any] = [None] * len(todo)
-    for start in range(0, len(order), 64):
-        chunk = order[start : start + 64]
-        for i, vector in zip(chunk, _embed.embed([todo[i] for i in chunk], "query"), strict=True):
-            fresh[i] = vector
+    fresh: list[Any] = []
+    for start in range(0, len(todo), 64):  # the engine spreads a batch's texts over the cores
+        fresh.extend(_embed.embed(todo[start : start + 64], "query"))
     _remember(model, todo, fresh)
     long = [i for i, t in enumerate(texts) if len(t) > _SAFE_CHARS]
     cut = dict(zip(long, _embed.truncated([texts[i] for i in long], "query"), strict=True)) if long else {}
@@ -151,7 +148,8 @@ def store(home: Any, model: str, fingerprint: str, array: np.ndarray) -> None:
 
     path = _stored_path(home, model, fingerprint)
     try:
-        path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        path.parent.parent.mkdir(mode=0o700, parents=True, exist_ok=True)  # UNYO_HOME: private, as the store makes it
+        path.parent.mkdir(mode=0o700, exist_ok=True)
         buffer = io.BytesIO()
         np.save(buffer, array, allow_pickle=False)
         write_private(path, buffer.getvalue())
