@@ -273,3 +273,32 @@ def test_the_sample_inquiries_get_sensible_categories(clean_env: Path) -> None:
         "billing", "bug", "account", "feature_request", "account", "billing", "bug", "other",
     ]  # fmt: skip
     assert rows[4]["needs_human"] == "true"  # the lawyer / personal-data inquiry is always escalated
+
+
+def test_a_user_task_with_an_embedding_field(clean_env: Path) -> None:
+    folder = clean_env / "tasks" / "route"
+    folder.mkdir(parents=True)
+    (folder / "task.toml").write_text(
+        'description = "which team"\nembedding_fields = ["team"]\n[options]\nlabels_file = "teams.toml"\nvia = "auto"\n'
+        'embedding_model = ""\n',
+        encoding="utf-8",
+    )
+    (folder / "teams.toml").write_text(
+        '[[labels]]\nname = "sales"\ndescription = "buying, prices, quotes. 見積もり、購入"\n'
+        '[[labels]]\nname = "support"\ndescription = "problems, errors, how-to. 不具合、使い方"\n',
+        encoding="utf-8",
+    )
+    (folder / "system.md").write_text("Route the message.\n", encoding="utf-8")
+    (folder / "user.md").write_text("$text\n", encoding="utf-8")
+    schema = {"type": "object", "properties": {"team": {"type": "string", "enum": ["sales", "support"]}},
+              "required": ["team"], "additionalProperties": False}  # fmt: skip
+    (folder / "schema.json").write_text(json.dumps(schema), encoding="utf-8")
+    result = run_cli("run", "route", "見積もりをお願いします", "--json", env={"UNYO_PROFILE": "local"})
+    assert result.returncode == 0, result.stderr
+    record = json.loads(result.stdout)
+    assert record["output"]["team"] == "sales" and record["calls"] == 0  # nothing left for the LLM
+    assert record["output"]["methods"]["team"] == "embeddings:multilingual-e5-small"
+    schema["properties"]["team"]["enum"] = ["sales", "billing"]
+    (folder / "schema.json").write_text(json.dumps(schema), encoding="utf-8")
+    bad = run_cli("run", "route", "x", env={"UNYO_PROFILE": "local"})
+    assert bad.returncode != 0 and "field 'team' must be an enum of the labels (sales, support)" in bad.stderr

@@ -98,6 +98,13 @@ def decide_flow(task: Task, client: Any, text: str, labels: Any, tag: str | None
     vectors = yield from vectors_flow(client, [text], model, tag)
     result = classify_vectors(classifier, vectors, setup_calls)[0]
     properties = (task.output_schema() or {}).get("properties", {})
+    for name in task.embedding_fields:
+        enum = properties.get(name, {}).get("enum")
+        if not enum or sorted(map(str, enum)) != sorted(labels.names):
+            raise ConfigError(
+                f"task {task.name}: field {name!r} must be an enum of the labels ({', '.join(labels.names)}); "
+                f"schema.json has {enum!r}"
+            )
     values: dict[str, Any] = {name: result.label for name in task.embedding_fields}
     methods = {name: result.method for name in task.embedding_fields}
     for name in task.neighbour_fields:

@@ -261,6 +261,11 @@ def classify(task: Task, client: Any, text: str, options: dict[str, Any]) -> Any
 
 
 def generic(task: Task, client: Any, text: str, options: dict[str, Any], schema: Any = None) -> Any:
+    from unyo._jobs._tasks._embed_fields import uses_embeddings
+
+    if schema is None and uses_embeddings(task, client):  # a user's task with embedding_fields
+        out, calls = yield from _by_embeddings(task, client, text, options)
+        return TaskResult(task.name, out, calls)
     use = schema if schema is not None else task.output_schema()
     if use is None:
         raise ConfigError(
