@@ -4,8 +4,9 @@
 
 The data is a labelled CSV (columns `text`, `category`; default bench/data/inquiries_heldout.csv:
 100 inquiries, 20 per triage category, half Japanese, half English, none of them among the labels
-file's examples). The labels are the triage task's labels file (descriptions + 10 examples per
-label, both languages). Printed: per-class precision and recall, accuracy and rows/s for
+file's examples; bench/data/inquiries_long.csv is a second set of 25 longer ones). The labels
+are the triage task's labels file (descriptions + 10 examples per label, both languages).
+Printed: per-class precision and recall, accuracy and rows/s for
 
     embeddings      the bundled multilingual-e5-small, nearest label (what triage uses offline);
                     rows/s for the classification part, in batches and one row at a time
