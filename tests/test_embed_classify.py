@@ -302,3 +302,16 @@ def test_a_user_task_with_an_embedding_field(clean_env: Path) -> None:
     (folder / "schema.json").write_text(json.dumps(schema), encoding="utf-8")
     bad = run_cli("run", "route", "x", env={"UNYO_PROFILE": "local"})
     assert bad.returncode != 0 and "field 'team' must be an enum of the labels (sales, support)" in bad.stderr
+
+
+def test_concurrent_callers_share_batches_and_get_their_own_vectors() -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    texts = [f"問い合わせ {i}: 請求書の件です" if i % 2 else f"inquiry {i}: the app crashes" for i in range(24)]
+    _vectors.clear_cache()
+    with ThreadPoolExecutor(8) as pool:
+        together = list(pool.map(lambda t: _vectors.local_vectors([t]).array[0], texts))
+    _vectors.clear_cache()
+    alone = [_vectors.local_vectors([t]).array[0] for t in texts]
+    assert all(np.allclose(a, b, atol=1e-4) for a, b in zip(together, alone, strict=True))
+    assert not _vectors._pending  # nothing left waiting

@@ -17,6 +17,7 @@ import hashlib
 import threading
 from collections import OrderedDict
 from collections.abc import Generator, Sequence
+from concurrent.futures import Future
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -74,6 +75,38 @@ def _assemble(found: list[Any], missing: list[int], fresh: Any) -> np.ndarray:
     return np.stack(found).astype(np.float32) if found else np.zeros((0, 1), dtype=np.float32)
 
 
+_engine = threading.Lock()
+_pending: list[tuple[str, Future[Any]]] = []
+BATCH = 64
+
+
+def _coalesced(texts: list[str]) -> list[Any]:
+    """Embed `texts`, batched with what other threads are waiting for: a batch run's workers each
+    bring one row, and the engine spreads one batch's texts over the cores (one text alone runs
+    its matrix products in parallel instead, which is slower on a busy machine)."""
+    from unyo._providers._local import _embed
+
+    mine: list[Future[Any]] = [Future() for _ in texts]
+    with _lock:
+        _pending.extend(zip(texts, mine, strict=True))
+    while not all(f.done() for f in mine):
+        with _engine:
+            if all(f.done() for f in mine):
+                break
+            with _lock:
+                batch = _pending[:BATCH]
+                del _pending[:BATCH]
+            try:
+                vectors = _embed.embed([t for t, _ in batch], "query")
+            except Exception as exc:  # noqa: BLE001 - each waiting caller gets it
+                for _, future in batch:
+                    future.set_exception(exc)
+            else:
+                for (_, future), vector in zip(batch, vectors, strict=True):
+                    future.set_result(vector)
+    return [f.result() for f in mine]
+
+
 def local_vectors(texts: Sequence[str]) -> Vectors:
     """The bundled model's vectors (blocking: run it off an event loop)."""
     from unyo._providers._local import _embed
@@ -81,9 +114,7 @@ def local_vectors(texts: Sequence[str]) -> Vectors:
     model = _embed.MODEL_ID
     found, missing = _lookup(model, texts)
     todo = [texts[i] for i in missing]
-    fresh: list[Any] = []
-    for start in range(0, len(todo), 64):  # the engine spreads a batch's texts over the cores
-        fresh.extend(_embed.embed(todo[start : start + 64], "query"))
+    fresh = _coalesced(todo) if todo else []
     _remember(model, todo, fresh)
     long = [i for i, t in enumerate(texts) if len(t) > _SAFE_CHARS]
     cut = dict(zip(long, _embed.truncated([texts[i] for i in long], "query"), strict=True)) if long else {}
