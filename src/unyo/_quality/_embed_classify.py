@@ -30,7 +30,7 @@ _lock = threading.Lock()
 
 
 def resolve_via(client: Any, via: str | None) -> str:
-    """ "llm" or "embeddings" for a requested `via` on this client's profile."""
+    """What a requested `via` means on this client's profile: "llm" or "embeddings"."""
     choice = via or "auto"
     if choice not in VIAS:
         raise ConfigError(f"via must be one of {', '.join(VIAS)}, got {via!r}")
@@ -102,20 +102,10 @@ def classify_vectors(
                 round(float(row[best]), 6),
                 scores,
                 reason,
-                source,
+                source,  # type: ignore[arg-type]
                 calls,
                 method=method,
-                truncated=vectors.truncated[i],  # type: ignore[arg-type]
-            )  # fmt: skip
+                truncated=vectors.truncated[i],
+            )
         )
     return out
-
-
-def neighbour_values(classifier: NearestLabels, vector: Any, keys: Sequence[str]) -> dict[str, float]:
-    """Ordinal fields (urgency) from the nearest examples that carry them."""
-    found = {}
-    for key in keys:
-        value = classifier.neighbour_value(vector, key)
-        if value is not None:
-            found[key] = value
-    return found
