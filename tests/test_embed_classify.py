@@ -315,3 +315,11 @@ def test_concurrent_callers_share_batches_and_get_their_own_vectors() -> None:
     alone = [_vectors.local_vectors([t]).array[0] for t in texts]
     assert all(np.allclose(a, b, atol=1e-4) for a, b in zip(together, alone, strict=True))
     assert not _vectors._pending  # nothing left waiting
+
+
+def test_a_dry_run_of_classify_by_embeddings_costs_nothing(fault: FaultServer, clean_env: Path) -> None:
+    args = ("run", "classify", "返金して", "--labels", str(TRIAGE_LABELS), "--dry-run", "--json")
+    free = json.loads(run_cli(*args, "--via", "embeddings", env=env_for(fault)).stdout)
+    assert free["calls"] == 0 and free["expected_usd"] == "0" and free["model"] == "multilingual-e5-small"
+    priced = json.loads(run_cli(*args, "--via", "llm", env=env_for(fault)).stdout)
+    assert priced["calls"] == 1 and priced["input_tokens"] > 0 and fault.requests == []

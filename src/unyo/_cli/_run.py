@@ -38,6 +38,21 @@ def _label_options(args: Namespace) -> dict[str, str]:
     return out
 
 
+def _no_llm(task: Any, client: Any, rows: int) -> Any:
+    """The estimate of classify by the bundled embedding model: no call, $0 (None otherwise)."""
+    from decimal import Decimal
+
+    from unyo._jobs._batch._estimate import Estimate
+    from unyo._quality._embed_classify import resolve_via
+    from unyo._quality._vectors import local_model_id
+
+    if task.name != "classify" or task.options.get("embedding_model"):
+        return None
+    if resolve_via(client, str(task.options.get("via") or "auto")) != "embeddings":
+        return None
+    return Estimate(rows, local_model_id(), 0, Decimal(0), Decimal(0))
+
+
 def _call_options(args: Namespace) -> dict[str, Any]:
     return {k: v for k, v in {"model": args.model, "api": args.api}.items() if v}
 
@@ -94,9 +109,10 @@ def _dry_run_one(args: Namespace, client: Any, task: Any, text: str, schema: Any
     from unyo._types._prices import usd
 
     options = _call_options(args)
-    calls = planned_calls(task, client, text, schema, options)
+    free = _no_llm(task, client, 1)
+    calls = 0 if free else planned_calls(task, client, text, schema, options)
     texts = summary_parts(task, client, text, options) if calls > 1 else [text]
-    estimate = estimate_rows(task, client, texts, schema, args.model)
+    estimate = free or estimate_rows(task, client, texts, schema, args.model)
     record = {"calls": calls, "dry_run": True, **estimate.to_dict()}
     if args.json:
         print(json.dumps(record, ensure_ascii=False))
@@ -158,7 +174,9 @@ def _batch(args: Namespace, client: Any, task: Any, schema: Any) -> int:
         busy = journal.in_open_submissions()  # already in a provider batch
         left = [r for r in to_do(rows, done, args.retry_failed) if r.text.strip() and r.id not in busy]
         journal.close()
-        estimate = estimate_rows(task, client, [r.text for r in left], schema, args.model, factor)
+        estimate = _no_llm(task, client, len(left)) or estimate_rows(
+            task, client, [r.text for r in left], schema, args.model, factor
+        )
         record = {"rows_total": len(rows), "via": args.via, **estimate.to_dict()}
         if args.json:
             print(json.dumps(record, ensure_ascii=False))
