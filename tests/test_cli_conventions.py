@@ -32,6 +32,7 @@ TABLE: list[tuple[list[str], str | None, int, list[str], list[str]]] = [
     (["run", "triage", "--set", "nosuch=1", "x"], None, 2, [], ["has no option 'nosuch'"]),
     (["run", "triage", "--set", "lables=a,b", "x"], None, 2, [], ["did you mean 'labels'?"]),
     (["run", "extract", "x"], None, 2, [], ["--schema"]),
+    (["run", "classify", "x"], None, 2, [], ["needs labels", "--labels FILE", "--set labels="]),
     (["run", "extract", "--schema", "missing.json", "x"], None, 2, [], ["missing.json"]),
     (["conversations", "show", "c1"], None, 2, [], ["--user"]),
     (["ask", "--temperature", "5", "x"], None, 2, [], ["between 0 and 2"]),

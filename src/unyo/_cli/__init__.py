@@ -268,10 +268,20 @@ def build_parser() -> argparse.ArgumentParser:
     )
     run.add_argument(
         "--via",
-        choices=["sync", "batch-api"],
+        choices=["sync", "batch-api", "embeddings", "llm"],
         default="sync",
         help="batch: sync (default: concurrent calls) or batch-api (the provider's Batch API: JSONL upload, "
-        "results within 24 h, at its discount; the same command later collects them)",
+        "results within 24 h, at its discount; the same command later collects them); "
+        "embeddings / llm: how label fields (classify, triage's category) are chosen "
+        "(default: the profile's choice, embeddings on the local profile)",
+    )
+    run.add_argument(
+        "--labels", metavar="FILE", help="classify, triage: the labels file (TOML/JSON: name, description, examples)"
+    )
+    run.add_argument(
+        "--embedding-model",
+        metavar="MODEL",
+        help="with --via embeddings: a provider's embedding model (priced), instead of the bundled free one",
     )
     run.add_argument("--poll", type=float, default=30.0, help="batch-api: seconds between status checks (default 30)")
     run.add_argument(

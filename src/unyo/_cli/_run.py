@@ -24,6 +24,35 @@ def _options(pairs: list[str]) -> dict[str, str]:
     return out
 
 
+def _label_options(args: Namespace) -> dict[str, str]:
+    """--via embeddings|llm, --labels and --embedding-model as the task's options."""
+    out = {}
+    if args.via in ("embeddings", "llm"):
+        out["via"] = args.via
+    if args.labels:
+        out["labels_file"] = str(Path(args.labels).expanduser().resolve())
+    if args.embedding_model:
+        if args.via != "embeddings":
+            raise UsageError("--embedding-model goes with --via embeddings")
+        out["embedding_model"] = args.embedding_model
+    return out
+
+
+def _no_llm(task: Any, client: Any, rows: int) -> Any:
+    """The estimate of classify by the bundled embedding model: no call, $0 (None otherwise)."""
+    from decimal import Decimal
+
+    from unyo._jobs._batch._estimate import Estimate
+    from unyo._quality._embed_classify import resolve_via
+    from unyo._quality._vectors import local_model_id
+
+    if task.name != "classify" or task.options.get("embedding_model"):
+        return None
+    if resolve_via(client, str(task.options.get("via") or "auto")) != "embeddings":
+        return None
+    return Estimate(rows, local_model_id(), 0, Decimal(0), Decimal(0))
+
+
 def _call_options(args: Namespace) -> dict[str, Any]:
     return {k: v for k, v in {"model": args.model, "api": args.api}.items() if v}
 
@@ -32,7 +61,14 @@ def run(args: Namespace) -> int:
     from unyo._jobs._tasks import find
 
     client = client_for(args.profile, user=args.user)
-    task = find(args.task, client.settings.home).with_options(_options(args.set))
+    task = find(args.task, client.settings.home)
+    labelled = _label_options(args)
+    if any(key not in task.options for key in labelled):
+        raise UsageError(
+            f"task {task.name} has no label fields: --via embeddings|llm, --labels and --embedding-model "
+            "work with classify, triage and tasks whose task.toml lists embedding_fields"
+        )
+    task = task.with_options({**_options(args.set), **labelled})
     schema = None
     if args.schema:
         from unyo._quality._structured import load_schema
@@ -98,9 +134,10 @@ def _dry_run_one(args: Namespace, client: Any, task: Any, text: str, schema: Any
     from unyo._types._prices import usd
 
     options = _call_options(args)
-    calls = planned_calls(task, client, text, schema, options)
+    free = _no_llm(task, client, 1)
+    calls = 0 if free else planned_calls(task, client, text, schema, options)
     texts = summary_parts(task, client, text, options) if calls > 1 else [text]
-    estimate = estimate_rows(task, client, texts, schema, args.model)
+    estimate = free or estimate_rows(task, client, texts, schema, args.model)
     record = {"calls": calls, "dry_run": True, **estimate.to_dict()}
     if args.json:
         print(json.dumps(record, ensure_ascii=False))
@@ -162,7 +199,9 @@ def _batch(args: Namespace, client: Any, task: Any, schema: Any) -> int:
         busy = journal.in_open_submissions()  # already in a provider batch
         left = [r for r in to_do(rows, done, args.retry_failed) if r.text.strip() and r.id not in busy]
         journal.close()
-        estimate = estimate_rows(task, client, [r.text for r in left], schema, args.model, factor)
+        estimate = _no_llm(task, client, len(left)) or estimate_rows(
+            task, client, [r.text for r in left], schema, args.model, factor
+        )
         record = {"rows_total": len(rows), "via": args.via, **estimate.to_dict()}
         if args.json:
             print(json.dumps(record, ensure_ascii=False))

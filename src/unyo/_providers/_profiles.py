@@ -12,6 +12,8 @@ declares its capabilities, and the rest of unyo asks it.
     free                 every call costs nothing
     in_process           the model runs in this process (exact counts are cheap)
     logprobs             token logprobs are known to work (classification confidence)
+    classify_via         how label fields are chosen by default: "llm", or "embeddings" where the
+                         model cannot classify (the bundled 135M model)
     server_state         the provider keeps responses / conversations (previous_response_id)
     batch_price          the Batch API's discount; None: no Batch API
     fine_tuning          the fine-tuning API is offered (`unyo finetune`)
@@ -46,6 +48,7 @@ class Profile:
     chat_cap_param: str = "max_tokens"  # OpenAI's reasoning models need max_completion_tokens
     batch_price: str | None = None  # the Batch API's price as a fraction of list prices; None: no Batch API known
     logprobs: bool = False  # token logprobs are known to work here
+    classify_via: str = "llm"  # "embeddings": label fields by the nearest label (see _quality._embed_classify)
     server_state: bool = True  # the provider keeps responses and conversations
     env_aliases: dict[str, str] = field(default_factory=dict)  # setting -> the provider's own env variable
     vision: bool = True  # image input parts are accepted
@@ -196,6 +199,7 @@ for _profile in (
         server_state=False,
         vision=False,
         media=False,
+        classify_via="embeddings",
     ),
 ):
     register_profile(_profile)

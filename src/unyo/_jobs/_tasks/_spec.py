@@ -1,7 +1,9 @@
 """Task definitions: a directory with `task.toml`, `system.md`, `user.md` and `schema.json`.
 
     task.toml   description, role, max_output_tokens, typical_output_tokens (cost estimates),
-                confidence_field (measured from logprobs), needs_schema, and [options]
+                confidence_field (measured from logprobs), needs_schema, embedding_fields (enum
+                fields chosen by the nearest label: see `_embed_fields`), neighbour_fields
+                (ordinal fields taken from the nearest examples), and [options]
     system.md   the instructions: first and stable, so provider prompt caching can reuse them
     user.md     the variable part, last: `$text` is the input
     schema.json the output's JSON Schema; a string "$option" stands for a list option's value
@@ -49,6 +51,8 @@ class Task:
     confidence_field: str | None = None
     needs_schema: bool = False
     options: dict[str, Any] = field(default_factory=dict)
+    embedding_fields: tuple[str, ...] = ()  # enum fields the nearest label can fill (labels_file's labels)
+    neighbour_fields: tuple[str, ...] = ()  # ordinal fields the nearest examples can fill (urgency)
 
     @property
     def builtin(self) -> bool:
@@ -151,6 +155,8 @@ def load(directory: Path) -> Task:
         "confidence_field",
         "needs_schema",
         "options",
+        "embedding_fields",
+        "neighbour_fields",
     }
     unknown = set(meta) - known
     if unknown:
@@ -168,6 +174,8 @@ def load(directory: Path) -> Task:
         confidence_field=meta.get("confidence_field"),
         needs_schema=bool(meta.get("needs_schema", False)),
         options=dict(meta.get("options", {})),
+        embedding_fields=tuple(str(f) for f in meta.get("embedding_fields", [])),
+        neighbour_fields=tuple(str(f) for f in meta.get("neighbour_fields", [])),
     )
 
 
