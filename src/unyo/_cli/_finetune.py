@@ -10,6 +10,8 @@ import argparse
 import sys
 from typing import Any
 
+from unyo._types._money_text import money_text
+
 ACTIONS = ("validate", "create", "list", "show", "events", "cancel", "attach", "use")
 POLL_S = 5.0
 
@@ -191,7 +193,7 @@ def _record(client: Any, job: Any) -> dict[str, Any]:
     cost, held = job_cost(client.settings, job)
     return {
         **job.model_dump(mode="json"),
-        "unyo_cost_usd": None if cost is None else str(cost),
+        "unyo_cost_usd": money_text(cost),
         "unyo_held_usd": None if held is None else str(held),
     }
 

@@ -83,7 +83,7 @@ def _plain(value: Any) -> Any:
     from decimal import Decimal
 
     if isinstance(value, Decimal):
-        from unyo._types._prices import money_text
+        from unyo._types._money_text import money_text
 
         return money_text(value)
     return value if value is None or isinstance(value, str | int | float | bool) else str(value)

@@ -37,6 +37,7 @@ from unyo._evals._suite import Prompt, Provider, Suite
 from unyo._jobs._batch._runner import BatchOptions, Runner, batch_settings
 from unyo._records._private_files import write_private
 from unyo._types._call import CallInfo, total_cost
+from unyo._types._money_text import money_text
 
 EVAL_CACHE_TTL_S = 30 * 86400.0
 TYPICAL_OUTPUT_TOKENS = 200  # a prompt cell's expected output, for --dry-run (tasks have their own)
@@ -158,7 +159,7 @@ def run_cell(cell: Cell, client: Any, tag: str, cache: bool = True, user: str | 
         "record": record,
         "model": ", ".join(sorted({c.model for c in calls})),
         "latency_s": None if latency is None else round(latency, 4),
-        "list_cost_usd": None if list_cost is None else str(list_cost),
+        "list_cost_usd": money_text(list_cost),
         "cached": bool(calls) and all(c.cache_hit for c in calls),
         "calls": len(calls),
     }
@@ -383,7 +384,7 @@ def score_case(scorer: Scorer, case: Any, entry: dict[str, Any] | None, stopped:
         error = entry.get("error") or "failed"
         invalid = error.startswith("OutputInvalid")  # the model's answer broke the format: a fail
         return {"status": "fail" if invalid else "error", "score": 0.0, "error": error, "checks": [],
-                "cost_usd": None if entry.get("cost") is None else str(entry["cost"])}  # fmt: skip
+                "cost_usd": money_text(entry.get("cost"))}  # fmt: skip
     answer = entry["result"]
     out = Output(
         text=answer["text"],
@@ -400,7 +401,7 @@ def score_case(scorer: Scorer, case: Any, entry: dict[str, Any] | None, stopped:
         "output": answer["text"],
         "model": answer.get("model"),
         "cost_usd": answer.get("list_cost_usd"),
-        "billed_usd": None if entry.get("cost") is None else str(entry["cost"]),
+        "billed_usd": money_text(entry.get("cost")),
         "latency_s": answer.get("latency_s"),
         "cached": answer.get("cached", False),
         "checks": [c.to_dict() for c in checks],

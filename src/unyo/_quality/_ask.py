@@ -13,6 +13,7 @@ from unyo._client._openai import AsyncOpenAI, OpenAI, response_text
 from unyo._core._stream import AsyncTextStream, CancelToken, TextStream
 from unyo._quality._flow import Blocking, Create, Flow, arun, default_async_client, run
 from unyo._types._call import CallInfo, Usage, attach
+from unyo._types._money_text import money_text
 
 _clients: dict[tuple[Any, ...], OpenAI] = {}
 _lock = threading.Lock()
@@ -82,8 +83,8 @@ class Answer:
             "max_output_tokens": self.call.max_output_tokens,
             "input_tokens_counted": self.call.input_tokens,
             "input_tokens_bound": self.call.input_tokens_bound,  # True: an upper bound (UTF-8 bytes), not a count
-            "cost_usd": None if self.call.cost_usd is None else str(self.call.cost_usd),
-            "worst_case_usd": None if self.call.worst_case_usd is None else str(self.call.worst_case_usd),
+            "cost_usd": money_text(self.call.cost_usd),
+            "worst_case_usd": money_text(self.call.worst_case_usd),
             "budget": self.call.budget,
             "budget_warning": self.call.budget_warning,
             "cache_hit": self.call.cache_hit,

@@ -25,6 +25,7 @@ from typing import Any, Literal
 
 from unyo._types._call import total_cost
 from unyo._types._errors import ConfigError
+from unyo._types._money_text import money_text
 
 TOP_LOGPROBS = 5
 
@@ -56,7 +57,7 @@ class Classification:
         return {
             **self.fields(),
             "calls": [c.to_dict() for c in self.calls],
-            "cost_usd": None if cost is None else str(cost),
+            "cost_usd": money_text(cost),
         }
 
 

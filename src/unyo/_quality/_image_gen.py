@@ -24,6 +24,7 @@ from unyo._quality._flow import Blocking, Flow, Method, arun, default_async_clie
 from unyo._records._private_files import write_private
 from unyo._types._call import CallInfo
 from unyo._types._errors import MalformedResponse
+from unyo._types._money_text import money_text
 
 DEFAULT_MODEL = "gpt-image-1"
 
@@ -50,7 +51,7 @@ class GeneratedImages:
             "revised_prompts": self.revised_prompts,
             "model": self.call.model,
             "status": self.call.status,
-            "cost_usd": None if self.call.cost_usd is None else str(self.call.cost_usd),
+            "cost_usd": money_text(self.call.cost_usd),
             "worst_case_usd": None if self.call.worst_case_usd is None else str(self.call.worst_case_usd),
             "budget": self.call.budget,
             "call_id": self.call.call_id,

@@ -25,6 +25,7 @@ from typing import Any, Literal
 
 from unyo._types._call import CallInfo, total_cost
 from unyo._types._errors import ConfigError, OutputInvalid, UsageError
+from unyo._types._money_text import money_text
 
 DROPPED = {
     "default",
@@ -197,7 +198,7 @@ class Parsed:
             "parsed": data,
             "text": self.text,
             "repairs": self.repairs,
-            "cost_usd": None if self.cost_usd is None else str(self.cost_usd),
+            "cost_usd": money_text(self.cost_usd),
         }
 
 

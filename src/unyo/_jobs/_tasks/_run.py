@@ -18,6 +18,7 @@ from typing import Any
 from unyo._jobs._tasks._spec import Task
 from unyo._types._call import CallInfo, total_cost
 from unyo._types._errors import ConfigError, NotBatchable, UsageError
+from unyo._types._money_text import money_text
 
 
 @dataclass
@@ -35,7 +36,7 @@ class TaskResult:
             "task": self.task,
             "output": self.output,
             "calls": len(self.calls),
-            "cost_usd": None if self.cost_usd is None else str(self.cost_usd),
+            "cost_usd": money_text(self.cost_usd),
             "models": sorted({c.model for c in self.calls}),
             "call_ids": [c.call_id for c in self.calls],
         }
