@@ -14,7 +14,7 @@ holding a lock while they sleep. Sync and async callers sleep in their own way.
 How the shared limiter learns (OpenAI's headers; most compatible providers send the same):
 
     x-ratelimit-limit-requests / -tokens       the per-minute limits: the buckets refill at
-                                               limit/60 per second (x 0.98, for jitter), hold one
+                                               limit/60 per second (x 0.99, for jitter), hold one
                                                second of that as burst (providers enforce limits
                                                per second or finer, not as a minute-long burst)
     x-ratelimit-remaining-requests / -tokens   what the provider had left when it admitted the
@@ -38,7 +38,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-SAFETY = 0.98  # pace at 98 % of an announced rate
+SAFETY = 0.99  # pace at 99 % of an announced rate
 BURST_S = 1.0  # the burst a learned bucket holds, in seconds of its rate
 FORGET_AFTER = 3  # answers in a row without headers: the provider stopped announcing (or never did)
 
