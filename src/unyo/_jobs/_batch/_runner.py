@@ -113,26 +113,35 @@ def _row_ids(table: _files.Table, id_column: str | None) -> list[str]:
     return ids
 
 
-def load(options: BatchOptions) -> tuple[_files.Table, list[_Row], Journal, dict[str, dict[str, Any]]]:
-    """The input's rows, the journal, and what the journal already holds (id -> outcome)."""
+def read_rows(options: BatchOptions) -> tuple[_files.Table, list[_Row]]:
+    """The input file and its rows (stable id, content hash, the text to run on)."""
     table = _files.read(options.input, options.encoding, options.max_rows, options.max_cell_chars)
     if options.column not in table.columns:
         raise BadInput(f"{options.input}: no column {options.column!r}; columns: {table.columns}")
     ids = _row_ids(table, options.id_column)
-    journal_path = options.output.with_name(options.output.name + ".journal")
-    if options.restart and journal_path.exists():
-        journal_path.unlink()
-    meta = {
+    rows = []
+    for i, (row, row_id) in enumerate(zip(table.rows, ids)):
+        value = row.get(options.column)
+        rows.append(_Row(i, row_id, _files.row_hash(row), "" if value is None else str(value)))
+    return table, rows
+
+
+def journal_meta(options: BatchOptions) -> dict[str, str]:
+    return {
         "task": options.task.name,
         "column": options.column,
         "id_column": options.id_column or "",
         "input": str(options.input.resolve()),
     }
-    journal = Journal(journal_path, meta)
-    rows = []
-    for i, (row, row_id) in enumerate(zip(table.rows, ids)):
-        value = row.get(options.column)
-        rows.append(_Row(i, row_id, _files.row_hash(row), "" if value is None else str(value)))
+
+
+def load(options: BatchOptions) -> tuple[_files.Table, list[_Row], Journal, dict[str, dict[str, Any]]]:
+    """The input's rows, the journal, and what the journal already holds (id -> outcome)."""
+    table, rows = read_rows(options)
+    journal_path = options.output.with_name(options.output.name + ".journal")
+    if options.restart and journal_path.exists():
+        journal_path.unlink()
+    journal = Journal(journal_path, journal_meta(options))
     done = journal.done()
     for r in rows:
         seen = done.get(r.id)
@@ -311,7 +320,10 @@ class Runner:
                 row = self._queue.popleft() if self._queue else None
                 busy = self._inflight
             if row is None:
-                if busy == 0:
+                more = self._refill(busy)
+                if more == "rows":
+                    continue
+                if busy == 0 and more == "done":
                     break
                 self.stop.wait(0.02)
                 last_report = self._report(last_report)
@@ -339,6 +351,11 @@ class Runner:
             threading.Thread(target=self._work, args=(row, journal), daemon=True, name=f"unyo-batch-{row.id}").start()
             last_report = self._report(last_report)
         self._drain()
+
+    def _refill(self, busy: int) -> str:
+        """The queue ran dry: "rows" (more were queued), "wait" (more may come), or "done".
+        Here every row was queued at the start; a shared job claims more (see _workers)."""
+        return "done"
 
     def _drain(self) -> None:
         while True:
