@@ -21,6 +21,8 @@ import pytest
 
 from unyo.testing import FaultServer
 
+from .conftest import run_cli
+
 CONCURRENCY = 4
 
 
@@ -176,3 +178,17 @@ def test_a_worker_with_another_input_is_refused_and_collect_writes_the_output(
     assert "collected: 30 ok, 0 failed, 0 pending of 30 rows" in collected.stderr
     assert _generations(own_server) == before  # nothing sent
     assert [r["unyo_status"] for r in _read(host / "out.csv")] == ["ok"] * 30
+
+
+def test_collect_writes_a_local_journal_too(fault: FaultServer, clean_env: Path) -> None:
+    _input(clean_env / "in.csv", 5)
+    env = {"OPENAI_API_KEY": "sk-test-x", "OPENAI_BASE_URL": fault.url, "UNYO_MODEL": "gpt-4o-mini"}
+    args = ("run", "triage", "--input", "in.csv", "--output", "out.csv")
+    none_yet = run_cli(*args, "--collect", env=env)
+    assert none_yet.returncode == 3 and "no journal for out.csv" in none_yet.stderr
+    assert run_cli(*args, env=env).returncode == 0
+    (clean_env / "out.csv").unlink()
+    sent = len(fault.requests)
+    collected = run_cli(*args, "--collect", env=env)
+    assert collected.returncode == 0 and "collected: 5 ok, 0 failed, 0 pending of 5 rows" in collected.stderr
+    assert len(fault.requests) == sent and [r["unyo_status"] for r in _read(clean_env / "out.csv")] == ["ok"] * 5

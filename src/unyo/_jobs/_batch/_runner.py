@@ -236,6 +236,30 @@ class Runner:
         shared = shared_limiter(settings, self._model)
         self.limiter.follow(shared.request_rate() if shared.known else None)
 
+    def _announced(self, limiter: Any) -> None:
+        """A shared limiter learned its first limits: if they are this batch's (same endpoint
+        and key), follow them now, while the first row is still being finished."""
+        from unyo._core._limiter import endpoint_of, key_fingerprint
+
+        settings = getattr(self.client, "settings", None)
+        if settings is not None and limiter.ident[:2] == (endpoint_of(settings), key_fingerprint(settings)):
+            self._learn(limiter.ident[2])
+
+    def _warm_tokenizer(self) -> None:
+        """Start loading the rows' tokenizer now, in the background: where a TPM limit binds,
+        input is counted exactly, and the first second of the batch should not wait for it."""
+        from unyo._core._steps import warm_counter
+        from unyo._providers._catalog import model_info
+
+        settings = getattr(self.client, "settings", None)
+        try:
+            if settings is None or settings.profile.in_process:
+                return
+            model_id, _ = settings.profile.resolve_model(self.o.call_options.get("model") or self.o.task.role)
+            warm_counter(settings, model_info(model_id, settings.models))
+        except Exception:  # noqa: BLE001 - only a head start: the first call that needs it loads it
+            pass
+
     def target_concurrency(self) -> int:
         """Rows in flight: what rate x latency requires, with headroom, up to the cap."""
         rate = self.limiter.rate
@@ -287,8 +311,12 @@ class Runner:
     # --- the run ------------------------------------------------------------------------------
 
     def run(self) -> BatchSummary:
+        from unyo._core._limiter import on_first_announcement
+
         table, rows, journal, done = load(self.o)
         started = time.monotonic()
+        unlisten = on_first_announcement(self._announced)
+        self._warm_tokenizer()
         try:
             todo = to_do(rows, done, self.o.retry_failed)
             self.summary.rows = len(rows)
@@ -307,6 +335,7 @@ class Runner:
             self.summary.stopped, self.exit_code = "interrupted (Ctrl-C)", 130
             self._drain()
         finally:
+            unlisten()
             self.summary.elapsed_s = time.monotonic() - started
             self.summary.rate_limited = self.limiter.rate_limited
             self._write(table, rows, journal)

@@ -81,7 +81,11 @@ class SharedRunner(Runner):
         return self.summary
 
     def run(self) -> BatchSummary:
+        from unyo._core._limiter import on_first_announcement
+
         table, rows, journal = self.open()
+        unlisten = on_first_announcement(self._announced)
+        self._warm_tokenizer()
         self.journal, self._rows = journal, {r.id: r for r in rows}
         started = time.monotonic()
         if self.o.retry_failed:
@@ -99,6 +103,7 @@ class SharedRunner(Runner):
             self.summary.stopped, self.exit_code = "interrupted (Ctrl-C)", 130
             self._drain()
         finally:
+            unlisten()
             self._ended.set()
             journal.release()
             self.summary.elapsed_s = time.monotonic() - started
