@@ -413,3 +413,24 @@ def test_a_probing_wait_ends_when_the_provider_announces_its_limits() -> None:
     limiter.follow(100.0)  # the first answer announced limits that sustain 100/s
     waiter.join(2)
     assert took and took[0] < 0.5  # not the 1 s the probing rate planned
+
+
+def test_the_first_announcement_is_told_at_once_to_listeners(own_server: FaultServer) -> None:
+    from unyo._core._limiter import on_first_announcement
+
+    settings = unyo.load_settings(
+        profile="openai", api_key=unique_key(), base_url=own_server.url, model="gpt-4o-mini", db_url="off"
+    )
+    heard: list[Any] = []
+    stop = on_first_announcement(heard.append)
+    try:
+        limiter = shared_limiter(settings, "gpt-4o-mini")
+        limiter.observe({})  # no headers: nothing learned, nobody told
+        assert heard == []
+        limiter.observe(headers(limit_requests=600, remaining_requests=599))
+        limiter.observe(headers(limit_requests=600, remaining_requests=598))
+        assert heard == [limiter] and limiter.ident[2] == "gpt-4o-mini"  # once, with what it is the limit of
+    finally:
+        stop()
+    shared_limiter(settings, "gpt-4o").observe(headers(limit_requests=600))
+    assert len(heard) == 1  # unregistered
