@@ -11,6 +11,8 @@ rows in flight follow rate x latency (x 1.5, + 2), up to `concurrency` (default 
           quota, authentication, budget -> the batch stops cleanly; nothing is lost
 output (written atomically from input + journal): every input row exactly once, with the
 task's fields, `unyo_status` (ok | failed | pending), `unyo_error` and `unyo_cost_usd`.
+journal: `OUTPUT.journal` (SQLite, _journal); with UNYO_DB_URL=postgresql://... one job in the
+database that workers on many hosts share (_workers.SharedRunner over _pg_journal).
 """
 
 from __future__ import annotations
