@@ -30,7 +30,7 @@ Scenarios (scaled so the whole run takes about 3-4 minutes):
     noheaders  600 RPM enforced, but no x-ratelimit-* headers and bare 429s (a local-style or
                compatible server): AIMD probing; "warm share" is the share from t90 on
 
-    python bench/limits.py [--quick]     (--quick halves the rows)
+    python bench/limits.py [--quick] [SCENARIO ...]    (--quick halves the rows; names pick scenarios)
 Goals: share >= 0.95 and 429s <= 1 % for rpm and tpm; adapted within 5 s, no retry storm for
 change; warm share >= 0.9 for noheaders.
 """
@@ -54,6 +54,7 @@ from typing import Any
 from unyo.testing import FaultServer
 
 QUICK = "--quick" in sys.argv
+ONLY = [a for a in sys.argv[1:] if not a.startswith("-")]  # scenario names to run (default: all)
 LATENCY_S = 0.3
 BURST_S = 1.0
 ROOT = Path(__file__).resolve().parents[1]
@@ -244,6 +245,7 @@ def main() -> None:
         ),  # fmt: skip
         Scenario("noheaders", int(300 * scale), 600, 10_000_000, headers=False, goals="warm share >= 0.9"),
     ]
+    scenarios = [s for s in scenarios if not ONLY or s.name in ONLY]
     print(
         f"fault server, provider mode: continuous RPM/TPM buckets ({BURST_S:g} s burst), "
         "x-ratelimit-* on every answer, "

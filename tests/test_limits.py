@@ -10,6 +10,7 @@ import json
 import os
 import subprocess
 import sys
+import threading
 import time
 import uuid
 from pathlib import Path
@@ -391,3 +392,45 @@ def test_clients_in_two_processes_share_the_limit_through_redis(
     names = client.keys(f"unyo:rl:*:{hashlib.sha256(key.encode()).hexdigest()[:16]}:*")
     assert names  # the buckets were in Redis, under the key's fingerprint (never the key)
     client.delete(*names)
+
+
+def test_a_probing_wait_ends_when_the_provider_announces_its_limits() -> None:
+    limiter = AdaptiveLimiter()  # probing at 60 RPM: the second slot is a second away
+    assert limiter.acquire()
+    took: list[float] = []
+
+    def second() -> None:
+        began = time.monotonic()
+        limiter.acquire(threading.Event())
+        took.append(time.monotonic() - began)
+
+    waiter = threading.Thread(target=second)
+    waiter.start()
+    time.sleep(0.1)
+    limiter.follow(None)  # still no announcement: the wait goes on
+    time.sleep(0.1)
+    assert not took
+    limiter.follow(100.0)  # the first answer announced limits that sustain 100/s
+    waiter.join(2)
+    assert took and took[0] < 0.5  # not the 1 s the probing rate planned
+
+
+def test_the_first_announcement_is_told_at_once_to_listeners(own_server: FaultServer) -> None:
+    from unyo._core._limiter import on_first_announcement
+
+    settings = unyo.load_settings(
+        profile="openai", api_key=unique_key(), base_url=own_server.url, model="gpt-4o-mini", db_url="off"
+    )
+    heard: list[Any] = []
+    stop = on_first_announcement(heard.append)
+    try:
+        limiter = shared_limiter(settings, "gpt-4o-mini")
+        limiter.observe({})  # no headers: nothing learned, nobody told
+        assert heard == []
+        limiter.observe(headers(limit_requests=600, remaining_requests=599))
+        limiter.observe(headers(limit_requests=600, remaining_requests=598))
+        assert heard == [limiter] and limiter.ident[2] == "gpt-4o-mini"  # once, with what it is the limit of
+    finally:
+        stop()
+    shared_limiter(settings, "gpt-4o").observe(headers(limit_requests=600))
+    assert len(heard) == 1  # unregistered

@@ -262,6 +262,25 @@ def build_parser() -> argparse.ArgumentParser:
     )
     run.add_argument("--restart", action="store_true", help="batch: discard the journal and start over")
     run.add_argument(
+        "--job",
+        metavar="NAME",
+        help="batch on PostgreSQL (UNYO_DB_URL): the job to join (default: derived from the task, its options, "
+        "the column and the input's content, so the same command on the same file joins the same job anywhere)",
+    )
+    run.add_argument(
+        "--collect",
+        action="store_true",
+        help="batch: write the output from the journal now (in input order) and run nothing",
+    )
+    run.add_argument(
+        "--lease",
+        type=float,
+        default=60.0,
+        metavar="SECONDS",
+        help="batch on PostgreSQL: how long a worker's claim on a row lasts unless renewed; a dead worker's rows "
+        "go to another worker after it (default 60)",
+    )
+    run.add_argument(
         "--dry-run",
         action="store_true",
         help="print the estimated cost (of the rows left, for a batch) and send nothing",

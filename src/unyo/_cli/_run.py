@@ -76,6 +76,8 @@ def run(args: Namespace) -> int:
         schema = load_schema(args.schema)
     if args.input:
         return _batch(args, client, task, schema)
+    if args.collect or args.job:
+        raise UsageError("--collect and --job are for a batch: give --input FILE")
     if args.file:
         try:
             text = Path(args.file).read_text(encoding="utf-8")
@@ -152,7 +154,10 @@ def _dry_run_one(args: Namespace, client: Any, task: Any, text: str, schema: Any
 def _batch(args: Namespace, client: Any, task: Any, schema: Any) -> int:
     from unyo._client._openai import OpenAI
     from unyo._jobs._batch import BatchOptions, Runner, batch_settings, estimate_rows
+    from unyo._jobs._batch._pg_journal import finished_in
     from unyo._jobs._batch._runner import load, to_do
+    from unyo._jobs._batch._workers import SharedRunner, job_of, uses_shared_journal
+    from unyo._records._store import store_for
     from unyo._types._prices import usd
 
     source = Path(args.input)
@@ -189,16 +194,31 @@ def _batch(args: Namespace, client: Any, task: Any, schema: Any) -> int:
         call_options=call_options,
         user=args.user,
     )
+    job, loaded = None, None
+    if args.via == "sync" and uses_shared_journal(client.settings):  # one job over many hosts
+        if args.lease <= 0:
+            raise UsageError("--lease must be above 0 seconds")
+        table, rows, job = job_of(options, args.job)
+        loaded = (table, rows)
+        if max_cost is not None and not args.tag:  # every worker's calls count against the same cap
+            call_options["tag"] = tag = f"job:{job}"
+    elif args.job:
+        raise UsageError("--job names a job shared through PostgreSQL: set UNYO_DB_URL=postgresql://...")
+    if args.collect:
+        return _collect(args, client, options, job, loaded)
     factor = None
     if args.via == "batch-api":
         from unyo._jobs._batch._provider import price_factor
 
         factor = price_factor(client.settings)
     if args.dry_run:
-        _, rows, journal, done = load(options)
-        busy = journal.in_open_submissions()  # already in a provider batch
+        if job is not None:
+            rows, done, busy = loaded[1], finished_in(store_for(client.settings), job), set()
+        else:
+            _, rows, journal, done = load(options)
+            busy = journal.in_open_submissions()  # already in a provider batch
+            journal.close()
         left = [r for r in to_do(rows, done, args.retry_failed) if r.text.strip() and r.id not in busy]
-        journal.close()
         estimate = _no_llm(task, client, len(left)) or estimate_rows(
             task, client, [r.text for r in left], schema, args.model, factor
         )
@@ -234,7 +254,10 @@ def _batch(args: Namespace, client: Any, task: Any, schema: Any) -> int:
         summary = runner.run()
     else:
         progress = _Progress(task.name)
-        runner = Runner(options, batch_client, progress.update)
+        if job is not None:
+            runner = SharedRunner(options, batch_client, progress.update, job=job, loaded=loaded, lease_s=args.lease)
+        else:
+            runner = Runner(options, batch_client, progress.update)
         try:
             summary = runner.run()
         finally:
@@ -265,7 +288,14 @@ def _batch(args: Namespace, client: Any, task: Any, schema: Any) -> int:
         f"{summary.rate_limited} rate-limited",
         file=sys.stderr,
     )
-    print(f"results: {summary.output} (journal {summary.journal})", file=sys.stderr)
+    if summary.output:
+        print(f"results: {summary.output} (journal {summary.journal})", file=sys.stderr)
+    else:
+        print(
+            f"journal {summary.journal}: other workers are still at it; the last to finish writes the output "
+            "(or run the same command with --collect)",
+            file=sys.stderr,
+        )
     waiting = [b for b in summary.batches if b["status"] not in ("completed", "failed", "expired", "cancelled")]
     for b in waiting:
         print(
@@ -288,6 +318,35 @@ def _batch(args: Namespace, client: Any, task: Any, schema: Any) -> int:
 
 
 FAILED_ROWS = 8  # the batch ended, but some rows failed (exit 0 with --allow-failures)
+
+
+def _collect(args: Namespace, client: Any, options: Any, job: str | None, loaded: Any) -> int:
+    """--collect: write the output from the journal (PostgreSQL job or local), run nothing."""
+    from unyo._jobs._batch import Runner
+    from unyo._jobs._batch._runner import load
+    from unyo._jobs._batch._workers import SharedRunner
+
+    if job is not None:
+        summary = SharedRunner(options, client, job=job, loaded=loaded).collect()
+    else:
+        if not options.output.with_name(options.output.name + ".journal").exists():
+            raise UsageError(f"--collect: no journal for {options.output}; run the batch first")
+        runner = Runner(options, client)
+        table, rows, journal, _ = load(options)
+        try:
+            runner._write(table, rows, journal)
+        finally:
+            journal.close()
+        summary = runner.summary
+        summary.rows = len(rows)
+    if args.json:
+        print(json.dumps(summary.to_dict(), ensure_ascii=False))
+    print(
+        f"collected: {summary.ok} ok, {summary.failed} failed, {summary.pending} pending of {summary.rows} rows "
+        f"-> {summary.output}",
+        file=sys.stderr,
+    )
+    return 0
 
 
 class _Progress:

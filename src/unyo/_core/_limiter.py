@@ -347,6 +347,7 @@ class SharedLimiter:
         self._silent = 0
         self._lock = threading.Lock()
         self._shared_rates = (0.0, 0.0)  # per second, as the backend last reported them
+        self.ident: tuple[str, ...] = ()  # (endpoint, key fingerprint, model, redis url) when shared
         if self.cap_rpm or self.cap_tpm:
             self._push(None, None)
 
@@ -417,14 +418,10 @@ class SharedLimiter:
         """Adopt what an answer announces; `used_input` (the usage the provider reported)
         calibrates the input count."""
         seen = parse_headers(headers)
+        first = False
+        self.calibrate(ticket, used_input)
         with self._lock:
             self.answers += 1
-            if ticket is not None and used_input and ticket.counted_input:
-                ratio = used_input / ticket.counted_input
-                self.calibration = min(1.5, max(1.0, 0.8 * self.calibration + 0.2 * ratio))
-            if ticket is not None and used_input and ticket.bound_input:
-                ratio = min(1.0, used_input / ticket.bound_input)
-                self.bound_ratio = ratio if self.bound_ratio is None else max(ratio, 0.95 * self.bound_ratio)
             if not seen.any:
                 self._silent += 1
                 forget = self._silent == FORGET_AFTER and (self.rpm or self.tpm)
@@ -433,6 +430,7 @@ class SharedLimiter:
             else:
                 self._silent, forget = 0, False
                 self.announced += 1
+                first = self.announced == 1
                 self.rpm = seen.limit_requests or self.rpm
                 self.tpm = seen.limit_tokens or self.tpm
                 self.remaining_requests, self.remaining_tokens = seen.remaining_requests, seen.remaining_tokens
@@ -440,7 +438,24 @@ class SharedLimiter:
             self._push(None, None, forget=True)
         elif seen.any:
             self._push(seen, ticket)
+            if first:
+                _announce(self)
         return seen
+
+    def calibrate(self, ticket: Ticket | None, used_input: int | None) -> None:
+        """The input usage a provider reported for a ticket's request corrects how input is
+        charged: `calibration` (reported / counted) and `bound_ratio` (reported / byte bound)."""
+        if ticket is None or not used_input:
+            return
+        with self._lock:
+            if ticket.counted_input:
+                ratio = used_input / ticket.counted_input
+                self.calibration = min(1.5, max(1.0, 0.8 * self.calibration + 0.2 * ratio))
+            if ticket.bound_input:
+                ratio = min(1.0, used_input / ticket.bound_input)
+                if self.bound_ratio is None:  # the first real size: the mean so far was of byte bounds,
+                    self.avg_tokens = None  # ~3x too high for Japanese (and the rate the runner follows too low)
+                self.bound_ratio = ratio if self.bound_ratio is None else max(ratio, 0.95 * self.bound_ratio)
 
     def _push(self, seen: Announced | None, ticket: Ticket | None, forget: bool = False) -> None:
         rpm, tpm = self.effective()
@@ -467,6 +482,33 @@ class SharedLimiter:
 
 
 _shared: dict[tuple[str, str, str, str], SharedLimiter] = {}
+_listeners: list[Callable[[SharedLimiter], None]] = []
+
+
+def on_first_announcement(listener: Callable[[SharedLimiter], None]) -> Callable[[], None]:
+    """Call `listener(limiter)` the moment a shared limiter learns its first limits (from the
+    thread that read the answer); returns the function that unregisters it. The batch runner
+    uses it to stop probing as soon as the first answer's headers are read, not once its row
+    has finished."""
+    with _lock:
+        _listeners.append(listener)
+
+    def remove() -> None:
+        with _lock:
+            if listener in _listeners:
+                _listeners.remove(listener)
+
+    return remove
+
+
+def _announce(limiter: SharedLimiter) -> None:
+    with _lock:
+        listeners = list(_listeners)
+    for listener in listeners:
+        try:
+            listener(limiter)
+        except Exception:  # noqa: BLE001 - a listener must never fail a call
+            pass
 
 
 def key_fingerprint(settings: Any) -> str:
@@ -496,6 +538,7 @@ def shared_limiter(settings: Any, model: str, redis_url: str | None = None, pref
                 RedisBackend(redis_url, f"{prefix}:{ident[0]}:{ident[1]}:{ident[2]}") if redis_url else LocalBackend()
             )
             found = _shared[ident] = SharedLimiter(backend)  # the profile's rpm/tpm stay in RateLimiter
+            found.ident = ident
         return found
 
 

@@ -41,18 +41,28 @@ def _deadline_error(call: Call, attempts: int) -> APITimeout:
     return APITimeout(f"total deadline of {call.settings.deadline_s:g}s exhausted", ctx)
 
 
-def _learn(call: Call, headers: Any, parsed: Any = None) -> None:
+def _learn(call: Call, headers: Any, used_input: int | None = None) -> None:
     """Hand an answer's `x-ratelimit-*` headers (and the input usage it reports) to the shared
     limiter that reserved this call's capacity."""
     if call.limiter_ticket is None or headers is None:  # no answer (a transport error): nothing announced
         return
     from unyo._core._limiter import observe_answer
 
-    usage = getattr(parsed, "usage", None)
-    used = getattr(usage, "input_tokens", None) or getattr(usage, "prompt_tokens", None)
-    observe_answer(
-        call.settings, call.info.model, headers, call.limiter_ticket, used if isinstance(used, int) else None
-    )
+    observe_answer(call.settings, call.info.model, headers, call.limiter_ticket, used_input)
+
+
+def _reported_input(call: Call, raw: Any) -> int | None:
+    """The input tokens a (non-stream) answer's body reports, read with the stdlib: the limits
+    are learned before the SDK parses the body, whose first parse in a process takes ~0.3 s that
+    every request waiting on the first answer's limits would wait too."""
+    if call.stream or call.limiter_ticket is None:
+        return None
+    try:
+        usage = raw.http_response.json().get("usage") or {}
+        used = usage.get("input_tokens") or usage.get("prompt_tokens")
+    except Exception:  # noqa: BLE001 - not JSON, not a dict: the parse below says so
+        return None
+    return used if isinstance(used, int) else None
 
 
 def _repace(call: Call) -> float:
@@ -70,8 +80,8 @@ def _repace(call: Call) -> float:
 
 def _succeeded(call: Call, raw: Any, number: int, began: float) -> Any:
     request_id = raw.headers.get("x-request-id")
+    _learn(call, raw.headers, _reported_input(call, raw))
     parsed = raw.parse()  # may raise JSONDecodeError on a malformed body: retried like a transport error
-    _learn(call, raw.headers, parsed)
     call.info.request_id = request_id
     call.raw_response = raw
     if call.cache_key:  # the provider's exact JSON, for the response cache

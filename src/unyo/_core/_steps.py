@@ -167,9 +167,10 @@ _warming: dict[tuple[str, str], threading.Event] = {}
 _warming_lock = threading.Lock()
 
 
-def _exact_counter_ready(call: Call) -> bool:
-    """Is the model's tokenizer loaded? If not, load it in the background (once) and say no."""
-    key = (call.settings.profile.name, str(call.model.tokenizer or ""))
+def warm_counter(settings: Settings, model: ModelInfo) -> threading.Event:
+    """Load the model's tokenizer in the background (once per process); set once it is ready.
+    A batch calls it as it starts, so exact counts are ready by the time a TPM limit binds."""
+    key = (settings.profile.name, str(model.tokenizer or ""))
     with _warming_lock:
         ready = _warming.get(key)
         if ready is None:
@@ -177,12 +178,17 @@ def _exact_counter_ready(call: Call) -> bool:
 
             def load() -> None:
                 try:
-                    counter_for(call)
+                    model_counter(settings, model)
                 finally:
                     ready.set()
 
             threading.Thread(target=load, daemon=True, name="unyo-tokenizer").start()
-    return ready.is_set()
+    return ready
+
+
+def _exact_counter_ready(call: Call) -> bool:
+    """Is the model's tokenizer loaded? If not, load it in the background (once) and say no."""
+    return warm_counter(call.settings, call.model).is_set()
 
 
 def check_images(call: Call) -> None:

@@ -48,22 +48,26 @@ class AdaptiveLimiter:
         self._last_cut = 0.0
         self._ok_times: collections.deque[float] = collections.deque(maxlen=512)
         self._lock = threading.Lock()
+        self._changed = threading.Condition(self._lock)  # pacing changed: a waiting acquire plans again
         self.rate_limited = 0
 
     def acquire(self, stop: threading.Event | None = None) -> bool:
-        """Wait for the next slot; False if `stop` was set while waiting."""
-        with self._lock:
-            now = time.monotonic()
-            pace = self.max_rate if self.following else self.rate
-            slot = max(now, self._paused_until, self._next if math.isfinite(pace) else now)
-            if math.isfinite(pace):
-                self._next = max(slot, self._next) + 1.0 / pace
-        wait = slot - time.monotonic()
-        if wait > 0:
-            if stop is not None:
-                return not stop.wait(wait)
-            time.sleep(wait)
-        return not (stop is not None and stop.is_set())
+        """Wait for the next slot; False if `stop` was set while waiting. The slot is planned
+        again whenever the pacing changes while waiting: the first answer that announces the
+        provider's limits ends a wait planned at the probing rate (else the dispatcher sleeps
+        out a 1 s probing slot the limits would not need), and a 429's pause extends it."""
+        with self._changed:
+            while True:
+                now = time.monotonic()
+                pace = self.max_rate if self.following else self.rate
+                slot = max(now, self._paused_until, self._next if math.isfinite(pace) else now)
+                if slot <= now:
+                    if math.isfinite(pace):
+                        self._next = max(slot, self._next) + 1.0 / pace
+                    return not (stop is not None and stop.is_set())
+                if stop is not None and stop.is_set():
+                    return False
+                self._changed.wait(min(slot - now, 0.05 if stop is not None else slot - now))
 
     def follow(self, rate: float | None) -> None:
         """The provider announced limits that sustain `rate` requests/s (None: it stopped announcing)."""
@@ -71,7 +75,10 @@ class AdaptiveLimiter:
             if rate is None:
                 if self.following:
                     self.following, self._next = False, time.monotonic()
+                    self._changed.notify_all()
                 return
+            if not self.following:
+                self._changed.notify_all()
             self.following = True
             self.rate = min(self.max_rate, max(self.min_rate, rate))
 

@@ -11,6 +11,8 @@ rows in flight follow rate x latency (x 1.5, + 2), up to `concurrency` (default 
           quota, authentication, budget -> the batch stops cleanly; nothing is lost
 output (written atomically from input + journal): every input row exactly once, with the
 task's fields, `unyo_status` (ok | failed | pending), `unyo_error` and `unyo_cost_usd`.
+journal: `OUTPUT.journal` (SQLite, _journal); with UNYO_DB_URL=postgresql://... one job in the
+database that workers on many hosts share (_workers.SharedRunner over _pg_journal).
 """
 
 from __future__ import annotations
@@ -113,26 +115,35 @@ def _row_ids(table: _files.Table, id_column: str | None) -> list[str]:
     return ids
 
 
-def load(options: BatchOptions) -> tuple[_files.Table, list[_Row], Journal, dict[str, dict[str, Any]]]:
-    """The input's rows, the journal, and what the journal already holds (id -> outcome)."""
+def read_rows(options: BatchOptions) -> tuple[_files.Table, list[_Row]]:
+    """The input file and its rows (stable id, content hash, the text to run on)."""
     table = _files.read(options.input, options.encoding, options.max_rows, options.max_cell_chars)
     if options.column not in table.columns:
         raise BadInput(f"{options.input}: no column {options.column!r}; columns: {table.columns}")
     ids = _row_ids(table, options.id_column)
-    journal_path = options.output.with_name(options.output.name + ".journal")
-    if options.restart and journal_path.exists():
-        journal_path.unlink()
-    meta = {
+    rows = []
+    for i, (row, row_id) in enumerate(zip(table.rows, ids)):
+        value = row.get(options.column)
+        rows.append(_Row(i, row_id, _files.row_hash(row), "" if value is None else str(value)))
+    return table, rows
+
+
+def journal_meta(options: BatchOptions) -> dict[str, str]:
+    return {
         "task": options.task.name,
         "column": options.column,
         "id_column": options.id_column or "",
         "input": str(options.input.resolve()),
     }
-    journal = Journal(journal_path, meta)
-    rows = []
-    for i, (row, row_id) in enumerate(zip(table.rows, ids)):
-        value = row.get(options.column)
-        rows.append(_Row(i, row_id, _files.row_hash(row), "" if value is None else str(value)))
+
+
+def load(options: BatchOptions) -> tuple[_files.Table, list[_Row], Journal, dict[str, dict[str, Any]]]:
+    """The input's rows, the journal, and what the journal already holds (id -> outcome)."""
+    table, rows = read_rows(options)
+    journal_path = options.output.with_name(options.output.name + ".journal")
+    if options.restart and journal_path.exists():
+        journal_path.unlink()
+    journal = Journal(journal_path, journal_meta(options))
     done = journal.done()
     for r in rows:
         seen = done.get(r.id)
@@ -245,6 +256,30 @@ class Runner:
         shared = shared_limiter(settings, self._model)
         self.limiter.follow(shared.request_rate() if shared.known else None)
 
+    def _announced(self, limiter: Any) -> None:
+        """A shared limiter learned its first limits: if they are this batch's (same endpoint
+        and key), follow them now, while the first row is still being finished."""
+        from unyo._core._limiter import endpoint_of, key_fingerprint
+
+        settings = getattr(self.client, "settings", None)
+        if settings is not None and limiter.ident[:2] == (endpoint_of(settings), key_fingerprint(settings)):
+            self._learn(limiter.ident[2])
+
+    def _warm_tokenizer(self) -> None:
+        """Start loading the rows' tokenizer now, in the background: where a TPM limit binds,
+        input is counted exactly, and the first second of the batch should not wait for it."""
+        from unyo._core._steps import warm_counter
+        from unyo._providers._catalog import model_info
+
+        settings = getattr(self.client, "settings", None)
+        try:
+            if settings is None or settings.profile.in_process:
+                return
+            model_id, _ = settings.profile.resolve_model(self.o.call_options.get("model") or self.o.task.role)
+            warm_counter(settings, model_info(model_id, settings.models))
+        except Exception:  # noqa: BLE001 - only a head start: the first call that needs it loads it
+            pass
+
     def target_concurrency(self) -> int:
         """Rows in flight: what rate x latency requires, with headroom, up to the cap."""
         rate = self.limiter.rate
@@ -296,8 +331,12 @@ class Runner:
     # --- the run ------------------------------------------------------------------------------
 
     def run(self) -> BatchSummary:
+        from unyo._core._limiter import on_first_announcement
+
         table, rows, journal, done = load(self.o)
         started = time.monotonic()
+        unlisten = on_first_announcement(self._announced)
+        self._warm_tokenizer()
         try:
             todo = to_do(rows, done, self.o.retry_failed)
             self.summary.rows = len(rows)
@@ -316,6 +355,7 @@ class Runner:
             self.summary.stopped, self.exit_code = "interrupted (Ctrl-C)", 130
             self._drain()
         finally:
+            unlisten()
             self.summary.elapsed_s = time.monotonic() - started
             self.summary.rate_limited = self.limiter.rate_limited
             self._write(table, rows, journal)
@@ -329,7 +369,10 @@ class Runner:
                 row = self._queue.popleft() if self._queue else None
                 busy = self._inflight
             if row is None:
-                if busy == 0:
+                more = self._refill(busy)
+                if more == "rows":
+                    continue
+                if busy == 0 and more == "done":
                     break
                 self.stop.wait(0.02)
                 last_report = self._report(last_report)
@@ -357,6 +400,11 @@ class Runner:
             threading.Thread(target=self._work, args=(row, journal), daemon=True, name=f"unyo-batch-{row.id}").start()
             last_report = self._report(last_report)
         self._drain()
+
+    def _refill(self, busy: int) -> str:
+        """The queue ran dry: "rows" (more were queued), "wait" (more may come), or "done".
+        Here every row was queued at the start; a shared job claims more (see _workers)."""
+        return "done"
 
     def _drain(self) -> None:
         while True:
