@@ -271,6 +271,32 @@ def commands(out: Path) -> list[tuple[str, list[str], float | None, float | None
     ]
 
 
+def settle_cost(url: str, calls: int = 1000, rounds: int = 10) -> tuple[float, float]:
+    """Per-call ms of Ledger.settle (one call record with its counters), with the rollups kept
+    and with them switched off (the baseline: what settle cost before them), same store, same
+    run, alternating in rounds so both see the same machine load."""
+    from unyo._records import _rollup
+    from unyo._records._ledger import Ledger
+    from unyo._records._store import open_store
+
+    ledger = Ledger(open_store(url))
+    entries = iter(list(build_records(2 * calls, 1, 50, 20, time.time(), seed=5)))
+    keep = _rollup.record
+    spent = {True: 0.0, False: 0.0}
+    try:
+        for _ in range(rounds):
+            for on in (True, False):
+                _rollup.record = keep if on else (lambda tx, store, records: None)  # type: ignore[assignment]
+                began = time.perf_counter()
+                for _ in range(calls // rounds):
+                    cost, keys, record = next(entries)
+                    ledger.settle(f"settle-bench-{record['id']}", cost, keys, record)
+                spent[on] += time.perf_counter() - began
+    finally:
+        _rollup.record = keep  # type: ignore[assignment]
+    return spent[True] / calls * 1000, spent[False] / calls * 1000
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--calls", type=int, default=1_000_000)
@@ -316,6 +342,11 @@ def main() -> int:
                 f"{'yes' if met else f'NO (exit {code})' if code else 'NO'} |",
                 flush=True,
             )
+        with_rollups, without = settle_cost(empty)
+        print(
+            f"\nsettling one call (in-process, empty ledger): {with_rollups:.2f} ms with rollups, "
+            f"{without:.2f} ms without (x{with_rollups / without:.2f})"
+        )
         drop_empty(empty)
         if kind == "postgresql" and opts.drop:
             import psycopg

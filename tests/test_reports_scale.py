@@ -263,3 +263,34 @@ def test_listing_models_is_not_a_billable_call(fault: FaultServer, db_url: str) 
     assert [r["key"] for r in report["groups"]["model"]] == ["gpt-4o-mini"]
     assert report["not_billable"] == {"models": 1}
     assert len(query(open_store(db_url), limit=None)) == 2  # the audit log still has both
+
+
+def test_budgets_reserve_and_settle_while_prune_runs(db_url: str) -> None:
+    """Prune commits a batch at a time: reservations and settlements made meanwhile succeed,
+    and afterwards the rollups still equal the calls that are left."""
+    import threading
+
+    from unyo._core._limits import Check, Limit
+
+    store = open_store(db_url)
+    old = _records(250, seed=3)
+    _write(store, old)
+    now = T0 + 40 * 86400
+    ledger = Ledger(store)
+    limit = Limit("all", "day", Decimal("100"))
+    fresh = []
+    result: list[int] = []
+    pruner = threading.Thread(target=lambda: result.append(prune(store, 1, now=now, batch=5)))
+    pruner.start()
+    for i in range(20):
+        record = {**_records(1, seed=100 + i)[0], "id": f"new{i}", "ts": now - 60 + i, "api": "chat"}
+        keys = counter_keys(record["user_id"], record["tag"], {"day": "day:2026-01-03", "month": "month:2026-01"})
+        outcome = ledger.reserve(f"n{i}", Decimal("0.01"), [Check("all", "day:2026-01-03", limit)], keys, 0.8, 60)
+        assert outcome.refused is None
+        ledger.settle(f"n{i}", record["cost"], keys, record)
+        fresh.append(record)
+    pruner.join(timeout=120)
+    assert result == [250]
+    assert sorted(r["id"] for r in query(store, limit=None)) == sorted(r["id"] for r in fresh)
+    _check(_rollup.read(store, None), fresh, None)
+    assert ledger.reservations() == []

@@ -16,7 +16,6 @@ from dataclasses import asdict
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from unyo._records._mask import mask
 from unyo._records._store import Store
 from unyo._records._store._base import money
 from unyo._types._redact import redact
@@ -60,6 +59,8 @@ def prompt_text(api: str, params: dict[str, Any]) -> str:
 def _content(policy: str, text: str | None) -> str | None:
     if policy == "none" or text is None:
         return None
+    from unyo._records._mask import mask  # lazily: `unyo logs` and reports never mask
+
     return mask(text) if policy == "masked" else redact(text)
 
 

@@ -154,9 +154,10 @@ def deltas(records: Iterable[dict[str, Any]], sign: int = 1) -> dict[tuple[int, 
     return out
 
 
-def _upsert_sql(store: Store) -> str:
-    columns = (*KEY, *COUNTS, "cost", "unpriced", *HIST)
-    updates = [f"{c} = unyo_rollups.{c} + excluded.{c}" for c in (*COUNTS, "unpriced", *HIST)]
+def _upsert_sql(store: Store, buckets: tuple[int, ...]) -> str:
+    hist = [HIST[i] for i in buckets]  # only the buckets that change: the others start at 0 and stay
+    columns = (*KEY, *COUNTS, "cost", "unpriced", *hist)
+    updates = [f"{c} = unyo_rollups.{c} + excluded.{c}" for c in (*COUNTS, "unpriced", *hist)]
     updates.append(f"cost = {store.money_add('unyo_rollups.cost', 'excluded.cost')}")
     return (
         f"INSERT INTO unyo_rollups ({', '.join(columns)}) VALUES ({', '.join('?' for _ in columns)}) "
@@ -166,14 +167,16 @@ def _upsert_sql(store: Store) -> str:
 
 def apply(tx: Tx, store: Store, changes: dict[tuple[int, str, str, str], Sums]) -> None:
     """Add the changes to the rollups (in key order: concurrent writers lock rows in one order);
-    rows left with no calls are deleted."""
+    rows left with no calls are deleted. One call changes one histogram bucket, so settling it
+    sends 14 values per row, not 80."""
     if not changes:
         return
     keys = sorted(changes)
+    buckets = tuple(i for i in range(BUCKETS) if any(changes[k].hist[i] for k in keys))
     tx.executemany(
-        _upsert_sql(store),
+        _upsert_sql(store, buckets),
         (
-            [*key, *(getattr(s, c) for c in COUNTS), s.cost, s.unpriced, *s.hist]
+            [*key, *(getattr(s, c) for c in COUNTS), s.cost, s.unpriced, *(s.hist[i] for i in buckets)]
             for key in keys
             for s in (changes[key],)
         ),
