@@ -149,15 +149,18 @@ def test_rollups_equal_a_brute_force_sum(db_url: str) -> None:
     store = open_store(db_url)
     records = _records(400)
     _write(store, records)
-    for since in SINCES:  # whole hours from the rollups, the part-hour before them from the calls
+    for since in SINCES:  # whole days, then whole hours from the rollups, the part-hour from the calls
         _check(_rollup.read(store, since), records, since)
     # the rollups rebuilt from the calls (migration 4's backfill on an existing ledger) are the same
-    with store.tx() as tx:
-        before = tx.execute("SELECT * FROM unyo_rollups ORDER BY hour, day, dim, value")
-        tx.execute("DELETE FROM unyo_rollups")
-        _rollup.backfill(tx, store)
-        after = tx.execute("SELECT * FROM unyo_rollups ORDER BY hour, day, dim, value")
-    assert [tuple(map(str, r)) for r in after] == [tuple(map(str, r)) for r in before] and len(before) > 100
+    for table in (_rollup.HOURLY, _rollup.DAILY):
+        with store.tx() as tx:
+            before = tx.execute(f"SELECT * FROM {table} ORDER BY slot, day, dim, value")
+            tx.execute(f"DELETE FROM {table}")
+        with store.tx() as tx:
+            tx.execute(f"DELETE FROM {_rollup.HOURLY if table == _rollup.DAILY else _rollup.DAILY}")
+            _rollup.backfill(tx, store)
+            after = tx.execute(f"SELECT * FROM {table} ORDER BY slot, day, dim, value")
+        assert [tuple(map(str, r)) for r in after] == [tuple(map(str, r)) for r in before] and len(before) > 30
 
 
 def test_prune_in_batches_keeps_the_rollups_equal_to_the_calls(db_url: str) -> None:
@@ -172,8 +175,9 @@ def test_prune_in_batches_keeps_the_rollups_equal_to_the_calls(db_url: str) -> N
     for since in (None, T0 + 13.5 * HOUR):
         _check(_rollup.read(store, since), kept, since)
     with store.tx(write=False) as tx:  # emptied rollup rows are gone, not left at zero
-        assert tx.execute("SELECT COUNT(*) FROM unyo_rollups WHERE calls = 0")[0][0] == 0
-        assert tx.execute("SELECT MIN(hour) FROM unyo_rollups")[0][0] == int((T0 + 12 * HOUR) // HOUR)
+        for table in (_rollup.HOURLY, _rollup.DAILY):
+            assert tx.execute(f"SELECT COUNT(*) FROM {table} WHERE calls <= 0")[0][0] == 0
+        assert tx.execute("SELECT MIN(slot) FROM unyo_rollups")[0][0] == int((T0 + 12 * HOUR) // HOUR)
 
 
 def test_logs_filters_match_a_brute_force_filter(db_url: str) -> None:
@@ -236,12 +240,10 @@ def test_each_logs_filter_uses_its_index(db_url: str, filters: dict[str, Any], i
 def test_report_queries_use_indexes(db_url: str) -> None:
     store = open_store(db_url)
     _write(store, _records(60))
-    rollup_plan = _plan(
-        store,
-        "SELECT dim, value, SUM(calls) FROM unyo_rollups WHERE hour >= ? AND dim <> 'all' GROUP BY dim, value",
-        [1],
-    )
-    assert "sqlite_autoindex_unyo_rollups" in rollup_plan or "unyo_rollups_pkey" in rollup_plan, rollup_plan
+    for table in (_rollup.HOURLY, _rollup.DAILY):
+        sql = f"SELECT dim, value, SUM(calls) FROM {table} WHERE slot >= ? AND dim <> 'all' GROUP BY dim, value"
+        plan = _plan(store, sql, [1])
+        assert f"sqlite_autoindex_{table}" in plan or f"{table}_pkey" in plan, plan
     raw_plan = _plan(
         store, f"SELECT {', '.join(_rollup.FIELDS)} FROM unyo_calls WHERE ts >= ? AND ts < ?", [T0, T0 + 1]
     )

@@ -1,10 +1,12 @@
-"""Rollups: the calls summed per hour and dimension, so reports never read every call.
+"""Rollups: the calls summed per UTC day and hour and per dimension, so reports never read every call.
 
-One row of `unyo_rollups` per (hour, budget day, dimension, value): the hour is UTC, `ts // 3600`
-of the call's start; the dimensions are `all`, `model`, `role`, `user`, `tag`, `status` and `api`.
-The rows change in the transaction that writes or deletes the calls (`record`, `remove`), so
-they always equal a sum over `unyo_calls`. A report since any moment reads the whole hours from
-the rollups and the part-hour before the first of them from the calls (at most an hour of rows).
+One row per (slot, budget day, dimension, value) in `unyo_rollups` (slot = UTC hour, `ts // 3600`
+of the call's start) and in `unyo_rollups_daily` (slot = UTC day, `ts // 86400`); the dimensions
+are `all`, `model`, `role`, `user`, `tag`, `status` and `api`. The rows change in the transaction
+that writes or deletes the calls (`record`, `remove`), so they always equal a sum over
+`unyo_calls`. A report since any moment reads the whole days from the daily rollups, the whole
+hours before them from the hourly ones, and the part-hour before those from the calls
+themselves (at most an hour of rows): a month is ~30 x 90 rows, not a million.
 
 Listing models (api `models`) is not a billable call: such records count only under
 (`api`, `models`), never in the totals or the other dimensions.
@@ -18,6 +20,7 @@ within a factor 2^(1/8) (about +-9 %) of the exact value between 10 ms and 655 s
 from __future__ import annotations
 
 import math
+import operator
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -41,7 +44,8 @@ FIELDS = (
 )  # fmt: skip
 COUNTS = ("calls", "failed", "cache_hits", "input_tokens", "cached_tokens", "output_tokens", "reasoning_tokens")
 HIST = tuple(f"h{i}" for i in range(BUCKETS))
-KEY = ("hour", "day", "dim", "value")
+KEY = ("slot", "day", "dim", "value")
+HOURLY, DAILY = "unyo_rollups", "unyo_rollups_daily"
 
 
 def bucket(latency_s: float) -> int:
@@ -92,7 +96,7 @@ class Sums:
         for name in (*COUNTS, "unpriced"):
             setattr(self, name, getattr(self, name) + getattr(other, name))
         self.cost += other.cost
-        self.hist = [a + b for a, b in zip(self.hist, other.hist, strict=True)]
+        self.hist = list(map(operator.add, self.hist, other.hist))
 
     def percentile(self, q: float) -> float | None:
         """The bucket value holding the same rank as the in-memory report used: the lower median
@@ -141,8 +145,12 @@ def contributions(record: dict[str, Any]) -> Iterator[tuple[str, str]]:
             yield dim, _value(record[column])
 
 
-def deltas(records: Iterable[dict[str, Any]], sign: int = 1) -> dict[tuple[int, str, str, str], Sums]:
-    out: dict[tuple[int, str, str, str], Sums] = {}
+Changes = dict[tuple[int, str, str, str], Sums]
+
+
+def deltas(records: Iterable[dict[str, Any]], sign: int = 1) -> Changes:
+    """What the calls add to the hourly rollups (`sign=-1`: what removing them takes away)."""
+    out: Changes = {}
     for record in records:
         hour, day = int(record["ts"] // 3600), str(record["day"])
         for dim, value in contributions(record):
@@ -154,27 +162,29 @@ def deltas(records: Iterable[dict[str, Any]], sign: int = 1) -> dict[tuple[int, 
     return out
 
 
-def _upsert_sql(store: Store, buckets: tuple[int, ...]) -> str:
+def daily(hourly: Changes) -> Changes:
+    out: Changes = {}
+    for (hour, day, dim, value), sums in hourly.items():
+        out.setdefault((hour // 24, day, dim, value), Sums()).merge(sums)
+    return out
+
+
+def _upsert_sql(store: Store, table: str, buckets: tuple[int, ...]) -> str:
     hist = [HIST[i] for i in buckets]  # only the buckets that change: the others start at 0 and stay
     columns = (*KEY, *COUNTS, "cost", "unpriced", *hist)
-    updates = [f"{c} = unyo_rollups.{c} + excluded.{c}" for c in (*COUNTS, "unpriced", *hist)]
-    updates.append(f"cost = {store.money_add('unyo_rollups.cost', 'excluded.cost')}")
+    updates = [f"{c} = {table}.{c} + excluded.{c}" for c in (*COUNTS, "unpriced", *hist)]
+    updates.append(f"cost = {store.money_add(f'{table}.cost', 'excluded.cost')}")
     return (
-        f"INSERT INTO unyo_rollups ({', '.join(columns)}) VALUES ({', '.join('?' for _ in columns)}) "
+        f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({', '.join('?' for _ in columns)}) "
         f"ON CONFLICT ({', '.join(KEY)}) DO UPDATE SET {', '.join(updates)}"
     )
 
 
-def apply(tx: Tx, store: Store, changes: dict[tuple[int, str, str, str], Sums]) -> None:
-    """Add the changes to the rollups (in key order: concurrent writers lock rows in one order);
-    rows left with no calls are deleted. One call changes one histogram bucket, so settling it
-    sends 14 values per row, not 80."""
-    if not changes:
-        return
-    keys = sorted(changes)
-    buckets = tuple(i for i in range(BUCKETS) if any(changes[k].hist[i] for k in keys))
+def _apply(tx: Tx, store: Store, table: str, changes: Changes) -> None:
+    keys = sorted(changes)  # in key order: concurrent writers lock rows in one order
+    buckets = tuple(i for i, counts in enumerate(zip(*(changes[k].hist for k in keys))) if any(counts))
     tx.executemany(
-        _upsert_sql(store, buckets),
+        _upsert_sql(store, table, buckets),
         (
             [*key, *(getattr(s, c) for c in COUNTS), s.cost, s.unpriced, *(s.hist[i] for i in buckets)]
             for key in keys
@@ -184,8 +194,16 @@ def apply(tx: Tx, store: Store, changes: dict[tuple[int, str, str, str], Sums]) 
     emptied = [key for key in keys if changes[key].calls < 0]
     if emptied:
         tx.executemany(
-            "DELETE FROM unyo_rollups WHERE hour = ? AND day = ? AND dim = ? AND value = ? AND calls = 0", emptied
+            f"DELETE FROM {table} WHERE slot = ? AND day = ? AND dim = ? AND value = ? AND calls = 0", emptied
         )
+
+
+def apply(tx: Tx, store: Store, changes: Changes) -> None:
+    """Add hourly changes to both rollups; rows left with no calls are deleted. One call changes
+    one histogram bucket, so settling it sends 14 values per row, not 80."""
+    if changes:
+        _apply(tx, store, DAILY, daily(changes))
+        _apply(tx, store, HOURLY, changes)
 
 
 def record(tx: Tx, store: Store, records: Iterable[dict[str, Any]]) -> None:
@@ -222,25 +240,43 @@ def _sums(values: tuple[Any, ...]) -> Sums:
     return Sums(*counts, cost=cost, unpriced=unpriced, hist=hist)  # type: ignore[arg-type]
 
 
-def read(store: Store, since: float | None) -> Report:
-    """Totals and groups of the calls since `since` (all when None): whole hours from the rollups,
-    the part-hour before them from the calls themselves."""
-    first_hour = math.ceil(since / 3600) if since is not None else None
-    aggregates = ", ".join(
+def _aggregates(store: Store) -> str:
+    return ", ".join(
         [*(f"SUM({c})" for c in COUNTS), store.money_sum("cost"), "SUM(unpriced)", *(f"SUM({h})" for h in HIST)]
     )
-    where, params = ("WHERE hour >= ?", [first_hour]) if first_hour is not None else ("WHERE 1 = 1", [])
+
+
+def read(store: Store, since: float | None) -> Report:
+    """Totals and groups of the calls since `since` (all when None): whole UTC days from the
+    daily rollups, whole hours before them from the hourly ones, the part-hour before those
+    from the calls themselves."""
+    if since is None:
+        parts = [(DAILY, "1 = 1", [])]
+    else:
+        first_day, first_hour = math.ceil(since / 86400), math.ceil(since / 3600)
+        parts = [(DAILY, "slot >= ?", [first_day]), (HOURLY, "slot >= ? AND slot < ?", [first_hour, first_day * 24])]
     groups: dict[str, dict[str, Sums]] = {"day": {}}
+
+    def add(dim: str, value: str, sums: Sums) -> None:
+        found = groups.setdefault(dim, {}).get(value)
+        if found is None:
+            groups[dim][value] = sums
+        else:
+            found.merge(sums)
+
+    aggregates = _aggregates(store)
     with store.tx(write=False) as tx:
-        for dim, value, *values in tx.execute(
-            f"SELECT dim, value, {aggregates} FROM unyo_rollups {where} AND dim <> 'all' GROUP BY dim, value", params
-        ):
-            groups.setdefault(dim, {})[value] = _sums(tuple(values))
-        for day, *values in tx.execute(
-            f"SELECT day, {aggregates} FROM unyo_rollups {where} AND dim = 'all' GROUP BY day", params
-        ):
-            groups["day"][day] = _sums(tuple(values))
-        if since is not None and since < first_hour * 3600:  # type: ignore[operator]
+        for table, where, params in parts:
+            for dim, value, *values in tx.execute(
+                f"SELECT dim, value, {aggregates} FROM {table} WHERE {where} AND dim <> 'all' GROUP BY dim, value",
+                params,
+            ):
+                add(dim, value, _sums(tuple(values)))
+            for day, *values in tx.execute(
+                f"SELECT day, {aggregates} FROM {table} WHERE {where} AND dim = 'all' GROUP BY day", params
+            ):
+                add("day", day, _sums(tuple(values)))
+        if since is not None and since < first_hour * 3600:
             for row in tx.stream(
                 f"SELECT {', '.join(FIELDS)} FROM unyo_calls WHERE ts >= ? AND ts < ?", [since, first_hour * 3600]
             ):
