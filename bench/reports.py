@@ -305,6 +305,7 @@ def main() -> int:
     parser.add_argument("--tags", type=int, default=20)
     parser.add_argument("--stores", default="sqlite,postgresql")
     parser.add_argument("--drop", action="store_true", help="drop the cached PostgreSQL schema afterwards")
+    parser.add_argument("--repeat", type=int, default=3, help="runs per command, the best one counts (default 3)")
     opts = parser.parse_args()
     now = time.time()
     failures = 0
@@ -325,23 +326,35 @@ def main() -> int:
         }
         print(f"## {kind} (load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs)\n")
         print(
-            "| command | time (s) | CPU (s) | peak MB | empty ledger: time / CPU / MB | x empty (time) | goal | met |"
+            "| command | time (s) | CPU (s) | peak MB | empty ledger: time / CPU / MB | added by the ledger (s) "
+            "| goal | met (time) | met (CPU) |"
         )
-        print("|---|---:|---:|---:|---:|---:|---|---|")
+        print("|---|---:|---:|---:|---:|---:|---|---|---|")
         for label, args, goal_s, goal_mb in commands(out):
-            base_s, base_mb, base_cpu, _ = timed(args, env_base | {"UNYO_DB_URL": empty})
-            took, peak, cpu, code = timed(args, env_base | {"UNYO_DB_URL": url})
-            met = code == 0 and (goal_s is None or took <= goal_s) and (goal_mb is None or peak <= goal_mb)
+            runs = 1 if "export" in label else opts.repeat  # the best of N: the machine is shared
+            base_s, base_mb, base_cpu, _ = min(timed(args, env_base | {"UNYO_DB_URL": empty}) for _ in range(runs))
+            took, peak, cpu, code = min(timed(args, env_base | {"UNYO_DB_URL": url}) for _ in range(runs))
+            memory_ok = code == 0 and (goal_mb is None or peak <= goal_mb)
+            met = memory_ok and (goal_s is None or took <= goal_s)
+            met_cpu = memory_ok and (goal_s is None or cpu <= goal_s)
             failures += not met
             goal = " ".join(
                 g for g in (f"<= {goal_s:g} s" if goal_s else "", f"<= {goal_mb} MB" if goal_mb else "") if g
             )
             print(
                 f"| {label} | {took:.2f} | {cpu:.2f} | {peak:.0f} | {base_s:.2f} / {base_cpu:.2f} / {base_mb:.0f} | "
-                f"{took / base_s:.1f} | {goal} | "
-                f"{'yes' if met else f'NO (exit {code})' if code else 'NO'} |",
+                f"{took - base_s:+.2f} | {goal} | "
+                f"{'yes' if met else f'NO (exit {code})' if code else 'NO'} | {'yes' if met_cpu else 'NO'} |",
                 flush=True,
             )
+        print(
+            f"\nload average after: {os.getloadavg()[0]:.1f}. CPU is the command's own (user + sys); "
+            + (
+                "PostgreSQL's server work is in the time only."
+                if kind == "postgresql"
+                else "it includes SQLite's work."
+            )
+        )
         with_rollups, without = settle_cost(empty)
         print(
             f"\nsettling one call (in-process, empty ledger): {with_rollups:.2f} ms with rollups, "
