@@ -297,6 +297,93 @@ def settle_cost(url: str, calls: int = 1000, rounds: int = 10) -> tuple[float, f
     return spent[True] / calls * 1000, spent[False] / calls * 1000
 
 
+def prune_while_reserving(url: str, folder: Path, days: float, env: dict[str, str]) -> None:
+    """`unyo logs prune` (its own process) on a copy of the SQLite ledger while this process makes
+    budget reservations: how long prune takes, and what a reservation waits meanwhile against
+    the same reservations before it started (prune commits every PRUNE_BATCH calls)."""
+    from unyo._core._limits import BudgetConfig, Check, Limit, counter_keys
+    from unyo._records._audit import PRUNE_BATCH
+    from unyo._records._ledger import Ledger
+    from unyo._records._store import open_store
+
+    copy = folder / "prune-copy.db"
+    shutil.copyfile(Path(url.removeprefix("sqlite:///")), copy)
+    store = open_store(f"sqlite:///{copy}")
+    ledger = Ledger(store)
+    with store.tx(write=False) as tx:
+        before = tx.execute("SELECT COUNT(*) FROM unyo_calls")[0][0]
+    periods = BudgetConfig().period_keys()
+    keys = counter_keys("user01", None, periods)
+    check = Check("all", periods["day"], Limit("all", "day", Decimal(10**6)))
+    i = 0
+
+    def reserve() -> float:
+        nonlocal i
+        began = time.perf_counter()
+        ledger.reserve(f"prune-bench-{i}", Decimal("0.01"), [check], keys, 0.8, 60)
+        ledger.settle(f"prune-bench-{i}", None, keys, None)
+        i += 1
+        time.sleep(0.02)
+        return (time.perf_counter() - began - 0.02) * 1000
+
+    idle = sorted(reserve() for _ in range(50))
+    began = time.perf_counter()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "unyo", "logs", "prune", "--days", f"{days:g}", "--yes"],
+        env=env | {"UNYO_DB_URL": f"sqlite:///{copy}"},
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    waits = []
+    while proc.poll() is None:
+        waits.append(reserve())
+    took = time.perf_counter() - began
+    with store.tx(write=False) as tx:
+        after = tx.execute("SELECT COUNT(*) FROM unyo_calls")[0][0]
+    waits.sort()
+
+    def stats(ms: list[float]) -> str:
+        return f"median {ms[len(ms) // 2]:.1f} ms, p95 {ms[int(len(ms) * 0.95)]:.1f} ms, max {ms[-1]:.1f} ms"
+
+    print(
+        f"\nlogs prune --days {days:g} (own process) on a copy of the SQLite ledger: {before - after:,} of "
+        f"{before:,} calls deleted in {took:.1f} s ({PRUNE_BATCH:,} per transaction, exit {proc.returncode}). "
+        f"A budget reservation + settle meanwhile ({len(waits)}): {stats(waits)}; before prune: {stats(idle)}"
+    )
+    copy.unlink()
+
+
+LOGS_FILTERS = [
+    ("none", {}),
+    ("--user user37", {"user": "user37"}),
+    ("--tag tag15", {"tag": "tag15"}),
+    ("--model o4-mini", {"model": "o4-mini"}),
+    ("--model gpt-4 (prefix of 3)", {"model": "gpt-4"}),
+    ("--status interrupted", {"status": "interrupted"}),
+    ("--since 1h", {"since": -3600}),
+    ("--user nobody", {"user": "nobody"}),
+]
+
+
+def logs_in_process(url: str) -> str:
+    """The database part of `logs -n 50` with each filter (best of 5), without process start-up."""
+    from unyo._records._audit import query
+    from unyo._records._store import open_store
+
+    store = open_store(url)
+    cells = []
+    for label, filters in LOGS_FILTERS:
+        if "since" in filters:
+            filters = {"since": time.time() + filters["since"]}
+        best = float("inf")
+        for _ in range(5):
+            began = time.perf_counter()
+            rows = query(store, limit=50, **filters)
+            best = min(best, time.perf_counter() - began)
+        cells.append(f"{label}: {best * 1000:.1f} ms ({len(rows)} rows)")
+    return "; ".join(cells)
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--calls", type=int, default=1_000_000)
@@ -305,6 +392,9 @@ def main() -> int:
     parser.add_argument("--tags", type=int, default=20)
     parser.add_argument("--stores", default="sqlite,postgresql")
     parser.add_argument("--drop", action="store_true", help="drop the cached PostgreSQL schema afterwards")
+    parser.add_argument(
+        "--prune", type=float, default=20, help="also time `logs prune --days N` on a copy (SQLite; 0: skip)"
+    )
     parser.add_argument("--repeat", type=int, default=3, help="runs per command, the best one counts (default 3)")
     opts = parser.parse_args()
     now = time.time()
@@ -355,6 +445,9 @@ def main() -> int:
                 else "it includes SQLite's work."
             )
         )
+        print(f"\nlogs -n 50, the query alone (in-process, best of 5): {logs_in_process(url)}")
+        if kind == "sqlite" and opts.prune:
+            prune_while_reserving(url, out, opts.prune, env_base)
         with_rollups, without = settle_cost(empty)
         print(
             f"\nsettling one call (in-process, empty ledger): {with_rollups:.2f} ms with rollups, "

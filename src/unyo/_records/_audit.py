@@ -280,7 +280,7 @@ def prune_counts(
 _PRUNABLE = "ts < ? AND ts < ? AND COALESCE(month, '') <> ?"
 
 
-PRUNE_BATCH = 5000  # rows per write transaction: budgets reserve between two batches
+PRUNE_BATCH = 1000  # calls per write transaction: a reservation waits at most one batch
 
 
 def prune(
