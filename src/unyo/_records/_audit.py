@@ -296,8 +296,9 @@ def prune(
     the retention, so `unyo usage` keeps agreeing with `unyo budget`; those older than the
     retention lose their prompt and output text instead. Calls are deleted `batch` at a time,
     oldest first, each batch in its own short write transaction that also takes them out of
-    the rollups, so memory stays bounded and reservations never wait long. Returns the call
-    records deleted."""
+    the rollups, with a pause between batches where the store needs one (SQLite), so memory
+    stays bounded and a reservation waits at most about one batch. Returns the call records
+    deleted."""
     from unyo._records import _rollup
 
     cutoff, keep_from, month = prune_bounds(retention_days, now, budget)
@@ -315,6 +316,7 @@ def prune(
             tx.executemany("DELETE FROM unyo_calls WHERE id = ?", [[row[0]] for row in rows])
         removed += len(rows)
         after = rows[-1][1]
+        time.sleep(store.batch_pause_s)  # let waiting reservations in before the next batch
     after = -1e18
     while True:
         with store.tx() as tx:
@@ -327,6 +329,7 @@ def prune(
                 break
             tx.executemany("UPDATE unyo_calls SET prompt = NULL, output = NULL WHERE id = ?", [[r[0]] for r in rows])
         after = rows[-1][1]
+        time.sleep(store.batch_pause_s)
     with store.tx() as tx:
         tx.execute("DELETE FROM unyo_tool_calls WHERE ts < ?", [cutoff])
         tx.execute(

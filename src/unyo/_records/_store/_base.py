@@ -78,6 +78,9 @@ class Store:
     dialect = "?"
     placeholder = "?"
     types: dict[str, str] = {}
+    # how long a long job writing in batches (logs prune) leaves the write lock free between two of
+    # its transactions, so that writers waiting for it (budget reservations) get their turn
+    batch_pause_s = 0.0
 
     def __init__(self) -> None:
         self._local = threading.local()

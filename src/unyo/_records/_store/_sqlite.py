@@ -78,6 +78,9 @@ class SqliteStore(Store):
     dialect = "sqlite"
     placeholder = "?"
     types = {"money": "TEXT", "real": "REAL", "bigint": "INTEGER"}
+    # SQLite has no queue for its write lock: a waiting connection retries every <= 100 ms, so a
+    # job that takes the lock again at once could keep it from a reservation for seconds
+    batch_pause_s = 0.1
 
     def __init__(self, path: Path) -> None:
         super().__init__()
