@@ -301,13 +301,18 @@ def prune_while_reserving(url: str, folder: Path, days: float, env: dict[str, st
     """`unyo logs prune` (its own process) on a copy of the SQLite ledger while this process makes
     budget reservations: how long prune takes, and what a reservation waits meanwhile against
     the same reservations before it started (prune commits every PRUNE_BATCH calls)."""
+    import sqlite3
+
     from unyo._core._limits import BudgetConfig, Check, Limit, counter_keys
     from unyo._records._audit import PRUNE_BATCH
     from unyo._records._ledger import Ledger
     from unyo._records._store import open_store
 
     copy = folder / "prune-copy.db"
-    shutil.copyfile(Path(url.removeprefix("sqlite:///")), copy)
+    for stale in (copy, Path(f"{copy}-wal"), Path(f"{copy}-shm")):
+        stale.unlink(missing_ok=True)
+    with sqlite3.connect(url.removeprefix("sqlite:///")) as source, sqlite3.connect(copy) as target:
+        source.backup(target)  # a consistent copy, WAL included
     store = open_store(f"sqlite:///{copy}")
     ledger = Ledger(store)
     with store.tx(write=False) as tx:
@@ -350,7 +355,8 @@ def prune_while_reserving(url: str, folder: Path, days: float, env: dict[str, st
         f"{before:,} calls deleted in {took:.1f} s ({PRUNE_BATCH:,} per transaction, exit {proc.returncode}). "
         f"A budget reservation + settle meanwhile ({len(waits)}): {stats(waits)}; before prune: {stats(idle)}"
     )
-    copy.unlink()
+    for done in (copy, Path(f"{copy}-wal"), Path(f"{copy}-shm")):
+        done.unlink(missing_ok=True)
 
 
 LOGS_FILTERS = [
