@@ -67,6 +67,7 @@ def run_cli(
         [sys.executable, "-m", "unyo", *args],
         env=full_env,
         input=input,
+        stdin=None if input is not None else subprocess.DEVNULL,  # a user's empty stdin, never the runner's
         capture_output=True,
         text=True,
         cwd=cwd,

@@ -219,7 +219,7 @@ def test_row_errors_fail_their_row_and_transient_ones_are_resubmitted(fault: Fau
 
     fault.batch_expire_after = None
     second = run_batch(fault)
-    assert second.returncode == 0, second.stderr
+    assert second.returncode == 8, second.stderr  # two rows failed for good (exit 8 tells cron)
     assert [line["custom_id"] for line in uploads(fault)[1]] == ["3", "5"]  # only the unanswered rows went again
     rows = {r["id"]: r for r in read_csv(clean_env / "out.csv")}
     assert [rows[i]["unyo_status"] for i in ("r1", "r2", "r3", "r4", "r5")] == ["failed", "failed", "ok", "ok", "ok"]
@@ -308,7 +308,7 @@ def test_rows_needing_map_reduce_fail_at_planning_with_a_way_out(fault: FaultSer
     long = "\n\n".join(f"## 第{i}章\n" + "この章では請求の手順と確認事項を詳しく説明します。" * 8 for i in range(1, 6))
     write_csv(clean_env / "in.csv", ["短い文書です。", long])
     args = ("run", "summarize", "--input", "in.csv", "--output", "out.csv", "--set", "part_tokens=120")
-    result = run_cli(*args, *BATCH, env=env_for(fault))
+    result = run_cli(*args, *BATCH, "--allow-failures", env=env_for(fault))
     assert result.returncode == 0, result.stderr
     rows = read_csv(clean_env / "out.csv")
     assert rows[0]["unyo_status"] == "ok"

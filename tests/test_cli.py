@@ -85,7 +85,7 @@ def test_usage_errors_exit_2(fault: FaultServer) -> None:
     assert run_cli("ask", "--temperature", "hot", "x", env=_env(fault)).returncode == 2
     assert run_cli("nonsense").returncode == 2
     empty = run_cli("ask", "-", env=_env(fault), input="   ")
-    assert empty.returncode == 3 and "prompt is empty" in empty.stderr
+    assert empty.returncode == 2 and "prompt is empty" in empty.stderr
 
 
 def test_help_lists_exit_codes() -> None:

@@ -111,7 +111,7 @@ def test_logs_filters_and_json(fault: FaultServer) -> None:
         and "removed 0 " in pruned.stdout
         and len(run_cli("logs", "--json", env=env_for(fault)).stdout.splitlines()) == 4
     )
-    assert run_cli("logs", "--since", "yesterday-ish", env=env_for(fault)).returncode == 3
+    assert run_cli("logs", "--since", "yesterday-ish", env=env_for(fault)).returncode == 2
 
 
 def test_estimate_normal_and_worst_case_with_formula() -> None:

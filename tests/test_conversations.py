@@ -163,7 +163,7 @@ def test_cli_chat_resumes_and_conversations_command(fault: FaultServer, clean_en
     listed = run_cli("conversations", "list", "--json", env=env)
     assert [(r["id"], r["user"], r["turns"]) for r in json.loads(listed.stdout)] == [("c7", "alice", 4)]
     assert json.loads(run_cli("conversations", "list", "--user", "bob", "--json", env=env).stdout) == []
-    assert run_cli("conversations", "rm", "c7", "--user", "bob", env=env).returncode == 3
-    removed = run_cli("conversations", "rm", "c7", "--user", "alice", env=env)
+    assert run_cli("conversations", "rm", "c7", "--user", "bob", "--yes", env=env).returncode == 3
+    removed = run_cli("conversations", "rm", "c7", "--user", "alice", "--yes", env=env)
     assert removed.returncode == 0 and "4 turns" in removed.stdout
     assert json.loads(run_cli("conversations", "list", "--json", env=env).stdout) == []

@@ -42,6 +42,7 @@ EXPECTED = {
     "UnpricedModel",
     "UnyoError",
     "Usage",
+    "UsageError",
     "ask",
     "ask_structured",
     "call_info",
@@ -82,8 +83,17 @@ EXPECTED = {
     "aask_with_tools",
     "aclassify",
     "aconversation",
+    "agenerate_image",
+    "generate_image",
+    "GeneratedImages",
     "arun_task",
     "astream",
+    # issue 17: fine-tuning
+    "DatasetInvalid",
+    "finetune",
+    # issue 16: evals
+    "evaluate",
+    "aevaluate",
 }
 
 

@@ -155,7 +155,7 @@ def test_cli_schema_file_and_json_record(fault: FaultServer, clean_env: Path) ->
     record = json.loads(out.stdout)
     assert record["parsed"] == {"label": "spam"} and Decimal(record["cost_usd"]) > 0
     bad = run_cli("ask", "--schema", "missing.json", "x", env=env, cwd=clean_env)
-    assert bad.returncode == 3 and "missing.json" in bad.stderr
+    assert bad.returncode == 2 and "missing.json" in bad.stderr
 
 
 @pytest.mark.local_model
@@ -232,7 +232,10 @@ def test_classify_without_logprobs_reports_self_reported_confidence(fault: Fault
 @pytest.mark.local_model
 def test_classify_on_the_local_model() -> None:
     result = unyo.classify(
-        "The app crashes when I press save.", ["billing", "bug", "other"], client=unyo.OpenAI(profile="local")
+        "The app crashes when I press save.",
+        ["billing", "bug", "other"],
+        via="llm",
+        client=unyo.OpenAI(profile="local"),
     )
     assert result.label in ("billing", "bug", "other") and result.source == "self_reported"
     assert 0 <= (result.confidence or 0) <= 1

@@ -168,12 +168,12 @@ def test_async_client_parse_and_stream_helper(fault: FaultServer) -> None:
             final = await stream.get_final_response()
         assert final.output_text
         with pytest.raises(unyo.UnpricedModel):
-            await client.images.generate(prompt="a cat", model="gpt-image-1")
+            await client.images.edit(image=b"GIF89a", prompt="a cat", model="gpt-image-1")
         raw = await client.with_options(timeout=5).responses.with_raw_response.create(model="gpt-4o-mini", input="hi")
         assert unyo.call_info(raw).status == "completed"
 
     asyncio.run(main())
-    assert [r["api"] for r in audit_rows()] == ["responses", "responses", "images.generate", "responses"]
+    assert [r["api"] for r in audit_rows()] == ["responses", "responses", "images.edit", "responses"]
 
 
 # --- the whole surface, by introspection ---------------------------------------------------

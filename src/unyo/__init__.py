@@ -30,11 +30,13 @@ _EXPORTS = {
     "CancelToken": "unyo._core._stream",
     "Cancelled": "unyo._types._errors",
     "ConfigError": "unyo._types._errors",
+    "UsageError": "unyo._types._errors",
     "Conflict": "unyo._types._errors",
     "Conversation": "unyo._quality._conversations",
     "ConnectionFailed": "unyo._types._errors",
     "ContextTooLong": "unyo._types._errors",
     "ConversationDenied": "unyo._types._errors",
+    "DatasetInvalid": "unyo._types._errors",
     "MalformedResponse": "unyo._types._errors",
     "NotFound": "unyo._types._errors",
     "OpenAI": "unyo._client._openai",
@@ -76,7 +78,12 @@ _EXPORTS = {
     "aask_with_tools": "unyo._quality._tool_loop",
     "aclassify": "unyo._quality._classify",
     "aconversation": "unyo._quality._conversations",
+    "agenerate_image": "unyo._quality._image_gen",
+    "generate_image": "unyo._quality._image_gen",
+    "GeneratedImages": "unyo._quality._image_gen",
     "arun_task": "unyo._jobs._tasks",
+    "aevaluate": "unyo._evals",
+    "evaluate": "unyo._evals",
     "astream": "unyo._quality._ask",
     "ask": "unyo._quality._ask",
     "ask_structured": "unyo._quality._structured",
@@ -84,6 +91,7 @@ _EXPORTS = {
     "call_info": "unyo._types._call",
     "classify": "unyo._quality._classify",
     "conversation": "unyo._quality._conversations",
+    "finetune": "unyo._jobs._finetune",
     "load_settings": "unyo._core._config",
     "register_profile": "unyo._providers._profiles",
     "run_task": "unyo._jobs._tasks",
@@ -102,12 +110,14 @@ if TYPE_CHECKING:  # pragma: no cover
     from unyo._core._pipeline import Pipeline
     from unyo._core._steps import SHAPING_STEPS
     from unyo._core._stream import AsyncTextStream, CancelToken, StreamResult, TextStream
+    from unyo._evals import aevaluate, evaluate
     from unyo._jobs._tasks import Task, TaskResult, arun_task, run_task
     from unyo._money._budget import BudgetWarning
     from unyo._providers._profiles import Profile, register_profile
     from unyo._quality._ask import Answer, aask, ask, astream, stream
     from unyo._quality._classify import Classification, aclassify, classify
     from unyo._quality._conversations import Conversation, aconversation, conversation
+    from unyo._quality._image_gen import GeneratedImages, agenerate_image, generate_image
     from unyo._quality._structured import Parsed, aask_structured, ask_structured
     from unyo._quality._tool_loop import ToolAnswer, ToolCallRecord, ToolRequest, aask_with_tools, ask_with_tools
     from unyo._quality._tools import Tool, ToolRegistry, tool

@@ -7,6 +7,7 @@ import argparse
 import importlib
 import sys
 from collections.abc import Sequence
+from typing import Any
 
 EXIT_CODES = """exit codes:
   0    ok
@@ -17,6 +18,7 @@ EXIT_CODES = """exit codes:
   5    rate limit or quota exhausted
   6    upstream failure after retries (5xx, timeout, connection, broken stream)
   7    invalid request (400, 404, 422, context too long, output invalid)
+  8    a batch ended with failed rows (they carry unyo_error; --allow-failures makes this 0)
   130  cancelled (Ctrl-C)"""
 
 
@@ -29,6 +31,41 @@ def _common(p: argparse.ArgumentParser) -> None:
         ),
     )
     p.add_argument("--config", metavar="FILE", help="use this unyo.toml instead of the project's (as UNYO_CONFIG does)")
+    p.add_argument(
+        "--color",
+        choices=["auto", "always", "never"],
+        default="auto",
+        help="styling: auto (on a terminal, unless NO_COLOR is set; FORCE_COLOR forces it), always, never",
+    )
+
+
+def _listing(p: argparse.ArgumentParser) -> None:
+    """--format for a command that prints a listing (see `_output`)."""
+    p.add_argument(
+        "--format",
+        choices=["table", "tsv", "csv", "json", "jsonl"],
+        help="table on a terminal, tsv when piped (default); csv, json (one array), jsonl (one object a line)",
+    )
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
+
+
+def _temperature(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not 0 <= value <= 2:
+        raise argparse.ArgumentTypeError(f"must be between 0 and 2, got {value:g}")
+    return value
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -52,11 +89,27 @@ def build_parser() -> argparse.ArgumentParser:
         epilog=EXIT_CODES,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    ask.add_argument("prompt", nargs="?", default="-", help="the prompt, or - to read it from stdin (the default)")
-    ask.add_argument("-m", "--model", help="model id or role (main, premium, bulk, ...)")
+    ask.add_argument(
+        "prompt",
+        nargs="*",
+        help="the instruction; piped stdin, @FILE words and --file are the material it applies to "
+        "(material first, instruction last); with no words stdin is the prompt",
+    )
+    ask.add_argument(
+        "--file", action="append", default=[], metavar="PATH", help="add a text file's content (repeatable)"
+    )
+    ask.add_argument("-m", "--model", help="model id, role (main, premium, bulk, ...) or alias (`unyo aliases`)")
     ask.add_argument("--system", help="system instructions")
-    ask.add_argument("--max-output-tokens", type=int, help="output cap (default UNYO_MAX_OUTPUT_TOKENS, 1024)")
-    ask.add_argument("--temperature", type=float)
+    ask.add_argument("-t", "--template", metavar="NAME", help="use a saved template (`unyo templates`)")
+    ask.add_argument("-c", "--continue", dest="continue_", action="store_true", help="continue your last conversation")
+    ask.add_argument("--conversation", metavar="ID", help="continue (or start) the conversation with this id")
+    ask.add_argument(
+        "--max-output-tokens",
+        "--max-tokens",
+        type=_positive_int,
+        help="output cap (default UNYO_MAX_OUTPUT_TOKENS, 1024); --max-tokens is the SDK's name for it",
+    )
+    ask.add_argument("--temperature", type=_temperature, help="0 to 2")
     ask.add_argument(
         "--stream",
         action=argparse.BooleanOptionalAction,
@@ -78,16 +131,39 @@ def build_parser() -> argparse.ArgumentParser:
         default=2,
         help="with --schema: extra calls allowed to fix invalid output (default 2)",
     )
-    ask.add_argument("--user", help="who the call is for (budgets, reports, cache scope)")
+    ask.add_argument(
+        "--user", help="who the call is for (budgets, reports, cache scope; -c/--conversation: whose conversation)"
+    )
     ask.add_argument("--tag", help="task tag (budgets and reports group by it)")
+    ask.add_argument(
+        "--image",
+        action="append",
+        default=[],
+        metavar="FILE|URL",
+        help="an image to ask about (repeatable): a PNG/JPEG/WEBP/GIF file or an http(s) URL",
+    )
+    ask.add_argument("--image-detail", choices=["low", "high", "auto"], default="auto", help="image detail (tokens)")
     _common(ask)
     ask.set_defaults(handler="unyo._cli._ask:run")
+
+    image = sub.add_parser("image", help="generate an image and save it (Images API; budgeted, audited)")
+    image.add_argument("prompt", nargs="?", default="-", help="what to draw, or - to read it from stdin")
+    image.add_argument("-o", "--output", default="image.png", help="where to save it (n > 1: out-2.png, ...)")
+    image.add_argument("-m", "--model", default="gpt-image-1", help="gpt-image-1 (default), dall-e-3, dall-e-2 ...")
+    image.add_argument("--size", help="e.g. 1024x1024, 1536x1024 (default: the model's)")
+    image.add_argument("--quality", help="low / medium / high (GPT image), standard / hd (dall-e-3)")
+    image.add_argument("-n", type=int, default=1, help="how many images (default 1)")
+    image.add_argument("--json", action="store_true", help="print one JSON record: paths, hashes, cost")
+    image.add_argument("--user", help="who the call is for (budgets, reports)")
+    image.add_argument("--tag", help="task tag (budgets and reports group by it)")
+    _common(image)
+    image.set_defaults(handler="unyo._cli._image:run")
 
     chat = sub.add_parser("chat", help="interactive chat; Ctrl-C stops the reply, Ctrl-C at the prompt or `exit` quits")
     chat.add_argument("-m", "--model")
     chat.add_argument("--system")
-    chat.add_argument("--max-output-tokens", type=int)
-    chat.add_argument("--temperature", type=float)
+    chat.add_argument("--max-output-tokens", "--max-tokens", type=_positive_int)
+    chat.add_argument("--temperature", type=_temperature, help="0 to 2")
     chat.add_argument("--api", choices=["responses", "chat"])
     chat.add_argument("--user", help="whose conversation: with --user the conversation is stored and can be resumed")
     chat.add_argument("--conversation", metavar="ID", help="resume (or start) this conversation; needs --user")
@@ -117,6 +193,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     convs.add_argument("-n", "--limit", type=int, default=50)
     convs.add_argument("--json", action="store_true")
+    convs.add_argument("-y", "--yes", action="store_true", help="rm: do not ask first (required when not a terminal)")
+    _listing(convs)
     _common(convs)
     convs.set_defaults(handler="unyo._cli._conversations:run")
 
@@ -179,6 +257,9 @@ def build_parser() -> argparse.ArgumentParser:
         "--max-cost", help="batch: USD for the whole batch (across resumes); stops cleanly before exceeding it"
     )
     run.add_argument("--retry-failed", action="store_true", help="batch: run rows that failed before again")
+    run.add_argument(
+        "--allow-failures", action="store_true", help="batch: exit 0 even when rows failed (default: exit 8)"
+    )
     run.add_argument("--restart", action="store_true", help="batch: discard the journal and start over")
     run.add_argument(
         "--dry-run",
@@ -187,10 +268,20 @@ def build_parser() -> argparse.ArgumentParser:
     )
     run.add_argument(
         "--via",
-        choices=["sync", "batch-api"],
+        choices=["sync", "batch-api", "embeddings", "llm"],
         default="sync",
         help="batch: sync (default: concurrent calls) or batch-api (the provider's Batch API: JSONL upload, "
-        "results within 24 h, at its discount; the same command later collects them)",
+        "results within 24 h, at its discount; the same command later collects them); "
+        "embeddings / llm: how label fields (classify, triage's category) are chosen "
+        "(default: the profile's choice, embeddings on the local profile)",
+    )
+    run.add_argument(
+        "--labels", metavar="FILE", help="classify, triage: the labels file (TOML/JSON: name, description, examples)"
+    )
+    run.add_argument(
+        "--embedding-model",
+        metavar="MODEL",
+        help="with --via embeddings: a provider's embedding model (priced), instead of the bundled free one",
     )
     run.add_argument("--poll", type=float, default=30.0, help="batch-api: seconds between status checks (default 30)")
     run.add_argument(
@@ -218,11 +309,13 @@ def build_parser() -> argparse.ArgumentParser:
     tasks.add_argument("action", choices=["list", "show"])
     tasks.add_argument("name", nargs="?")
     tasks.add_argument("--json", action="store_true")
+    _listing(tasks)
     _common(tasks)
     tasks.set_defaults(handler="unyo._cli._tasks:run")
 
     models = sub.add_parser("models", help="the profile's models, roles and context windows")
     models.add_argument("--json", action="store_true")
+    _listing(models)
     _common(models)
     models.set_defaults(handler="unyo._cli._models:run")
 
@@ -258,6 +351,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     usage.add_argument("--json", action="store_true")
     usage.add_argument("--html", metavar="FILE", help="write a self-contained HTML report with charts")
+    _listing(usage)
     _common(usage)
     usage.set_defaults(handler="unyo._cli._usage:run")
 
@@ -305,6 +399,7 @@ def build_parser() -> argparse.ArgumentParser:
     budget = sub.add_parser("budget", help="budget limits: spent, reserved, remaining in the current period")
     budget.add_argument("--user", help="show the per-user limits for this user")
     budget.add_argument("--json", action="store_true")
+    _listing(budget)
     _common(budget)
     budget.set_defaults(handler="unyo._cli._budget:run")
 
@@ -335,8 +430,11 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="show tool calls instead: name, outcome, masked arguments, duration, result size",
     )
+    _listing(logs)
     _common(logs)
     logs.set_defaults(handler="unyo._cli._logs:run")
+
+    _eval_parser(sub)
 
     est = sub.add_parser("estimate", help="monthly cost of a planned workload: normal and worst case, with the formula")
     est.add_argument("-m", "--model", help="model id or role (default: main)")
@@ -344,7 +442,10 @@ def build_parser() -> argparse.ArgumentParser:
     est.add_argument("--input-tokens", type=float, required=True, help="average input tokens per request")
     est.add_argument("--output-tokens", type=float, required=True, help="average output tokens per request")
     est.add_argument(
-        "--max-output-tokens", type=int, help="the output cap (the worst case; default UNYO_MAX_OUTPUT_TOKENS)"
+        "--max-output-tokens",
+        "--max-tokens",
+        type=_positive_int,
+        help="the output cap (the worst case; default UNYO_MAX_OUTPUT_TOKENS)",
     )
     est.add_argument(
         "--days", type=float, default=30, help="days per month the workload runs (default 30; 22 for working days)"
@@ -368,15 +469,105 @@ def build_parser() -> argparse.ArgumentParser:
     est.add_argument("--json", action="store_true")
     _common(est)
     est.set_defaults(handler="unyo._cli._estimate:run")
+
+    templates = sub.add_parser("templates", help="saved prompts: system text, prompt with $input, model, caps, schema")
+    templates.add_argument("action", choices=["save", "list", "show", "edit", "rm"])
+    templates.add_argument("name", nargs="?")
+    templates.add_argument("--system", help="save: system instructions")
+    templates.add_argument("--prompt", help="save: the prompt, with $input where the user's text goes")
+    templates.add_argument("-m", "--model", help="save: model id, role or alias")
+    templates.add_argument("--max-output-tokens", "--max-tokens", type=_positive_int, help="save: output cap")
+    templates.add_argument("--temperature", type=_temperature, help="save: 0 to 2")
+    templates.add_argument("--schema", help="save: a JSON Schema file the answer must match")
+    _listing(templates)
+    _common(templates)
+    templates.set_defaults(handler="unyo._cli._templates:run_templates")
+
+    aliases = sub.add_parser("aliases", help="short names for models: set NAME MODEL, list, rm NAME")
+    aliases.add_argument("action", choices=["set", "list", "rm"])
+    aliases.add_argument("name", nargs="?")
+    aliases.add_argument("model", nargs="?")
+    _listing(aliases)
+    _common(aliases)
+    aliases.set_defaults(handler="unyo._cli._templates:run_aliases", _no_alias=True)
+
+    completion = sub.add_parser("completion", help="print a shell completion script: bash, zsh or fish")
+    completion.add_argument("shell", choices=["bash", "zsh", "fish"])
+    completion.set_defaults(handler="unyo._cli._completion:run")
+
+    from unyo._cli._finetune import add_parser as add_finetune  # argparse only: help stays instant
+
+    add_finetune(sub, _common)
+
+    from unyo._cli._examples import epilog
+
+    for name, command in sub.choices.items():  # every command's help ends with its examples
+        command.epilog = epilog(name, command.epilog or "")
+        command.formatter_class = argparse.RawDescriptionHelpFormatter
     return parser
+
+
+EVAL_EXIT_CODES = """exit codes:
+  0    every gate passed (no gate given: the run completed)
+  2    the suite is malformed (the error names the file, line and case)
+  4    --max-cost reached: the run stopped cleanly; run again to continue
+  10   a quality gate failed: --fail-under, or --fail-on-regression found a regression
+  other codes as for every command (3 configuration, 5 rate limit or quota, 130 Ctrl-C)"""
+
+
+def _eval_parser(sub: Any) -> None:
+    ev = sub.add_parser(
+        "eval",
+        help="run an eval suite (SUITE.yaml or --task NAME); `eval compare`, `eval audit`",
+        description="unyo eval SUITE.yaml | unyo eval --task triage | unyo eval compare --task classify -m main "
+        "-m bulk -m local | unyo eval audit --since 7d --sample 50",
+        epilog=EVAL_EXIT_CODES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    ev.add_argument("target", nargs="?", help="a suite file, or `compare` / `audit`")
+    ev.add_argument(
+        "--task", help="the built-in suite of a task (triage, classify, extract, minutes, summarize, draft)"
+    )
+    ev.add_argument("-m", "--model", action="append", help="model id, role or profile (repeatable; replaces providers)")
+    ev.add_argument("--json", action="store_true", help="print the whole report as JSON")
+    ev.add_argument("--output", metavar="FILE", help="also write the JSON report here (a later --baseline)")
+    ev.add_argument("--junit", metavar="FILE", help="write JUnit XML for CI")
+    ev.add_argument("--html", metavar="FILE", help="write one self-contained HTML report (matrix, diffs, charts)")
+    ev.add_argument("--fail-under", type=float, metavar="RATE", help="exit 10 when the pass rate is below RATE (0.9)")
+    ev.add_argument("--max-cost", metavar="USD", help="stop cleanly before this run spends more (exit 4)")
+    ev.add_argument("--baseline", metavar="FILE", help="a previous --json/--output report: mark regressions")
+    ev.add_argument("--fail-on-regression", action="store_true", help="exit 10 on any pass -> fail against --baseline")
+    ev.add_argument("--dry-run", action="store_true", help="print the estimated cost and send nothing")
+    ev.add_argument("--concurrency", type=int, metavar="N", help="at most N calls in flight (default: adaptive)")
+    ev.add_argument("--rpm", type=float, help="at most this many requests per minute")
+    ev.add_argument("--no-cache", action="store_true", help="send every call again instead of using cached answers")
+    ev.add_argument("--restart", action="store_true", help="discard an interrupted run's journal and start over")
+    ev.add_argument("--limit", type=int, metavar="N", help="only the first N cases")
+    ev.add_argument("--threshold", type=float, default=0.8, help="compare: the pass rate a model must meet (0.8)")
+    ev.add_argument("--since", help="audit: a duration (7d) or a date; default 7d")
+    ev.add_argument("--sample", type=int, default=50, help="audit: how many logged tool runs to check (default 50)")
+    ev.add_argument("--grader", help="audit: the grader model (default: the profile's main role)")
+    ev.add_argument("--tag", help="audit: only calls with this tag")
+    ev.add_argument("--user", help="who the run is for (budgets, audit)")
+    _common(ev)
+    ev.set_defaults(handler="unyo._cli._eval:run")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args, extra = parser.parse_known_args(argv)
+    if extra:
+        _place_positionals(parser, args, extra)
     if not getattr(args, "handler", None):
         parser.print_help()
         return 2
+    from unyo._cli._output import configure
+
+    configure(getattr(args, "format", None), getattr(args, "color", None))
+    if getattr(args, "model", None) and not getattr(args, "_no_alias", False):
+        from unyo._cli._templates import resolve_alias
+
+        args.model = resolve_alias(args.model)
     if getattr(args, "config", None):
         import os
 
@@ -389,10 +580,35 @@ def main(argv: Sequence[str] | None = None) -> int:
     except BrokenPipeError:
         return _broken_pipe()
     except KeyboardInterrupt:
-        print("\ncancelled", file=sys.stderr)
+        from unyo._types._lang import pick
+
+        print("\n" + pick("cancelled", "中断しました"), file=sys.stderr)
         return 130
     except Exception as exc:  # every error ends here: message, hint, exit code
-        return report(exc)
+        return report(exc, args, parser)
+
+
+def _place_positionals(parser: argparse.ArgumentParser, args: argparse.Namespace, extra: list[str]) -> None:
+    """argparse cannot fill an optional positional that follows an option (`run triage --set a=b
+    TEXT`): place such words where they belong, and refuse anything else as argparse would."""
+    sub = _subparser(parser, getattr(args, "command", None))
+    open_slots = [
+        a for a in (sub._actions if sub else []) if not a.option_strings and a.nargs in ("?", "*") and a.dest != "help"
+    ]
+    for word in extra:
+        if word.startswith("-") and word != "-":
+            (sub or parser).error(f"unrecognized arguments: {word}")
+        for action in open_slots:
+            value = getattr(args, action.dest, None)
+            if action.nargs == "*":
+                setattr(args, action.dest, [*(value or []), word])
+                break
+            if value is None or value == action.default:
+                setattr(args, action.dest, word)
+                open_slots.remove(action)
+                break
+        else:
+            (sub or parser).error(f"unrecognized arguments: {word}")
 
 
 def _broken_pipe() -> int:
@@ -410,17 +626,50 @@ def _broken_pipe() -> int:
     return 141
 
 
-def report(exc: BaseException) -> int:
+def report(exc: BaseException, args: argparse.Namespace | None = None, parser: Any = None) -> int:
+    """The error on stderr (a usage line first for a usage mistake), its hint, and the exit code.
+    With --json the same facts also go to stdout as one record, so a script always gets JSON."""
     from unyo._cli._shared import clean  # an error can quote what a server sent
-    from unyo._types._errors import UnyoError
+    from unyo._types._errors import UnyoError, UsageError
     from unyo._types._redact import redact
 
     if isinstance(exc, UnyoError):
-        print(f"error: {type(exc).__name__}: {clean(exc)}", file=sys.stderr)
-        print(f"hint: {exc.hint()}", file=sys.stderr)
-        return exc.exit_code
-    print(f"internal error: {type(exc).__name__}: {clean(redact(str(exc)))}", file=sys.stderr)
-    return 1
+        kind, message, hint, code = type(exc).__name__, clean(exc), exc.hint(), exc.exit_code
+    else:
+        kind, message, hint, code = type(exc).__name__, clean(redact(str(exc))), None, 1
+    if isinstance(exc, UsageError) and parser is not None and args is not None:
+        sub = _subparser(parser, getattr(args, "command", None))
+        print((sub or parser).format_usage().rstrip(), file=sys.stderr)
+    from unyo._types._lang import pick
+
+    label = pick("error", "エラー") if isinstance(exc, UnyoError) else pick("internal error", "内部エラー")
+    print(f"{label}: {kind}: {message}", file=sys.stderr)
+    if hint:
+        print(f"{pick('hint', 'ヒント')}: {hint}", file=sys.stderr)
+    if args is not None and getattr(args, "json", False) is True:
+        import json
+
+        record = {
+            "type": kind,
+            "message": message,
+            "hint": hint,
+            "status": getattr(exc, "status", None),
+            "request_id": getattr(exc, "request_id", None),
+            "exit_code": code,
+        }
+        try:
+            print(json.dumps({"error": record}, ensure_ascii=False))
+            sys.stdout.flush()
+        except (BrokenPipeError, OSError):
+            pass
+    return code
+
+
+def _subparser(parser: argparse.ArgumentParser, command: str | None) -> argparse.ArgumentParser | None:
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction) and command in action.choices:
+            return action.choices[command]  # type: ignore[no-any-return]
+    return None
 
 
 if __name__ == "__main__":

@@ -68,10 +68,10 @@ class _Stored:
 
 
 def run(args: Namespace) -> int:
-    from unyo._types._errors import ConfigError, UnyoError
+    from unyo._types._errors import UnyoError, UsageError
 
     if args.conversation and not args.user:
-        raise ConfigError("--conversation needs --user (a conversation belongs to one user)")
+        raise UsageError("--conversation needs --user (a conversation belongs to one user)")
     client = client_for(args.profile, user=args.user)
     session: Any = _Memory(client, args)
     where = ""

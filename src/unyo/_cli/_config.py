@@ -8,7 +8,7 @@ from argparse import Namespace
 from pathlib import Path
 from typing import Any
 
-from unyo._types._errors import ConfigError
+from unyo._types._errors import UsageError
 
 
 def run(args: Namespace) -> int:
@@ -60,8 +60,32 @@ def _values(settings: Any) -> dict[str, dict[str, object]]:
         ):
             value = _budget_value(settings, name)
         out[name] = {"value": value, "from": settings.origins.get(name, "default")}
+    out.update(model_roles(settings))
     limits = [limit.describe() for limit in settings.budget.limits]
     out["budget limits"] = {"value": ", ".join(limits) or "none", "from": "the settings above and [budget.tags.*]"}
+    return out
+
+
+def model_roles(settings: Any) -> dict[str, dict[str, object]]:
+    """Which model the default and each role resolve to on this profile, and which file says so.
+    `ask`, `run` (tasks of the main role), `estimate` and `eval` all start from `model`."""
+    from unyo._core._config_files import config_files, defining_file
+
+    files = config_files(os.environ, Path.cwd())
+    profile = settings.profile
+    default_id, default_role = profile.resolve_model(settings.model)
+    out: dict[str, dict[str, object]] = {
+        "default model": {
+            "value": default_id + (f" (role {default_role})" if default_role else ""),
+            "from": f"model = {settings.model!r} from {settings.origins.get('model', 'default')}",
+        }
+    }
+    for role, model_id in profile.models.items():
+        found = defining_file(files, "profiles", profile.name, "models", role)
+        out[f"role {role}"] = {
+            "value": model_id,
+            "from": f"{found.path} ({found.kind})" if found else f"profile {profile.name} (built-in)",
+        }
     return out
 
 
@@ -86,7 +110,7 @@ def _trust(args: Namespace) -> int:
     from unyo._core._config_files import trust
 
     if not args.url:
-        raise ConfigError("unyo config trust URL: name the endpoint, e.g. https://llm.example.internal/v1")
+        raise UsageError("unyo config trust URL: name the endpoint, e.g. https://llm.example.internal/v1")
     entry, path = trust(args.url, os.environ)
     print(f"trusted {entry} with keys (recorded in {path})")
     return 0

@@ -7,7 +7,7 @@ from argparse import Namespace
 from typing import Any
 
 from unyo._cli._shared import clean, parse_since, settings_for, table
-from unyo._types._errors import ConfigError
+from unyo._types._errors import UsageError
 
 
 def run(args: Namespace) -> int:
@@ -23,7 +23,7 @@ def run(args: Namespace) -> int:
         from unyo._records._private_files import private_output
 
         if not args.file:
-            raise ConfigError("logs export needs a FILE to write")
+            raise UsageError("logs export needs a FILE to write")
         count = 0
         with (
             private_output(args.file) as tmp,
@@ -40,6 +40,15 @@ def run(args: Namespace) -> int:
     if args.json:
         for record in records:
             print(to_json(record))
+        return 0
+    if not records:
+        narrowed = any(v is not None for v in filters.values())
+        from unyo._types._lang import pick
+
+        en = f"no calls logged{' match these filters' if narrowed else ' yet'} ({store.location})"
+        none = "条件に合う呼び出しの記録はありません" if narrowed else "まだ呼び出しの記録はありません"
+        ja = f"{none} ({store.location})"
+        print(pick(en, ja), file=sys.stderr)
         return 0
     from unyo._types._prices import usd
 

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from unyo._cli._shared import client_for, read_prompt
-from unyo._types._errors import ConfigError
+from unyo._types._errors import UsageError
 
 
 def _options(pairs: list[str]) -> dict[str, str]:
@@ -19,9 +19,38 @@ def _options(pairs: list[str]) -> dict[str, str]:
     for pair in pairs:
         key, sep, value = pair.partition("=")
         if not sep or not key.strip():
-            raise ConfigError(f"--set {pair!r}: use KEY=VALUE")
+            raise UsageError(f"--set {pair!r}: use KEY=VALUE")
         out[key.strip()] = value
     return out
+
+
+def _label_options(args: Namespace) -> dict[str, str]:
+    """--via embeddings|llm, --labels and --embedding-model as the task's options."""
+    out = {}
+    if args.via in ("embeddings", "llm"):
+        out["via"] = args.via
+    if args.labels:
+        out["labels_file"] = str(Path(args.labels).expanduser().resolve())
+    if args.embedding_model:
+        if args.via != "embeddings":
+            raise UsageError("--embedding-model goes with --via embeddings")
+        out["embedding_model"] = args.embedding_model
+    return out
+
+
+def _no_llm(task: Any, client: Any, rows: int) -> Any:
+    """The estimate of classify by the bundled embedding model: no call, $0 (None otherwise)."""
+    from decimal import Decimal
+
+    from unyo._jobs._batch._estimate import Estimate
+    from unyo._quality._embed_classify import resolve_via
+    from unyo._quality._vectors import local_model_id
+
+    if task.name != "classify" or task.options.get("embedding_model"):
+        return None
+    if resolve_via(client, str(task.options.get("via") or "auto")) != "embeddings":
+        return None
+    return Estimate(rows, local_model_id(), 0, Decimal(0), Decimal(0))
 
 
 def _call_options(args: Namespace) -> dict[str, Any]:
@@ -32,7 +61,14 @@ def run(args: Namespace) -> int:
     from unyo._jobs._tasks import find
 
     client = client_for(args.profile, user=args.user)
-    task = find(args.task, client.settings.home).with_options(_options(args.set))
+    task = find(args.task, client.settings.home)
+    labelled = _label_options(args)
+    if any(key not in task.options for key in labelled):
+        raise UsageError(
+            f"task {task.name} has no label fields: --via embeddings|llm, --labels and --embedding-model "
+            "work with classify, triage and tasks whose task.toml lists embedding_fields"
+        )
+    task = task.with_options({**_options(args.set), **labelled})
     schema = None
     if args.schema:
         from unyo._quality._structured import load_schema
@@ -44,12 +80,17 @@ def run(args: Namespace) -> int:
         try:
             text = Path(args.file).read_text(encoding="utf-8")
         except (OSError, UnicodeDecodeError) as exc:
-            raise ConfigError(f"--file {args.file}: {exc}") from None
+            raise UsageError(f"--file {args.file}: {exc}") from None
     else:
         text = read_prompt(args.text or "-")
     if args.dry_run:
         return _dry_run_one(args, client, task, text, schema)
     from unyo._jobs._tasks import run_task
+    from unyo._jobs._tasks._run import planned_calls
+
+    planned = planned_calls(task, client, text, schema, _call_options(args))
+    if planned > 1:  # summarize's map step: show progress as a batch does
+        client = _with_progress(client, task.name, planned)
 
     result = run_task(task, text, client=client, schema=schema, user=args.user, tag=args.tag, **_call_options(args))
     if args.json:
@@ -66,6 +107,26 @@ def run(args: Namespace) -> int:
     return 0
 
 
+def _with_progress(client: Any, name: str, planned: int) -> Any:
+    """The same client with one more finisher: a line on stderr as each of the planned calls settles."""
+    from unyo._client._openai import OpenAI
+    from unyo._core._pipeline import Pipeline
+    from unyo._types._prices import usd
+
+    done: list[Any] = []
+
+    def progress(call: Any) -> None:
+        done.append(call.info.cost_usd)
+        spent = None if any(c is None for c in done) else sum(done)
+        line = f"{name}: call {len(done)}/{planned} · {call.info.status} · {usd(spent)}"
+        print(("\r" + line) if sys.stderr.isatty() else line, end="" if sys.stderr.isatty() else "\n", file=sys.stderr)
+        if sys.stderr.isatty() and len(done) >= planned:
+            print(file=sys.stderr)
+
+    pipeline = Pipeline(client.pipeline.steps, (*client.pipeline.finishers, progress))
+    return OpenAI(settings=client.settings, pipeline=pipeline, user=client.user, tag=client.tag)
+
+
 def _dry_run_one(args: Namespace, client: Any, task: Any, text: str, schema: Any) -> int:
     """The cost of one input, sending nothing (summarize counts every part it would map over)."""
     from unyo._jobs._batch import estimate_rows
@@ -73,9 +134,10 @@ def _dry_run_one(args: Namespace, client: Any, task: Any, text: str, schema: Any
     from unyo._types._prices import usd
 
     options = _call_options(args)
-    calls = planned_calls(task, client, text, schema, options)
+    free = _no_llm(task, client, 1)
+    calls = 0 if free else planned_calls(task, client, text, schema, options)
     texts = summary_parts(task, client, text, options) if calls > 1 else [text]
-    estimate = estimate_rows(task, client, texts, schema, args.model)
+    estimate = free or estimate_rows(task, client, texts, schema, args.model)
     record = {"calls": calls, "dry_run": True, **estimate.to_dict()}
     if args.json:
         print(json.dumps(record, ensure_ascii=False))
@@ -96,15 +158,15 @@ def _batch(args: Namespace, client: Any, task: Any, schema: Any) -> int:
     source = Path(args.input)
     output = Path(args.output) if args.output else source.with_name(f"{source.stem}.out{source.suffix}")
     if output.resolve() == source.resolve():
-        raise ConfigError("--output must not be the input file")
+        raise UsageError("--output must not be the input file")
     try:
         max_cost = Decimal(args.max_cost) if args.max_cost else None
     except InvalidOperation:
-        raise ConfigError(f"--max-cost {args.max_cost!r} is not an amount in USD") from None
+        raise UsageError(f"--max-cost {args.max_cost!r} is not an amount in USD") from None
     if (args.concurrency is not None and args.concurrency < 1) or (args.rpm is not None and args.rpm <= 0):
-        raise ConfigError("--concurrency must be at least 1 and --rpm above 0")
+        raise UsageError("--concurrency must be at least 1 and --rpm above 0")
     if args.max_rows < 1 or args.max_cell_chars < 1:
-        raise ConfigError("--max-rows and --max-cell-chars must be at least 1")
+        raise UsageError("--max-rows and --max-cell-chars must be at least 1")
     tag = args.tag or f"task:{task.name}"
     call_options = {**_call_options(args), "tag": tag}
     if max_cost is not None and not args.tag:
@@ -137,7 +199,9 @@ def _batch(args: Namespace, client: Any, task: Any, schema: Any) -> int:
         busy = journal.in_open_submissions()  # already in a provider batch
         left = [r for r in to_do(rows, done, args.retry_failed) if r.text.strip() and r.id not in busy]
         journal.close()
-        estimate = estimate_rows(task, client, [r.text for r in left], schema, args.model, factor)
+        estimate = _no_llm(task, client, len(left)) or estimate_rows(
+            task, client, [r.text for r in left], schema, args.model, factor
+        )
         record = {"rows_total": len(rows), "via": args.via, **estimate.to_dict()}
         if args.json:
             print(json.dumps(record, ensure_ascii=False))
@@ -159,7 +223,7 @@ def _batch(args: Namespace, client: Any, task: Any, schema: Any) -> int:
         from unyo._jobs._batch._provider import BatchApiRunner
 
         if args.poll <= 0:
-            raise ConfigError("--poll must be above 0 seconds")
+            raise UsageError("--poll must be above 0 seconds")
         runner: Any = BatchApiRunner(
             options,
             batch_client,
@@ -177,6 +241,23 @@ def _batch(args: Namespace, client: Any, task: Any, schema: Any) -> int:
             progress.finish()
     if args.json:
         print(json.dumps(summary.to_dict(), ensure_ascii=False))
+    if summary.ran == 0 and summary.pending == 0 and not summary.stopped:
+        from unyo._types._lang import pick
+
+        failed = pick(
+            f", {summary.failed} failed (re-run them with --retry-failed)",
+            f"、失敗 {summary.failed} 行 (--retry-failed で再実行できます)",
+        )
+        print(
+            pick(
+                f"nothing to do: {summary.ok} rows already done{failed if summary.failed else ''} · "
+                f"results: {summary.output}",
+                f"実行する行はありません: {summary.ok} 行は完了済み{failed if summary.failed else ''} · "
+                f"結果: {summary.output}",
+            ),
+            file=sys.stderr,
+        )
+        return FAILED_ROWS if summary.failed and not args.allow_failures else 0
     print(
         f"{summary.ok} ok, {summary.failed} failed, {summary.pending} pending of {summary.rows} rows · "
         f"this run: {summary.ran} rows, "
@@ -201,7 +282,12 @@ def _batch(args: Namespace, client: Any, task: Any, schema: Any) -> int:
         return runner.exit_code or 1
     if summary.failed:
         print("failed rows carry their error in unyo_error; re-run them with --retry-failed", file=sys.stderr)
+        if not args.allow_failures:
+            return FAILED_ROWS
     return 0
+
+
+FAILED_ROWS = 8  # the batch ended, but some rows failed (exit 0 with --allow-failures)
 
 
 class _Progress:

@@ -307,6 +307,10 @@ def doctor(profile: str | None, offline: bool) -> list[Finding]:
         )
     findings.append(_home_finding(settings.home))
     findings += _money_findings(settings)
+    from unyo._cli._config import model_roles
+
+    for name, entry in model_roles(settings).items():  # which model each command and role uses, and why
+        findings.append(Finding(name, "ok", f"{entry['value']} ({entry['from']})"))
     if offline:
         return findings
     from unyo._client._openai import OpenAI
@@ -338,9 +342,14 @@ def run_doctor(args: Namespace) -> int:
     if args.json:
         print(json.dumps([asdict(f) for f in findings], ensure_ascii=False))
     else:
+        from unyo._cli._output import color_enabled
+        from unyo._cli._shared import clean
+
         marks = {"ok": "ok  ", "warn": "WARN", "fail": "FAIL"}
+        colors = {"ok": "\x1b[32m", "warn": "\x1b[33m", "fail": "\x1b[1;31m"} if color_enabled() else {}
         for f in findings:
-            print(f"{marks[f.level]}  {f.check}: {f.detail}")
+            mark = f"{colors[f.level]}{marks[f.level]}\x1b[0m" if colors else marks[f.level]
+            print(f"{mark}  {clean(f.check)}: {clean(f.detail)}")
             if f.fix:
-                print(f"      fix: {f.fix}")
+                print(f"      fix: {clean(f.fix)}")
     return 3 if any(f.level == "fail" for f in findings) else 0

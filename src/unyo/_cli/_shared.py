@@ -6,7 +6,7 @@ import re
 import sys
 from typing import Any
 
-from unyo._types._errors import ConfigError
+from unyo._types._errors import UsageError
 
 
 def client_for(profile: str | None, user: str | None = None, tag: str | None = None) -> Any:
@@ -26,11 +26,25 @@ def _show_warning(message: Any, category: Any, *args: Any, **kwargs: Any) -> Non
 def read_prompt(prompt: str) -> str:
     if prompt == "-":
         if sys.stdin.isatty():
-            raise ConfigError("no prompt: pass it as an argument or pipe it on stdin (unyo ask - < file)")
+            raise UsageError("no prompt: pass it as an argument or pipe it on stdin (unyo ask - < file)")
         prompt = sys.stdin.read()
     if not prompt.strip():
-        raise ConfigError("the prompt is empty")
+        raise UsageError("the prompt is empty")
     return prompt
+
+
+def confirm(question: str, yes: bool) -> bool:
+    """Ask before a destructive step. `--yes` skips the question; without a terminal to ask on,
+    the step is refused (exit 2) rather than taken silently."""
+    if yes:
+        return True
+    if not sys.stdin.isatty():
+        raise UsageError(f"this would {question.rstrip('?')}; stdin is not a terminal, so pass --yes to confirm")
+    try:
+        answer = input(f"{question[0].upper()}{question[1:]} [y/N] ")
+    except EOFError:
+        answer = ""
+    return answer.strip().lower() in ("y", "yes")
 
 
 def status_line(info: Any) -> str:
@@ -45,21 +59,38 @@ def status_line(info: Any) -> str:
     )
 
 
+SINCE_FORMS = (
+    "a duration (90m, 24h, 7d, 2w), today, yesterday, a date (2026-11-01), a time (2026-11-01T09:00) "
+    "or an ISO week (2026-W48)"
+)
+
+
 def parse_since(text: str | None) -> float | None:
-    """`--since`: a duration back from now (90m, 24h, 7d) or a date/time (2026-11-01, 2026-11-01T09:00)."""
-    import re
+    """`--since`: a duration back from now, `today` / `yesterday` (local midnight), a date or
+    date-time, or an ISO week (its Monday, 00:00 local time)."""
     import time
-    from datetime import datetime
+    from datetime import date, datetime, timedelta
 
     if not text:
         return None
-    m = re.fullmatch(r"(\d+(?:\.\d+)?)([smhd])", text.strip())
+    value = text.strip().lower()
+    m = re.fullmatch(r"(\d+(?:\.\d+)?)\s*([smhdw])", value)
     if m:
-        return time.time() - float(m.group(1)) * {"s": 1, "m": 60, "h": 3600, "d": 86400}[m.group(2)]
+        return time.time() - float(m.group(1)) * {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}[m.group(2)]
+    day: date | None = None
+    if value in ("today", "yesterday"):
+        day = date.today() - timedelta(days=1 if value == "yesterday" else 0)
+    elif m := re.fullmatch(r"(\d{4})-?w(\d{1,2})", value):
+        try:
+            day = date.fromisocalendar(int(m.group(1)), int(m.group(2)), 1)
+        except ValueError:
+            raise UsageError(f"--since {text!r}: no such ISO week") from None
+    if day is not None:
+        return datetime(day.year, day.month, day.day).astimezone().timestamp()
     try:
         when = datetime.fromisoformat(text.strip())
     except ValueError:
-        raise ConfigError(f"--since {text!r}: give a duration (90m, 24h, 7d) or a date (2026-11-01)") from None
+        raise UsageError(f"--since {text!r}: give {SINCE_FORMS}") from None
     return (when if when.tzinfo else when.astimezone()).timestamp()
 
 
@@ -97,6 +128,13 @@ def clean(value: Any, multiline: bool = False) -> str:
 
 
 def table(title: str, columns: list[str], rows: list[list[Any]]) -> None:
+    """A listing in the command's --format: a rich table on a terminal, TSV when piped (`_output`)."""
+    from unyo._cli._output import render
+
+    render(title, columns, rows)
+
+
+def rich_table(title: str, columns: list[str], rows: list[list[Any]]) -> None:
     """A rich table in which every cell, header and the title are plain text (`clean()`ed rich
     `Text`, never parsed as markup)."""
     from rich.console import Console

@@ -6,7 +6,7 @@ import json
 from argparse import Namespace
 
 from unyo._cli._shared import settings_for, table
-from unyo._types._errors import ConfigError
+from unyo._types._errors import UsageError
 
 
 def run(args: Namespace) -> int:
@@ -30,7 +30,7 @@ def run(args: Namespace) -> int:
             )
         return 0
     if not args.name:
-        raise ConfigError("tasks show needs a task name")
+        raise UsageError("tasks show needs a task name")
     task = find(args.name, home)
     record = {
         "name": task.name,
@@ -42,6 +42,8 @@ def run(args: Namespace) -> int:
         "system": task.system,
         "user": task.user,
         "schema": task.output_schema(),
+        "embedding_fields": list(task.embedding_fields),
+        "neighbour_fields": list(task.neighbour_fields),
     }
     if args.json:
         print(json.dumps(record, ensure_ascii=False, indent=2))
@@ -50,6 +52,14 @@ def run(args: Namespace) -> int:
         f"{task.name}: {task.description}\n  defined in {task.directory}\n  role {task.role}, "
         f"output cap {task.max_output_tokens} tokens"
     )
+    if task.embedding_fields:
+        print(
+            f"  by embeddings (with --via embeddings; by default where the profile says so, e.g. local): "
+            f"{', '.join(task.embedding_fields)} = the nearest label of labels_file (descriptions, examples), "
+            "confidence calibrated by leave-one-out on the examples"
+            + (f"; {', '.join(task.neighbour_fields)} = the nearest examples' values" if task.neighbour_fields else "")
+            + "; the LLM writes the other fields"
+        )
     print("\noptions (override with --set KEY=VALUE):")
     for key, value in task.options.items():
         print(f"  {key} = {json.dumps(value, ensure_ascii=False)}")

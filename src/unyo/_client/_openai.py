@@ -5,7 +5,8 @@
     unyo.call_info(r).attempts                   # what the guardrails did
 
 `responses.create` (incl. stream=True), `chat.completions.create` (incl. streaming),
-`embeddings.create` and `models.list` are guarded and return the SDK's own types (streams are
+`embeddings.create`, `models.list`, `images.generate` and `audio.*.create` (priced by
+`_money._media`) are guarded and return the SDK's own types (streams are
 wrapped to add cancel/metadata and yield the SDK's own events). Anything else is passed through
 to the underlying SDK client unguarded (`client.raw` names it explicitly).
 """
@@ -265,10 +266,11 @@ class _BaseClient:
         """An SDK method unyo cannot price: refused while a budget is set (unless allow_unpriced),
         recorded in the audit log either way."""
         from unyo._money._budget import reserve_budget
+        from unyo._money._fine_tuning import CREATE, reserve_training
 
         call = self._unpriced_call(path, _given(kwargs))
         try:
-            reserve_budget(call)
+            reserve_training(call, kwargs) if call.api == CREATE else reserve_budget(call)
         except Exception as exc:
             call.info.error, call.info.error_message = type(exc).__name__, str(exc)
             call.end("failed")
@@ -288,6 +290,10 @@ class _BaseClient:
         except (TypeError, ValueError, AttributeError):
             call.info.usage = None
         call.end("completed")
+        if call.api == "fine_tuning.jobs.create":  # its hold now belongs to the job (_money._fine_tuning)
+            from unyo._money._fine_tuning import keep_training_hold
+
+            keep_training_hold(call, result)
         attach(result, call.info)
 
     def _abandoned(self, call: Call, exc: BaseException) -> None:
@@ -313,6 +319,8 @@ class _BaseClient:
             info.usage = Usage.from_api(getattr(parsed, "usage", None))
         info.response_id = getattr(parsed, "id", None)
         call.output_text = response_text(parsed)
+        if call.quote and not info.cache_hit:  # Images / Audio: what the provider reported and returned
+            call.quote.observe(parsed, call)
         call.end(
             "incomplete" if getattr(parsed, "status", None) == "incomplete" or _chat_truncated(parsed) else "completed"
         )
@@ -469,7 +477,7 @@ class AsyncOpenAI(_BaseClient):
         except BaseException as exc:
             await self._aabandoned(call, exc)
             raise
-        self._settle_unpriced(call, result)
+        await offload(self._settle_unpriced, call, result)  # a fine-tuning job's hold moves in the ledger
         await self._asettled(call)
         return _unpriced_result(call, result, raw)
 

@@ -4,8 +4,10 @@
                audit); returns exactly what the SDK returns, with `call_info()` attached
     stream     the SDK's stream helper (`responses.stream`, `chat.completions.stream`), built
                on the guarded `create`, so the helper's events and final response are the SDK's
+    priced     priced and reserved by unyo outside the token pipeline, then sent as the SDK
+               sends it: `fine_tuning.jobs.create` (training tokens x epochs, `_money._fine_tuning`)
     free       passed through: reads, deletes, cancels, management; nothing here generates
-    unpriced   anything else that may spend money (images, audio, fine-tuning, batches, vector
+    unpriced   anything else that may spend money (image edits, fine-tuning, batches, vector
                stores, containers, videos, realtime, raw HTTP, ...): recorded in the audit log,
                and refused while a budget is set unless `allow_unpriced` is on
 
@@ -17,7 +19,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-Kind = Literal["guarded", "stream", "free", "unpriced"]
+Kind = Literal["guarded", "stream", "priced", "free", "unpriced"]
 
 GUARDED: dict[tuple[str, ...], str] = {  # method path -> the pipeline's api
     ("responses", "create"): "responses",
@@ -29,12 +31,17 @@ GUARDED: dict[tuple[str, ...], str] = {  # method path -> the pipeline's api
     ("beta", "chat", "completions", "parse"): "chat",
     ("embeddings", "create"): "embeddings",
     ("models", "list"): "models",
+    ("images", "generate"): "images",  # priced per image or image token (`_money._media`)
+    ("audio", "transcriptions", "create"): "transcriptions",
+    ("audio", "translations", "create"): "translations",
+    ("audio", "speech", "create"): "speech",
 }
 STREAMS: dict[tuple[str, ...], str] = {
     ("responses", "stream"): "responses",
     ("chat", "completions", "stream"): "chat",
     ("beta", "chat", "completions", "stream"): "chat",
 }
+PRICED = frozenset({("fine_tuning", "jobs", "create")})
 # Resources that only manage things (accounts, uploads, stored items) and never generate.
 FREE_RESOURCES = frozenset(
     {"admin", "webhooks", "files", "uploads", "conversations", "skills", "safety", "models", "moderations"}
@@ -84,6 +91,8 @@ def classify(path: tuple[str, ...]) -> Kind:
         return "guarded"
     if path in STREAMS:
         return "stream"
+    if path in PRICED:
+        return "priced"
     if path in UNPRICED:
         return "unpriced"
     if len(path) == 1:

@@ -40,6 +40,8 @@ class Call:
     raw_response: Any = None  # the SDK's raw response of the successful attempt
     # the shared limiter's reservation (_limiter.Ticket), read back with the answer's headers
     limiter_ticket: Any = None
+    image_tokens: int = 0  # image input tokens (counted by the provider's rules; `_providers._vision`)
+    quote: Any = None  # an Images / Audio call's price (`_money._media.Quote`); False: none known
 
     def end(self, status: str) -> None:
         """Mark the call finished: status and latency (limiter wait, attempts and waits included)."""

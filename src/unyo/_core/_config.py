@@ -82,10 +82,12 @@ _KNOBS: dict[str, tuple[str, type, Any]] = {
     "retention_days": ("UNYO_RETENTION_DAYS", float, 90.0),
     # rate limits learned from the provider's headers, shared across processes and hosts (issue 13)
     "redis_url": ("UNYO_REDIS_URL", str, None),  # redis://host:6379/0; unset: shared within the process only
+    # image input URLs: hosts allowed although private or loopback (comma-separated; issue 17)
+    "image_hosts": ("UNYO_IMAGE_HOSTS", str, ""),
 }
 _TRUE, _FALSE = {"1", "true", "yes", "on"}, {"0", "false", "no", "off", ""}
 # settings only the user (environment, own config, --config) may choose, and caps a project may only lower
-PROJECT_MAY_NOT_SET = frozenset({"db_url", "redis_url", "home", "local_model", "allow_unpriced"})
+PROJECT_MAY_NOT_SET = frozenset({"db_url", "redis_url", "home", "local_model", "allow_unpriced", "image_hosts"})
 CAPS = frozenset(LIMIT_KNOBS)
 
 
@@ -139,6 +141,7 @@ class Settings:
     audit_content: str = "masked"  # none | masked | full
     retention_days: float = 90.0
     redis_url: str | None = None  # the shared rate limiter's Redis; None: per process
+    image_hosts: tuple[str, ...] = ()  # image URL hosts allowed although private/loopback
 
     @property
     def host(self) -> str:
@@ -251,7 +254,15 @@ def _profile_for(sources: _Sources, explicit: str | None) -> tuple[Profile, tupl
             name = "openai"
         else:
             name = "local"
-            notices = ("unyo: no API key or endpoint configured; using the bundled local model (profile 'local')",)
+            from unyo._types._lang import pick
+
+            notices = (
+                pick(
+                    "unyo: no API key or endpoint configured; using the bundled local model (profile 'local')",
+                    "unyo: API キーもエンドポイントも設定されていないため、"
+                    "同梱のローカルモデルを使います (プロファイル 'local')",
+                ),
+            )
     profile = get_profile(name)
     table = sources.toml.get("profiles", {}).get(name)
     if isinstance(table, dict):
@@ -404,4 +415,5 @@ def load_settings(
         audit_content=values["audit_content"],
         retention_days=values["retention_days"],
         redis_url=values["redis_url"] or None,
+        image_hosts=tuple(h.strip() for h in str(values["image_hosts"] or "").split(",") if h.strip()),
     )

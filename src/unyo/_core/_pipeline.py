@@ -38,7 +38,7 @@ class Pipeline:
         user = params.pop("unyo_user", None) or user or params.get("safety_identifier") or params.get("user")
         tag = params.pop("unyo_tag", None) or tag
         cache_mode = params.pop("unyo_cache", None)
-        stored = any(params.get(k) for k in ("previous_response_id", "conversation", "prompt"))
+        stored = api == "responses" and any(params.get(k) for k in ("previous_response_id", "conversation", "prompt"))
         prior_known = "unyo_prior_tokens" in params or not stored
         prior = int(params.pop("unyo_prior_tokens", 0) or 0)
         timeout = params.pop("timeout", None)

@@ -21,6 +21,14 @@ from unyo._providers._tokens import BYTE_BOUND, Counter, count_input
 from unyo._types._errors import BadRequest, ContextTooLong
 
 CONTENT_APIS = ("responses", "chat")
+# the model the provider uses when a media call names none (the Images API defaults to dall-e-2)
+MEDIA_DEFAULT_MODELS = {
+    "images": "dall-e-2",
+    "transcriptions": "whisper-1",
+    "translations": "whisper-1",
+    "speech": "tts-1",
+}
+MEDIA_NEEDS = {"images": "prompt", "transcriptions": "file", "translations": "file", "speech": "input"}
 
 
 def _refuse(call: Call, message: str) -> BadRequest:
@@ -31,7 +39,7 @@ def resolve_model(call: Call) -> None:
     """Turn a role (`main`, `premium`, `bulk`, ...) into the profile's model id."""
     if call.api == "models":
         return
-    name = call.params.get("model") or call.settings.model
+    name = call.params.get("model") or MEDIA_DEFAULT_MODELS.get(call.api) or call.settings.model
     model_id, role = call.settings.profile.resolve_model(str(name))
     call.params["model"] = model_id
     call.info.model, call.info.role = model_id, role
@@ -54,6 +62,11 @@ def validate(call: Call) -> None:
             raise _refuse(call, "chat.completions.create needs `messages`: a non-empty list of {role, content}")
     if call.api == "embeddings" and not p.get("input"):
         raise _refuse(call, "embeddings.create needs `input`")
+    if call.api in MEDIA_NEEDS:
+        if not p.get(MEDIA_NEEDS[call.api]):
+            raise _refuse(call, f"{call.api} needs `{MEDIA_NEEDS[call.api]}`")
+        if p.get("stream") or p.get("stream_format") == "sse" or p.get("partial_images"):
+            raise _refuse(call, f"{call.api}: streamed answers are not guarded by unyo; call without stream")
     temperature = p.get("temperature")
     if temperature is not None and not (isinstance(temperature, (int, float)) and 0 <= temperature <= 2):
         raise _refuse(call, f"temperature must be a number from 0 to 2, got {temperature!r}")
@@ -116,7 +129,7 @@ def count_input_tokens(call: Call) -> None:
         return
     in_process = call.settings.profile.in_process  # its own tokenizer is loaded anyway: count exactly
     counter = counter_for(call) if in_process else BYTE_BOUND
-    call.info.input_tokens = count_input(call.api, call.params, counter) + call.prior_tokens
+    call.info.input_tokens = count_input(call.api, call.params, counter) + call.prior_tokens + call.image_tokens
     call.info.input_tokens_exact = in_process or call.model.exact_count
     call.info.input_tokens_bound = not in_process
 
@@ -125,7 +138,9 @@ def count_exactly(call: Call) -> bool:
     """Replace a byte bound by the tokenizer's count. False if the count was already exact."""
     if not call.info.input_tokens_bound or call.info.input_tokens is None:
         return False
-    call.info.input_tokens = count_input(call.api, call.params, counter_for(call)) + call.prior_tokens
+    call.info.input_tokens = (
+        count_input(call.api, call.params, counter_for(call)) + call.prior_tokens + call.image_tokens
+    )
     call.info.input_tokens_bound = False
     return True
 
@@ -168,6 +183,17 @@ def _exact_counter_ready(call: Call) -> bool:
 
             threading.Thread(target=load, daemon=True, name="unyo-tokenizer").start()
     return ready.is_set()
+
+
+def check_images(call: Call) -> None:
+    """Image input (`input_image` / `image_url` parts): refused on a profile without vision; each
+    data: URL checked (type, size, decodable) and measured, each URL checked (http(s), no private
+    address), and their tokens counted by the model's rule (a URL at its worst case)."""
+    if call.api not in CONTENT_APIS:
+        return
+    from unyo._core._images import count_images
+
+    count_images(call)
 
 
 def rate_limit(call: Call) -> None:
@@ -217,6 +243,7 @@ def rate_limit(call: Call) -> None:
 SHAPING_STEPS: tuple[Step, ...] = (
     resolve_model,
     validate,
+    check_images,
     apply_output_cap,
     count_input_tokens,
     check_context_window,

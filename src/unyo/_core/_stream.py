@@ -26,6 +26,7 @@ from unyo._core._offload import offload
 from unyo._core._steps import count_exactly, counter_for
 from unyo._types._call import CallInfo, Usage, attach
 from unyo._types._errors import StreamInterrupted, UnyoError, from_sdk
+from unyo._types._money_text import money_text
 
 _TERMINAL = {"response.completed": "completed", "response.incomplete": "incomplete", "response.failed": "interrupted"}
 
@@ -346,7 +347,7 @@ class StreamResult:
 
     def to_dict(self) -> dict[str, Any]:
         return {"status": self.status, "text": self.text, "stop_reason": self.stop_reason, "call": self.call.to_dict(),
-                "cost_usd": None if self.call.cost_usd is None else str(self.call.cost_usd)}  # fmt: skip
+                "cost_usd": money_text(self.call.cost_usd)}  # fmt: skip
 
 
 class _Text:

@@ -37,7 +37,10 @@ def margin_tokens(input_tokens: int, exact: bool) -> int:
 
 
 def worst_case(call: Call, price: Price) -> Decimal:
-    """Counted input (with margin) + the output cap, for every choice a Chat call asks for (`n`)."""
+    """Counted input (with margin) + the output cap, for every choice a Chat call asks for (`n`);
+    an Images / Audio call: its quote's worst case (`_media`)."""
+    if call.quote:
+        return call.quote.worst_case(0, 0)  # type: ignore[no-any-return]
     info = call.info
     choices = max(1, int(call.params.get("n") or 1)) if call.api == "chat" else 1
     exact = info.input_tokens_exact or info.input_tokens_bound  # a byte bound already covers any tokenizer
@@ -45,11 +48,23 @@ def worst_case(call: Call, price: Price) -> Decimal:
 
 
 def price_of(call: Call) -> Price | None:
+    """The price of the call: the model's per-token price, or an Images / Audio call's quote."""
+    from unyo._money._media import MEDIA_APIS, quote_for
+
+    if call.api in MEDIA_APIS:
+        return quote_for(call)  # type: ignore[return-value]
     return call.settings.profile.price(call.model)  # type: ignore[no-any-return]
 
 
 def _unpriced(call: Call) -> UnpricedModel:
     model = call.info.model
+    if call.quote and call.quote.worst is None:
+        return UnpricedModel(
+            f"{call.api} ({model}): the audio's length cannot be read before sending (unyo reads WAV headers), "
+            "so its worst case is unknown and a budget is set: not sent. Convert it to WAV, or set "
+            "allow_unpriced = true under [unyo] to run it unbudgeted knowingly (the reported usage is still recorded)",
+            model=model,
+        )
     if call.api not in ("responses", "chat", "embeddings"):
         return UnpricedModel(
             f"{call.api}{f' ({model})' if model else ''} cannot be priced by unyo, and a budget is set: "
@@ -118,7 +133,7 @@ def reserve_budget(call: Call) -> None:
         if not config.limits:
             call.info.budget = call.info.budget or "no budget set"
             return
-        if price is None:
+        if price is None or (call.quote and call.quote.worst is None):
             if config.allow_unpriced:
                 call.info.budget = "unpriced, allowed"
                 return
@@ -129,7 +144,7 @@ def reserve_budget(call: Call) -> None:
         if refusal is None:
             call.info.budget = call.info.budget or "reserved"
             return
-        if config.on_exceed == "downgrade" and _downgrade(call):
+        if config.on_exceed == "downgrade" and not call.quote and _downgrade(call):
             continue
         call.info.budget = "refused"
         raise refusal
@@ -189,14 +204,19 @@ def hold(
     return periods, outcome
 
 
+def _asked(call: Call) -> str:
+    if call.quote:
+        return str(call.quote.what)
+    return f"{call.info.input_tokens} input tokens + {call.info.max_output_tokens} output cap"
+
+
 def _exceeded(
     call: Call, limit: Limit, spent: Decimal, reserved: Decimal, asked: Decimal, period: str = ""
 ) -> BudgetExceeded:
     when = f" for {period.partition(':')[2] or period}" if period else ""
     return BudgetExceeded(
         f"{limit.describe()}{when} would be exceeded: spent ${spent}, reserved ${reserved}, "
-        f"this call's worst case ${asked} ({call.info.model}, {call.info.input_tokens} input tokens "
-        f"+ {call.info.max_output_tokens} output cap); not sent",
+        f"this call's worst case ${asked} ({call.info.model}, {_asked(call)}); not sent",
         limit=limit.usd,
         spent=spent,
         reserved=reserved,

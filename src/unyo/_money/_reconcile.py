@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import urlencode
 
 from unyo._types._errors import ConfigError, UnyoError
+from unyo._types._money_text import money_text
 
 if TYPE_CHECKING:
     from unyo._core._config import Secret, Settings
@@ -320,10 +321,10 @@ def reconcile(
                 "ledger_requests": s.requests,
                 "provider_requests": p.requests,
                 "diff_requests": diff_req,
-                "ledger_cost": str(s.cost),
-                "adjusted_cost": str(a.cost),
-                "provider_cost": str(p_cost),
-                "diff_cost": str(p_cost - s.cost - a.cost),
+                "ledger_cost": money_text(s.cost),
+                "adjusted_cost": money_text(a.cost),
+                "provider_cost": money_text(p_cost),
+                "diff_cost": money_text(p_cost - s.cost - a.cost),
                 "causes": causes,
             }
         )
@@ -381,9 +382,9 @@ def reconcile(
                 {
                     "day": day,
                     "partial": day in provider.partial,
-                    "ledger": str(ledger),
-                    "provider": str(billed),
-                    "diff": str(billed - ledger),
+                    "ledger": money_text(ledger),
+                    "provider": money_text(billed),
+                    "diff": money_text(billed - ledger),
                 }
             )
     ledger_total = sum((Decimal(d["ledger"]) for d in days), ZERO)
@@ -415,9 +416,9 @@ def reconcile(
         "gaps": gaps,
         "partial": sorted(provider.partial),
         "truncated": provider.truncated,
-        "ledger_cost": str(ledger_total),
-        "provider_cost": str(provider_total),
-        "drift": str(drift),
+        "ledger_cost": money_text(ledger_total),
+        "provider_cost": money_text(provider_total),
+        "drift": money_text(drift),
         "drift_pct": round(pct, 4),
         "within_tolerance": within,
         "verdict": verdict,
@@ -515,7 +516,7 @@ def _apply(settings: Settings, tokens: list[dict[str, Any]], now: float) -> list
                     "input_tokens": t["diff_input"],
                     "output_tokens": t["diff_output"],
                     "requests": t["diff_requests"],
-                    "cost": str(cost),
+                    "cost": money_text(cost),
                 }
             )
     return done

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import functools
 import tomllib
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from importlib import resources
 from typing import Any
 
@@ -18,6 +19,7 @@ class ModelInfo:
     max_output: int | None = None
     tokenizer: str = "~o200k_base"  # "~" marks an estimate
     price: Price | None = None  # None: no known price
+    facts: Mapping[str, Any] = field(default_factory=dict, compare=False)  # the whole entry (media prices)
 
     @property
     def exact_count(self) -> bool:
@@ -41,6 +43,10 @@ def model_info(model: str, overrides: dict[str, dict[str, Any]] | None = None) -
     """Facts for `model`: an exact entry in `overrides` (unyo.toml) or the catalogue wins,
     else the longest catalogue entry the id starts with, else unknown."""
     builtin, extra = _builtin(), overrides or {}
+    if model.startswith("ft:") and model not in extra:  # a fine-tuned model: its base's facts, its own price
+        from unyo._providers._fine_tuning import base_of, tuned_info
+
+        return tuned_info(model, extra, model_info(base_of(model) or "", extra))  # type: ignore[no-any-return]
     table = {**builtin, **extra}
     key = model if model in table else max((k for k in table if model.startswith(k)), key=len, default=None)
     if key is None:
@@ -52,4 +58,16 @@ def model_info(model: str, overrides: dict[str, dict[str, Any]] | None = None) -
         max_output=facts.get("max_output"),
         tokenizer=facts.get("tokenizer", "~o200k_base"),
         price=Price.from_table(facts),
+        facts=facts,
     )
+
+
+def longest_entry(table: Mapping[str, Any], model: str) -> Any:
+    """The entry for `model`: its own, else the longest key it starts with, else None."""
+    key = model if model in table else max((k for k in table if model.startswith(k)), key=len, default=None)
+    return None if key is None else table[key]
+
+
+def vision_facts(model: str) -> dict[str, Any] | None:
+    """How the provider counts image input tokens for `model` (the `[vision]` table), None: unknown."""
+    return longest_entry(_catalogue().get("vision", {}), model)  # type: ignore[no-any-return]

@@ -12,9 +12,14 @@ declares its capabilities, and the rest of unyo asks it.
     free                 every call costs nothing
     in_process           the model runs in this process (exact counts are cheap)
     logprobs             token logprobs are known to work (classification confidence)
+    classify_via         how label fields are chosen by default: "llm", or "embeddings" where the
+                         model cannot classify (the bundled 135M model)
     server_state         the provider keeps responses / conversations (previous_response_id)
     batch_price          the Batch API's discount; None: no Batch API
+    fine_tuning          the fine-tuning API is offered (`unyo finetune`)
     env_aliases          the provider's own variable names (OPENAI_BASE_URL, OPENAI_MODEL)
+    vision               the models take image input (input_image / image_url parts)
+    media                the Images and Audio APIs are served (generation, transcription, speech)
     endpoint(url), host(url)  how the endpoint is named in cache keys and audit records
 """
 
@@ -43,8 +48,12 @@ class Profile:
     chat_cap_param: str = "max_tokens"  # OpenAI's reasoning models need max_completion_tokens
     batch_price: str | None = None  # the Batch API's price as a fraction of list prices; None: no Batch API known
     logprobs: bool = False  # token logprobs are known to work here
+    classify_via: str = "llm"  # "embeddings": label fields by the nearest label (see _quality._embed_classify)
     server_state: bool = True  # the provider keeps responses and conversations
     env_aliases: dict[str, str] = field(default_factory=dict)  # setting -> the provider's own env variable
+    vision: bool = True  # image input parts are accepted
+    media: bool = True  # the Images and Audio APIs are served
+    fine_tuning: bool = False  # the endpoint offers OpenAI's /v1/fine_tuning/jobs
 
     @property
     def free(self) -> bool:
@@ -137,6 +146,11 @@ def profile_names() -> list[str]:
     return sorted(_REGISTRY)
 
 
+def profiles_with(capability: str) -> list[str]:
+    """The registered profiles that declare `capability` (e.g. "vision"), for error messages."""
+    return sorted(name for name, p in _REGISTRY.items() if getattr(p, capability, False))
+
+
 _LOCAL_ROLES = {"main": "smollm2-135m-instruct", "premium": "smollm2-135m-instruct", "bulk": "smollm2-135m-instruct"}
 
 for _profile in (
@@ -149,6 +163,7 @@ for _profile in (
         batch_price="0.5",  # OpenAI's Batch API: 50 % of the standard tier's list prices
         logprobs=True,  # compatible endpoints differ; llama.cpp needs logits_all, which slows every call
         env_aliases={"base_url": "OPENAI_BASE_URL", "model": "OPENAI_MODEL"},
+        fine_tuning=True,
     ),
     Profile(
         "gemini",
@@ -174,7 +189,18 @@ for _profile in (
     Profile("llama-server", "http://127.0.0.1:8080/v1", "LLAMA_API_KEY", key_required=False, api="chat"),
     Profile("ollama", "http://127.0.0.1:11434/v1", "OLLAMA_API_KEY", key_required=False, api="chat"),
     Profile("vllm", "http://127.0.0.1:8000/v1", "VLLM_API_KEY", key_required=False, api="chat"),
-    Profile("local", None, None, key_required=False, models=dict(_LOCAL_ROLES), local=True, server_state=False),
+    Profile(
+        "local",
+        None,
+        None,
+        key_required=False,
+        models=dict(_LOCAL_ROLES),
+        local=True,
+        server_state=False,
+        vision=False,
+        media=False,
+        classify_via="embeddings",
+    ),
 ):
     register_profile(_profile)
 

@@ -83,7 +83,13 @@ def _schema_of(value: Any) -> Any:
     return schema() if isinstance(value, type) and callable(schema) else value
 
 
+MEDIA_TEXT = {"images": ("prompt",), "speech": ("input", "instructions"), "transcriptions": ("prompt",),
+              "translations": ("prompt",)}  # fmt: skip
+
+
 def count_input(api: str, params: dict[str, Any], counter: Counter) -> int:
+    if api in MEDIA_TEXT:  # the text an Images / Audio call sends
+        return sum(counter.count_text(str(params.get(k) or "")) for k in MEDIA_TEXT[api])
     if api == "embeddings":
         raw = params.get("input", "")
         if isinstance(raw, list) and raw and all(isinstance(x, int) for x in raw):

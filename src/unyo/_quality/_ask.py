@@ -4,14 +4,16 @@ twins `unyo.aask(...)` and `unyo.astream(...)` (on AsyncOpenAI; see `_flow`)."""
 from __future__ import annotations
 
 import threading
+from collections.abc import Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any, Literal
 
 from unyo._client._openai import AsyncOpenAI, OpenAI, response_text
 from unyo._core._stream import AsyncTextStream, CancelToken, TextStream
-from unyo._quality._flow import Create, Flow, arun, default_async_client, run
+from unyo._quality._flow import Blocking, Create, Flow, arun, default_async_client, run
 from unyo._types._call import CallInfo, Usage, attach
+from unyo._types._money_text import money_text
 
 _clients: dict[tuple[Any, ...], OpenAI] = {}
 _lock = threading.Lock()
@@ -81,8 +83,8 @@ class Answer:
             "max_output_tokens": self.call.max_output_tokens,
             "input_tokens_counted": self.call.input_tokens,
             "input_tokens_bound": self.call.input_tokens_bound,  # True: an upper bound (UTF-8 bytes), not a count
-            "cost_usd": None if self.call.cost_usd is None else str(self.call.cost_usd),
-            "worst_case_usd": None if self.call.worst_case_usd is None else str(self.call.worst_case_usd),
+            "cost_usd": money_text(self.call.cost_usd),
+            "worst_case_usd": money_text(self.call.worst_case_usd),
             "budget": self.call.budget,
             "budget_warning": self.call.budget_warning,
             "cache_hit": self.call.cache_hit,
@@ -143,10 +145,20 @@ def ask_flow(
     max_output_tokens: int | None = None,
     temperature: float | None = None,
     api: str | None = None,
+    images: Sequence[Any] = (),
+    image_detail: str = "auto",
     **extra: Any,
 ) -> Flow[Answer]:
     """ask's body, for either client (see `_flow`)."""
     which = _api_for(client, api)
+    if images:  # files read, checked and scaled off the event loop
+        from unyo._quality._image_input import with_images
+
+        if not isinstance(prompt, str):
+            raise ValueError("images= goes with a prompt text; put image parts in the turns yourself otherwise")
+        target = client.settings.profile.resolve_model(str(model or client.settings.model))[0]
+        hosts = client.settings.image_hosts
+        prompt = yield Blocking(with_images, which, prompt, list(images), target, image_detail, hosts, io=False)
     params = build_request(
         which,
         prompt,
@@ -171,10 +183,13 @@ def ask(
     api: Literal["responses", "chat"] | None = None,
     profile: str | None = None,
     client: OpenAI | None = None,
+    images: Sequence[Any] = (),
+    image_detail: str = "auto",
     **extra: Any,
 ) -> Answer:
     """Ask once (a prompt, or a list of turns) and get an Answer (text, usage, attempts, ids).
-    `model` may be a role."""
+    `model` may be a role. `images`: local files or http(s) URLs sent with the prompt
+    (`image_detail` low / high / auto); their tokens are counted and reserved before sending."""
     client = client or default_client(profile)
     return run(
         ask_flow(
@@ -185,6 +200,8 @@ def ask(
             max_output_tokens=max_output_tokens,
             temperature=temperature,
             api=api,
+            images=images,
+            image_detail=image_detail,
             **extra,
         ),
         client,
@@ -201,6 +218,8 @@ async def aask(
     api: Literal["responses", "chat"] | None = None,
     profile: str | None = None,
     client: AsyncOpenAI | None = None,
+    images: Sequence[Any] = (),
+    image_detail: str = "auto",
     **extra: Any,
 ) -> Answer:
     """The async twin of `ask`, on an AsyncOpenAI (`client`, else one per profile per loop)."""
@@ -214,6 +233,8 @@ async def aask(
             max_output_tokens=max_output_tokens,
             temperature=temperature,
             api=api,
+            images=images,
+            image_detail=image_detail,
             **extra,
         ),
         client,

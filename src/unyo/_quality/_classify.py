@@ -10,6 +10,9 @@ measured, not asked for:
 
 Without logprobs (the local model, providers that omit them) the model's own `confidence` is
 reported, marked `source="self_reported"` — it is much less reliable; treat it as a hint.
+
+`via="embeddings"` (and `via="auto"` on the local profile) classifies without an LLM: see
+`_embed_classify`; its confidence is `source="loo_calibrated"` (leave-one-out on the examples).
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ from typing import Any, Literal
 
 from unyo._types._call import total_cost
 from unyo._types._errors import ConfigError
+from unyo._types._money_text import money_text
 
 TOP_LOGPROBS = 5
 
@@ -33,8 +37,10 @@ class Classification:
     confidence: float | None  # of `label`, or the lowest among `labels`
     scores: dict[str, float]  # per-label probability (logprobs) or the self-reported one for the chosen
     reason: str
-    source: Literal["logprobs", "self_reported"]
+    source: Literal["logprobs", "self_reported", "loo_calibrated", "uncalibrated"]
     calls: list[Any] = field(default_factory=list)
+    method: str = "llm"  # or "embeddings:MODEL"
+    truncated: bool = False  # the text passed the embedding model's window: its start was used
 
     @property
     def cost_usd(self) -> Decimal | None:
@@ -43,14 +49,15 @@ class Classification:
     def fields(self) -> dict[str, Any]:
         """The classification itself (what a task writes to its output row)."""
         return {"label": self.label, "labels": self.labels, "confidence": self.confidence, "scores": self.scores,
-                "reason": self.reason, "confidence_source": self.source}  # fmt: skip
+                "reason": self.reason, "confidence_source": self.source, "method": self.method,
+                **({"truncated": True} if self.truncated else {})}  # fmt: skip
 
     def to_dict(self) -> dict[str, Any]:
         cost = self.cost_usd
         return {
             **self.fields(),
             "calls": [c.to_dict() for c in self.calls],
-            "cost_usd": None if cost is None else str(cost),
+            "cost_usd": money_text(cost),
         }
 
 
@@ -229,6 +236,32 @@ def classify_flow(
     )
 
 
+def any_classify_flow(
+    client: Any,
+    text: str,
+    labels: Any,
+    *,
+    via: str | None = "auto",
+    embedding_model: str | None = None,
+    multi_label: bool = False,
+    tag: str | None = None,
+    **llm_options: Any,
+) -> Any:
+    """classify by the LLM or by embeddings, as `via` and the profile say (a flow)."""
+    from unyo._quality._embed_classify import embedding_classify_flow, resolve_via
+    from unyo._quality._labels import label_set
+
+    found = label_set(labels)
+    if resolve_via(client, via) == "embeddings":
+        if multi_label:
+            raise ConfigError("multi_label needs via='llm': embeddings choose one label")
+        results = yield from embedding_classify_flow(client, [text], found, embedding_model=embedding_model, tag=tag)
+        return results[0]
+    names: Any = found.descriptions() if any(x.description or x.examples for x in found.labels) else found.names
+    extra = {"unyo_tag": tag, **llm_options} if tag else llm_options
+    return (yield from classify_flow(client, text, names, multi_label=multi_label, **extra))
+
+
 def _check_labels(labels: list[str] | dict[str, str]) -> list[str]:
     names = list(labels)
     if len(names) < 2 or len(set(names)) != len(names):
@@ -238,7 +271,7 @@ def _check_labels(labels: list[str] | dict[str, str]) -> list[str]:
 
 def classify(
     text: str,
-    labels: list[str] | dict[str, str],
+    labels: Any,
     *,
     instructions: str | None = None,
     multi_label: bool = False,
@@ -247,20 +280,28 @@ def classify(
     max_output_tokens: int = 200,
     client: Any = None,
     profile: str | None = None,
+    via: Literal["auto", "llm", "embeddings"] = "auto",
+    embedding_model: str | None = None,
     **extra: Any,
 ) -> Classification:
-    """Classify `text` into `labels` (a list, or {label: definition}). Logprobs are requested;
-    see the module docstring for how confidence is computed."""
+    """Classify `text` into `labels`: names, {label: definition}, a LabelSet or a labels file
+    (descriptions and examples). `via="llm"` asks the model (logprobs requested; see the module
+    docstring); `via="embeddings"` takes the nearest label by embeddings, no LLM call (free on
+    the bundled model; `embedding_model=` for a provider's, priced); "auto" is the profile's
+    choice (embeddings on the local profile)."""
     from unyo._quality._ask import default_client
     from unyo._quality._flow import run
+    from unyo._quality._labels import label_set
 
-    _check_labels(labels)
+    label_set(labels)
     client = client or default_client(profile)
     return run(
-        classify_flow(
+        any_classify_flow(
             client,
             text,
             labels,
+            via=via,
+            embedding_model=embedding_model,
             instructions=instructions,
             multi_label=multi_label,
             model=model,
@@ -274,7 +315,7 @@ def classify(
 
 async def aclassify(
     text: str,
-    labels: list[str] | dict[str, str],
+    labels: Any,
     *,
     instructions: str | None = None,
     multi_label: bool = False,
@@ -283,18 +324,23 @@ async def aclassify(
     max_output_tokens: int = 200,
     client: Any = None,
     profile: str | None = None,
+    via: Literal["auto", "llm", "embeddings"] = "auto",
+    embedding_model: str | None = None,
     **extra: Any,
 ) -> Classification:
     """The async twin of `classify`, on an AsyncOpenAI."""
     from unyo._quality._flow import arun, default_async_client
+    from unyo._quality._labels import label_set
 
-    _check_labels(labels)
+    label_set(labels)
     client = client or default_async_client(profile)
     return await arun(
-        classify_flow(
+        any_classify_flow(
             client,
             text,
             labels,
+            via=via,
+            embedding_model=embedding_model,
             instructions=instructions,
             multi_label=multi_label,
             model=model,

@@ -24,7 +24,8 @@ from decimal import Decimal
 from typing import Any, Literal
 
 from unyo._types._call import CallInfo, total_cost
-from unyo._types._errors import ConfigError, OutputInvalid
+from unyo._types._errors import ConfigError, OutputInvalid, UsageError
+from unyo._types._money_text import money_text
 
 DROPPED = {
     "default",
@@ -147,7 +148,7 @@ def check_schema(schema: Any) -> None:
     try:
         jsonschema.Draft202012Validator.check_schema(schema)
     except jsonschema.SchemaError as exc:
-        raise ConfigError(f"invalid JSON Schema: {exc.message}") from None
+        raise UsageError(f"invalid JSON Schema: {exc.message}") from None
 
 
 def load_schema(spec: str) -> object:
@@ -161,17 +162,17 @@ def load_schema(spec: str) -> object:
         try:
             return json.loads(path.read_text(encoding="utf-8"))
         except OSError as exc:
-            raise ConfigError(f"--schema {spec}: {exc.strerror}") from None
+            raise UsageError(f"--schema {spec}: {exc.strerror}") from None
         except json.JSONDecodeError as exc:
-            raise ConfigError(f"--schema {spec}: not valid JSON ({exc.msg}, line {exc.lineno})") from None
+            raise UsageError(f"--schema {spec}: not valid JSON ({exc.msg}, line {exc.lineno})") from None
     module, _, name = spec.partition(":")
     if not name:
-        raise ConfigError(f"--schema {spec}: give a .json file or module:Model")
+        raise UsageError(f"--schema {spec}: give a .json file or module:Model")
     sys.path.insert(0, ".")
     try:
         return getattr(importlib.import_module(module), name)
     except (ImportError, AttributeError) as exc:
-        raise ConfigError(f"--schema {spec}: cannot load it ({exc})") from None
+        raise UsageError(f"--schema {spec}: cannot load it ({exc})") from None
 
 
 @dataclass
@@ -197,7 +198,7 @@ class Parsed:
             "parsed": data,
             "text": self.text,
             "repairs": self.repairs,
-            "cost_usd": None if self.cost_usd is None else str(self.cost_usd),
+            "cost_usd": money_text(self.cost_usd),
         }
 
 

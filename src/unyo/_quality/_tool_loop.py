@@ -32,6 +32,7 @@ from typing import Any, Literal
 from unyo._quality._tools import Tool, ToolArgumentError, ToolRegistry
 from unyo._types._call import CallInfo, total_cost
 from unyo._types._errors import ConfigError, ToolLoopExceeded
+from unyo._types._money_text import money_text
 
 Outcome = Literal["ok", "not_allowed", "invalid_arguments", "denied", "error", "timeout"]
 
@@ -75,7 +76,7 @@ class ToolAnswer:
             "rounds": self.rounds,
             "tool_calls": [asdict(t) for t in self.tool_calls],
             "calls": [c.to_dict() for c in self.calls],
-            "cost_usd": None if cost is None else str(cost),
+            "cost_usd": money_text(cost),
         }
 
 

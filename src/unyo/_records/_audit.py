@@ -38,6 +38,11 @@ def prompt_text(api: str, params: dict[str, Any]) -> str:
     parts: list[str] = []
     if params.get("instructions"):
         parts.append(f"[instructions] {params['instructions']}")
+    media = params.get("prompt") if api in ("images", "transcriptions", "translations") else None
+    if api == "speech":
+        media = params.get("input")
+    if isinstance(media, str):  # Images / Audio: the text sent (never the file)
+        parts.append(media)
     raw = params.get("input") if api in ("responses", "embeddings") else params.get("messages")
     if isinstance(raw, str):
         parts.append(raw)

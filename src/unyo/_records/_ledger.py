@@ -133,6 +133,18 @@ class Ledger:
         tx.execute("DELETE FROM unyo_reservations WHERE id = ?", [rid])
         return True
 
+    def transfer(self, rid: str, new_rid: str, owner: str, hold_s: float) -> bool:
+        """Hand a call's hold to something that outlives the call (a fine-tuning job): a new id,
+        owner and expiry, the same amount on the same counters. False: no such hold."""
+        with self.store.tx() as tx:
+            if not tx.execute(f"SELECT 1 FROM unyo_reservations WHERE id = ?{self.store.lock_rows()}", [rid]):
+                return False
+            tx.execute(
+                "UPDATE unyo_reservations SET id = ?, owner = ?, expires_at = ? WHERE id = ?",
+                [new_rid, owner, time.time() + hold_s, rid],
+            )
+        return True
+
     def expire(self) -> int:
         """Release holds past their expiry, one transaction per hold (so lock order stays global)."""
         with self.store.tx(write=False) as tx:

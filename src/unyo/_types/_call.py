@@ -13,6 +13,8 @@ from dataclasses import asdict, dataclass, field
 from decimal import Decimal
 from typing import Any, Literal, Protocol, runtime_checkable
 
+from unyo._types._money_text import money_text
+
 Status = Literal["pending", "completed", "incomplete", "cancelled", "interrupted", "failed"]
 
 
@@ -103,7 +105,7 @@ class CallInfo:
         data = asdict(self)
         data["attempt_count"] = len(self.attempts)
         for key in ("cost_usd", "worst_case_usd"):
-            data[key] = None if data[key] is None else str(data[key])
+            data[key] = money_text(data[key])
         return data
 
 

@@ -9,6 +9,7 @@
     ├── ToolLoopExceeded              7  the model kept calling tools past the round cap
     ├── ConversationDenied            3  the conversation belongs to another user (or does not exist)
     ├── BadInput                      2  an input file that cannot be used (format, encoding, column)
+    │   └── DatasetInvalid            7  a fine-tuning dataset the provider would reject (each line named)
     ├── NotBatchable                  2  a row needs a call the provider's Batch API did not make
     └── APIError                      the call reached (or tried to reach) a provider
         ├── TransportError            6  nothing usable came back
@@ -44,12 +45,12 @@ if the SDK is already there). Until then the placeholder `_SdkSlot` holds their 
 
 from __future__ import annotations
 
-import os
 import sys
 import threading
 from dataclasses import dataclass
 from typing import Any
 
+from unyo._types._lang import lang as _lang
 from unyo._types._redact import redact
 
 __all__ = [
@@ -66,6 +67,7 @@ __all__ = [
     "ConnectionFailed",
     "ContextTooLong",
     "ConversationDenied",
+    "DatasetInvalid",
     "MalformedResponse",
     "NotBatchable",
     "NotFound",
@@ -82,11 +84,6 @@ __all__ = [
     "UnyoError",
     "Unprocessable",
 ]
-
-
-def _lang() -> str:
-    lang = os.environ.get("UNYO_LANG") or os.environ.get("LC_ALL") or os.environ.get("LANG") or ""
-    return "ja" if lang.lower().startswith("ja") else "en"
 
 
 class _SdkSlot(Exception):
@@ -120,6 +117,23 @@ class ConfigError(UnyoError):
     exit_code = 3
     hint_en = "Fix the configuration named above (env, .env or unyo.toml); `unyo doctor` checks it."
     hint_ja = "上記の設定 (環境変数・.env・unyo.toml) を修正してください。`unyo doctor` で確認できます。"
+
+
+class UsageError(ConfigError):
+    """The command or function was called wrongly (an unknown name, a missing or out-of-range
+    argument); nothing was sent. A `ConfigError` too, so older `except ConfigError` still catches it."""
+
+    exit_code = 2
+    hint_en = "Check the arguments: `unyo COMMAND --help` lists the options, with examples."
+    hint_ja = "引数を確認してください。`unyo COMMAND --help` でオプションと使用例を確認できます。"
+
+
+def did_you_mean(word: str, choices: Any) -> str:
+    """'; did you mean 'triage'?' for a near miss among `choices`, else ''."""
+    import difflib
+
+    close = difflib.get_close_matches(word, sorted(map(str, choices)), n=1, cutoff=0.6)
+    return f" (did you mean {close[0]!r}?)" if close else ""
 
 
 class UnpricedModel(ConfigError):
@@ -157,6 +171,17 @@ class BadInput(UnyoError):
     exit_code = 2
     hint_en = "Fix the input file named above (format, encoding, column); nothing was sent."
     hint_ja = "上記の入力ファイル (形式・文字コード・列名) を修正してください。何も送信していません。"
+
+
+class DatasetInvalid(BadInput):
+    """`findings` holds every problem found, each with its line (`unyo finetune validate` prints them)."""
+
+    exit_code = 7
+    hint_en = "Fix the lines named above (`unyo finetune validate FILE` lists every problem); nothing was uploaded."
+    hint_ja = (
+        "上記の行を修正してください (`unyo finetune validate FILE` ですべての問題を表示します)。"
+        "何もアップロードしていません。"
+    )
 
 
 class NotBatchable(UnyoError):

@@ -17,7 +17,8 @@ Each request takes the next scripted action (then "ok" when the script runs out)
     malformed           200 with a body that is not JSON
     stall               start a stream, send "after" deltas, then go silent (idle timeout test)
 
-An unscripted request gets `default_action`; a request for JSON output gets a small instance of
+An unscripted request gets `responder(body)` when that is set and returns something (a text to
+answer with, or an action dict), else `default_action`; a request for JSON output gets a small instance of
 its schema unless a text is scripted. Dict actions take extra keys: text, delay (seconds before
 a plain answer, or between stream deltas), after, retry_after,
 retry_after_ms, tool_calls (a list of {"name", "arguments"} the model "calls"; non-streamed) and
@@ -46,6 +47,9 @@ The Batch API: `POST /files` (multipart, purpose=batch), `GET /files/{id}/conten
 next action of `script_batch(...)`, else "ok"; error actions go to the error file) and it is
 "completed"; with `batch_expire_after=N` only N lines run and the rest expire with `batch_expired`;
 with `batch_fail="why"` the batch fails validation.
+
+Fine-tuning: `/fine_tuning/jobs` (create, list, retrieve, events, cancel) with scripted progress
+and failure, reporting `trained_tokens` (`fine_tuning`, see _fine_tuning.py).
 """
 
 from __future__ import annotations
@@ -61,6 +65,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 from unyo._providers import _shapes
+from unyo.testing._fine_tuning import FineTuning
+from unyo.testing._images import MEDIA_PATHS, image_input_tokens, serve_media
 from unyo.testing._org_usage import OrgUsage
 
 DEFAULT_TEXT = "Hello from the fault server. This reply has several words in it."
@@ -94,6 +100,7 @@ class FaultServer:
         self.billed = {"input_tokens": 0, "output_tokens": 0, "requests": 0}
         self.stopping = threading.Event()
         self.default_action: dict[str, Any] = {"action": "ok"}  # what an unscripted request gets
+        self.responder: Any = None  # body -> action (str or dict) or None: an unscripted answer chosen by content
         self.stored: dict[str, list[dict[str, str]]] = {}  # response id / conversation id -> messages
         self.rate_limited = 0  # 429s sent by the rate limit (not scripted ones)
         self._rate: tuple[int, float] | None = None
@@ -108,7 +115,10 @@ class FaultServer:
         self.batch_expire_after: int | None = None  # lines run before the window "expires"
         self.batch_fail: str | None = None  # a batch fails validation with this message
         self._batch_script: deque[dict[str, Any]] = deque()
+        self.fine_tuning = FineTuning()  # /fine_tuning/jobs: scripted progress, failure, trained_tokens
         self.org = OrgUsage()  # the organization usage/costs API: admin key, prices, billed entries (see _org_usage)
+        self.media_bill: list[dict[str, Any]] = []  # Images / Audio answers billed (see _images)
+        self.generated: dict[str, bytes] = {}  # image id -> PNG served at /_generated/ID.png
         self._httpd = _QuietServer((host, port), _handler_for(self))
         self._httpd.daemon_threads = True
         self._thread: threading.Thread | None = None
@@ -129,14 +139,21 @@ class FaultServer:
             for action in actions:
                 self._batch_script.append({"action": action} if isinstance(action, str) else dict(action))
 
-    def next_action(self) -> dict[str, Any]:
+    def next_action(self, body: dict[str, Any] | None = None) -> dict[str, Any]:
         with self._lock:
-            return self._script.popleft() if self._script else dict(self.default_action)
+            if self._script:
+                return self._script.popleft()
+            responder = self.responder
+        chosen = responder(body) if responder is not None and body is not None else None
+        if chosen is not None:
+            return {"action": "ok", "text": chosen} if isinstance(chosen, str) else dict(chosen)
+        return dict(self.default_action)
 
     def reset(self) -> None:
         with self._lock:
             self._script.clear()
             self.default_action = {"action": "ok"}
+            self.responder = None
             self._rate = None
             self._provider = None
             self.admissions, self.throttled, self.limit_log = [], [], []
@@ -147,7 +164,9 @@ class FaultServer:
             self.requests.clear()
             self.disconnects.clear()
             self.billed = {"input_tokens": 0, "output_tokens": 0, "requests": 0}
+            self.media_bill, self.generated = [], {}
         self.org.reset()
+        self.fine_tuning.reset()
 
     def limit(self, requests: int, per_s: float = 60.0) -> None:
         """Allow at most `requests` generation requests in any sliding `per_s` window."""
@@ -406,7 +425,7 @@ class _Handler(BaseHTTPRequestHandler):
         path = self.path.split("?")[0].rsplit("/v1", 1)[-1]
         if method == "GET" and path.startswith("/organization/"):  # admin reads take no scripted action
             return self._send_json(*self.fault.org.serve(self.headers, self.path))
-        action = self.fault.next_action()
+        action = self.fault.next_action(body if method == "POST" else None)
         self.fault.record(
             {
                 "method": method,
@@ -435,6 +454,12 @@ class _Handler(BaseHTTPRequestHandler):
             self.fault.stored[conv_id] = []
             return self._send_json(
                 200, {"id": conv_id, "object": "conversation", "created_at": int(time.time()), "metadata": {}}
+            )
+        if path.startswith(MEDIA_PATHS):  # the Images and Audio API (see _images)
+            return self._send_json(*serve_media(self.fault, method, path, body or {}))
+        if path.startswith("/fine_tuning/jobs"):
+            return self._send_json(
+                *self.fault.fine_tuning.serve(self.fault.files, method, path, self.path.partition("?")[2], body or {})
             )
         if path.startswith(("/files", "/batches")):
             return self._send_json(*_batch_api(self.fault, method, path, self.path.partition("?")[2], body or {}))
@@ -623,7 +648,7 @@ class _Answer:
             counter.count_messages(self.messages)
             if prior
             else count_input("responses" if responses else "chat", body, counter)
-        )
+        ) + image_input_tokens(body, responses)  # images billed by the model's rule, as the provider does
 
     def generated(self, parts: list[str]) -> _shapes.Generated:
         out = "".join(parts)

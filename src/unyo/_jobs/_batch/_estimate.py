@@ -15,6 +15,7 @@ from decimal import Decimal
 from typing import Any
 
 from unyo._types._call import Usage
+from unyo._types._money_text import money_text
 
 
 @dataclass
@@ -27,8 +28,8 @@ class Estimate:
 
     def to_dict(self) -> dict[str, Any]:
         return {"rows": self.rows, "model": self.model, "input_tokens": self.input_tokens,
-                "expected_usd": None if self.expected_usd is None else str(self.expected_usd),
-                "worst_usd": None if self.worst_usd is None else str(self.worst_usd)}  # fmt: skip
+                "expected_usd": money_text(self.expected_usd),
+                "worst_usd": money_text(self.worst_usd)}  # fmt: skip
 
 
 def estimate_rows(
@@ -46,7 +47,7 @@ def estimate_rows(
     from unyo._quality._structured import json_schema_of
 
     settings = client.settings
-    model_id, _ = settings.profile.resolve_model(model or task.role)
+    model_id, _ = settings.profile.resolve_model(model or task.model_for(settings))
     info = model_info(model_id, settings.models)
     price = settings.profile.price(info)
     if price is not None and price_factor is not None:

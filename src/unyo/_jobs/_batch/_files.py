@@ -41,6 +41,21 @@ class Table:
     columns: list[str]
     rows: list[dict[str, Any]]
     encoding: str | None = None
+    sheet: str | None = None  # an XLSX input's sheet name, kept for an XLSX output
+
+
+class Formula(str):
+    """An XLSX input cell that holds a formula: its text is the value Excel last computed (what a
+    task reads), `.formula` the formula itself (what an XLSX output writes back, unchanged), and
+    `.cached` the computed value with its type (what a CSV or JSONL output writes)."""
+
+    formula: str
+    cached: Any
+
+    def __new__(cls, formula: str, cached: Any) -> Formula:
+        cell = super().__new__(cls, "" if cached is None else str(cached))
+        cell.formula, cell.cached = formula, cached
+        return cell
 
 
 def _format(path: Path) -> str:
@@ -233,17 +248,23 @@ def _refuse_zip_bomb(path: Path) -> None:
 
 
 def _read_xlsx(path: Path, max_rows: int, max_cell_chars: int) -> Table:
+    """The first sheet, streamed twice in step: once for the values Excel last computed (what
+    tasks read), once for the formulas (kept, so an XLSX output writes them back unchanged). Dates
+    stay dates. A formula with no computed value (a file saved by a program that does not
+    calculate) is refused, naming the cells: it is not an empty cell."""
     import openpyxl
 
     _refuse_zip_bomb(path)
     try:
         book = openpyxl.load_workbook(path, read_only=True, data_only=True)
+        formulas = openpyxl.load_workbook(path, read_only=True, data_only=False)
     except Exception as exc:  # noqa: BLE001 - openpyxl raises many kinds for a bad file
         raise BadInput(f"{path}: not a readable .xlsx file ({type(exc).__name__}: {exc})") from None
     try:
-        sheet = book.worksheets[0]
+        sheet, formula_sheet = book.worksheets[0], formulas.worksheets[0]
         # its `dimension` is not trusted: too big, openpyxl pads with empty rows; too small, it drops rows
         sheet.reset_dimensions()
+        formula_sheet.reset_dimensions()
         header = list(next(sheet.iter_rows(min_row=1, max_row=1, max_col=MAX_COLUMNS, values_only=True), None) or ())
         while header and header[-1] is None:  # padding, not columns
             header.pop()
@@ -251,22 +272,45 @@ def _read_xlsx(path: Path, max_rows: int, max_cell_chars: int) -> Table:
             raise BadInput(f"{path}: the first sheet has no header row")
         columns = [str(h) if h is not None else f"column{i + 1}" for i, h in enumerate(header)]
         _check_cells(path, "the header", zip(columns, columns), max_cell_chars)
-        rows = list(
-            _xlsx_rows(
-                path,
-                sheet.iter_rows(min_row=2, max_col=len(columns), values_only=True),
-                columns,
-                max_rows,
-                max_cell_chars,
+        values = sheet.iter_rows(min_row=2, max_col=len(columns), values_only=True)
+        raw = formula_sheet.iter_rows(min_row=2, max_col=len(columns), values_only=True)
+        uncomputed: list[str] = []
+        rows = list(_xlsx_rows(path, _with_formulas(values, raw, uncomputed), columns, max_rows, max_cell_chars))
+        if uncomputed:
+            shown = ", ".join(uncomputed[:10]) + (f" and {len(uncomputed) - 10} more" if len(uncomputed) > 10 else "")
+            raise BadInput(
+                f"{path}: formula cells with no computed value: {shown}. The file was saved by a program that "
+                "does not calculate formulas; open and save it in Excel or LibreOffice (or convert it with "
+                "`soffice --headless --convert-to xlsx`), then run again"
             )
-        )
+        title = sheet.title
     except (BadInput, MemoryError):
         raise
     except Exception as exc:  # noqa: BLE001 - a broken sheet inside a valid zip
         raise BadInput(f"{path}: not a readable .xlsx file ({type(exc).__name__}: {exc})") from None
     finally:
         book.close()
-    return Table(columns, rows, None)
+        formulas.close()
+    return Table(columns, rows, None, title)
+
+
+def _with_formulas(
+    values: Iterator[tuple[Any, ...]], raw: Iterator[tuple[Any, ...]], uncomputed: list[str]
+) -> Iterator[tuple[Any, ...]]:
+    """Each row of computed values, with formula cells as `Formula` (see above)."""
+    from openpyxl.utils import get_column_letter
+
+    for number, (row, source) in enumerate(zip(values, raw), 2):
+        if not any(isinstance(v, str) and v.startswith("=") for v in source):
+            yield row
+            continue
+        cells = list(row) + [None] * (len(source) - len(row))
+        for i, formula in enumerate(source):
+            if isinstance(formula, str) and formula.startswith("="):
+                if cells[i] is None:
+                    uncomputed.append(f"{get_column_letter(i + 1)}{number}")
+                cells[i] = Formula(formula, cells[i])
+        yield tuple(cells)
 
 
 def _xlsx_rows(
@@ -321,6 +365,8 @@ def spreadsheet_safe(value: Any) -> Any:
     = + - @ tab or CR gets a leading `'`, unless it is a plain number (`-12`, `-3.5`, `-1,234`,
     `+1e5`): digits, `.` and `,` with a sign cannot form a formula. Numbers, booleans (as
     true/false) and JSON (dicts, lists) are safe as they are."""
+    if isinstance(value, Formula):  # the user's own formula: its computed value (XLSX writes the formula)
+        return spreadsheet_safe(value.cached)
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, (dict, list)):
@@ -332,15 +378,23 @@ def spreadsheet_safe(value: Any) -> Any:
     return value
 
 
-def write(path: Path, columns: Sequence[str], rows: list[dict[str, Any]], encoding: str | None = None) -> None:
+def write(
+    path: Path,
+    columns: Sequence[str],
+    rows: list[dict[str, Any]],
+    encoding: str | None = None,
+    sheet: str | None = None,
+) -> None:
     """Write atomically and privately (0600, never through a symlink): see `private_output`.
-    CSV and XLSX cells (the header too) go through `spreadsheet_safe`; JSONL is data, kept raw."""
+    CSV and XLSX cells (the header too) go through `spreadsheet_safe`; JSONL is data, kept raw.
+    XLSX keeps the input's sheet name (`sheet`), dates as dates and the input's formulas."""
     kind = _format(path)
     with private_output(path) as tmp:
         if kind == ".jsonl":
             with open(tmp, "w", encoding="utf-8") as out:
                 for row in rows:
-                    out.write(json.dumps(row, ensure_ascii=False, default=str) + "\n")
+                    plain = {k: (v.cached if isinstance(v, Formula) else v) for k, v in row.items()}
+                    out.write(json.dumps(plain, ensure_ascii=False, default=str) + "\n")
         elif kind == ".csv":
             with open(tmp, "w", encoding=encoding or "utf-8-sig", newline="", errors="replace") as out:
                 writer = csv.writer(out)
@@ -351,8 +405,15 @@ def write(path: Path, columns: Sequence[str], rows: list[dict[str, Any]], encodi
             import openpyxl
 
             book = openpyxl.Workbook(write_only=True)
-            sheet = book.create_sheet("results")
-            sheet.append([spreadsheet_safe(c) for c in columns])
+            out_sheet = book.create_sheet(sheet or "results")
+            out_sheet.append([spreadsheet_safe(c) for c in columns])
             for row in rows:
-                sheet.append([spreadsheet_safe(row.get(c)) for c in columns])
+                out_sheet.append([_xlsx_cell(row.get(c)) for c in columns])
             book.save(tmp)
+
+
+def _xlsx_cell(value: Any) -> Any:
+    """An XLSX output cell: the input's own formula unchanged, dates as dates, the rest made safe."""
+    if isinstance(value, Formula):
+        return value.formula
+    return spreadsheet_safe(value)

@@ -115,6 +115,33 @@ def _planned(row: _Row, call: Call) -> Planned:
     return Planned(row, endpoint, line, body_hash(call.params), worst_case(call, price) if price is not None else None)
 
 
+def control(s: Any, what: str, fn: Callable[[], Any]) -> Any:
+    """A management call (Files, Batches, fine-tuning jobs), retried on transient errors with the
+    client's backoff; SDK errors become unyo's, prefixed with `what`."""
+    import openai
+
+    from unyo._core._retry import RetryPolicy
+    from unyo._types._errors import from_sdk
+
+    policy = RetryPolicy(
+        max(3, s.max_attempts), max(s.deadline_s, 60.0), s.backoff_base_s, s.backoff_max_s, s.retry_after_cap_s
+    )
+    started, attempt = time.monotonic(), 0
+    while True:
+        attempt += 1
+        try:
+            return fn()
+        except UnyoError:
+            raise
+        except (openai.OpenAIError, httpx2.HTTPError) as exc:
+            err = from_sdk(exc, ErrorContext(provider=s.profile.name, host=s.host, attempts=attempt))
+            wait = policy.next_wait(err, attempt, time.monotonic() - started)
+            if wait is None:
+                err.message = f"{what}: {err.message}"
+                raise err from None
+            time.sleep(wait)
+
+
 # --- collect: replay each answer through the task -------------------------------------------------
 
 
@@ -369,30 +396,7 @@ class BatchApiRunner(Runner):
         return sub
 
     def _control(self, what: str, fn: Callable[[], Any]) -> Any:
-        """A Files/Batches call, retried on transient errors with the client's backoff."""
-        import openai
-
-        from unyo._core._retry import RetryPolicy
-        from unyo._types._errors import from_sdk
-
-        s = self.client.settings
-        policy = RetryPolicy(
-            max(3, s.max_attempts), max(s.deadline_s, 60.0), s.backoff_base_s, s.backoff_max_s, s.retry_after_cap_s
-        )
-        started, attempt = time.monotonic(), 0
-        while True:
-            attempt += 1
-            try:
-                return fn()
-            except UnyoError:
-                raise
-            except (openai.OpenAIError, httpx2.HTTPError) as exc:
-                err = from_sdk(exc, ErrorContext(provider=s.profile.name, host=s.host, attempts=attempt))
-                wait = policy.next_wait(err, attempt, time.monotonic() - started)
-                if wait is None:
-                    err.message = f"{what}: {err.message}"
-                    raise err from None
-                time.sleep(wait)
+        return control(self.client.settings, what, fn)
 
     def _abandon(self, journal: Journal, sub: dict[str, Any], why: str) -> None:
         """The submission never became a batch: release its hold; its rows are to do again."""

@@ -171,14 +171,32 @@ class Runner:
 
     # --- one row ------------------------------------------------------------------------------
 
-    def _work(self, row: _Row, journal: Journal) -> None:
+    def run_row(self, row: _Row) -> Any:
+        """One row's work: an object with `output` (a JSON-ready dict), `calls` and `cost_usd`
+        (a subclass runs something else than the task, e.g. an eval cell)."""
         from unyo._jobs._tasks import run_task
 
+        return run_task(
+            self.o.task, row.text, client=self.client, schema=self.o.schema, user=self.o.user, **self.o.call_options
+        )
+
+    def paced(self, row: _Row) -> bool:
+        """Does the row wait for the request-rate limiter? (A subclass whose row is answered
+        from a cache says no: no request goes out. A retried row is always paced.)"""
+        return True
+
+    def row_worst(self, row: _Row) -> Decimal | None:
+        """The most one row can cost (None: unpriced), for the `--max-cost` check before it is sent."""
+        from unyo._jobs._batch._estimate import row_estimate
+
+        return row_estimate(
+            self.o.task, self.client, row.text, self.o.schema, self.o.call_options.get("model")
+        ).worst_usd
+
+    def _work(self, row: _Row, journal: Journal) -> None:
         row.attempts += 1
         try:
-            result = run_task(
-                self.o.task, row.text, client=self.client, schema=self.o.schema, user=self.o.user, **self.o.call_options
-            )
+            result = self.run_row(row)
         except RateLimited as exc:
             self.limiter.limited(exc.retry_after)
             self._learn(getattr(exc, "model", None))
@@ -331,7 +349,7 @@ class Runner:
                 with self._lock:
                     self._queue.appendleft(row)
                 break
-            if not self.limiter.acquire(self.stop):
+            if self.paced(row) and not self.limiter.acquire(self.stop):
                 self._give_slot()
                 with self._lock:
                     self._queue.appendleft(row)
@@ -358,16 +376,13 @@ class Runner:
     def _affordable(self, row: _Row) -> bool:
         """Stop before a row whose worst case no longer fits `--max-cost` (the budget layer also
         enforces it exactly, per call, as a `total` limit on the batch's tag)."""
-        from unyo._jobs._batch._estimate import row_estimate
         from unyo._records._ledger import ledger_for
 
         tag = self.o.call_options.get("tag")
         spent, reserved = (
             ledger_for(self.client.settings).counters(["total"]).get((f"tag:{tag}", "total"), (Decimal(0), Decimal(0)))
         )
-        worst = row_estimate(
-            self.o.task, self.client, row.text, self.o.schema, self.o.call_options.get("model")
-        ).worst_usd or Decimal(0)  # unpriced: the budget layer refuses it
+        worst = self.row_worst(row) or Decimal(0)  # unpriced: the budget layer refuses it
         if spent + reserved + worst <= self.o.max_cost:  # type: ignore[operator]
             return True
         with self._lock:
@@ -404,24 +419,31 @@ class Runner:
             out_rows.append(merged)
         columns = [*table.columns, *[names[f] for f in fields], *STATUS_COLUMNS]
         _files.write(
-            self.o.output, columns, out_rows, "utf-8-sig" if table.encoding in ("utf-8-sig", "cp932") else None
+            self.o.output,
+            columns,
+            out_rows,
+            "utf-8-sig" if table.encoding in ("utf-8-sig", "cp932") else None,
+            sheet=table.sheet,
         )
         self.summary.pending = pending
         self.summary.ok = sum(1 for e in done.values() if e["status"] == "ok")
         self.summary.failed = sum(1 for e in done.values() if e["status"] == "failed")
         self.summary.output, self.summary.journal = str(self.o.output), str(journal.path)
         if pending and self.summary.stopped:
-            from unyo._jobs._batch._estimate import estimate_rows
+            self.summary.remaining_estimate_usd = self.rows_expected([r for r in rows if r.id not in done])
 
-            left = [r for r in rows if r.id not in done]
-            self.summary.remaining_estimate_usd = estimate_rows(
-                self.o.task,
-                self.client,
-                [r.text for r in left],
-                self.o.schema,
-                self.o.call_options.get("model"),
-                self.price_factor,
-            ).expected_usd
+    def rows_expected(self, rows: list[_Row]) -> Decimal | None:
+        """What the rows left would cost as expected (None: unpriced), for the message of an early stop."""
+        from unyo._jobs._batch._estimate import estimate_rows
+
+        return estimate_rows(
+            self.o.task,
+            self.client,
+            [r.text for r in rows],
+            self.o.schema,
+            self.o.call_options.get("model"),
+            self.price_factor,
+        ).expected_usd
 
 
 def batch_settings(settings: Any, tag: str, max_cost: Decimal | None) -> Any:

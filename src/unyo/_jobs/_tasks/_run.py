@@ -17,7 +17,8 @@ from typing import Any
 
 from unyo._jobs._tasks._spec import Task
 from unyo._types._call import CallInfo, total_cost
-from unyo._types._errors import ConfigError, NotBatchable
+from unyo._types._errors import ConfigError, NotBatchable, UsageError
+from unyo._types._money_text import money_text
 
 
 @dataclass
@@ -35,7 +36,7 @@ class TaskResult:
             "task": self.task,
             "output": self.output,
             "calls": len(self.calls),
-            "cost_usd": None if self.cost_usd is None else str(self.cost_usd),
+            "cost_usd": money_text(self.cost_usd),
             "models": sorted({c.model for c in self.calls}),
             "call_ids": [c.call_id for c in self.calls],
         }
@@ -64,7 +65,7 @@ def _structured(
             schema,
             system=system or rendered_system,
             api=api,
-            model=options.pop("model", None) or task.role,
+            model=options.pop("model", None) or task.model_for(client.settings),
             max_output_tokens=options.pop("max_output_tokens", None) or task.max_output_tokens,
             temperature=options.pop("temperature", 0),
             **extra,
@@ -73,7 +74,53 @@ def _structured(
     )
 
 
+def _by_embeddings(task: Task, client: Any, text: str, options: dict[str, Any]) -> Any:
+    """(output, calls) with the label fields by embeddings and the rest by one LLM call."""
+    from unyo._jobs._tasks._embed_fields import decide_flow, decided_note, rest_schema, task_labels, with_labels
+    from unyo._quality._flow import Blocking
+
+    labels = yield Blocking(task_labels, task, io=False)
+    task = with_labels(task, labels)
+    decided = yield from decide_flow(task, client, text, labels, options.get("unyo_tag"))
+    rest = rest_schema(task.output_schema(), [*decided.values, "confidence"])
+    out, calls = dict(decided.values), list(decided.calls)
+    methods = dict(decided.methods)
+    if rest is not None:
+        _, user = task.render(text)
+        parsed = yield from _structured(task, client, text, rest, options, user=user + decided_note(decided.values))
+        out.update(parsed.parsed)
+        calls += parsed.calls
+        methods.update({k: "llm" for k in parsed.parsed})
+    out["confidence"] = round(decided.confidence, 4)
+    out["confidence_source"] = decided.confidence_source
+    methods["confidence"] = f"{decided.confidence_source}:{next(iter(decided.methods.values()))}"
+    out["methods"] = methods
+    if decided.truncated:
+        out["truncated"] = "the text passed the embedding model's window: its start was classified"
+    return out, calls
+
+
 def triage(task: Task, client: Any, text: str, options: dict[str, Any]) -> Any:
+    from unyo._jobs._tasks._embed_fields import uses_embeddings
+
+    if uses_embeddings(task, client):
+        out, calls = yield from _by_embeddings(task, client, text, options)
+    else:
+        out, calls = yield from _triage_by_llm(task, client, text, options)
+    reasons = []
+    threshold = float(task.options.get("confidence_threshold", 0.6))
+    if out["confidence"] < threshold:
+        reasons.append(f"confidence {out['confidence']:.2f} < {threshold}")
+    folded = unicodedata.normalize("NFKC", text).lower()
+    hits = [w for w in task.options.get("sensitive", []) if unicodedata.normalize("NFKC", w).lower() in folded]
+    if hits:
+        reasons.append("sensitive: " + ", ".join(hits))
+    out["needs_human"] = bool(reasons)
+    out["needs_human_reason"] = "; ".join(reasons)
+    return TaskResult(task.name, out, calls)
+
+
+def _triage_by_llm(task: Task, client: Any, text: str, options: dict[str, Any]) -> Any:
     parsed = yield from _structured(task, client, text, task.output_schema(), options)
     out = dict(parsed.parsed)
     from unyo._quality._classify import field_scores
@@ -86,17 +133,8 @@ def triage(task: Task, client: Any, text: str, options: dict[str, Any]) -> Any:
     )
     out["confidence"] = round(measured if measured is not None else float(out.get("confidence", 0)), 4)
     out["confidence_source"] = "logprobs" if measured is not None else "self_reported"
-    reasons = []
-    threshold = float(task.options.get("confidence_threshold", 0.6))
-    if out["confidence"] < threshold:
-        reasons.append(f"confidence {out['confidence']:.2f} < {threshold}")
-    folded = unicodedata.normalize("NFKC", text).lower()
-    hits = [w for w in task.options.get("sensitive", []) if unicodedata.normalize("NFKC", w).lower() in folded]
-    if hits:
-        reasons.append("sensitive: " + ", ".join(hits))
-    out["needs_human"] = bool(reasons)
-    out["needs_human_reason"] = "; ".join(reasons)
-    return TaskResult(task.name, out, parsed.calls)
+    out["methods"] = {**{k: "llm" for k in parsed.parsed}, "confidence": f"{out['confidence_source']}:llm"}
+    return out, parsed.calls
 
 
 NUMBER = re.compile(r"\d+(?:[.,]\d+)*")
@@ -149,7 +187,7 @@ def summary_parts(task: Task, client: Any, text: str, options: dict[str, Any]) -
     from unyo._jobs._tasks._split import split
     from unyo._providers._catalog import model_info
 
-    model_id, _ = client.settings.profile.resolve_model(str(options.get("model") or task.role))
+    model_id, _ = client.settings.profile.resolve_model(str(options.get("model") or task.model_for(client.settings)))
     counter = model_counter(client.settings, model_info(model_id, client.settings.models))
     return split(text, int(task.options.get("part_tokens", 1500)), counter.count_text)
 
@@ -202,56 +240,36 @@ def summarize(task: Task, client: Any, text: str, options: dict[str, Any]) -> An
 
 
 def classify(task: Task, client: Any, text: str, options: dict[str, Any]) -> Any:
-    from unyo._quality._classify import classify_flow
+    from unyo._jobs._tasks._embed_fields import task_labels
+    from unyo._quality._classify import any_classify_flow
     from unyo._quality._flow import Blocking
 
-    labels = (yield Blocking(load_labels, task.options.get("labels_file") or "", io=False)) or list(
-        task.options.get("labels", [])
-    )
-    result = yield from classify_flow(
+    labels = yield Blocking(task_labels, task, io=False)
+    result = yield from any_classify_flow(
         client,
         text,
         labels,
+        via=str(task.options.get("via") or "auto"),
+        embedding_model=str(task.options.get("embedding_model") or "") or None,
+        tag=options.pop("unyo_tag", None),
         instructions=str(task.options.get("instructions") or ""),
         multi_label=bool(task.options.get("multi_label")),
-        model=options.pop("model", None) or task.role,
+        model=options.pop("model", None) or task.model_for(client.settings),
         max_output_tokens=task.max_output_tokens,
         **options,
     )
     return TaskResult(task.name, result.fields(), result.calls)
 
 
-def load_labels(path: str) -> dict[str, str] | None:
-    """A labels file: TOML or JSON with `labels = [{name, definition, examples = [...]}, ...]`."""
-    if not path:
-        return None
-    import tomllib
-    from pathlib import Path
-
-    file = Path(path)
-    try:
-        raw = file.read_text(encoding="utf-8")
-        data = json.loads(raw) if file.suffix == ".json" else tomllib.loads(raw)
-    except OSError as exc:
-        raise ConfigError(f"labels file {path}: {exc.strerror}") from None
-    except (ValueError, tomllib.TOMLDecodeError) as exc:
-        raise ConfigError(
-            f"labels file {path}: not valid {'JSON' if file.suffix == '.json' else 'TOML'} ({exc})"
-        ) from None
-    items = data.get("labels") if isinstance(data, dict) else data
-    if not isinstance(items, list) or not all(isinstance(i, dict) and i.get("name") for i in items):
-        raise ConfigError(f"labels file {path}: expected labels = [{{name, definition, examples}}, ...]")
-    out = {}
-    for item in items:
-        examples = "; ".join(map(str, item.get("examples", [])))
-        out[str(item["name"])] = f"{item.get('definition', '')}" + (f" (examples: {examples})" if examples else "")
-    return out
-
-
 def generic(task: Task, client: Any, text: str, options: dict[str, Any], schema: Any = None) -> Any:
+    from unyo._jobs._tasks._embed_fields import uses_embeddings
+
+    if schema is None and uses_embeddings(task, client):  # a user's task with embedding_fields
+        out, calls = yield from _by_embeddings(task, client, text, options)
+        return TaskResult(task.name, out, calls)
     use = schema if schema is not None else task.output_schema()
     if use is None:
-        raise ConfigError(
+        raise UsageError(
             f"task {task.name} needs an output schema: give --schema FILE.json|module:Model"
             if task.needs_schema
             else f"task {task.name} has no schema.json"

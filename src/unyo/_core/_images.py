@@ -1,0 +1,54 @@
+"""Image input on a request, checked and counted before sending (the `check_images` step).
+
+profile without vision  -> ConfigError naming the profiles that take images
+data: URL               -> the bytes checked (type by magic bytes, size, fully decodable)
+http(s) URL             -> scheme and address checked (private hosts only if allowed)
+tokens                  -> the model's rule (`[vision]` in the price table); a URL or file id
+                           counts at the rule's worst case; a model without a rule is
+                           refused while a budget is set (its images cannot be priced)
+"""
+
+from __future__ import annotations
+
+from unyo._core._call import Call
+from unyo._providers._catalog import vision_facts
+from unyo._providers._image_files import MAX_REQUEST_IMAGE_BYTES, check_image, check_url
+from unyo._providers._vision import data_url_bytes, image_parts, image_tokens
+from unyo._types._errors import BadInput, ConfigError, UnpricedModel
+
+
+def count_images(call: Call) -> None:
+    parts = list(image_parts(call.api, call.params))
+    if not parts:
+        return
+    profile = call.settings.profile
+    if not profile.vision:
+        from unyo._providers._profiles import profiles_with
+
+        raise ConfigError(
+            f"the {profile.name} profile's model takes no images ({len(parts)} in this request); "
+            f"use a profile with vision: {', '.join(profiles_with('vision'))} (--profile / UNYO_PROFILE)"
+        )
+    rule = call.model.facts.get("vision") or vision_facts(call.info.model)  # unyo.toml may give a model's rule
+    budget = call.settings.budget
+    if rule is None and budget.limits and not budget.allow_unpriced:
+        raise UnpricedModel(
+            f"{call.info.model}: unyo does not know how this model counts image tokens, and a budget is set: "
+            "not sent. Use a model listed under [vision] in the price table (e.g. gpt-4.1-mini), or set "
+            "allow_unpriced = true to run it unbudgeted knowingly",
+            model=call.info.model,
+        )
+    if sum(len(part.url) for part in parts) > MAX_REQUEST_IMAGE_BYTES:
+        raise BadInput(f"the images in this request pass the {MAX_REQUEST_IMAGE_BYTES // 2**20} MiB payload limit")
+    tokens = 0
+    for number, part in enumerate(parts, 1):
+        raw = data_url_bytes(part.url)
+        size: tuple[int | None, int | None] = (None, None)  # not known before sending: the worst case
+        if raw is not None:
+            checked = check_image(raw, f"image {number} (data: URL)")
+            size = (checked.width, checked.height)
+        elif not part.url.startswith("file:"):
+            check_url(part.url, call.settings.image_hosts)
+        if rule is not None:
+            tokens += image_tokens(rule, *size, part.detail)
+    call.image_tokens = tokens
