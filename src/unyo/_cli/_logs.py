@@ -11,7 +11,7 @@ from unyo._types._errors import UsageError
 
 
 def run(args: Namespace) -> int:
-    from unyo._records._audit import query, to_json
+    from unyo._records._audit import iter_query, query, to_json
     from unyo._records._store import store_for
 
     settings = settings_for(args.profile)
@@ -24,14 +24,15 @@ def run(args: Namespace) -> int:
 
         if not args.file:
             raise UsageError("logs export needs a FILE to write")
-        records = query(store, limit=None, oldest_first=True, **filters)
+        count = 0
         with (
             private_output(args.file) as tmp,
             open(tmp, "w", encoding="utf-8") as out,
         ):  # 0600, atomic, never through a link: it may hold masked prompts
-            for record in records:
+            for record in iter_query(store, limit=None, oldest_first=True, **filters):  # a page at a time
                 out.write(to_json(record) + "\n")
-        print(f"exported {len(records)} records to {args.file}", file=sys.stderr)
+                count += 1
+        print(f"exported {count} records to {args.file}", file=sys.stderr)
         return 0
     if args.tools:
         return _tools(store, args)

@@ -16,15 +16,16 @@ def _month_start() -> float:
 
 
 def collect(settings: Any, since: float | None, by: list[str]) -> dict[str, Any]:
-    from unyo._money._usage import budget_status, group, records_since, total
+    from unyo._money._usage import budget_status, usage_report
     from unyo._records._store import url_for
 
-    records = records_since(settings, since)
+    report = usage_report(settings, since, by)
     return {
         "since": datetime.fromtimestamp(since).astimezone().isoformat(timespec="seconds") if since else None,
         "store": url_for(settings).split("@")[-1],
-        "total": total(records).to_dict(),
-        "groups": {name: [row.to_dict() for row in group(records, name)] for name in by},
+        "total": report["total"],
+        "groups": report["groups"],
+        "not_billable": report["not_billable"],
         "budgets": budget_status(settings),
     }
 
@@ -55,6 +56,11 @@ def run(args: Namespace) -> int:
         f"{t['input_tokens']} input / {t['output_tokens']} output tokens, "
         f"{t['cache_hits']} cache hits, {t['failed']} failed"
         + (f", {t['unpriced_calls']} unpriced" if t["unpriced_calls"] else "")
+        + (
+            f" (not counted: {report['not_billable']['models']} model listings, which are not billable calls)"
+            if report["not_billable"].get("models")
+            else ""
+        )
     )
     for name, rows in report["groups"].items():
         table(

@@ -2,79 +2,32 @@
 
 from __future__ import annotations
 
-import statistics
-from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
-from unyo._records._audit import query
+from unyo._records._rollup import read
 
 if TYPE_CHECKING:
     from unyo._core._config import Settings
 
-GROUPS = {"day": "day", "model": "model", "role": "role", "user": "user_id", "tag": "tag", "status": "status"}
+GROUPS = ("day", "model", "role", "user", "tag", "status")
 ZERO = Decimal(0)
 
 
-@dataclass
-class Row:
-    key: str
-    calls: int = 0
-    failed: int = 0
-    cache_hits: int = 0
-    input_tokens: int = 0
-    cached_tokens: int = 0
-    output_tokens: int = 0
-    reasoning_tokens: int = 0
-    cost: Decimal = ZERO
-    unpriced: int = 0  # calls whose cost is unknown (model without a price)
-    latencies: list[float] = field(default_factory=list)  # cache hits excluded
+def usage_report(settings: Settings, since: float | None, by: list[str]) -> dict[str, Any]:
+    """Totals and groups of the billable calls since `since`, summed in the database (rollups):
+    the same figures as a sum over every record, in time and memory that do not grow with the
+    ledger. Records that are not calls (listing models) are counted apart, in `not_billable`."""
+    from unyo._records._store import store_for
 
-    def add(self, record: dict[str, Any]) -> None:
-        self.calls += 1
-        self.failed += record["status"] in ("failed", "interrupted")
-        self.cache_hits += record["cache_hit"]
-        for name in ("input_tokens", "cached_tokens", "output_tokens", "reasoning_tokens"):
-            setattr(self, name, getattr(self, name) + int(record[name] or 0))
-        if record["cost"] is None:
-            self.unpriced += 1
-        else:
-            self.cost += record["cost"]
-        if not record["cache_hit"] and record["latency_s"] is not None and record["status"] != "failed":
-            self.latencies.append(record["latency_s"])
-
-    def to_dict(self) -> dict[str, Any]:
-        lat = sorted(self.latencies)
-        return {
-            "key": self.key,
-            "calls": self.calls,
-            "failed": self.failed,
-            "cache_hits": self.cache_hits,
-            "input_tokens": self.input_tokens,
-            "cached_tokens": self.cached_tokens,
-            "output_tokens": self.output_tokens,
-            "reasoning_tokens": self.reasoning_tokens,
-            "cost_usd": str(self.cost),
-            "unpriced_calls": self.unpriced,
-            "latency_p50_s": round(statistics.median(lat), 4) if lat else None,
-            "latency_p95_s": round(lat[min(len(lat) - 1, int(0.95 * len(lat)))], 4) if lat else None,
-        }
-
-
-def group(records: list[dict[str, Any]], by: str) -> list[Row]:
-    column = GROUPS[by]
-    rows: dict[str, Row] = {}
-    for record in records:
-        key = str(record[column] if record[column] is not None else "-")
-        rows.setdefault(key, Row(key)).add(record)
-    return sorted(rows.values(), key=lambda r: r.key)
-
-
-def total(records: list[dict[str, Any]]) -> Row:
-    row = Row("total")
-    for record in records:
-        row.add(record)
-    return row
+    report = read(store_for(settings), since)
+    return {
+        "total": report.total.to_dict("total"),
+        "groups": {
+            name: [sums.to_dict(key) for key, sums in sorted(report.groups.get(name, {}).items())] for name in by
+        },
+        "not_billable": report.not_billable,
+    }
 
 
 def budget_status(settings: Settings, user: str | None = None) -> list[dict[str, Any]]:
@@ -114,9 +67,3 @@ def budget_status(settings: Settings, user: str | None = None) -> list[dict[str,
                 }
             )
     return out
-
-
-def records_since(settings: Settings, since: float | None) -> list[dict[str, Any]]:
-    from unyo._records._store import store_for
-
-    return query(store_for(settings), limit=None, since=since, oldest_first=True)

@@ -9,13 +9,13 @@ ledger, written in the same transaction as the call's settlement; `prune` enforc
 from __future__ import annotations
 
 import json
+import re
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import asdict
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from unyo._records._mask import mask
 from unyo._records._store import Store
 from unyo._records._store._base import money
 from unyo._types._redact import redact
@@ -64,6 +64,8 @@ def prompt_text(api: str, params: dict[str, Any]) -> str:
 def _content(policy: str, text: str | None) -> str | None:
     if policy == "none" or text is None:
         return None
+    from unyo._records._mask import mask  # lazily: `unyo logs` and reports never mask
+
     return mask(text) if policy == "masked" else redact(text)
 
 
@@ -142,26 +144,89 @@ def query(
     since: float | None = None,
     oldest_first: bool = False,
 ) -> list[dict[str, Any]]:
+    return list(
+        iter_query(
+            store,
+            limit=limit,
+            status=status,
+            model=model,
+            user=user,
+            tag=tag,
+            since=since,
+            oldest_first=oldest_first,
+        )
+    )
+
+
+def models_with_prefix(tx: Any, prefix: str) -> list[str]:
+    """The distinct models starting with `prefix`: one index probe per distinct model (a loose
+    index scan on unyo_calls_model_ts), never a scan of the calls. Every model is visited, as a
+    collation may sort a non-matching name between two matching ones."""
+    out = []
+    current = tx.execute("SELECT MIN(model) FROM unyo_calls")[0][0]
+    while current is not None:
+        if current.startswith(prefix):
+            out.append(current)
+        current = tx.execute("SELECT MIN(model) FROM unyo_calls WHERE model > ?", [current])[0][0]
+    return out
+
+
+def iter_query(
+    store: Store,
+    *,
+    limit: int | None = 20,
+    status: str | None = None,
+    model: str | None = None,
+    user: str | None = None,
+    tag: str | None = None,
+    since: float | None = None,
+    oldest_first: bool = False,
+) -> Iterator[dict[str, Any]]:
+    """The records matching every filter given, newest first (oldest with `oldest_first`), read a
+    page at a time: memory stays bounded however many match. `model` is a model id or its prefix."""
+    with store.tx(write=False) as tx:
+        found = query_sql(tx, limit, status, model, user, tag, since, oldest_first)
+        if found is not None:
+            for row in tx.stream(*found):
+                yield _row(row)
+
+
+def query_sql(
+    tx: Any,
+    limit: int | None = 20,
+    status: str | None = None,
+    model: str | None = None,
+    user: str | None = None,
+    tag: str | None = None,
+    since: float | None = None,
+    oldest_first: bool = False,
+) -> tuple[str, list[Any]] | None:
+    """The SELECT for `iter_query` (None when no model matches the prefix). Each filter has an index
+    on (column, ts), so the newest `limit` rows are found without a scan; a model prefix that
+    matches several models is one index range per model, each cut to `limit`, then merged."""
     where, params = [], []
     for column, value in (("status", status), ("user_id", user), ("tag", tag)):
         if value is not None:
             where.append(f"{column} = ?")
             params.append(value)
-    if model is not None:
-        where.append("model LIKE ?")
-        params.append(f"{model}%")
     if since is not None:
         where.append("ts >= ?")
         params.append(since)
-    sql = f"SELECT {', '.join(COLUMNS)} FROM unyo_calls"
-    if where:
-        sql += " WHERE " + " AND ".join(where)
-    sql += f" ORDER BY ts {'ASC' if oldest_first else 'DESC'}, id"
-    if limit is not None:
-        sql += f" LIMIT {int(limit)}"
-    with store.tx(write=False) as tx:
-        rows = tx.execute(sql, params)
-    return [_row(r) for r in rows]
+    order = f"ORDER BY ts {'ASC' if oldest_first else 'DESC'}, id"
+    cap = f" LIMIT {int(limit)}" if limit is not None else ""
+    if model is None:
+        sql = f"SELECT {', '.join(COLUMNS)} FROM unyo_calls"
+        if where:
+            sql += " WHERE " + " AND ".join(where)
+        return f"{sql} {order}{cap}", params
+    models = models_with_prefix(tx, model)
+    if not models:
+        return None
+    one = f"SELECT {', '.join(COLUMNS)} FROM unyo_calls WHERE " + " AND ".join(["model = ?", *where])
+    if len(models) == 1:
+        return f"{one} {order}{cap}", [models[0], *params]
+    parts = [f"SELECT * FROM ({one} {order}{cap}) AS m{i}" for i in range(len(models))]
+    return " UNION ALL ".join(parts) + f" {order}{cap}", [value for m in models for value in (m, *params)]
 
 
 def _month_start(when: datetime) -> float:
@@ -220,21 +285,57 @@ def prune_counts(
 _PRUNABLE = "ts < ? AND ts < ? AND COALESCE(month, '') <> ?"
 
 
-def prune(store: Store, retention_days: float, now: float | None = None, budget: BudgetConfig | None = None) -> int:
+PRUNE_BATCH = 1000  # calls per write transaction: a reservation waits at most one batch
+
+
+def prune(
+    store: Store,
+    retention_days: float,
+    now: float | None = None,
+    budget: BudgetConfig | None = None,
+    batch: int = PRUNE_BATCH,
+) -> int:
     """Delete records older than the retention period (budget counters are kept: spend stays).
 
     Call records of the current budget month (which holds the current day) are kept whatever
     the retention, so `unyo usage` keeps agreeing with `unyo budget`; those older than the
-    retention lose their prompt and output text instead. Returns the call records deleted."""
+    retention lose their prompt and output text instead. Calls are deleted `batch` at a time,
+    oldest first, each batch in its own short write transaction that also takes them out of
+    the rollups, with a pause between batches where the store needs one (SQLite), so memory
+    stays bounded and a reservation waits at most about one batch. Returns the call records
+    deleted."""
+    from unyo._records import _rollup
+
     cutoff, keep_from, month = prune_bounds(retention_days, now, budget)
+    removed, after = 0, -1e18
+    fields = ", ".join(_rollup.FIELDS)
+    while True:
+        with store.tx() as tx:
+            rows = tx.execute(
+                f"SELECT id, {fields} FROM unyo_calls WHERE ts >= ? AND {_PRUNABLE} ORDER BY ts LIMIT ?",
+                [after, cutoff, keep_from, month, batch],
+            )
+            if not rows:
+                break
+            _rollup.remove(tx, store, (dict(zip(_rollup.FIELDS, row[1:], strict=True)) for row in rows))
+            tx.executemany("DELETE FROM unyo_calls WHERE id = ?", [[row[0]] for row in rows])
+        removed += len(rows)
+        after = rows[-1][1]
+        time.sleep(store.batch_pause_s)  # let waiting reservations in before the next batch
+    after = -1e18
+    while True:
+        with store.tx() as tx:
+            rows = tx.execute(
+                "SELECT id, ts FROM unyo_calls WHERE ts >= ? AND ts < ? AND (prompt IS NOT NULL OR output IS NOT NULL) "
+                "ORDER BY ts LIMIT ?",
+                [after, cutoff, batch],
+            )
+            if not rows:
+                break
+            tx.executemany("UPDATE unyo_calls SET prompt = NULL, output = NULL WHERE id = ?", [[r[0]] for r in rows])
+        after = rows[-1][1]
+        time.sleep(store.batch_pause_s)
     with store.tx() as tx:
-        count = tx.execute(f"SELECT COUNT(*) FROM unyo_calls WHERE {_PRUNABLE}", [cutoff, keep_from, month])[0][0]
-        tx.execute(f"DELETE FROM unyo_calls WHERE {_PRUNABLE}", [cutoff, keep_from, month])
-        tx.execute(
-            "UPDATE unyo_calls SET prompt = NULL, output = NULL "
-            "WHERE ts < ? AND (prompt IS NOT NULL OR output IS NOT NULL)",
-            [cutoff],
-        )
         tx.execute("DELETE FROM unyo_tool_calls WHERE ts < ?", [cutoff])
         tx.execute(
             "DELETE FROM unyo_turns WHERE conversation_id IN (SELECT id FROM unyo_conversations WHERE updated_at < ?)",
@@ -242,7 +343,7 @@ def prune(store: Store, retention_days: float, now: float | None = None, budget:
         )
         tx.execute("DELETE FROM unyo_conversations WHERE updated_at < ?", [cutoff])
         tx.execute("DELETE FROM unyo_cache WHERE expires_at < ?", [time.time() if now is None else now])
-    return int(count)
+    return removed
 
 
 TOOL_COLUMNS = (
@@ -309,5 +410,9 @@ _INERT = {
 }
 
 
+_INERT_RE = re.compile("[" + "".join(map(chr, _INERT)) + "]")  # a C-speed search: most records hold none
+
+
 def to_json(record: Any) -> str:
-    return json.dumps(record, ensure_ascii=False, default=str).translate(_INERT)
+    text = json.dumps(record, ensure_ascii=False, default=str)
+    return _INERT_RE.sub(lambda m: _INERT[ord(m.group())], text) if _INERT_RE.search(text) else text

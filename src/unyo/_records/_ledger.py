@@ -24,6 +24,7 @@ from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 from unyo._core._limits import Check
+from unyo._records import _rollup
 from unyo._records._store import Store, Tx, store_for
 from unyo._records._store._base import money
 
@@ -208,6 +209,28 @@ class Ledger:
             f"INSERT INTO unyo_calls ({', '.join(columns)}) VALUES ({', '.join('?' for _ in columns)})",
             [record[c] for c in columns],
         )
+        _rollup.record(tx, self.store, [record])
+
+    def record_many(self, entries: Sequence[tuple[Decimal | None, Sequence[tuple[str, str]], dict[str, Any]]]) -> None:
+        """The bulk write path: settle many calls that held no reservation (an import, a benchmark's
+        ledger) in one transaction: their records in one statement, their spend added to the
+        counters and rollups once per key instead of once per call."""
+        if not entries:
+            return
+        spend: dict[tuple[str, str], Decimal] = {}
+        for cost, keys, _record in entries:
+            for key in keys:
+                spend[key] = spend.get(key, ZERO) + (cost or ZERO)
+        columns = list(entries[0][2])
+        with self.store.tx() as tx:
+            self._ensure(tx, sorted(spend))
+            for key in sorted(spend):
+                self._shift(tx, [key], spent=spend[key])
+            tx.executemany(
+                f"INSERT INTO unyo_calls ({', '.join(columns)}) VALUES ({', '.join('?' for _ in columns)})",
+                ([record[c] for c in columns] for _cost, _keys, record in entries),
+            )
+            _rollup.record(tx, self.store, (record for _cost, _keys, record in entries))
 
     # --- reading ----------------------------------------------------------------------------
 

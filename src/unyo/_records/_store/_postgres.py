@@ -7,6 +7,7 @@ per counter while unrelated ones proceed in parallel.
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -15,6 +16,7 @@ from unyo._records._store._base import Store, Tx
 from unyo._types._errors import ConfigError
 
 MIGRATION_LOCK = 7_311_975_101  # pg_advisory_xact_lock key: one migrator at a time
+_names = itertools.count()  # server-side cursors of one connection need distinct names
 
 
 class PostgresStore(Store):
@@ -47,7 +49,7 @@ class PostgresStore(Store):
     def tx(self, write: bool = True) -> Iterator[Tx]:
         conn = self._connection()
         with conn.transaction(), conn.cursor() as cursor:
-            yield Tx(cursor, "%s")
+            yield Tx(cursor, "%s", stream_cursor=lambda: conn.cursor(name=f"unyo_stream_{next(_names)}"))
 
     def lock_rows(self) -> str:
         return " FOR UPDATE"

@@ -138,4 +138,43 @@ MIGRATIONS: list[tuple[int, str]] = [
         CREATE INDEX unyo_reconciliations_ran ON unyo_reconciliations (ran_at)
         """,
     ),
+    (
+        4,
+        # Reports at scale (`unyo usage`, `logs`): one index per `logs` filter, newest first, and
+        # the calls summed per slot x budget day x one dimension ('all', 'model', 'role', 'user',
+        # 'tag', 'status', 'api'): unyo_rollups per UTC hour (slot = ts // 3600),
+        # unyo_rollups_daily per UTC day (slot = ts // 86400). Both are kept in the transaction
+        # that writes each call, and filled from the existing calls by the backfill below;
+        # h0..h65 are the latency histogram (see _records/_rollup.py).
+        """
+        CREATE INDEX unyo_calls_user_ts ON unyo_calls (user_id, ts);
+        CREATE INDEX unyo_calls_tag_ts ON unyo_calls (tag, ts);
+        CREATE INDEX unyo_calls_model_ts ON unyo_calls (model, ts);
+        CREATE INDEX unyo_calls_status_ts ON unyo_calls (status, ts);
+        """
+        + ";".join(
+            f"""
+        CREATE TABLE {table} (
+            slot {{bigint}} NOT NULL,
+            day TEXT NOT NULL,
+            dim TEXT NOT NULL,
+            value TEXT NOT NULL,
+            calls {{bigint}} NOT NULL,
+            failed {{bigint}} NOT NULL,
+            cache_hits {{bigint}} NOT NULL,
+            input_tokens {{bigint}} NOT NULL,
+            cached_tokens {{bigint}} NOT NULL,
+            output_tokens {{bigint}} NOT NULL,
+            reasoning_tokens {{bigint}} NOT NULL,
+            cost {{money}} NOT NULL,
+            unpriced {{bigint}} NOT NULL,
+            {"".join(f"h{i} {{bigint}} NOT NULL DEFAULT 0, " for i in range(66))}
+            PRIMARY KEY (slot, day, dim, value)
+        )"""
+            for table in ("unyo_rollups", "unyo_rollups_daily")
+        ),
+    ),
 ]
+
+# Python run right after a migration, in its transaction: name of a function taking (tx, store)
+BACKFILLS: dict[int, str] = {4: "unyo._records._rollup:backfill"}

@@ -12,6 +12,7 @@ import sqlite3
 import stat
 from collections.abc import Iterator
 from contextlib import contextmanager
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -52,10 +53,34 @@ def _private_file(path: Path) -> None:
         ) from None
 
 
+def _money_add(a: str | None, b: str | None) -> str:
+    """Exact decimal addition for money kept as TEXT (SQLite's own `+` would go through floats)."""
+    return str(Decimal(a or 0) + Decimal(b or 0))
+
+
+class _MoneySum:
+    """Exact SUM of a TEXT money column."""
+
+    def __init__(self) -> None:
+        self.total = Decimal(0)
+        self.seen = False
+
+    def step(self, value: str | None) -> None:
+        if value is not None:
+            self.total += Decimal(value)
+            self.seen = True
+
+    def finalize(self) -> str | None:
+        return str(self.total) if self.seen else None
+
+
 class SqliteStore(Store):
     dialect = "sqlite"
     placeholder = "?"
     types = {"money": "TEXT", "real": "REAL", "bigint": "INTEGER"}
+    # SQLite has no queue for its write lock: a waiting connection retries every <= 100 ms, so a
+    # job that takes the lock again at once could keep it from a reservation for seconds
+    batch_pause_s = 0.1
 
     def __init__(self, path: Path) -> None:
         super().__init__()
@@ -66,10 +91,18 @@ class SqliteStore(Store):
     def location(self) -> str:
         return str(self.path)
 
+    def money_add(self, a: str, b: str) -> str:
+        return f"unyo_money_add({a}, {b})"
+
+    def money_sum(self, column: str) -> str:
+        return f"unyo_money_sum({column})"
+
     def _connect(self) -> Any:
         conn = sqlite3.connect(self.path, timeout=BUSY_TIMEOUT_S, isolation_level=None, check_same_thread=False)
         conn.execute("PRAGMA journal_mode=WAL")
         conn.execute("PRAGMA synchronous=NORMAL")  # durable at every checkpoint; no fsync per commit
+        conn.create_function("unyo_money_add", 2, _money_add, deterministic=True)
+        conn.create_aggregate("unyo_money_sum", 1, _MoneySum)
         for suffix in ("-wal", "-shm"):
             sidecar = Path(f"{self.path}{suffix}")
             if sidecar.exists():
