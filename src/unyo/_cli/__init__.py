@@ -19,6 +19,7 @@ EXIT_CODES = """exit codes:
   6    upstream failure after retries (5xx, timeout, connection, broken stream)
   7    invalid request (400, 404, 422, context too long, output invalid)
   8    a batch ended with failed rows (they carry unyo_error; --allow-failures makes this 0)
+  10   an eval gate failed (--fail-under, --fail-on-regression)
   130  cancelled (Ctrl-C)"""
 
 

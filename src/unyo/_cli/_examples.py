@@ -59,6 +59,11 @@ EXAMPLES = {
     "image": """\
   unyo image "青い空と富士山の水彩画" -o fuji.png --size 1024x1024 --quality medium
   unyo image "logo idea" -m dall-e-3 -o logo.png --json""",
+    "eval": """\
+  unyo eval --task triage                                   the built-in suite, on the current profile
+  unyo eval suite.yaml --html report.html --junit results.xml --fail-under 0.9
+  unyo eval suite.yaml --baseline yesterday.json --fail-on-regression
+  unyo eval compare --task classify -m main -m bulk -m local""",
     "templates": """\
   unyo templates save summary --system "箇条書きで3点に要約する" -m bulk --max-output-tokens 300
   unyo templates save translate --prompt 'Translate into English: $input'
