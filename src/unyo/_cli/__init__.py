@@ -368,6 +368,10 @@ def build_parser() -> argparse.ArgumentParser:
     est.add_argument("--json", action="store_true")
     _common(est)
     est.set_defaults(handler="unyo._cli._estimate:run")
+
+    from unyo._cli._keys import add_parsers as gateway_parsers  # `keys` and `serve` (the gateway)
+
+    gateway_parsers(sub)
     return parser
 
 

@@ -1,0 +1,14 @@
+"""`unyo serve`: the OpenAI-compatible gateway on HOST:PORT (FastAPI is imported only here)."""
+
+from __future__ import annotations
+
+import sys
+from argparse import Namespace
+
+
+def run(args: Namespace) -> int:
+    from unyo._gateway._serve import serve
+
+    print(f"unyo gateway on http://{args.host}:{args.port}/v1 (Ctrl-C stops)", file=sys.stderr)
+    serve(args.host, args.port, args.log_level)
+    return 0
