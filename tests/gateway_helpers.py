@@ -47,13 +47,24 @@ def gateway_env(upstream: str, db_url: str, **extra: str) -> dict[str, str]:
 class Served:
     """`python -m unyo serve --port P` with the given environment, ready when /healthz answers."""
 
-    def __init__(self, env: dict[str, str], log: Path) -> None:
+    def __init__(self, env: dict[str, str], log: Path, workers: int = 1) -> None:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.log = log
         self._out = log.open("wb")
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "unyo", "serve", "--port", str(self.port), "--log-level", "warning"],
+            [
+                sys.executable,
+                "-m",
+                "unyo",
+                "serve",
+                "--port",
+                str(self.port),
+                "--log-level",
+                "warning",
+                "--workers",
+                str(workers),
+            ],
             env=env,
             stdout=self._out,
             stderr=subprocess.STDOUT,

@@ -126,5 +126,8 @@ def add_parsers(sub: Any) -> None:
     )
     serve.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
     serve.add_argument("--port", type=int, default=8787, help="port (default 8787)")
+    serve.add_argument(
+        "--workers", type=int, default=1, help="processes on this port (default 1; about one per CPU core)"
+    )
     serve.add_argument("--log-level", default="info", choices=["critical", "error", "warning", "info", "debug"])
     serve.set_defaults(handler="unyo._cli._serve:run")

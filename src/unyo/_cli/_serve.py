@@ -10,5 +10,5 @@ def run(args: Namespace) -> int:
     from unyo._gateway._serve import serve
 
     print(f"unyo gateway on http://{args.host}:{args.port}/v1 (Ctrl-C stops)", file=sys.stderr)
-    serve(args.host, args.port, args.log_level)
+    serve(args.host, args.port, args.log_level, args.workers)
     return 0
