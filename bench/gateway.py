@@ -125,6 +125,9 @@ def main() -> None:
     parser.add_argument("--concurrency", type=int, default=200)
     parser.add_argument("--seconds", type=float, default=10)
     parser.add_argument("--workers", type=int, default=1, help="unyo serve --workers")
+    parser.add_argument(
+        "--no-budget", action="store_true", help="no budgets (ledger and audit still on): what the reservations cost"
+    )
     parser.add_argument("--db", choices=["sqlite", "postgresql"], default="sqlite")
     args = parser.parse_args()
     tmp = Path(tempfile.mkdtemp(prefix="unyo-bench-gw-"))
@@ -137,11 +140,14 @@ def main() -> None:
     upstream, upstream_url = start_upstream()
     processes: list[Any] = [upstream]
     try:
-        env = gateway_env(upstream_url.removesuffix("/v1"), db_url, UNYO_BUDGET_DAILY_USD="100000")
+        budget = {} if args.no_budget else {"UNYO_BUDGET_DAILY_USD": "100000"}
+        env = gateway_env(upstream_url.removesuffix("/v1"), db_url, **budget)
         env["UNYO_GATEWAY_SECRET"] = SECRET
         gateway = Served(env, tmp / "serve.log", workers=args.workers)
         processes.append(gateway)
-        key = gateway.new_key(name=f"bench-{int(time.time())}", budget_monthly="100000")
+        key = gateway.new_key(
+            name=f"bench-{int(time.time())}", **({} if args.no_budget else {"budget_monthly": "100000"})
+        )
         targets = {"direct (mock upstream)": (upstream_url, UPSTREAM_KEY), "unyo serve": (f"{gateway.url}/v1", key)}
         litellm = start_litellm(upstream_url, tmp)
         if litellm is not None:
@@ -165,7 +171,7 @@ def main() -> None:
     base = results["direct (mock upstream)"]
     print(
         f"\n{args.concurrency} concurrent connections, {args.seconds:g} s each, POST /v1/responses, "
-        f"db {args.db}, unyo serve --workers {args.workers}"
+        f"db {args.db}, unyo serve --workers {args.workers}{', no budgets' if args.no_budget else ', budgets on'}"
     )
     print(f"{'target':24s} {'RPS':>8s} {'p50 ms':>8s} {'p95 ms':>8s} {'+p50 ms':>8s} {'RPS ratio':>9s}  errors")
     for name, r in results.items():
