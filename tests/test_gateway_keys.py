@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import time
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -92,3 +93,33 @@ def test_unyo_keys_commands() -> None:
     assert no_secret.returncode == 3 and "UNYO_GATEWAY_SECRET" in no_secret.stderr
     bad = run_cli("keys", "create", "--name", "x", "--expires", "soon", env=env)
     assert bad.returncode == 3 and "duration" in bad.stderr
+
+
+def test_help_stays_fast_and_never_loads_the_server() -> None:
+    import subprocess
+    import sys
+
+    code = (
+        "import sys; from unyo._cli import build_parser; build_parser(); "
+        "print(sorted(m for m in ('fastapi', 'uvicorn', 'starlette', 'openai') if m in sys.modules))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
+
+
+def test_the_deploy_files_use_real_options() -> None:
+    import re
+    import shlex
+
+    import yaml
+
+    root = Path(__file__).resolve().parents[1] / "deploy"
+    compose = yaml.safe_load((root / "compose.yaml").read_text())
+    commands = [compose["services"]["unyo-a"]["command"]]
+    commands += re.findall(r"^ExecStart=(.*)$", (root / "unyo-gateway.service").read_text(), re.M)
+    help_text = run_cli("serve", "--help").stdout
+    for command in commands:
+        words = shlex.split(command.split("unyo serve", 1)[1].rstrip('"'))
+        for flag in (w for w in words if w.startswith("--")):
+            assert flag in help_text, (flag, command)
+    assert compose["services"]["unyo-b"]["environment"]["UNYO_GATEWAY_SECRET_FILE"]
