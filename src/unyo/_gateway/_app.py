@@ -19,7 +19,7 @@ import copy
 import json
 import os
 import time
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from decimal import Decimal
 from typing import Any
 
@@ -31,6 +31,7 @@ from unyo._core._config import Settings
 from unyo._core._limits import Limit
 from unyo._core._pipeline import Pipeline
 from unyo._gateway._errors import GatewayError, error_class, to_http
+from unyo._gateway._fallback import Fallbacks
 from unyo._gateway._keys import KeyStore, VirtualKey
 from unyo._gateway._metrics import Metrics
 from unyo._gateway._rate import KeyRates
@@ -51,6 +52,7 @@ class GatewayConfig:
     secret: bytes
     admin_token: str | None = None
     max_body_bytes: int = MAX_BODY_BYTES
+    fallbacks: dict[str, tuple[str, ...]] = field(default_factory=dict)  # role -> models to try next
 
     @classmethod
     def from_env(cls) -> GatewayConfig:
@@ -60,8 +62,10 @@ class GatewayConfig:
         token = os.environ.get("UNYO_GATEWAY_ADMIN_TOKEN") or None
         if token:
             register_secret(token)
+        from unyo._gateway._fallback import parse_fallbacks
+
         size = int(os.environ.get("UNYO_GATEWAY_MAX_BODY_BYTES") or MAX_BODY_BYTES)
-        return cls(server_secret(), token, size)
+        return cls(server_secret(), token, size, parse_fallbacks(os.environ.get("UNYO_GATEWAY_FALLBACKS")))
 
 
 def key_limits(key: VirtualKey) -> tuple[Limit, ...]:
@@ -81,6 +85,7 @@ class Gateway:
         self.keys = KeyStore(self.store, config.secret)
         self.metrics = Metrics()
         self.rates = KeyRates(settings.redis_url)
+        self.fallbacks = Fallbacks(config.fallbacks, settings.host)
         pipeline = Pipeline(DEFAULT_STEPS, (*DEFAULT_FINISHERS, self._observe))
         self.client = AsyncOpenAI(settings=settings, pipeline=pipeline)
         self._settings: dict[tuple[Any, ...], Settings] = {}
@@ -199,15 +204,22 @@ class Gateway:
         method: Any = self.client_for(key)
         for name in path:
             method = getattr(method, name)
+
+        async def send(model: str) -> Any:
+            return await method(extra_body={**body, "model": model})
+
         try:
-            result = await method(extra_body=body)
+            result, failed = await self.fallbacks.run(body["model"], send)
         except (TypeError, ValueError) as exc:  # a parameter of the wrong shape, caught by unyo or the SDK
             raise GatewayError(400, f"invalid request: {exc}", "invalid_request_error") from None
+        hops = {"x-unyo-fallback-from": ",".join(failed)} if failed else {}
         if body.get("stream") and route != "/v1/embeddings":
             usage_wanted = bool((body.get("stream_options") or {}).get("include_usage"))
-            return EventStream(result, route == "/v1/responses", usage_wanted, lambda info: self.used(key, info))
+            stream = EventStream(result, route == "/v1/responses", usage_wanted, lambda info: self.used(key, info))
+            stream.raw_headers += [(k.encode(), v.encode()) for k, v in hops.items()]
+            return stream
         await self.used(key, call_info(result))
-        return JSONResponse(result.to_dict())
+        return JSONResponse(result.to_dict(), headers=hops)
 
     async def used(self, key: VirtualKey, info: Any) -> None:
         usage = getattr(info, "usage", None)
