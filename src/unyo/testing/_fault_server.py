@@ -304,6 +304,7 @@ class FaultServer:
 
 class _QuietServer(ThreadingHTTPServer):
     request_queue_size = 256  # the listen backlog: a benchmark's 200 concurrent connections, not resets
+
     def handle_error(self, request: Any, client_address: Any) -> None:
         import sys
 
