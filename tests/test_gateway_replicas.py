@@ -5,6 +5,7 @@ within a second, and the key's rpm is counted across both."""
 from __future__ import annotations
 
 import asyncio
+import json
 import time
 import uuid
 from collections.abc import Iterator
@@ -105,3 +106,37 @@ def test_a_keys_rpm_is_shared_by_the_replicas(replicas: tuple[Served, Served]) -
         for server in (first, second, first, second)
     ]
     assert codes == [200, 200, 200, 429]
+
+
+def test_killing_a_replica_mid_stream_loses_no_row_of_a_completed_call(
+    replicas: tuple[Served, Served], fault: FaultServer, pg_url: str
+) -> None:
+    first, second = replicas
+    key = first.new_key(name=f"kill-{uuid.uuid4().hex[:6]}")
+    fault.default_action = {"action": "ok", "delay": 0.05}
+
+    async def one(i: int) -> tuple[int, str]:
+        await asyncio.sleep(i * 0.05)
+        try:
+            return await _stream((first, second)[i % 2].url, key, i)
+        except httpx.HTTPError:
+            return -1, ""
+
+    async def main() -> list[tuple[int, str]]:
+        runs = asyncio.gather(*(one(i) for i in range(40)))
+        await asyncio.sleep(1.2)
+        first.proc.kill()  # SIGKILL: no shutdown, no flushing
+        return await runs
+
+    results = asyncio.run(main())
+    completed = [t for status, t in results if status == 200 and "response.completed" in t]
+    assert completed and any(status != 200 or "response.completed" not in t for status, t in results)
+    ids = []
+    for text in completed:
+        data = [line[6:] for line in text.splitlines() if line.startswith("data: ")]
+        ids.append(json.loads(data[-1])["response"]["id"])
+    with psycopg.connect(pg_url) as conn:
+        rows = conn.execute(
+            "SELECT response_id FROM unyo_calls WHERE status = 'completed' AND response_id = ANY(%s)", [ids]
+        ).fetchall()
+    assert sorted(r[0] for r in rows) == sorted(ids)
