@@ -86,7 +86,11 @@ class Gateway:
         self.metrics = Metrics()
         self.rates = KeyRates(settings.redis_url)
         self.fallbacks = Fallbacks(config.fallbacks, settings.host)
-        pipeline = Pipeline(DEFAULT_STEPS, (*DEFAULT_FINISHERS, self._observe))
+        from unyo._gateway._otel import span_finisher, tracer_from_env
+
+        tracer = tracer_from_env()
+        traced = (span_finisher(tracer),) if tracer is not None else ()
+        pipeline = Pipeline(DEFAULT_STEPS, (*DEFAULT_FINISHERS, self._observe, *traced))
         self.client = AsyncOpenAI(settings=settings, pipeline=pipeline)
         self._settings: dict[tuple[Any, ...], Settings] = {}
 
