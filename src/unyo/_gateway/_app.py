@@ -41,7 +41,7 @@ from unyo._types._errors import UnyoError
 
 MAX_BODY_BYTES = 4 * 1024 * 1024
 _APIS = {  # route -> (SDK path on the guarded client, required field)
-    "/v1/responses": (("responses", "create"), "input"),
+    "/v1/responses": (("responses", "create"), None),  # input may be a stored prompt / conversation
     "/v1/chat/completions": (("chat", "completions", "create"), "messages"),
     "/v1/embeddings": (("embeddings", "create"), "input"),
 }
@@ -169,11 +169,11 @@ class Gateway:
             raise GatewayError(400, "the body must be a JSON object", "invalid_request_error", "invalid_json")
         return body
 
-    async def check_body(self, body: dict[str, Any], required: str, key: VirtualKey, api: str) -> None:
+    async def check_body(self, body: dict[str, Any], required: str | None, key: VirtualKey, api: str) -> None:
         model = body.get("model")
         if not isinstance(model, str) or not model.strip():
             raise GatewayError(400, "you must provide a model parameter", "invalid_request_error", "missing_model")
-        if body.get(required) is None:
+        if required and body.get(required) is None:
             raise GatewayError(400, f"missing required parameter: {required!r}", "invalid_request_error", "missing")
         ours = sorted(k for k in body if k.startswith("unyo_"))
         if ours:
