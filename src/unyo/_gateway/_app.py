@@ -37,7 +37,7 @@ from unyo._gateway._metrics import Metrics
 from unyo._gateway._rate import KeyRates
 from unyo._records._store import store_for
 from unyo._types._call import call_info
-from unyo._types._errors import UnyoError
+from unyo._types._errors import ConfigError, UnyoError
 
 MAX_BODY_BYTES = 4 * 1024 * 1024
 _APIS = {  # route -> (SDK path on the guarded client, required field)
@@ -64,7 +64,10 @@ class GatewayConfig:
             register_secret(token)
         from unyo._gateway._fallback import parse_fallbacks
 
-        size = int(os.environ.get("UNYO_GATEWAY_MAX_BODY_BYTES") or MAX_BODY_BYTES)
+        raw = os.environ.get("UNYO_GATEWAY_MAX_BODY_BYTES") or str(MAX_BODY_BYTES)
+        if not raw.strip().isdigit():
+            raise ConfigError(f"UNYO_GATEWAY_MAX_BODY_BYTES must be a number of bytes, got {raw!r}")
+        size = int(raw)
         return cls(server_secret(), token, size, parse_fallbacks(os.environ.get("UNYO_GATEWAY_FALLBACKS")))
 
 
