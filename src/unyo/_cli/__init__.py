@@ -519,6 +519,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_finetune(sub, _common)
 
+    from unyo._cli._keys import add_parsers as gateway_parsers  # `keys` and `serve` (the gateway)
+
+    gateway_parsers(sub)
     from unyo._cli._examples import epilog
 
     for name, command in sub.choices.items():  # every command's help ends with its examples

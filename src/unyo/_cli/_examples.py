@@ -64,6 +64,14 @@ EXAMPLES = {
   unyo eval suite.yaml --html report.html --junit results.xml --fail-under 0.9
   unyo eval suite.yaml --baseline yesterday.json --fail-on-regression
   unyo eval compare --task classify -m main -m bulk -m local""",
+    "serve": """\
+  UNYO_GATEWAY_SECRET_FILE=/run/secrets/unyo unyo serve --host 127.0.0.1 --port 8080
+  unyo serve --workers 2        then point any OpenAI client at http://HOST:8080/v1 with a virtual key""",
+    "keys": """\
+  unyo keys create --name team-a --models main,bulk --budget-monthly 50 --rpm 600 --expires 90d --json
+  unyo keys list
+  unyo keys revoke team-a --yes
+  unyo keys rotate team-a""",
     "templates": """\
   unyo templates save summary --system "箇条書きで3点に要約する" -m bulk --max-output-tokens 300
   unyo templates save translate --prompt 'Translate into English: $input'

@@ -102,6 +102,7 @@ class FaultServer:
         self.default_action: dict[str, Any] = {"action": "ok"}  # what an unscripted request gets
         self.responder: Any = None  # body -> action (str or dict) or None: an unscripted answer chosen by content
         self.stored: dict[str, list[dict[str, str]]] = {}  # response id / conversation id -> messages
+        self.responses: dict[str, dict[str, Any]] = {}  # stored (non-streamed) responses, for GET /responses/{id}
         self.rate_limited = 0  # 429s sent by the rate limit (not scripted ones)
         self._rate: tuple[int, float] | None = None
         self._window: deque[float] = deque()
@@ -321,6 +322,8 @@ class FaultServer:
 
 
 class _QuietServer(ThreadingHTTPServer):
+    request_queue_size = 256  # the listen backlog: a benchmark's 200 concurrent connections, not resets
+
     def handle_error(self, request: Any, client_address: Any) -> None:
         import sys
 
@@ -445,6 +448,11 @@ class _Handler(BaseHTTPRequestHandler):
             return self._send_json(200, None, raw=b'{"id": "resp_1", "object": "respo')
         if kind.isdigit() or kind in ("quota", "context"):
             return self._error(kind, action)
+        if method == "GET" and path.startswith("/responses/") and path.count("/") == 2:
+            found = self.fault.responses.get(path.split("/")[2])
+            if found is None:
+                return self._send_json(404, _shapes.error_json(404, f"No response with id {path}", None))
+            return self._send_json(200, found)
         if method == "GET" and path == "/models":
             return self._send_json(200, _shapes.models_json(self.fault.models))
         if method == "POST" and path == "/embeddings":
@@ -675,6 +683,7 @@ class _Answer:
         ]
         if body.get("store", True):
             self.fault.stored[payload["id"]] = self.messages + reply
+            self.fault.responses[payload["id"]] = payload
         if body.get("conversation"):
             self.fault.stored[self.chain] = self.messages + reply
         return payload

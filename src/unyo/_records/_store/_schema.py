@@ -174,6 +174,33 @@ MIGRATIONS: list[tuple[int, str]] = [
             for table in ("unyo_rollups", "unyo_rollups_daily")
         ),
     ),
+    (
+        5,
+        # `unyo serve`'s virtual keys: only an HMAC of the key is kept (the server secret is not in
+        # the database), so a leaked database does not leak a usable key. `models` is a JSON list
+        # of allowed roles/model ids ('[]': any); limits are NULL when unset.
+        """
+        CREATE TABLE unyo_keys (
+            id TEXT PRIMARY KEY,
+            name TEXT NOT NULL,
+            key_hash TEXT NOT NULL UNIQUE,
+            hint TEXT NOT NULL,
+            models TEXT NOT NULL,
+            budget_request {money},
+            budget_daily {money},
+            budget_monthly {money},
+            rpm {bigint},
+            tpm {bigint},
+            user_id TEXT,
+            tag TEXT,
+            created_at {real} NOT NULL,
+            expires_at {real},
+            revoked_at {real},
+            rotated_to TEXT
+        );
+        CREATE INDEX unyo_keys_name ON unyo_keys (name)
+        """,
+    ),
 ]
 
 # Python run right after a migration, in its transaction: name of a function taking (tx, store)
