@@ -179,6 +179,13 @@ def build_parser() -> argparse.ArgumentParser:
         "--max-cost", help="batch: USD for the whole batch (across resumes); stops cleanly before exceeding it"
     )
     run.add_argument("--retry-failed", action="store_true", help="batch: run rows that failed before again")
+    run.add_argument(
+        "--review",
+        nargs="?",
+        const="all",
+        choices=["all", "flagged"],
+        help="send every output (or only those flagged needs_human) to the review queue; held ones leave once approved",
+    )
     run.add_argument("--restart", action="store_true", help="batch: discard the journal and start over")
     run.add_argument(
         "--dry-run",
@@ -372,6 +379,9 @@ def build_parser() -> argparse.ArgumentParser:
     from unyo._cli._keys import add_parsers as gateway_parsers  # `keys` and `serve` (the gateway)
 
     gateway_parsers(sub)
+    from unyo._cli._review import add_parser as review_parser  # `review` (the human-in-the-loop queue)
+
+    review_parser(sub)
     return parser
 
 

@@ -68,6 +68,9 @@ class BatchOptions:
     schema: Any = None
     call_options: dict[str, Any] = field(default_factory=dict)
     user: str | None = None
+    # review queue: (row id, input text, result) -> True keeps the row's result out of the output
+    # file (status `in_review`) until a reviewer approves it (`unyo run --review`, needs_human)
+    hold: Callable[[str, str, dict[str, Any]], bool] | None = None
 
 
 @dataclass
@@ -393,6 +396,9 @@ class Runner:
             entry = done.get(r.id)
             status = entry["status"] if entry else "pending"
             pending += status == "pending"
+            if status == "ok" and self.o.hold and isinstance(entry.get("result"), dict):
+                if self.o.hold(r.id, r.text, entry["result"]):
+                    entry, status = {**entry, "result": None}, "in_review"
             merged = dict(original)
             for f in fields:
                 merged[names[f]] = (entry.get("result") or {}).get(f) if entry and entry.get("result") else None
