@@ -194,8 +194,15 @@ def test_budget_refusal_is_429_budget_exceeded_and_quota_differs_from_rate_limit
     assert 'unyo_gateway_upstream_errors_total{class="ServerError"} 1.0' in metrics
 
 
+def same_minute() -> None:
+    """The key limits count per calendar minute: do not start a test that could straddle one."""
+    if time.time() % 60 > 45:
+        time.sleep(61 - time.time() % 60)
+
+
 def test_key_rpm_is_enforced(served: Served) -> None:
     key = served.new_key(name="slow", rpm=2)
+    same_minute()
     body = {"model": "gpt-4o-mini", "input": "hi"}
     codes = [post(served, "/v1/responses", key, body).status_code for _ in range(3)]
     assert codes[:2] == [200, 200] and codes[2] == 429
@@ -230,3 +237,17 @@ def test_admin_api_needs_the_admin_token(served: Served) -> None:
     bad = served.admin("POST", "/admin/keys", json={"name": "x", "budget_monthly": "lots"})
     assert bad.status_code == 400 and error(bad)
     assert served.admin("GET", "/admin/keys/nope").status_code == 404
+
+
+def test_key_tpm_and_user_are_applied(served: Served) -> None:
+    key = served.new_key(name="wordy", tpm=30, user="alice", tag="ops")
+    same_minute()
+    body = {"model": "gpt-4o-mini", "input": "hi"}
+    first = post(served, "/v1/responses", key, body)
+    assert first.status_code == 200 and first.json()["usage"]["total_tokens"] < 30
+    codes = [post(served, "/v1/responses", key, body).status_code for _ in range(4)]
+    assert 429 in codes and codes[0] == 200  # the minute's tokens ran out after a few calls
+    refused = post(served, "/v1/responses", key, body)
+    assert error(refused)["code"] == "rate_limit_exceeded" and "tokens per minute" in error(refused)["message"]
+    rows = [r for r in ledger(served) if r["api"] == "responses"]
+    assert rows and {r["user_id"] for r in rows} == {"alice"} and {r["tag"] for r in rows} == {"ops"}

@@ -106,7 +106,10 @@ def add_parsers(sub: Any) -> None:
     keys.add_argument("--budget-monthly", type=Decimal, metavar="USD", help="create: cap per month")
     keys.add_argument("--rpm", type=int, help="create: requests per minute")
     keys.add_argument("--tpm", type=int, help="create: tokens per minute")
-    keys.add_argument("--user", help="create: the ledger's user for this key (default key:NAME)")
+    keys.add_argument(
+        "--user",
+        help="create: the ledger's user for this key (default key:NAME); keys with one user share its budgets",
+    )
     keys.add_argument("--tag", help="create: the tag reports group by")
     keys.add_argument("--expires", metavar="DURATION", help="create: e.g. 90d, 12h")
     keys.add_argument("--all", action="store_true", help="list: include revoked keys")

@@ -37,11 +37,11 @@ from unyo._gateway._metrics import Metrics
 from unyo._gateway._rate import KeyRates
 from unyo._records._store import store_for
 from unyo._types._call import call_info
-from unyo._types._errors import UnyoError
+from unyo._types._errors import ConfigError, UnyoError
 
 MAX_BODY_BYTES = 4 * 1024 * 1024
 _APIS = {  # route -> (SDK path on the guarded client, required field)
-    "/v1/responses": (("responses", "create"), "input"),
+    "/v1/responses": (("responses", "create"), None),  # input may be a stored prompt / conversation
     "/v1/chat/completions": (("chat", "completions", "create"), "messages"),
     "/v1/embeddings": (("embeddings", "create"), "input"),
 }
@@ -64,7 +64,10 @@ class GatewayConfig:
             register_secret(token)
         from unyo._gateway._fallback import parse_fallbacks
 
-        size = int(os.environ.get("UNYO_GATEWAY_MAX_BODY_BYTES") or MAX_BODY_BYTES)
+        raw = os.environ.get("UNYO_GATEWAY_MAX_BODY_BYTES") or str(MAX_BODY_BYTES)
+        if not raw.strip().isdigit():
+            raise ConfigError(f"UNYO_GATEWAY_MAX_BODY_BYTES must be a number of bytes, got {raw!r}")
+        size = int(raw)
         return cls(server_secret(), token, size, parse_fallbacks(os.environ.get("UNYO_GATEWAY_FALLBACKS")))
 
 
@@ -169,11 +172,11 @@ class Gateway:
             raise GatewayError(400, "the body must be a JSON object", "invalid_request_error", "invalid_json")
         return body
 
-    async def check_body(self, body: dict[str, Any], required: str, key: VirtualKey, api: str) -> None:
+    async def check_body(self, body: dict[str, Any], required: str | None, key: VirtualKey, api: str) -> None:
         model = body.get("model")
         if not isinstance(model, str) or not model.strip():
             raise GatewayError(400, "you must provide a model parameter", "invalid_request_error", "missing_model")
-        if body.get(required) is None:
+        if required and body.get(required) is None:
             raise GatewayError(400, f"missing required parameter: {required!r}", "invalid_request_error", "missing")
         ours = sorted(k for k in body if k.startswith("unyo_"))
         if ours:
