@@ -57,6 +57,12 @@ def sign_in(browser: Any, served: Served, key: str) -> Any:
     return page
 
 
+def expect(locator: Any) -> Any:
+    from playwright.sync_api import expect as playwright_expect
+
+    return playwright_expect(locator)
+
+
 def test_sign_in_stream_an_answer_with_its_cost_and_stop_mid_answer(
     served: Served, fault: FaultServer, browser: Any, tmp_path: Path
 ) -> None:
@@ -74,7 +80,7 @@ def test_sign_in_stream_an_answer_with_its_cost_and_stop_mid_answer(
     fault.script({"action": "ok", "delay": 0.02, "text": "請求書 は 二重 です " + XSS})
     page.fill("#message", "請求書が二重です")
     page.click("#send")
-    page.wait_for_function("document.getElementById('meta').textContent.includes('tokens')", timeout=20000)
+    expect(page.locator("#meta")).to_contain_text("tokens", timeout=20000)
     answer = page.locator(".turn.assistant").last
     assert "請求書 は 二重 です" in answer.inner_text() and XSS.split(">")[0] in answer.inner_text()
     assert page.evaluate("window.pwned") is None and page.locator("#turns img, #turns script").count() == 0
@@ -84,13 +90,13 @@ def test_sign_in_stream_an_answer_with_its_cost_and_stop_mid_answer(
     fault.script({"action": "ok", "delay": 0.15, "text": " ".join(f"w{i}" for i in range(80))})
     page.fill("#message", "long answer please")
     page.click("#send")
-    page.wait_for_function("document.querySelectorAll('.turn.assistant')[1].textContent.includes('w3')")
+    expect(page.locator(".turn.assistant").nth(1)).to_contain_text("w3", timeout=20000)
     page.click("#stop")
     deadline = time.monotonic() + 10
     while not fault.disconnects and time.monotonic() < deadline:
         time.sleep(0.05)
     assert fault.disconnects and fault.disconnects[0]["deltas_sent"] < 80
-    page.wait_for_function("document.getElementById('meta').dataset.status === 'cancelled'", timeout=20000)
+    page.locator("#meta[data-status='cancelled']").wait_for(state="attached", timeout=20000)
     page.screenshot(path=str(tmp_path / "chat-stopped.png"))
     # the conversation is kept, and only for its owner
     conversation = page.evaluate("document.getElementById('turns').dataset.conversation")
@@ -104,7 +110,7 @@ def test_sign_in_stream_an_answer_with_its_cost_and_stop_mid_answer(
 def test_dashboard_charts_render_in_english_and_japanese(
     served: Served, fault: FaultServer, browser: Any, tmp_path: Path
 ) -> None:
-    key = served.new_key(name="bob", budget_monthly="5")
+    key = served.new_key(name="bob", budget_monthly="5", budget_daily="0.01")
     body = {"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "hi"}]}
     for _ in range(3):
         r = httpx.post(f"{served.url}/v1/chat/completions", json=body, headers={"authorization": f"Bearer {key}"})
@@ -112,7 +118,9 @@ def test_dashboard_charts_render_in_english_and_japanese(
     page = sign_in(browser, served, key)
     page.goto(f"{served.url}/ui/usage")
     assert page.inner_text("#calls") == "3"
-    for name in ("day", "model", "user", "tag"):
+    assert page.locator("#chart-day line.budget").count() == 1  # spend against the daily budget
+    assert float(page.inner_text("#spent").lstrip("$")) > 0
+    for name in ("day", "model", "key", "user", "tag"):
         box = page.locator(f"#chart-{name}").bounding_box()
         assert box and box["width"] > 100 and page.locator(f"#chart-{name} rect").count() >= 1
     assert float(page.locator("#chart-day rect").first.get_attribute("height") or 0) > 0
@@ -151,8 +159,8 @@ def test_review_items_are_approved_and_edited_in_the_browser_and_only_by_their_o
     assert [h["action"] for h in q.history(second)] == ["queued", "edit"]
     page.screenshot(path=str(tmp_path / "review-edited.png"))
     # another user's item: 404 on the page and on the form, like a wrong id
+    csrf = page.locator("meta[name=csrf]").get_attribute("content")
     assert page.goto(f"{served.url}/ui/review/{other}").status == 404
-    csrf = page.evaluate("document.querySelector('meta[name=csrf]').content")
     cookies = {c["name"]: c["value"] for c in page.context.cookies()}
     jar = {"unyo_session": cookies["unyo_session"]}
     hostile = httpx.post(f"{served.url}/ui/review/{other}", data={"action": "approve", "csrf": csrf}, cookies=jar)

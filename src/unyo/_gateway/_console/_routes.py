@@ -157,7 +157,9 @@ class Console:
         i, o, cost, status, model = rows[0]
         return {"input_tokens": i, "output_tokens": o, "cost": str(cost or 0), "status": status, "model": model}
 
-    def usage(self, owner: str | None, days: int = 30) -> dict[str, Any]:
+    def usage(self, owner: str | None, daily: Any = None, days: int = 30) -> dict[str, Any]:
+        """The last `days` of calls (everyone's when owner is None), grouped for the charts; the
+        day chart carries the key's daily budget as a line."""
         from decimal import Decimal
 
         from unyo._gateway._console._charts import bars
@@ -174,11 +176,14 @@ class Console:
                 params,
             )
         month = time.strftime("%Y-%m", time.gmtime())
-        groups: dict[str, dict[str, Decimal]] = {"day": {}, "model": {}, "user": {}, "tag": {}}
+        names = {k.ledger_user: k.name for k in self.gw.keys.list(True)}
+        groups: dict[str, dict[str, Decimal]] = {"day": {}, "model": {}, "key": {}, "user": {}, "tag": {}}
         latencies, failures, hits, spent = [], 0, 0, Decimal(0)
         for day, mon, model, user, tag, status, cache_hit, latency, cost in rows:
             value = Decimal(str(cost or 0))
-            for name, label in (("day", day), ("model", model), ("user", user or "-"), ("tag", tag or "-")):
+            labels = (("day", day), ("model", model), ("key", names.get(user, "-")), ("user", user or "-"),
+                      ("tag", tag or "-"))  # fmt: skip
+            for name, label in labels:
                 groups[name][label] = groups[name].get(label, Decimal(0)) + value
             failures += status == "failed"
             hits += bool(cache_hit)
@@ -189,9 +194,8 @@ class Console:
         p95 = statistics.quantiles(latencies, n=20)[-1] if len(latencies) >= 2 else p50
         charts = {}
         for name, values in groups.items():
-            charts[name] = bars(
-                sorted(values.items()) if name == "day" else sorted(values.items(), key=lambda x: -x[1])
-            )
+            ordered = sorted(values.items()) if name == "day" else sorted(values.items(), key=lambda x: -x[1])
+            charts[name] = bars(ordered, float(daily) if name == "day" and daily is not None else None)
         return {"charts": charts, "calls": len(rows), "failures": failures, "cache_hits": hits, "p50": p50,
                 "p95": p95, "spent": spent}  # fmt: skip
 
@@ -339,7 +343,7 @@ def console_routes(app: Any, gateway: Any) -> None:
     @app.get("/ui/usage")
     async def usage(request: Request) -> Any:
         key, cookie = await console.who(request)
-        data = await offload(console.usage, None if console.is_admin(key) else key.ledger_user)
+        data = await offload(console.usage, None if console.is_admin(key) else key.ledger_user, key.budget_daily)
         return console.page(request, "usage.html", key, cookie, **data)
 
     def scope(key: Any) -> str | None:

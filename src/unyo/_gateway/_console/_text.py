@@ -23,6 +23,7 @@ WORDS: dict[str, tuple[str, str]] = {  # key -> (en, ja)
     "spend_tag": ("Spend by tag", "タグ別の費用"),
     "spend_key": ("Spend by key", "キー別の費用"),
     "budget": ("Monthly budget", "月間予算"),
+    "budget_daily": ("Daily budget", "日次予算"),
     "calls": ("Calls", "呼び出し"),
     "failures": ("Failures", "失敗"),
     "cache_hits": ("Cache hits", "キャッシュヒット"),
