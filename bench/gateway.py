@@ -33,6 +33,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from tests.gateway_helpers import SECRET, UPSTREAM_KEY, Served, free_port, gateway_env  # noqa: E402
 
 BODY = {"model": "gpt-4o-mini", "input": "Classify: 請求書の再発行をお願いします。", "max_output_tokens": 64}
+LITELLM_KEY = "sk-bench-litellm-master-0123456789abcdef"
 LITELLM = os.environ.get("LITELLM", str(Path.home() / ".venvs/litellm/bin/litellm"))
 INSTALL = (
     "LiteLLM proxy not found at {path}. To include it (in its own venv, never unyo's):\n"
@@ -102,10 +103,12 @@ def start_litellm(upstream: str, tmp: Path) -> tuple[subprocess.Popen[bytes], st
         f"      api_base: {upstream}\n      api_key: {UPSTREAM_KEY}\n"
     )
     port = free_port()
+    log = (tmp / "litellm.log").open("wb")
     proc = subprocess.Popen(
         [LITELLM, "--config", str(config), "--port", str(port), "--host", "127.0.0.1"],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        env={**os.environ, "LITELLM_MASTER_KEY": LITELLM_KEY},  # it refuses to start without one
     )
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 120
@@ -116,7 +119,8 @@ def start_litellm(upstream: str, tmp: Path) -> tuple[subprocess.Popen[bytes], st
         except httpx.HTTPError:
             time.sleep(0.5)
     proc.kill()
-    print("LiteLLM proxy did not start within 120 s; skipped")
+    print("LiteLLM proxy did not start within 120 s; skipped. Its log:")
+    print((tmp / "litellm.log").read_text(errors="replace")[-2000:])
     return None
 
 
@@ -152,7 +156,7 @@ def main() -> None:
         litellm = start_litellm(upstream_url, tmp)
         if litellm is not None:
             processes.append(litellm[0])
-            targets["LiteLLM proxy"] = (litellm[1], UPSTREAM_KEY)
+            targets["LiteLLM proxy"] = (litellm[1], LITELLM_KEY)
         for url, k in targets.values():  # warm up: connections, imports, tokenizer
             asyncio.run(load(url, k, 8, 1.5))
         memory_before = rss_mb(gateway.proc.pid)

@@ -27,7 +27,7 @@ def gateway_env(upstream: str, db_url: str, **extra: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("OPENAI_", "UNYO_"))}
     env.update(
         {
-            "UNYO_HOME": os.environ["UNYO_HOME"],
+            "UNYO_HOME": os.environ.get("UNYO_HOME", ""),
             "UNYO_LANG": "en",
             "UNYO_PROFILE": "openai",
             "OPENAI_API_KEY": UPSTREAM_KEY,

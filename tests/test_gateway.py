@@ -251,3 +251,24 @@ def test_key_tpm_and_user_are_applied(served: Served) -> None:
     assert error(refused)["code"] == "rate_limit_exceeded" and "tokens per minute" in error(refused)["message"]
     rows = [r for r in ledger(served) if r["api"] == "responses"]
     assert rows and {r["user_id"] for r in rows} == {"alice"} and {r["tag"] for r in rows} == {"ops"}
+
+
+def test_an_upstream_stream_that_breaks_ends_with_an_error_event(served: Served, fault: FaultServer) -> None:
+    key = served.new_key(name="cut")
+    fault.script({"action": "cut", "after": 2})
+    chat = post(
+        served,
+        "/v1/chat/completions",
+        key,
+        {"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "x"}], "stream": True},
+    )
+    data = _sse(chat)
+    assert chat.status_code == 200 and "[DONE]" not in data  # a cut stream is not a finished one
+    last = json.loads(data[-1])
+    assert last["error"]["type"] == "upstream_error" and "interrupted" in last["error"]["message"]
+    fault.script({"action": "cut", "after": 2})
+    resp = post(served, "/v1/responses", key, {"model": "gpt-4o-mini", "input": "x", "stream": True})
+    events = [line[7:] for line in resp.text.splitlines() if line.startswith("event: ")]
+    assert events[-1] == "error" and "response.completed" not in events
+    statuses = [r["status"] for r in ledger(served) if r["api"] in ("chat", "responses")]
+    assert statuses == ["interrupted", "interrupted"]

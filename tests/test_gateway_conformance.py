@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Iterator
-from pathlib import Path
 
 import openai
 import pytest
@@ -20,14 +19,22 @@ class Ticket(BaseModel):
     urgent: bool
 
 
-@pytest.fixture
-def sdk(fault: FaultServer, tmp_path: Path) -> Iterator[tuple[openai.OpenAI, Served]]:
-    server = Served(gateway_env(fault.url, f"sqlite:///{tmp_path / 'gw' / 'unyo.db'}"), tmp_path / "serve.log")
-    key = server.new_key(name="sdk")
-    client = openai.OpenAI(base_url=f"{server.url}/v1", api_key=key, max_retries=0)
-    yield client, server
+@pytest.fixture(scope="module")
+def gateway(server: FaultServer, tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[openai.OpenAI, Served]]:
+    """One `unyo serve` for the module (the SDK's calls do not depend on each other's records)."""
+    tmp = tmp_path_factory.mktemp("conformance")
+    env = gateway_env(server.url, f"sqlite:///{tmp / 'gw' / 'unyo.db'}", UNYO_HOME=str(tmp / "home"))
+    served = Served(env, tmp / "serve.log")
+    key = served.new_key(name="sdk")
+    client = openai.OpenAI(base_url=f"{served.url}/v1", api_key=key, max_retries=0)
+    yield client, served
     client.close()
-    server.stop()
+    served.stop()
+
+
+@pytest.fixture
+def sdk(gateway: tuple[openai.OpenAI, Served], fault: FaultServer) -> tuple[openai.OpenAI, Served]:
+    return gateway  # `fault` resets the shared fault server's script for each test
 
 
 def test_create_for_both_apis(sdk: tuple[openai.OpenAI, Served]) -> None:

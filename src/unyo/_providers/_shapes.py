@@ -144,7 +144,7 @@ def output_cap(body: dict[str, Any]) -> int | None:
 def _response_usage(g: Generated) -> dict[str, Any]:
     return {
         "input_tokens": g.input_tokens,
-        "input_tokens_details": {"cached_tokens": g.cached_tokens},
+        "input_tokens_details": {"cached_tokens": g.cached_tokens, "cache_write_tokens": 0},  # required by the spec
         "output_tokens": g.output_tokens,
         "output_tokens_details": {"reasoning_tokens": 0},
         "total_tokens": g.input_tokens + g.output_tokens,
