@@ -98,6 +98,7 @@ def test_sign_in_stream_an_answer_with_its_cost_and_stop_mid_answer(
     assert fault.disconnects and fault.disconnects[0]["deltas_sent"] < 80
     page.locator("#meta[data-status='cancelled']").wait_for(state="attached", timeout=20000)
     page.screenshot(path=str(tmp_path / "chat-stopped.png"))
+    response_id = page.evaluate("window.lastAnswerId")
     # the conversation is kept, and only for its owner
     conversation = page.evaluate("document.getElementById('turns').dataset.conversation")
     page.goto(f"{served.url}/ui/?c={conversation}")
@@ -105,6 +106,19 @@ def test_sign_in_stream_an_answer_with_its_cost_and_stop_mid_answer(
     mallory = sign_in(browser, served, served.new_key(name="mallory"))
     assert mallory.goto(f"{served.url}/ui/?c={conversation}").status == 404
     assert "請求書" not in mallory.content()
+    mallory.goto(f"{served.url}/ui/")
+    jar = {c["name"]: c["value"] for c in mallory.context.cookies() if c["name"] == "unyo_session"}
+    csrf = mallory.locator("meta[name=csrf]").get_attribute("content") or ""
+    steal = {"role": "main", "message": "continue", "conversation": conversation}
+    hijack = httpx.post(f"{served.url}/ui/chat", json=steal, cookies=jar, headers={"x-csrf-token": csrf})
+    assert hijack.status_code == 404  # another user's conversation cannot be continued (or read)
+    assert response_id and httpx.get(f"{served.url}/ui/answer/{response_id}", cookies=jar).status_code == 404
+    page.goto(f"{served.url}/ui/")
+    alice = {c["name"]: c["value"] for c in page.context.cookies() if c["name"] == "unyo_session"}
+    token = page.locator("meta[name=csrf]").get_attribute("content") or ""
+    wrong_role = httpx.post(f"{served.url}/ui/chat", json={"role": "bulk", "message": "x"}, cookies=alice,
+                            headers={"x-csrf-token": token})  # fmt: skip
+    assert wrong_role.status_code == 403  # a role outside the key's scope, even when posted by hand
 
 
 def test_dashboard_charts_render_in_english_and_japanese(

@@ -75,7 +75,7 @@
       if (e.name !== "AbortError") out.textContent += "\n[" + e + "]";
     } finally {
       send.disabled = false; stop.disabled = true; controller = null;
-      if (id) usage(id);
+      if (id) { window.lastAnswerId = id; usage(id); }
     }
   });
 })();
