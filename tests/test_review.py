@@ -20,25 +20,30 @@ from .test_batch import env_for, read_csv, write_csv
 
 
 def test_batch_review_flagged_holds_only_flagged_rows_until_approved(fault: Any, clean_env: Path) -> None:
-    write_csv(clean_env / "in.csv", ["請求書が二重です", "弁護士に相談しています"])
+    write_csv(clean_env / "in.csv", ["請求書が二重です", "弁護士に相談しています", "弁護士から連絡します"])
     env = env_for(fault)
-    result = run_cli("run", "triage", "--input", "in.csv", "--output", "out.csv", "--review", "flagged", env=env)
+    command = ("run", "triage", "--input", "in.csv", "--output", "out.csv", "--review", "flagged")
+    result = run_cli(*command, env=env)
     assert result.returncode == 0, result.stderr
     rows = read_csv(clean_env / "out.csv")
-    assert [r["unyo_status"] for r in rows] == ["ok", "in_review"]
+    assert [r["unyo_status"] for r in rows] == ["ok", "in_review", "in_review"]
     assert rows[1]["category"] == "" and rows[1]["summary"] == ""  # nothing flagged leaves
     listed = run_cli("review", "list", "--json", env=env)
     items = [json.loads(line) for line in listed.stdout.splitlines()]
-    assert len(items) == 1 and items[0]["row_key"] == "2" and "弁護士" in items[0]["reason"]
-    # resuming does not queue it twice, and it stays out of the file
-    again = run_cli("run", "triage", "--input", "in.csv", "--output", "out.csv", "--review", "flagged", env=env)
+    assert [i["row_key"] for i in items] == ["2", "3"] and "弁護士" in items[0]["reason"]
+    # resuming does not queue them twice, and they stay out of the file
+    again = run_cli(*command, env=env)
     assert again.returncode == 0, again.stderr
-    assert len(run_cli("review", "list", "--json", env=env).stdout.splitlines()) == 1
+    assert len(run_cli("review", "list", "--json", env=env).stdout.splitlines()) == 2
     approved = run_cli("review", "approve", items[0]["id"], "--as", "sato", "--note", "ok", env=env)
     assert approved.returncode == 0, approved.stderr
-    run_cli("run", "triage", "--input", "in.csv", "--output", "out.csv", "--review", "flagged", env=env)
+    fixed = '{"category": "legal", "urgency": 3, "summary": "法務へ"}'
+    edited = run_cli("review", "edit", items[1]["id"], "--output", fixed, "--as", "sato", env=env)
+    assert edited.returncode == 0, edited.stderr
+    run_cli(*command, env=env)
     rows = read_csv(clean_env / "out.csv")
-    assert [r["unyo_status"] for r in rows] == ["ok", "ok"] and rows[1]["category"]
+    assert [r["unyo_status"] for r in rows] == ["ok", "ok", "ok"] and rows[1]["category"]
+    assert rows[2]["summary"] == "法務へ"  # the reviewer's edit is what leaves
     shown = json.loads(run_cli("review", "show", items[0]["id"], "--json", env=env).stdout)
     assert [(h["actor"], h["action"]) for h in shown["history"]] == [("unyo", "queued"), ("sato", "approve")]
     assert shown["decided_by"] == "sato" and shown["decided_at"]
@@ -98,7 +103,7 @@ def test_queue_only_approved_leave_and_owner_isolation(db_url: str) -> None:
         q.decide(b, "approve", "alice", owner="alice")
     q.decide(a, "reject", "carol")
     q.decide(b, "approve", "carol")
-    assert [i.id for i in q.export("carol")] == [b]
+    assert [i.id for i in q.export()] == [b]
     server = HTTPServer(("127.0.0.1", 0), _Hook)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     try:
@@ -106,7 +111,7 @@ def test_queue_only_approved_leave_and_owner_isolation(db_url: str) -> None:
         from unyo._records._review import export_record
 
         _Hook.got.clear()
-        post_webhook(f"http://127.0.0.1:{server.server_port}/hook", [export_record(i) for i in q.export("carol")])
+        post_webhook(f"http://127.0.0.1:{server.server_port}/hook", [export_record(i) for i in q.export()])
     finally:
         server.shutdown()
     assert [r["review_id"] for r in _Hook.got[0]["items"]] == [b]

@@ -78,7 +78,7 @@ def run(args: Namespace) -> int:
         table("review queue", ["id", "status", "task", "reason", "input", "queued"], rows)
         return 0
     if args.action == "export":
-        items = q.export(who, include_exported=args.all)
+        items = q.export(include_exported=args.all)
         webhook = args.webhook or os.environ.get("UNYO_REVIEW_WEBHOOK")
         if args.out:
             from unyo._records._private_files import write_private
@@ -142,15 +142,16 @@ def flag_reason(output: dict[str, Any], mode: str) -> str | None:
 
 
 def holder(q: Any, source: str, task: str, owner: str | None, mode: str) -> Any:
-    """The batch's hold hook: queue what must wait; True while the row is not approved."""
+    """The batch's review hook: queue what must wait; the output to write once approved, else None."""
 
-    def hold(row_id: str, text: str, output: dict[str, Any]) -> bool:
-        if q.is_held(source, row_id):
-            return True
-        reason = flag_reason(output, mode)
-        if reason is None:
-            return False
-        q.add(source, row_id, task, text, output, reason, owner)
-        return q.is_held(source, row_id)
+    def review(row_id: str, text: str, output: dict[str, Any]) -> dict[str, Any] | None:
+        item = q.find(source, row_id)
+        if item is None:
+            reason = flag_reason(output, mode)
+            if reason is None:
+                return output
+            q.add(source, row_id, task, text, output, reason, owner)
+            item = q.find(source, row_id)
+        return item.final if item is not None and item.status == "approved" else None
 
-    return hold
+    return review

@@ -140,7 +140,7 @@ def _batch(args: Namespace, client: Any, task: Any, schema: Any) -> int:
         from unyo._cli._review import holder, queue
 
         source = f"batch:{output.resolve()}"
-        options.hold = holder(queue(args.profile), source, task.name, args.user, args.review)
+        options.review = holder(queue(args.profile), source, task.name, args.user, args.review)
     factor = None
     if args.via == "batch-api":
         from unyo._jobs._batch._provider import price_factor

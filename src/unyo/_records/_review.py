@@ -103,13 +103,13 @@ class ReviewQueue:
             self._audit(tx, item_id, owner or "unyo", "queued", reason, now)
         return item_id
 
-    def is_held(self, source: str, row_key: str) -> bool:
-        """True while a queued row is not approved (a batch keeps it out of its output file)."""
+    def find(self, source: str, row_key: str) -> ReviewItem | None:
+        """The item queued for this (source, row), if any."""
         with self.store.tx(write=False) as tx:
             rows = tx.execute(
-                "SELECT status FROM unyo_review_items WHERE source = ? AND row_key = ?", [source, row_key]
+                f"SELECT {_COLUMNS} FROM unyo_review_items WHERE source = ? AND row_key = ?", [source, row_key]
             )
-        return bool(rows) and rows[0][0] != "approved"
+        return _item(rows[0]) if rows else None
 
     def list(self, status: str | None = None, owner: str | None = None, limit: int = 500) -> list[ReviewItem]:
         where, params = [], []
@@ -174,7 +174,7 @@ class ReviewQueue:
             self._audit(tx, item.id, actor, action, note or None, now)
         return self.get(item.id)
 
-    def export(self, actor: str, include_exported: bool = False) -> list[ReviewItem]:
+    def export(self, include_exported: bool = False) -> list[ReviewItem]:
         """The approved items to send (not yet exported unless asked); mark them with `mark_exported`."""
         items = self.list("approved")
         return [i for i in items if include_exported or i.exported_at is None]
