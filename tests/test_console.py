@@ -50,6 +50,14 @@ def test_sessions_csrf_revocation_and_the_proxy_header(fault: FaultServer, tmp_p
         assert page.status_code == 200 and "grace" in page.text
         assert "unyo_session" in page.headers.get("set-cookie", "") and "HttpOnly" in page.headers["set-cookie"]
         assert httpx.get(f"{proxied.url}/ui/", headers={"x-forwarded-user": "nobody"}).status_code == 303
+        # the proxy's user wins over a session cookie of another user
+        henry = proxied.new_key(name="henry", user="henry")
+        page = httpx.get(f"{proxied.url}/ui/", headers={"x-forwarded-user": "grace"},
+                         cookies={"unyo_session": sign_in(proxied, henry).cookies["unyo_session"]})  # fmt: skip
+        assert page.status_code == 200 and "grace" in page.text and "henry" not in page.text
+        # behind TLS the cookies are Secure
+        login = httpx.get(f"{proxied.url}/ui/login", headers={"x-forwarded-proto": "https"})
+        assert "Secure" in login.headers["set-cookie"]
     finally:
         proxied.stop()
 

@@ -20,29 +20,33 @@ from .test_batch import env_for, read_csv, write_csv
 
 
 def test_batch_review_flagged_holds_only_flagged_rows_until_approved(fault: Any, clean_env: Path) -> None:
-    write_csv(clean_env / "in.csv", ["請求書が二重です", "弁護士に相談しています", "弁護士から連絡します"])
+    write_csv(
+        clean_env / "in.csv", ["請求書が二重です", "弁護士に相談しています", "弁護士から連絡します", "弁護士です"]
+    )
     env = env_for(fault)
     command = ("run", "triage", "--input", "in.csv", "--output", "out.csv", "--review", "flagged")
     result = run_cli(*command, env=env)
     assert result.returncode == 0, result.stderr
     rows = read_csv(clean_env / "out.csv")
-    assert [r["unyo_status"] for r in rows] == ["ok", "in_review", "in_review"]
+    assert [r["unyo_status"] for r in rows] == ["ok", "in_review", "in_review", "in_review"]
     assert rows[1]["category"] == "" and rows[1]["summary"] == ""  # nothing flagged leaves
     listed = run_cli("review", "list", "--json", env=env)
     items = [json.loads(line) for line in listed.stdout.splitlines()]
-    assert [i["row_key"] for i in items] == ["2", "3"] and "弁護士" in items[0]["reason"]
+    assert [i["row_key"] for i in items] == ["2", "3", "4"] and "弁護士" in items[0]["reason"]
     # resuming does not queue them twice, and they stay out of the file
     again = run_cli(*command, env=env)
     assert again.returncode == 0, again.stderr
-    assert len(run_cli("review", "list", "--json", env=env).stdout.splitlines()) == 2
+    assert len(run_cli("review", "list", "--json", env=env).stdout.splitlines()) == 3
     approved = run_cli("review", "approve", items[0]["id"], "--as", "sato", "--note", "ok", env=env)
     assert approved.returncode == 0, approved.stderr
     fixed = '{"category": "legal", "urgency": 3, "summary": "法務へ"}'
     edited = run_cli("review", "edit", items[1]["id"], "--output", fixed, "--as", "sato", env=env)
     assert edited.returncode == 0, edited.stderr
+    assert run_cli("review", "reject", items[2]["id"], "--note", "spam", env=env).returncode == 0
     run_cli(*command, env=env)
     rows = read_csv(clean_env / "out.csv")
-    assert [r["unyo_status"] for r in rows] == ["ok", "ok", "ok"] and rows[1]["category"]
+    assert [r["unyo_status"] for r in rows] == ["ok", "ok", "ok", "rejected"] and rows[1]["category"]
+    assert rows[3]["summary"] == ""  # a rejected output never leaves
     assert rows[2]["summary"] == "法務へ"  # the reviewer's edit is what leaves
     shown = json.loads(run_cli("review", "show", items[0]["id"], "--json", env=env).stdout)
     assert [(h["actor"], h["action"]) for h in shown["history"]] == [("unyo", "queued"), ("sato", "approve")]

@@ -142,16 +142,19 @@ def flag_reason(output: dict[str, Any], mode: str) -> str | None:
 
 
 def holder(q: Any, source: str, task: str, owner: str | None, mode: str) -> Any:
-    """The batch's review hook: queue what must wait; the output to write once approved, else None."""
+    """The batch's review hook: queue what must wait; ("ok", what to write) once approved, else
+    ("in_review" | "rejected", None)."""
 
-    def review(row_id: str, text: str, output: dict[str, Any]) -> dict[str, Any] | None:
+    def review(row_id: str, text: str, output: dict[str, Any]) -> tuple[str, dict[str, Any] | None]:
         item = q.find(source, row_id)
         if item is None:
             reason = flag_reason(output, mode)
             if reason is None:
-                return output
+                return "ok", output
             q.add(source, row_id, task, text, output, reason, owner)
             item = q.find(source, row_id)
-        return item.final if item is not None and item.status == "approved" else None
+        if item is not None and item.status == "approved":
+            return "ok", item.final
+        return ("rejected" if item is not None and item.status == "rejected" else "in_review"), None
 
     return review

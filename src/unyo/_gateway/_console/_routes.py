@@ -26,6 +26,7 @@ from fastapi import Request
 
 from unyo._gateway._console import _session
 from unyo._gateway._console._text import lang_of, words
+from unyo._types._errors import ConfigError
 
 HERE = Path(__file__).parent
 _CSP = "default-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; frame-ancestors 'none'"
@@ -54,16 +55,18 @@ class Console:
         cookie = request.cookies.get(_session.COOKIE)
         key_id = _session.key_id_of(self.secret, cookie)
         key = None
-        if key_id is not None:
+        proxied = bool(self.user_header and request.headers.get(self.user_header))
+        if key_id is not None and not proxied:
             try:
                 key = await offload(self.gw.keys.get, key_id)
-            except Exception:
+            except ConfigError:  # the key row is gone
                 key = None
-        elif self.user_header and request.headers.get(self.user_header):
+        elif proxied and self.user_header:  # the proxy's word wins over an older session's
             name = request.headers[self.user_header]
             keys = await offload(self.gw.keys.list, False)
             key = next((k for k in keys if k.user == name and k.state() == "active"), None)
-            cookie = _session.issue(self.secret, key.id) if key else None
+            if key is None or key.id != key_id:
+                cookie = _session.issue(self.secret, key.id) if key else None
         if key is None or key.state() != "active" or cookie is None:
             raise _Redirect()
         return key, cookie
@@ -87,12 +90,24 @@ class Console:
         answer.headers["x-content-type-options"] = "nosniff"
         answer.headers["referrer-policy"] = "same-origin"
         if cookie and request.cookies.get(_session.COOKIE) != cookie:  # a proxy-header user's session
-            self.set_cookie(answer, cookie)
+            self.set_cookie(answer, cookie, request)
         return answer
 
     @staticmethod
-    def set_cookie(answer: Any, cookie: str) -> None:
-        answer.set_cookie(_session.COOKIE, cookie, max_age=_session.TTL_S, path="/ui", httponly=True, samesite="strict")
+    def secure(request: Any) -> bool:
+        """Served over TLS (directly, or at a proxy that says so): the cookies get `Secure`."""
+        return request.url.scheme == "https" or request.headers.get("x-forwarded-proto", "").lower() == "https"
+
+    def set_cookie(self, answer: Any, cookie: str, request: Any) -> None:
+        answer.set_cookie(
+            _session.COOKIE,
+            cookie,
+            max_age=_session.TTL_S,
+            path="/ui",
+            httponly=True,
+            samesite="strict",
+            secure=self.secure(request),
+        )
 
     async def form(self, request: Any, cookie: str | None) -> dict[str, str]:
         """The urlencoded form, once its CSRF token matches the session (403 otherwise)."""
@@ -271,7 +286,10 @@ def console_routes(app: Any, gateway: Any) -> None:
     async def login_page(request: Request, error: str = "") -> Any:
         token = uuid.uuid4().hex
         answer = console.page(request, "login.html", login_token=token, error=bool(error))
-        answer.set_cookie(_session.LOGIN_COOKIE, token, max_age=600, path="/ui", httponly=True, samesite="strict")
+        secure = console.secure(request)
+        answer.set_cookie(
+            _session.LOGIN_COOKIE, token, max_age=600, path="/ui", httponly=True, samesite="strict", secure=secure
+        )
         return answer
 
     @app.post("/ui/login")
@@ -287,7 +305,7 @@ def console_routes(app: Any, gateway: Any) -> None:
             await gateway.audit_refusal("console.login", "AuthenticationError", "console sign-in refused", record)
             return RedirectResponse("/ui/login?error=1", 303)
         answer = RedirectResponse("/ui/", 303)
-        console.set_cookie(answer, _session.issue(console.secret, record.id))
+        console.set_cookie(answer, _session.issue(console.secret, record.id), request)
         answer.delete_cookie(_session.LOGIN_COOKIE, path="/ui")
         return answer
 

@@ -68,9 +68,9 @@ class BatchOptions:
     schema: Any = None
     call_options: dict[str, Any] = field(default_factory=dict)
     user: str | None = None
-    # review queue: (row id, input text, result) -> the result to write (the reviewer's edit once
-    # approved), or None to keep it out of the output file (status `in_review`) until approved
-    review: Callable[[str, str, dict[str, Any]], dict[str, Any] | None] | None = None
+    # review queue: (row id, input text, result) -> (status, result to write): ("ok", the output or
+    # the reviewer's approved edit), or ("in_review" | "rejected", None): kept out of the output file
+    review: Callable[[str, str, dict[str, Any]], tuple[str, dict[str, Any] | None]] | None = None
 
 
 @dataclass
@@ -397,8 +397,8 @@ class Runner:
             status = entry["status"] if entry else "pending"
             pending += status == "pending"
             if status == "ok" and self.o.review and isinstance(entry.get("result"), dict):
-                reviewed = self.o.review(r.id, r.text, entry["result"])
-                entry, status = {**entry, "result": reviewed}, "ok" if reviewed is not None else "in_review"
+                status, reviewed = self.o.review(r.id, r.text, entry["result"])
+                entry = {**entry, "result": reviewed}
             merged = dict(original)
             for f in fields:
                 merged[names[f]] = (entry.get("result") or {}).get(f) if entry and entry.get("result") else None
