@@ -72,3 +72,13 @@ def test_session_cookies_are_signed_and_expire() -> None:
     assert _session.csrf_ok(secret, cookie, _session.csrf_token(secret, cookie))
     assert not _session.csrf_ok(secret, cookie, _session.csrf_token(secret, cookie + "x"))
     assert not _session.csrf_ok(secret, None, "")
+
+
+def test_every_word_a_template_uses_exists_in_both_languages() -> None:
+    from unyo._gateway._console._text import WORDS
+
+    templates = Path(_session.__file__).parent / "templates"
+    used = {m for f in templates.glob("*.html") for m in re.findall(r"\bt\.(\w+)", f.read_text(encoding="utf-8"))}
+    assert used and used <= set(WORDS), used - set(WORDS)
+    assert not set(WORDS) & set(dir(dict))  # `t.keys` would be the dict's method, not the word
+    assert all(en and ja and en != ja for en, ja in WORDS.values())

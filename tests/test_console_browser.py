@@ -202,7 +202,8 @@ def test_admin_sees_every_key_the_masked_audit_and_everyones_queue(
     page.goto(f"{served.url}/ui/admin")
     keys = page.inner_text("#keys")
     assert "erin" in keys and "boss" in keys and user_key not in page.content()
-    assert "taro@example.com" not in page.content()
+    assert "taro@example.com" not in page.content() and "mail me at [EMAIL]" in page.inner_text("#audit")
+    assert "built-in method" not in page.content() and page.locator("h2").first.inner_text() == "Keys"
     page.screenshot(path=str(tmp_path / "admin.png"), full_page=True)
     page.goto(f"{served.url}/ui/review")
     assert page.locator("#items tr").count() == 2

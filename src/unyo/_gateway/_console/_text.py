@@ -37,7 +37,7 @@ WORDS: dict[str, tuple[str, str]] = {  # key -> (en, ja)
     "input": ("Input", "入力"),
     "output": ("Output", "出力"),
     "history": ("History", "履歴"),
-    "keys": ("Keys", "キー"),
+    "keys_title": ("Keys", "キー"),
     "audit": ("Audit log (masked)", "監査ログ(マスク済み)"),
     "nothing": ("Nothing here.", "ありません。"),
     "tokens": ("tokens", "トークン"),
