@@ -123,3 +123,18 @@ def test_the_deploy_files_use_real_options() -> None:
         for flag in (w for w in words if w.startswith("--")):
             assert flag in help_text, (flag, command)
     assert compose["services"]["unyo-b"]["environment"]["UNYO_GATEWAY_SECRET_FILE"]
+
+
+def test_serve_without_the_gateway_extra_says_what_to_install(tmp_path: Path) -> None:
+    blocker = tmp_path / "blocked"
+    blocker.mkdir()
+    (blocker / "sitecustomize.py").write_text(
+        "import sys\n"
+        "class _Block:\n"
+        "    def find_spec(self, name, path=None, target=None):\n"
+        "        if name == 'fastapi':\n"
+        "            raise ModuleNotFoundError(name)\n"
+        "sys.meta_path.insert(0, _Block())\n"
+    )
+    out = run_cli("serve", "--port", "1", env={"PYTHONPATH": str(blocker), "UNYO_GATEWAY_SECRET": SECRET})
+    assert out.returncode == 3 and "unyo[gateway]" in out.stderr, out.stderr

@@ -5,8 +5,19 @@ from __future__ import annotations
 import sys
 from argparse import Namespace
 
+from unyo._types._errors import ConfigError
+
+_NEEDS = ("fastapi", "uvicorn", "prometheus_client")
+
 
 def run(args: Namespace) -> int:
+    import importlib
+
+    for name in _NEEDS:
+        try:
+            importlib.import_module(name)
+        except ModuleNotFoundError:
+            raise ConfigError(f"unyo serve needs {name}: pip install 'unyo[gateway]'") from None
     from unyo._gateway._serve import serve
 
     print(f"unyo gateway on http://{args.host}:{args.port}/v1 (Ctrl-C stops)", file=sys.stderr)
