@@ -171,6 +171,7 @@ def test_review_items_are_approved_and_edited_in_the_browser_and_only_by_their_o
     assert page.inner_text("#status") == "approved"
     assert q.get(second).edited == {"body": "ご検討ください"} and q.get(second).decided_by == "carol (console)"
     assert [h["action"] for h in q.history(second)] == ["queued", "edit"]
+    assert "carol (console): edit" in page.inner_text("#history") and " UTC · " in page.inner_text("#history")
     page.screenshot(path=str(tmp_path / "review-edited.png"))
     # another user's item: 404 on the page and on the form, like a wrong id
     csrf = page.locator("meta[name=csrf]").get_attribute("content")

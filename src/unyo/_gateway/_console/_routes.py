@@ -45,6 +45,7 @@ class Console:
         self.admins = {a.strip() for a in os.environ.get("UNYO_CONSOLE_ADMINS", "").split(",") if a.strip()}
         self.user_header = (os.environ.get("UNYO_CONSOLE_USER_HEADER") or "").strip().lower() or None
         self.jinja = jinja2.Environment(loader=jinja2.FileSystemLoader(HERE / "templates"), autoescape=True)
+        self.jinja.filters["when"] = lambda ts: time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(ts)) if ts else "-"
 
     # -- who is asking ------------------------------------------------------------------------
 
