@@ -27,8 +27,10 @@ XSS = '<img src=x onerror="window.pwned=1"><script>window.pwned=1</script>'
 
 
 @pytest.fixture
-def served(fault: FaultServer, tmp_path: Path) -> Iterator[Served]:
-    db = f"sqlite:///{tmp_path / 'gw' / 'unyo.db'}"
+def served(fault: FaultServer, db_url: str) -> Iterator[Served]:
+    """A real `unyo serve` on each store: SQLite, and the real PostgreSQL (a fresh schema)."""
+    db = db_url
+    tmp_path = Path(os.environ["UNYO_HOME"]).parent
     env = gateway_env(fault.url, db, UNYO_CONSOLE_ADMINS="boss")
     server = Served(env, tmp_path / "serve.log")
     server.db = db  # type: ignore[attr-defined]

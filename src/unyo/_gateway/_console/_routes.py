@@ -181,7 +181,8 @@ class Console:
         from unyo._gateway._console._charts import bars
 
         since = time.time() - days * 86400
-        where, params = "ts >= ? AND api NOT LIKE 'gateway.%'", [since]
+        where = "ts >= ? AND api NOT LIKE ?"  # gateway.* rows: refused requests, not calls
+        params: list[Any] = [since, "gateway.%"]
         if owner is not None:
             where += " AND user_id = ?"
             params.append(owner)
