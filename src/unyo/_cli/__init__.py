@@ -261,6 +261,13 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument(
         "--allow-failures", action="store_true", help="batch: exit 0 even when rows failed (default: exit 8)"
     )
+    run.add_argument(
+        "--review",
+        nargs="?",
+        const="all",
+        choices=["all", "flagged"],
+        help="send every output (or only those flagged needs_human) to the review queue; held ones leave once approved",
+    )
     run.add_argument("--restart", action="store_true", help="batch: discard the journal and start over")
     run.add_argument(
         "--job",
@@ -522,6 +529,9 @@ def build_parser() -> argparse.ArgumentParser:
     from unyo._cli._keys import add_parsers as gateway_parsers  # `keys` and `serve` (the gateway)
 
     gateway_parsers(sub)
+    from unyo._cli._review import add_parser as review_parser  # `review` (the human-in-the-loop queue)
+
+    review_parser(sub)
     from unyo._cli._examples import epilog
 
     for name, command in sub.choices.items():  # every command's help ends with its examples

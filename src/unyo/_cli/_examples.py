@@ -72,6 +72,12 @@ EXAMPLES = {
   unyo keys list
   unyo keys revoke team-a --yes
   unyo keys rotate team-a""",
+    "review": """\
+  unyo run triage --input inbox.csv --output triaged.csv --review flagged
+  unyo review list
+  unyo review approve ITEM --as tanaka
+  unyo review edit ITEM --as tanaka            then the same `unyo run` writes the approved rows
+  unyo review export approved.jsonl""",
     "templates": """\
   unyo templates save summary --system "箇条書きで3点に要約する" -m bulk --max-output-tokens 300
   unyo templates save translate --prompt 'Translate into English: $input'

@@ -95,6 +95,15 @@ def run(args: Namespace) -> int:
         client = _with_progress(client, task.name, planned)
 
     result = run_task(task, text, client=client, schema=schema, user=args.user, tag=args.tag, **_call_options(args))
+    if args.review:
+        from unyo._cli._review import flag_reason, queue
+
+        reason = flag_reason(result.output, args.review)
+        if reason is not None:  # held: the output waits for a reviewer instead of being printed
+            source = f"run:{task.name}:{time.time_ns()}"
+            item = queue(args.profile).add(source, "1", task.name, text, result.output, reason, args.user)
+            print(json.dumps({"review_id": item, "status": "pending", "reason": reason}, ensure_ascii=False))
+            return 0
     if args.json:
         print(json.dumps(result.to_dict(), ensure_ascii=False))
     else:
@@ -206,6 +215,11 @@ def _batch(args: Namespace, client: Any, task: Any, schema: Any) -> int:
         raise UsageError("--job names a job shared through PostgreSQL: set UNYO_DB_URL=postgresql://...")
     if args.collect:
         return _collect(args, client, options, job, loaded)
+    if args.review and not args.dry_run:
+        from unyo._cli._review import holder, queue
+
+        source = f"batch:{output.resolve()}"
+        options.review = holder(queue(args.profile), source, task.name, args.user, args.review)
     factor = None
     if args.via == "batch-api":
         from unyo._jobs._batch._provider import price_factor

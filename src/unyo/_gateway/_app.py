@@ -344,6 +344,9 @@ def create_app(settings: Settings, config: GatewayConfig) -> Any:
         return Response(data, media_type=kind)
 
     admin_routes(app, gateway)
+    from unyo._gateway._console._routes import console_routes  # the web console at /ui
+
+    console_routes(app, gateway)
     return _Timed(app, gateway.metrics)
 
 

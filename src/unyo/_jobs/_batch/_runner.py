@@ -70,6 +70,9 @@ class BatchOptions:
     schema: Any = None
     call_options: dict[str, Any] = field(default_factory=dict)
     user: str | None = None
+    # review queue: (row id, input text, result) -> (status, result to write): ("ok", the output or
+    # the reviewer's approved edit), or ("in_review" | "rejected", None): kept out of the output file
+    review: Callable[[str, str, dict[str, Any]], tuple[str, dict[str, Any] | None]] | None = None
 
 
 @dataclass
@@ -456,6 +459,9 @@ class Runner:
             entry = done.get(r.id)
             status = entry["status"] if entry else "pending"
             pending += status == "pending"
+            if status == "ok" and self.o.review and isinstance(entry.get("result"), dict):
+                status, reviewed = self.o.review(r.id, r.text, entry["result"])
+                entry = {**entry, "result": reviewed}
             merged = dict(original)
             for f in fields:
                 merged[names[f]] = (entry.get("result") or {}).get(f) if entry and entry.get("result") else None

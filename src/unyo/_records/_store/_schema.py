@@ -201,6 +201,41 @@ MIGRATIONS: list[tuple[int, str]] = [
         CREATE INDEX unyo_keys_name ON unyo_keys (name)
         """,
     ),
+    (
+        6,
+        # The review queue (human in the loop): task outputs flagged `needs_human` (or every row of
+        # `unyo run --review`) wait here until a reviewer approves, edits or rejects them; only
+        # approved items leave (export, webhook). `unyo_review_actions` is its audit: who, when, what.
+        """
+        CREATE TABLE unyo_review_items (
+            id TEXT PRIMARY KEY,
+            source TEXT NOT NULL,
+            row_key TEXT NOT NULL,
+            task TEXT NOT NULL,
+            owner TEXT,
+            reason TEXT NOT NULL,
+            input TEXT NOT NULL,
+            output TEXT NOT NULL,
+            edited TEXT,
+            status TEXT NOT NULL,
+            created_at {real} NOT NULL,
+            decided_by TEXT,
+            decided_at {real},
+            exported_at {real},
+            UNIQUE (source, row_key)
+        );
+        CREATE INDEX unyo_review_items_status ON unyo_review_items (status, created_at);
+        CREATE TABLE unyo_review_actions (
+            id TEXT PRIMARY KEY,
+            item_id TEXT NOT NULL,
+            ts {real} NOT NULL,
+            actor TEXT NOT NULL,
+            action TEXT NOT NULL,
+            detail TEXT
+        );
+        CREATE INDEX unyo_review_actions_item ON unyo_review_actions (item_id, ts)
+        """,
+    ),
 ]
 
 # Python run right after a migration, in its transaction: name of a function taking (tx, store)

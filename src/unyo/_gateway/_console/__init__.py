@@ -1,0 +1,1 @@
+"""The web console at /ui: sign-in, chat, usage dashboard, review queue, admin (see `_routes`)."""
