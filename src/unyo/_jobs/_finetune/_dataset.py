@@ -35,6 +35,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from unyo._providers._fine_tuning import auto_epochs, max_example_tokens, training_cost, training_price
+from unyo._providers._training_tokens import flat_messages
 
 MIN_EXAMPLES = 10  # the provider's minimum
 ROLES = ("system", "developer", "user", "assistant", "tool")
@@ -300,24 +301,6 @@ def _check_tools(tools: Any, out: list[Any]) -> set[str] | None:
             if "parameters" in fn and not isinstance(fn["parameters"], dict):
                 out.append(("error", "tools", f"tool {n} ({fn['name']}): parameters must be a JSON Schema object"))
     return names
-
-
-def flat_messages(example: dict[str, Any]) -> list[dict[str, str]]:
-    """The example as role/content text for the token counter: tool calls and definitions included."""
-    flat = []
-    for m in example.get("messages") or []:
-        if not isinstance(m, dict):
-            continue
-        content = m.get("content")
-        if isinstance(content, list):
-            content = " ".join(str(p.get("text", "")) for p in content if isinstance(p, dict))
-        text = content if isinstance(content, str) else ""
-        if m.get("tool_calls"):
-            text += json.dumps(m["tool_calls"], ensure_ascii=False)
-        flat.append({"role": str(m.get("role", "")), "content": text})
-    if example.get("tools"):
-        flat.append({"role": "system", "content": json.dumps(example["tools"], ensure_ascii=False)})
-    return flat
 
 
 def _check_duplicates(

@@ -1,0 +1,84 @@
+"""Hostile and careless use of images, audio and fine-tuning (issue 17), tried against the fault
+server: nothing spends past a budget by naming its price-relevant arguments somewhere unyo does
+not read, or by under-reporting what it will train on; each hole found is pinned here."""
+
+from __future__ import annotations
+
+import json
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+import unyo
+from unyo.testing import FaultServer
+
+from .conftest import fast_settings
+
+MODEL = "gpt-4.1-mini"
+TRAINING = Decimal("5.00")  # gpt-4.1-mini, USD per 1M trained tokens (data/fine_tuning.toml)
+
+
+def _example(i: int) -> dict[str, Any]:
+    return {
+        "messages": [
+            {"role": "user", "content": f"注文 {i} の配送状況を教えてください。" * 20},
+            {"role": "assistant", "content": f"注文 {i} は本日発送しました。" * 20},
+        ]
+    }
+
+
+def _upload(client: Any, folder: Path, n: int = 12) -> tuple[Any, int]:
+    """(the uploaded dataset, its tokens per epoch as `unyo finetune validate` counts them)."""
+    from unyo._jobs._finetune._dataset import validate
+
+    path = folder / "train.jsonl"
+    path.write_text("".join(json.dumps(_example(i), ensure_ascii=False) + "\n" for i in range(n)), encoding="utf-8")
+    report = validate(path, MODEL, 1, client.settings)
+    assert report.ok, report.findings
+    return client.files.create(file=("t.jsonl", path.read_bytes()), purpose="fine-tune"), report.tokens
+
+
+def _one_epoch() -> dict[str, Any]:
+    return {"type": "supervised", "supervised": {"hyperparameters": {"n_epochs": 1}}}
+
+
+def _reserved_covers_the_bill(fault: FaultServer, job: Any, client: Any) -> None:
+    """What unyo held for the job is at least what the server will bill for it."""
+    info = unyo.call_info(job)
+    assert info is not None and info.worst_case_usd is not None
+    billed = fault.fine_tuning.jobs[job.id]["_tokens"] * TRAINING / 1_000_000
+    assert info.worst_case_usd >= billed, (info.worst_case_usd, billed)
+
+
+@pytest.mark.parametrize(
+    "trick",
+    [
+        {"extra_body": {"hyperparameters": {"n_epochs": 20}}},  # the SDK merges extra_body over the body
+        {"extra_body": {"method": {"type": "supervised", "supervised": {"hyperparameters": {"n_epochs": 20}}}}},
+        {"hyperparameters": {"n_epochs": 20}},  # the deprecated field beside `method`
+    ],
+    ids=["extra_body-hyperparameters", "extra_body-method", "both-fields"],
+)
+def test_fine_tuning_epochs_hidden_from_the_price_are_counted(
+    fault: FaultServer, tmp_path: Path, trick: dict[str, Any]
+) -> None:
+    client = unyo.OpenAI(settings=fast_settings(fault, budget_daily_usd="5"))
+    upload, tokens = _upload(client, tmp_path)
+    try:
+        job = client.fine_tuning.jobs.create(
+            model=MODEL, training_file=upload.id, method=_one_epoch(), unyo_training_tokens=tokens, **trick
+        )
+    except unyo.UnpricedModel:
+        return  # refused: also safe
+    _reserved_covers_the_bill(fault, job, client)
+
+
+def test_fine_tuning_tokens_under_reported_are_not_believed(fault: FaultServer, tmp_path: Path) -> None:
+    client = unyo.OpenAI(settings=fast_settings(fault, budget_daily_usd="5"))
+    upload, tokens = _upload(client, tmp_path)
+    job = client.fine_tuning.jobs.create(
+        model=MODEL, training_file=upload.id, method=_one_epoch(), unyo_training_tokens=tokens // 100
+    )
+    _reserved_covers_the_bill(fault, job, client)
