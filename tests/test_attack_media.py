@@ -5,6 +5,7 @@ not read, or by under-reporting what it will train on; each hole found is pinned
 from __future__ import annotations
 
 import json
+import os
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -82,3 +83,72 @@ def test_fine_tuning_tokens_under_reported_are_not_believed(fault: FaultServer, 
         model=MODEL, training_file=upload.id, method=_one_epoch(), unyo_training_tokens=tokens // 100
     )
     _reserved_covers_the_bill(fault, job, client)
+
+
+# --- images: what unyo reads, and what it lets the provider fetch ----------------------------------
+
+
+def _one_colour(size: tuple[int, int], mode: str = "1") -> bytes:
+    import io
+
+    from PIL import Image
+
+    out = io.BytesIO()
+    Image.new(mode, size).save(out, "PNG")
+    return out.getvalue()
+
+
+@pytest.mark.parametrize("side", [12_000, 20_000], ids=["144-megapixels", "400-megapixels"])
+def test_a_png_decompression_bomb_is_refused_before_it_is_decoded(
+    fault: FaultServer, tmp_path: Path, side: int
+) -> None:
+    import base64
+
+    bomb = tmp_path / "bomb.png"
+    bomb.write_bytes(_one_colour((side, side)))  # tens of kB on disk, hundreds of MB decoded
+    assert bomb.stat().st_size < 200_000
+    client = unyo.OpenAI(settings=fast_settings(fault, budget_daily_usd="5"))
+    with pytest.raises(unyo.BadInput, match="megapixels") as err:
+        unyo.ask("?", images=[bomb], client=client, model="gpt-4.1-mini")
+    assert str(bomb) in str(err.value)
+    url = "data:image/png;base64," + base64.b64encode(bomb.read_bytes()).decode()
+    with pytest.raises(unyo.BadInput, match="megapixels"):  # the drop-in client checks data: URLs the same way
+        client.responses.create(
+            model="gpt-4.1-mini", input=[{"role": "user", "content": [{"type": "input_image", "image_url": url}]}]
+        )
+    assert fault.requests == []
+
+
+@pytest.mark.parametrize(
+    "host",
+    [
+        "[64:ff9b::a9fe:a9fe]",
+        "[64:ff9b::7f00:1]",
+        "[2002:7f00:1::]",
+        "[::ffff:169.254.169.254]",
+        "2130706433",
+        "0x7f.1",
+    ],
+    ids=["nat64-metadata", "nat64-loopback", "6to4-loopback", "mapped-metadata", "decimal", "hex-short"],
+)
+def test_image_urls_that_carry_a_private_address_are_refused(fault: FaultServer, host: str) -> None:
+    client = unyo.OpenAI(settings=fast_settings(fault))
+    with pytest.raises(unyo.BadInput, match="private, loopback"):
+        unyo.ask("?", images=[f"http://{host}/latest/meta-data"], client=client, model="gpt-4.1-mini")
+    assert fault.requests == []
+
+
+def test_an_image_urls_password_and_signature_stay_out_of_errors_and_the_audit_log(fault: FaultServer) -> None:
+    import sqlite3
+
+    url = "https://taro:hunter2secret@127.0.0.1/a.png?X-Amz-Signature=0123456789abcdef0123"
+    client = unyo.OpenAI(settings=fast_settings(fault))
+    with pytest.raises(unyo.BadInput) as err:
+        client.responses.create(
+            model="gpt-4.1-mini", input=[{"role": "user", "content": [{"type": "input_image", "image_url": url}]}]
+        )
+    assert "hunter2secret" not in str(err.value) and "0123456789abcdef0123" not in str(err.value)
+    assert "https://127.0.0.1/a.png?..." in str(err.value)
+    with sqlite3.connect(Path(os.environ["UNYO_HOME"]) / "unyo.db") as conn:
+        rows = [str(r) for r in conn.execute("SELECT * FROM unyo_calls")]
+    assert rows and not any("hunter2secret" in r or "0123456789abcdef0123" in r for r in rows)
