@@ -152,3 +152,40 @@ def test_an_image_urls_password_and_signature_stay_out_of_errors_and_the_audit_l
     with sqlite3.connect(Path(os.environ["UNYO_HOME"]) / "unyo.db") as conn:
         rows = [str(r) for r in conn.execute("SELECT * FROM unyo_calls")]
     assert rows and not any("hunter2secret" in r or "0123456789abcdef0123" in r for r in rows)
+
+
+# --- audio --------------------------------------------------------------------------------------------
+
+
+def _wav(seconds: float, rate: int = 8000) -> bytes:
+    import io
+    import wave
+
+    out = io.BytesIO()
+    with wave.open(out, "wb") as w:
+        w.setnchannels(1)
+        w.setsampwidth(2)
+        w.setframerate(rate)
+        w.writeframes(b"\0\0" * int(seconds * rate))
+    return out.getvalue()
+
+
+@pytest.mark.parametrize("response_format", ["json", "text", "srt", "vtt"])
+def test_whisper_ledger_equals_the_bill_whatever_the_answers_format(fault: FaultServer, response_format: str) -> None:
+    from unyo.testing._images import bill_total
+
+    client = unyo.OpenAI(settings=fast_settings(fault, budget_daily_usd="5"))
+    client.audio.transcriptions.create(
+        model="whisper-1", file=("a.wav", _wav(61.5)), response_format=response_format
+    )  # 61.5 s: billed as 62 seconds
+    info = client.last_call
+    assert info is not None and info.cost_usd == bill_total(fault) == Decimal(62) * Decimal("0.006") / 60
+
+
+def test_an_endless_or_oversized_audio_file_is_refused_without_reading_it_all(fault: FaultServer) -> None:
+    client = unyo.OpenAI(settings=fast_settings(fault, budget_daily_usd="5"))
+    with pytest.raises(unyo.BadInput, match="25 MiB audio limit"):
+        client.audio.transcriptions.create(model="whisper-1", file=Path("/dev/zero"))  # read() would never end
+    with pytest.raises(unyo.BadInput, match="25 MiB audio limit"):
+        client.audio.transcriptions.create(model="whisper-1", file=("big.wav", _wav(900, rate=16000)))  # 28.8 MB
+    assert fault.requests == []
