@@ -189,3 +189,22 @@ def test_an_endless_or_oversized_audio_file_is_refused_without_reading_it_all(fa
     with pytest.raises(unyo.BadInput, match="25 MiB audio limit"):
         client.audio.transcriptions.create(model="whisper-1", file=("big.wav", _wav(900, rate=16000)))  # 28.8 MB
     assert fault.requests == []
+
+
+# --- image generation: an output that cannot be written is refused before it is paid for ----------
+
+
+def test_image_output_that_cannot_be_written_is_refused_before_paying(fault: FaultServer, tmp_path: Path) -> None:
+    from .conftest import FAKE_KEY, run_cli
+
+    env = {"OPENAI_API_KEY": FAKE_KEY, "OPENAI_BASE_URL": fault.url}
+    folder = tmp_path / "pictures"
+    folder.mkdir()
+    for output, why in [(tmp_path / "missing" / "cat.png", "does not exist"), (folder, "is a directory")]:
+        made = run_cli("image", "a cat", "-o", str(output), "--model", "dall-e-2", "--size", "256x256", env=env)
+        assert made.returncode == 2 and why in made.stderr and "nothing was sent" in made.stderr, made.stderr
+    assert fault.media_bill == []
+    client = unyo.OpenAI(settings=fast_settings(fault))
+    with pytest.raises(unyo.BadInput, match="does not exist"):
+        unyo.generate_image("a cat", output=tmp_path / "nowhere" / "x.png", model="dall-e-2", client=client)
+    assert fault.media_bill == []
