@@ -208,3 +208,37 @@ def test_image_output_that_cannot_be_written_is_refused_before_paying(fault: Fau
     with pytest.raises(unyo.BadInput, match="does not exist"):
         unyo.generate_image("a cat", output=tmp_path / "nowhere" / "x.png", model="dall-e-2", client=client)
     assert fault.media_bill == []
+
+
+# --- content the provider bills by what is inside it: PDFs and audio in a chat / responses request --
+
+
+UNCOUNTED = {
+    "responses-file_url": ("responses", {"type": "input_file", "file_url": "https://example.com/500-pages.pdf"}),
+    "responses-file_id": ("responses", {"type": "input_file", "file_id": "file-abc"}),
+    "responses-file_data": (
+        "responses",
+        {"type": "input_file", "filename": "a.pdf", "file_data": "data:application/pdf;base64,JVBERi0xLjQK"},
+    ),
+    "chat-file": ("chat", {"type": "file", "file": {"file_id": "file-abc"}}),
+    "chat-input_audio": ("chat", {"type": "input_audio", "input_audio": {"data": "UklGRg==", "format": "wav"}}),
+}
+
+
+@pytest.mark.parametrize("case", list(UNCOUNTED), ids=list(UNCOUNTED))
+def test_files_and_audio_inside_a_request_are_refused_under_a_budget(fault: FaultServer, case: str) -> None:
+    api, part = UNCOUNTED[case]
+    text = {"type": "input_text" if api == "responses" else "text", "text": "要約して"}
+    turn = [{"role": "user", "content": [text, part]}]
+
+    def send(client: Any) -> Any:
+        if api == "responses":
+            return client.responses.create(model="gpt-4.1-mini", input=turn)
+        return client.chat.completions.create(model="gpt-4.1-mini", messages=turn)
+
+    with pytest.raises(unyo.UnpricedModel, match="cannot count them before sending"):
+        send(unyo.OpenAI(settings=fast_settings(fault, budget_daily_usd="5")))
+    assert fault.requests == []
+    send(unyo.OpenAI(settings=fast_settings(fault, budget_daily_usd="5", allow_unpriced=True)))  # knowingly
+    send(unyo.OpenAI(settings=fast_settings(fault)))  # no budget: sent and recorded
+    assert len(fault.requests) == 2
