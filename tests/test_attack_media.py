@@ -242,3 +242,15 @@ def test_files_and_audio_inside_a_request_are_refused_under_a_budget(fault: Faul
     send(unyo.OpenAI(settings=fast_settings(fault, budget_daily_usd="5", allow_unpriced=True)))  # knowingly
     send(unyo.OpenAI(settings=fast_settings(fault)))  # no budget: sent and recorded
     assert len(fault.requests) == 2
+
+
+def test_an_image_path_to_a_device_or_pipe_is_refused_without_reading_it(fault: FaultServer, tmp_path: Path) -> None:
+    link = tmp_path / "photo.png"
+    link.symlink_to("/dev/zero")  # stat says 0 bytes; reading it never ends
+    pipe = tmp_path / "pipe.png"
+    os.mkfifo(pipe)  # opening it would wait for a writer forever
+    client = unyo.OpenAI(settings=fast_settings(fault))
+    for path in (link, pipe):
+        with pytest.raises(unyo.BadInput, match="not a regular file"):
+            unyo.ask("?", images=[path], client=client, model="gpt-4.1-mini")
+    assert fault.requests == []

@@ -142,12 +142,22 @@ def _scaled(img: Any, kind: str, size: tuple[int, int], original: tuple[int, int
 
 def read_image_file(path: str | Path) -> bytes:
     """A local image file's bytes, refusing an oversized one before reading it."""
+    import stat
+
     p = Path(path)
     try:
-        size = p.stat().st_size
-        if size > MAX_IMAGE_BYTES:
-            raise BadInput(f"{p}: {size / 2**20:.1f} MiB is over the {MAX_IMAGE_BYTES // 2**20} MiB image limit")
-        return p.read_bytes()
+        info = p.stat()
+        if not stat.S_ISREG(info.st_mode):  # a device (/dev/zero), a FIFO: reading it may never end
+            raise BadInput(f"{p}: not a regular file (a device, pipe or socket); give an image file")
+        if info.st_size > MAX_IMAGE_BYTES:
+            raise BadInput(
+                f"{p}: {info.st_size / 2**20:.1f} MiB is over the {MAX_IMAGE_BYTES // 2**20} MiB image limit"
+            )
+        with p.open("rb") as f:
+            data = f.read(MAX_IMAGE_BYTES + 1)  # a file that grew since: still bounded
+        if len(data) > MAX_IMAGE_BYTES:
+            raise BadInput(f"{p}: over the {MAX_IMAGE_BYTES // 2**20} MiB image limit")
+        return data
     except FileNotFoundError:
         raise BadInput(f"{p}: no such image file") from None
     except IsADirectoryError:
