@@ -254,3 +254,96 @@ def test_an_image_path_to_a_device_or_pipe_is_refused_without_reading_it(fault: 
         with pytest.raises(unyo.BadInput, match="not a regular file"):
             unyo.ask("?", images=[path], client=client, model="gpt-4.1-mini")
     assert fault.requests == []
+
+
+def test_a_job_polled_with_the_sdks_own_calls_is_settled_when_it_ends(fault: FaultServer, tmp_path: Path) -> None:
+    """A program that only uses the drop-in client never runs `unyo finetune list`: its job's
+    cost must still reach the ledger, once, and its hold be released."""
+    import asyncio
+    import time
+
+    from unyo._records._ledger import ledger_for
+
+    fault.fine_tuning.seconds = 0.3
+    settings = fast_settings(fault, budget_daily_usd="5")
+    client = unyo.OpenAI(settings=settings)
+    upload, tokens = _upload(client, tmp_path)
+    job = client.fine_tuning.jobs.create(
+        model=MODEL, training_file=upload.id, method=_one_epoch(), unyo_training_tokens=tokens
+    )
+    assert [h["owner"] for h in ledger_for(settings).reservations()] == [f"fine-tune:{job.id}"]
+    time.sleep(0.4)
+    ended = client.fine_tuning.jobs.retrieve(job.id)
+    assert ended.status == "succeeded"
+    assert ledger_for(settings).reservations() == []
+    day = settings.budget.period_keys()["day"]
+    spent = ledger_for(settings).counters([day])[("all", day)][0]
+    assert spent == fault.fine_tuning.billed_tokens * TRAINING / 1_000_000 > 0
+    client.fine_tuning.jobs.list()  # seen again: settled once
+    assert ledger_for(settings).counters([day])[("all", day)][0] == spent
+
+    async def on_the_async_client() -> Any:
+        aclient = unyo.AsyncOpenAI(settings=settings)
+        created = await aclient.fine_tuning.jobs.create(
+            model=MODEL, training_file=upload.id, method=_one_epoch(), unyo_training_tokens=tokens
+        )
+        await asyncio.sleep(0.4)
+        return await aclient.fine_tuning.jobs.retrieve(created.id)
+
+    assert asyncio.run(on_the_async_client()).status == "succeeded"
+    assert ledger_for(settings).reservations() == []
+    assert ledger_for(settings).counters([day])[("all", day)][0] == fault.fine_tuning.billed_tokens * TRAINING / 10**6
+
+
+def test_the_async_client_counts_the_training_file_and_lifts_extra_body_too(fault: FaultServer, tmp_path: Path) -> None:
+    import asyncio
+
+    settings = fast_settings(fault, budget_daily_usd="5")
+    upload, tokens = _upload(unyo.OpenAI(settings=settings), tmp_path)
+
+    async def main() -> Any:
+        client = unyo.AsyncOpenAI(settings=settings)
+        return await client.fine_tuning.jobs.create(
+            model=MODEL,
+            training_file=upload.id,
+            method=_one_epoch(),
+            unyo_training_tokens=1,
+            extra_body={"hyperparameters": {"n_epochs": 7}},
+        )
+
+    job = asyncio.run(main())
+    _reserved_covers_the_bill(fault, job, None)
+
+
+def test_finetune_validate_refuses_a_device_instead_of_reading_it_forever(tmp_path: Path) -> None:
+    from .conftest import run_cli
+
+    link = tmp_path / "train.jsonl"
+    link.symlink_to("/dev/zero")
+    checked = run_cli("finetune", "validate", str(link), timeout=60)
+    assert checked.returncode == 2 and "not a regular file" in checked.stderr, checked.stderr
+
+
+def test_images_and_files_in_a_tool_output_are_checked_and_counted(fault: FaultServer) -> None:
+    """Responses `function_call_output.output` may be a list of text, image and file parts."""
+    import base64
+
+    def turn(part: dict[str, Any]) -> list[dict[str, Any]]:
+        return [
+            {"role": "user", "content": "この写真を説明して"},
+            {"type": "function_call", "call_id": "c1", "name": "camera", "arguments": "{}"},
+            {"type": "function_call_output", "call_id": "c1", "output": [part]},
+        ]
+
+    client = unyo.OpenAI(settings=fast_settings(fault, budget_daily_usd="5"))
+    private = {"type": "input_image", "image_url": "http://169.254.169.254/latest/meta-data", "detail": "high"}
+    with pytest.raises(unyo.BadInput, match="private, loopback"):
+        client.responses.create(model="gpt-4.1-mini", input=turn(private))
+    with pytest.raises(unyo.UnpricedModel, match="input_file"):
+        client.responses.create(model="gpt-4.1-mini", input=turn({"type": "input_file", "file_id": "file-abc"}))
+    assert fault.requests == []
+    url = "data:image/png;base64," + base64.b64encode(_one_colour((1024, 1024), "RGB")).decode()
+    answer = client.responses.create(model="gpt-4.1-mini", input=turn({"type": "input_image", "image_url": url}))
+    info = unyo.call_info(answer)
+    assert info is not None and info.input_tokens is not None and info.input_tokens > 1659  # 1024 patches x 1.62
+    assert info.usage is not None and info.usage.input_tokens == fault.billed["input_tokens"]

@@ -124,10 +124,12 @@ class _Node:
             return plain
         path, client = (*self._path, name), self._client
         kind = classify(path)
+        if kind == "free" and self._mode == "plain":
+            from unyo._client._job_settle import settling
+
+            return settling(client, path, plain)  # an ended fine-tuning job is settled when seen
         if kind == "free":
-            return (
-                plain if self._mode == "plain" else getattr(getattr(self._sdk(), f"with_{self._mode}_response"), name)
-            )
+            return getattr(getattr(self._sdk(), f"with_{self._mode}_response"), name)
         if self._mode == "streaming":
             return functools.partial(
                 client._refused,

@@ -38,6 +38,7 @@ from unyo._providers._fine_tuning import auto_epochs, max_example_tokens, traini
 from unyo._providers._training_tokens import flat_messages
 
 MIN_EXAMPLES = 10  # the provider's minimum
+MAX_FILE_BYTES = 512 * 1024 * 1024  # the provider's limit on a fine-tuning file
 ROLES = ("system", "developer", "user", "assistant", "tool")
 MESSAGE_KEYS = {"role", "content", "name", "weight", "tool_calls", "tool_call_id", "refusal"}
 TOP_KEYS = {"messages", "tools", "parallel_tool_calls"}
@@ -129,12 +130,7 @@ def validate(
     counter = bpe_counter(tokenizer if tokenizer.lstrip("~") in ("o200k_base", "cl100k_base") else "o200k_base")
     limit = max_example_tokens(model, settings.models)
     report = DatasetReport(str(path), model, training_price=training_price(model, settings.models))
-    try:
-        data = Path(path).read_bytes()
-    except OSError as exc:
-        from unyo._types._errors import BadInput
-
-        raise BadInput(f"{path}: cannot read the dataset: {exc.strerror}") from None
+    data = _read_dataset(Path(path))
     for number, raw in enumerate(data.splitlines(), 1):
         if raw.strip():
             _check_line(report, number, raw[3:] if number == 1 and raw.startswith(b"\xef\xbb\xbf") else raw,
@@ -151,6 +147,25 @@ def validate(
     report.epochs_auto = epochs is None
     report.epochs = auto_epochs(report.examples) if epochs is None else epochs
     return report
+
+
+def _read_dataset(path: Path) -> bytes:
+    """The file's bytes: a regular file (not /dev/zero or a pipe) within the provider's size limit."""
+    import stat
+
+    from unyo._types._errors import BadInput
+
+    try:
+        info = path.stat()
+        if not stat.S_ISREG(info.st_mode):
+            raise BadInput(f"{path}: not a regular file (a device, pipe or socket); give the JSONL dataset")
+        if info.st_size > MAX_FILE_BYTES:
+            raise BadInput(
+                f"{path}: {info.st_size / 2**20:.0f} MiB; the provider takes at most {MAX_FILE_BYTES >> 20} MiB"
+            )
+        return path.read_bytes()
+    except OSError as exc:
+        raise BadInput(f"{path}: cannot read the dataset: {exc.strerror}") from None
 
 
 def _add(report: DatasetReport, line: int | None, level: Literal["error", "warning"], code: str, message: str) -> None:
