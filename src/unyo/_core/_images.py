@@ -15,7 +15,7 @@ from typing import Any
 from unyo._core._call import Call
 from unyo._providers._catalog import vision_facts
 from unyo._providers._image_files import MAX_REQUEST_IMAGE_BYTES, check_image, check_url
-from unyo._providers._vision import data_url_bytes, image_parts, image_tokens
+from unyo._providers._vision import content_parts, data_url_bytes, image_parts, image_tokens
 from unyo._types._errors import BadInput, ConfigError, UnpricedModel
 
 # Content parts the provider bills by what it finds inside (a PDF's pages as text and images,
@@ -24,15 +24,8 @@ UNCOUNTED_PARTS = {"responses": ("input_file", "input_audio"), "chat": ("file", 
 
 
 def _uncounted(api: str, params: dict[str, Any]) -> list[str]:
-    items = params.get("input") if api == "responses" else params.get("messages")
     kinds = UNCOUNTED_PARTS.get(api, ())
-    found = []
-    for item in items if isinstance(items, list) else []:
-        content = item.get("content") if isinstance(item, dict) else None
-        for part in content if isinstance(content, list) else []:
-            if isinstance(part, dict) and part.get("type") in kinds:
-                found.append(str(part["type"]))
-    return found
+    return [str(part["type"]) for part in content_parts(api, params) if part.get("type") in kinds]
 
 
 def refuse_uncounted(call: Call) -> None:
