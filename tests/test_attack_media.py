@@ -348,3 +348,16 @@ def test_images_and_files_in_a_tool_output_are_checked_and_counted(fault: FaultS
     assert info is not None and info.input_tokens is not None
     assert 1659 < info.input_tokens < 1659 + 200  # 1024 patches x 1.62 + the text; not the base64 read as text
     assert info.usage is not None and info.usage.input_tokens == fault.billed["input_tokens"]
+
+
+def test_finetune_create_does_not_read_back_the_file_it_counted(fault: FaultServer, tmp_path: Path) -> None:
+    """The provider may refuse to let a fine-tune file be downloaded; the CLI counted it already."""
+    from .conftest import FAKE_KEY, run_cli
+
+    fault.fine_tuning.seconds = 0.3
+    path = tmp_path / "train.jsonl"
+    path.write_text("".join(json.dumps(_example(i), ensure_ascii=False) + "\n" for i in range(12)), encoding="utf-8")
+    env = {"OPENAI_API_KEY": FAKE_KEY, "OPENAI_BASE_URL": fault.url, "UNYO_BUDGET_DAILY_USD": "5"}
+    made = run_cli("finetune", "create", str(path), "--model", MODEL, "--epochs", "1", env=env)
+    assert made.returncode == 0, made.stderr
+    assert not [r for r in fault.requests if r["method"] == "GET" and r["path"].startswith("/files/")]

@@ -7,15 +7,32 @@ taken on the caller's word (the reserve step `_money._fine_tuning` prices what t
                  read; `_providers._training_tokens`); where the provider does not let a
                  fine-tune file be downloaded, its size in bytes bounds the tokens (every token is
                  at least one byte). The count held is the larger of that and the caller's
-                 `unyo_training_tokens`: a figure that is too small is never believed
+                 `unyo_training_tokens`: a figure that is too small is never believed. A file
+                 `unyo finetune create` counted and uploaded itself is not read back (`vouch`)
 """
 
 from __future__ import annotations
 
 import inspect
+import threading
 from typing import Any
 
 CREATE = ("fine_tuning", "jobs", "create")
+_counted: dict[str, int] = {}  # file id -> tokens per epoch, for files this process counted and uploaded
+_lock = threading.Lock()
+
+
+def vouch(file_id: str, tokens: int) -> None:
+    """`unyo finetune create` counted this file from its own bytes before uploading it: no need
+    to read it back (the provider may refuse to, and its size is a loose bound)."""
+    with _lock:
+        _counted[file_id] = tokens
+
+
+def _vouched(kwargs: dict[str, Any], file_id: str) -> dict[str, Any] | None:
+    with _lock:
+        tokens = _counted.get(file_id)
+    return None if tokens is None else _merge(kwargs, tokens)
 
 
 def _wanted(client: Any, path: tuple[str, ...], kwargs: dict[str, Any]) -> str | None:
@@ -63,6 +80,9 @@ def counted(client: Any, path: tuple[str, ...], kwargs: dict[str, Any]) -> dict[
     file_id = _wanted(client, path, kwargs)
     if file_id is None:
         return kwargs
+    vouched = _vouched(kwargs, file_id)
+    if vouched is not None:
+        return vouched
     content, size = None, None
     try:
         content = client.raw.files.content(file_id).content
@@ -82,6 +102,9 @@ async def acounted(client: Any, path: tuple[str, ...], kwargs: dict[str, Any]) -
     file_id = _wanted(client, path, kwargs)
     if file_id is None:
         return kwargs
+    vouched = _vouched(kwargs, file_id)
+    if vouched is not None:
+        return vouched
     content, size = None, None
     try:
         answer = client.raw.files.content(file_id)
