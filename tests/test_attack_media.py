@@ -361,3 +361,17 @@ def test_finetune_create_does_not_read_back_the_file_it_counted(fault: FaultServ
     made = run_cli("finetune", "create", str(path), "--model", MODEL, "--epochs", "1", env=env)
     assert made.returncode == 0, made.stderr
     assert not [r for r in fault.requests if r["method"] == "GET" and r["path"].startswith("/files/")]
+
+
+def test_a_training_file_the_provider_will_not_hand_back_is_bounded_by_its_size(
+    fault: FaultServer, tmp_path: Path
+) -> None:
+    fault.fine_tuning.downloadable = False  # OpenAI: "Not allowed to download files of purpose: fine-tune"
+    client = unyo.OpenAI(settings=fast_settings(fault, budget_daily_usd="5"))
+    upload, tokens = _upload(client, tmp_path)
+    job = client.fine_tuning.jobs.create(
+        model=MODEL, training_file=upload.id, method=_one_epoch(), unyo_training_tokens=1
+    )
+    _reserved_covers_the_bill(fault, job, client)
+    info = unyo.call_info(job)
+    assert info is not None and info.input_tokens == upload.bytes  # every token is at least one byte
