@@ -128,8 +128,11 @@ def test_a_png_decompression_bomb_is_refused_before_it_is_decoded(
         "[::ffff:169.254.169.254]",
         "2130706433",
         "0x7f.1",
+        "[::7f00:1]",
+        "[::ffff:0:7f00:1]",
     ],
-    ids=["nat64-metadata", "nat64-loopback", "6to4-loopback", "mapped-metadata", "decimal", "hex-short"],
+    ids=["nat64-metadata", "nat64-loopback", "6to4-loopback", "mapped-metadata", "decimal", "hex-short"]
+    + ["compatible-loopback", "translated-loopback"],
 )
 def test_image_urls_that_carry_a_private_address_are_refused(fault: FaultServer, host: str) -> None:
     client = unyo.OpenAI(settings=fast_settings(fault))
@@ -375,3 +378,12 @@ def test_a_training_file_the_provider_will_not_hand_back_is_bounded_by_its_size(
     _reserved_covers_the_bill(fault, job, client)
     info = unyo.call_info(job)
     assert info is not None and info.input_tokens == upload.bytes  # every token is at least one byte
+
+
+@pytest.mark.parametrize("url", ["http://127.0.0.1\\@example.com/a.png", "http://169.254.169.254 @example.com/"])
+def test_image_urls_that_parsers_read_differently_are_refused(fault: FaultServer, url: str) -> None:
+    """Python's urlsplit sees example.com; a WHATWG parser (the provider's fetcher) sees 127.0.0.1."""
+    client = unyo.OpenAI(settings=fast_settings(fault))
+    with pytest.raises(unyo.BadInput, match="backslash, a space or a control character"):
+        unyo.ask("?", images=[url], client=client, model="gpt-4.1-mini")
+    assert fault.requests == []

@@ -170,6 +170,10 @@ def is_url(value: str) -> bool:
 
 def check_url(url: str, allow_hosts: Iterable[str] = ()) -> str:
     """An image URL the provider may fetch: http(s), and no private address unless allowed."""
+    if "\\" in url or any(ord(c) <= 0x20 or ord(c) == 0x7F for c in url):
+        # WHATWG parsers (the fetcher's) read `\` as `/` and drop tabs: `http://127.0.0.1\@example.com/`
+        # is example.com to Python and 127.0.0.1 to them
+        raise BadInput(f"{_short(url)}: an image URL may not hold a backslash, a space or a control character")
     parts = urlsplit(url)
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise BadInput(f"{_short(url)}: image URLs must be http:// or https:// with a host")
@@ -195,6 +199,7 @@ def check_url(url: str, allow_hosts: Iterable[str] = ()) -> str:
 
 
 NAT64 = (ipaddress.ip_network("64:ff9b::/96"), ipaddress.ip_network("64:ff9b:1::/48"))
+IPV4_IN_LOW_BITS = (ipaddress.ip_network("::/96"), ipaddress.ip_network("::ffff:0:0:0/96"))  # compatible, translated
 
 
 def _and_embedded(address: ipaddress.IPv4Address | ipaddress.IPv6Address) -> list[Any]:
@@ -203,7 +208,7 @@ def _and_embedded(address: ipaddress.IPv4Address | ipaddress.IPv6Address) -> lis
     found: list[Any] = [address]
     if isinstance(address, ipaddress.IPv6Address):
         found += [a for a in (address.ipv4_mapped, address.sixtofour, (address.teredo or (None, None))[1]) if a]
-        if any(address in net for net in NAT64):
+        if any(address in net for net in (*NAT64, *IPV4_IN_LOW_BITS)):
             found.append(ipaddress.IPv4Address(int(address) & 0xFFFFFFFF))
     return found
 
