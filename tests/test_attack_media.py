@@ -387,3 +387,19 @@ def test_image_urls_that_parsers_read_differently_are_refused(fault: FaultServer
     with pytest.raises(unyo.BadInput, match="backslash, a space or a control character"):
         unyo.ask("?", images=[url], client=client, model="gpt-4.1-mini")
     assert fault.requests == []
+
+
+def test_a_dearer_base_model_in_extra_body_is_the_one_priced(fault: FaultServer, tmp_path: Path) -> None:
+    from unyo._providers._fine_tuning import training_price
+
+    client = unyo.OpenAI(settings=fast_settings(fault, budget_daily_usd="5"))
+    upload, tokens = _upload(client, tmp_path)
+    job = client.fine_tuning.jobs.create(
+        model=MODEL, training_file=upload.id, method=_one_epoch(), extra_body={"model": "gpt-4.1-2025-04-14"}
+    )
+    assert job.model == "gpt-4.1-2025-04-14"  # what the server trains
+    info = unyo.call_info(job)
+    price = training_price("gpt-4.1-2025-04-14")
+    assert info is not None and price is not None and price > TRAINING
+    assert info.model == "gpt-4.1-2025-04-14" and info.worst_case_usd is not None
+    assert info.worst_case_usd >= fault.fine_tuning.jobs[job.id]["_tokens"] * price / 1_000_000
