@@ -403,3 +403,17 @@ def test_a_dearer_base_model_in_extra_body_is_the_one_priced(fault: FaultServer,
     assert info is not None and price is not None and price > TRAINING
     assert info.model == "gpt-4.1-2025-04-14" and info.worst_case_usd is not None
     assert info.worst_case_usd >= fault.fine_tuning.jobs[job.id]["_tokens"] * price / 1_000_000
+
+
+def test_a_tuned_model_counts_images_as_its_base_does(fault: FaultServer) -> None:
+    import base64
+
+    tuned = "ft:gpt-4.1-mini-2025-04-14:acme::abc123"
+    client = unyo.OpenAI(settings=fast_settings(fault, budget_daily_usd="5"))
+    url = "data:image/png;base64," + base64.b64encode(_one_colour((1024, 1024), "RGB")).decode()
+    answer = client.responses.create(
+        model=tuned, input=[{"role": "user", "content": [{"type": "input_image", "image_url": url}]}]
+    )  # refused before as "no rule for how this model counts image tokens"
+    info = unyo.call_info(answer)
+    assert info is not None and info.input_tokens is not None and info.input_tokens > 1659  # 1024 patches x 1.62
+    assert info.usage is not None and info.usage.input_tokens == fault.billed["input_tokens"] > 1659
