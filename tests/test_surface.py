@@ -250,6 +250,8 @@ def test_every_sdk_method_is_guarded_refused_or_free_by_rule(fault: FaultServer,
                 f"{'.'.join(path)} spends money but passes through"
             )
             if path not in (("close",), ("copy",), ("with_options",)):  # unyo's own: a copy stays guarded
+                if not hasattr(target, "__func__"):  # fine-tuning reads settle ended jobs (_client._job_settle)
+                    target = target.__wrapped__
                 assert target.__func__ is plain.__func__, f"{'.'.join(path)} should be the SDK's own method"
         else:
             assert getattr(target, "__func__", None) is not plain.__func__, (

@@ -124,10 +124,12 @@ class _Node:
             return plain
         path, client = (*self._path, name), self._client
         kind = classify(path)
+        if kind == "free" and self._mode == "plain":
+            from unyo._client._job_settle import settling
+
+            return settling(client, path, plain)  # an ended fine-tuning job is settled when seen
         if kind == "free":
-            return (
-                plain if self._mode == "plain" else getattr(getattr(self._sdk(), f"with_{self._mode}_response"), name)
-            )
+            return getattr(getattr(self._sdk(), f"with_{self._mode}_response"), name)
         if self._mode == "streaming":
             return functools.partial(
                 client._refused,
@@ -395,8 +397,10 @@ class OpenAI(_BaseClient):
         return delivered
 
     def _unpriced(self, path: tuple[str, ...], raw: bool, *args: Any, **kwargs: Any) -> Any:
+        from unyo._client._training_file import counted
         from unyo._core._send import send
 
+        kwargs = counted(self, path, _given(kwargs))  # a fine-tuning job: what it trains on, read
         call = self._prepare_unpriced(path, kwargs)  # positional arguments: raw HTTP (client.post(path, ...))
         method, wrapped = self._method(path)
         try:
@@ -462,9 +466,11 @@ class AsyncOpenAI(_BaseClient):
     async def _unpriced(self, path: tuple[str, ...], raw: bool, *args: Any, **kwargs: Any) -> Any:
         import inspect
 
+        from unyo._client._training_file import acounted
         from unyo._core._offload import offload
         from unyo._core._send import asend
 
+        kwargs = await acounted(self, path, _given(kwargs))
         call = await offload(self._prepare_unpriced, path, kwargs, orphan=self._orphaned)
         method, wrapped = self._method(path)
         try:

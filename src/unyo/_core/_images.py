@@ -10,14 +10,40 @@ tokens                  -> the model's rule (`[vision]` in the price table); a U
 
 from __future__ import annotations
 
+from typing import Any
+
 from unyo._core._call import Call
 from unyo._providers._catalog import vision_facts
 from unyo._providers._image_files import MAX_REQUEST_IMAGE_BYTES, check_image, check_url
-from unyo._providers._vision import data_url_bytes, image_parts, image_tokens
+from unyo._providers._vision import content_parts, data_url_bytes, image_parts, image_tokens
 from unyo._types._errors import BadInput, ConfigError, UnpricedModel
+
+# Content parts the provider bills by what it finds inside (a PDF's pages as text and images,
+# audio by its length) that unyo cannot count before sending: refused under a budget.
+UNCOUNTED_PARTS = {"responses": ("input_file", "input_audio"), "chat": ("file", "input_audio")}
+
+
+def _uncounted(api: str, params: dict[str, Any]) -> list[str]:
+    kinds = UNCOUNTED_PARTS.get(api, ())
+    return [str(part["type"]) for part in content_parts(api, params) if part.get("type") in kinds]
+
+
+def refuse_uncounted(call: Call) -> None:
+    """A file or audio part cannot be priced before sending: refused while a budget is set."""
+    found = _uncounted(call.api, call.params)
+    budget = call.settings.budget
+    if found and budget.limits and not budget.allow_unpriced:
+        raise UnpricedModel(
+            f"{call.info.model}: this request sends {len(found)} {'/'.join(sorted(set(found)))} part(s), which the "
+            "provider bills by their content (a PDF's pages as text and images, audio by its length); unyo cannot "
+            "count them before sending, and a budget is set: not sent. Send the text (or images) instead, or set "
+            "allow_unpriced = true to run it unbudgeted knowingly",
+            model=call.info.model,
+        )
 
 
 def count_images(call: Call) -> None:
+    refuse_uncounted(call)
     parts = list(image_parts(call.api, call.params))
     if not parts:
         return

@@ -40,12 +40,20 @@ _STATUS = {"succeeded": "completed", "failed": "failed", "cancelled": "cancelled
 
 
 def epochs_of(params: dict[str, Any]) -> int | None:
-    """The epochs a create request asks for; None when "auto" or not given."""
-    method = params.get("method") or {}
+    """The epochs a create request asks for; None when "auto" or not given. Both places a request
+    may name them (`method`'s hyperparameters and the deprecated top-level `hyperparameters`)
+    are read: the provider may take either, so the larger counts, and "auto" in either is "auto"."""
+    method = params.get("method") if isinstance(params.get("method"), dict) else {}
     kind = method.get("type") or "supervised"
-    hyper = (method.get(kind) or {}).get("hyperparameters") or params.get("hyperparameters") or {}
-    epochs = hyper.get("n_epochs")
-    return epochs if isinstance(epochs, int) and not isinstance(epochs, bool) and epochs > 0 else None
+    inner = method.get(kind) if isinstance(method.get(kind), dict) else {}
+    found = [
+        hyper["n_epochs"]
+        for hyper in (inner.get("hyperparameters"), params.get("hyperparameters"))
+        if isinstance(hyper, dict) and "n_epochs" in hyper
+    ]
+    if not found or not all(isinstance(e, int) and not isinstance(e, bool) and e > 0 for e in found):
+        return None
+    return max(found)
 
 
 def _price(call: Call, base: str) -> Decimal | None:

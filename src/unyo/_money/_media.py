@@ -93,8 +93,10 @@ class Quote:
         call.output_text = text
         kind = getattr(usage, "type", None)
         if kind == "duration" or (usage is None and price.per_minute is not None):
-            seconds = getattr(usage, "seconds", None) if usage is not None else self.asked.get("seconds")
+            seconds = getattr(usage, "seconds", None) if usage is not None else None
             call.info.usage = Usage(0, 0, 0, 0, reported=usage is not None)
+            # no usage (a text / srt / vtt answer): the header's length, rounded up to the second as
+            # billed, which is the worst case reserved
             self.settled = price.transcription_cost(seconds, 0, 0, 0) if seconds is not None else self.worst
             return
         if kind == "tokens":

@@ -11,27 +11,38 @@ import os
 import wave
 from typing import Any
 
+MAX_AUDIO_BYTES = 25 * 1024 * 1024  # the provider's limit on an audio upload
+
+
+def _checked(name: str, data: bytes) -> tuple[str, bytes]:
+    if len(data) > MAX_AUDIO_BYTES:
+        from unyo._types._errors import BadInput
+
+        raise BadInput(f"{name}: over the {MAX_AUDIO_BYTES // 2**20} MiB audio limit; not read further, not sent")
+    return name, data
+
 
 def audio_bytes(file: Any) -> tuple[str, bytes] | None:
     """(name, bytes) of what the SDK accepts as `file=` (a path, bytes, a binary file or a
-    (name, content[, type]) tuple) without consuming it; None if it cannot be read here."""
+    (name, content[, type]) tuple) without consuming it; None if it cannot be read here. More
+    than MAX_AUDIO_BYTES is refused after reading one byte past it (a path to /dev/zero ends)."""
     if isinstance(file, tuple) and len(file) >= 2:
         name, content = str(file[0]), file[1]
         found = audio_bytes(content)
         return (name, found[1]) if found else None
     if isinstance(file, (bytes, bytearray)):
-        return "audio", bytes(file)
+        return _checked("audio", bytes(file))
     if isinstance(file, (str, os.PathLike)):
         with open(file, "rb") as f:
-            return os.fspath(file), f.read()
+            return _checked(os.fspath(file), f.read(MAX_AUDIO_BYTES + 1))
     read, seek, tell = (getattr(file, name, None) for name in ("read", "seek", "tell"))
     if callable(read) and callable(seek) and callable(tell):
         at = tell()
         try:
-            data = read()
+            data = read(MAX_AUDIO_BYTES + 1)
         finally:
             seek(at)
-        return str(getattr(file, "name", "audio")), data if isinstance(data, bytes) else b""
+        return _checked(str(getattr(file, "name", "audio")), data if isinstance(data, bytes) else b"")
     return None
 
 

@@ -69,5 +69,10 @@ def longest_entry(table: Mapping[str, Any], model: str) -> Any:
 
 
 def vision_facts(model: str) -> dict[str, Any] | None:
-    """How the provider counts image input tokens for `model` (the `[vision]` table), None: unknown."""
+    """How the provider counts image input tokens for `model` (the `[vision]` table), None: unknown.
+    A fine-tuned model (`ft:BASE:...`) counts as its base does."""
+    if model.startswith("ft:"):
+        from unyo._providers._fine_tuning import base_of
+
+        model = base_of(model) or model
     return longest_entry(_catalogue().get("vision", {}), model)  # type: ignore[no-any-return]

@@ -68,7 +68,13 @@ def responses_messages(body: dict[str, Any]) -> list[dict[str, str]]:
                 {"role": "assistant", "content": tool_call_text(str(item.get("name")), str(item.get("arguments", "")))}
             )
         elif kind == "function_call_output":
-            messages.append({"role": "user", "content": tool_result_text(item.get("output", ""))})
+            output = item.get("output", "")  # a list: text, image and file parts (images counted by their rule)
+            messages.append(
+                {
+                    "role": "user",
+                    "content": tool_result_text(_content_text(output) if isinstance(output, list) else output),
+                }
+            )
         elif kind in (None, "message"):
             role = item.get("role", "user")
             role = "system" if role == "developer" else role

@@ -30,23 +30,28 @@ class ImagePart:
     detail: str  # "low" | "high" | "auto"
 
 
-def image_parts(api: str, params: dict[str, Any]) -> Iterator[ImagePart]:
-    """Every image a Responses (`input_image`) or Chat (`image_url`) request sends."""
+def content_parts(api: str, params: dict[str, Any]) -> Iterator[dict[str, Any]]:
+    """Every content part of a request: a message's `content` list, and a Responses tool output
+    given as a list (`function_call_output` / `custom_tool_call_output` take text, image and file parts)."""
     items = params.get("input") if api == "responses" else params.get("messages")
     for item in items if isinstance(items, list) else []:
-        content = item.get("content") if isinstance(item, dict) else None
-        for part in content if isinstance(content, list) else []:
-            if not isinstance(part, dict):
-                continue
-            if part.get("type") == "input_image" and isinstance(part.get("image_url"), str):
-                yield ImagePart(part["image_url"], str(part.get("detail") or "auto"))
-            elif part.get("type") == "input_image" and part.get("file_id"):
-                yield ImagePart(f"file:{part['file_id']}", str(part.get("detail") or "auto"))
-            elif part.get("type") == "image_url":
-                inner = part.get("image_url")
-                url = inner.get("url") if isinstance(inner, dict) else inner
-                detail = inner.get("detail") if isinstance(inner, dict) else None
-                yield ImagePart(str(url or ""), str(detail or "auto"))
+        for key in ("content", "output") if isinstance(item, dict) else ():
+            parts = item.get(key)
+            yield from (part for part in parts if isinstance(part, dict)) if isinstance(parts, list) else ()
+
+
+def image_parts(api: str, params: dict[str, Any]) -> Iterator[ImagePart]:
+    """Every image a Responses (`input_image`) or Chat (`image_url`) request sends."""
+    for part in content_parts(api, params):
+        if part.get("type") == "input_image" and isinstance(part.get("image_url"), str):
+            yield ImagePart(part["image_url"], str(part.get("detail") or "auto"))
+        elif part.get("type") == "input_image" and part.get("file_id"):
+            yield ImagePart(f"file:{part['file_id']}", str(part.get("detail") or "auto"))
+        elif part.get("type") == "image_url":
+            inner = part.get("image_url")
+            url = inner.get("url") if isinstance(inner, dict) else inner
+            detail = inner.get("detail") if isinstance(inner, dict) else None
+            yield ImagePart(str(url or ""), str(detail or "auto"))
 
 
 def tile_size(width: int, height: int) -> tuple[int, int]:

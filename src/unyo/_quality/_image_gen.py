@@ -64,6 +64,22 @@ def output_paths(output: str | Path, count: int) -> list[Path]:
     return [base if i == 0 else base.with_name(f"{base.stem}-{i + 1}{base.suffix}") for i in range(count)]
 
 
+def check_output(output: str | Path, count: int) -> None:
+    """Refuse an output the images could not be written to, before they are paid for."""
+    import os
+
+    from unyo._types._errors import BadInput
+
+    for path in output_paths(output, count):
+        folder = path.parent if str(path.parent) else Path(".")
+        if path.is_dir():
+            raise BadInput(f"{path}: is a directory; give a file name such as {path / 'image.png'} (nothing was sent)")
+        if not folder.is_dir():
+            raise BadInput(f"{path}: the folder {folder} does not exist (nothing was sent)")
+        if not os.access(folder, os.W_OK | os.X_OK):
+            raise BadInput(f"{path}: the folder {folder} is not writable (nothing was sent)")
+
+
 def _save(data: list[Any], output: str | Path) -> tuple[list[Path], list[str]]:
     paths = output_paths(output, len(data))
     images = []
@@ -92,6 +108,7 @@ def generate_flow(
     **extra: Any,
 ) -> Flow[GeneratedImages]:
     target = str(model or DEFAULT_MODEL)
+    check_output(output, n if isinstance(n, int) and 0 < n <= 10 else 1)
     params: dict[str, Any] = {"prompt": prompt, "model": target, "n": n, **extra}
     if size:
         params["size"] = size

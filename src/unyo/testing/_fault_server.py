@@ -736,6 +736,15 @@ def _batch_api(
         stored = fault.files.get(parts[1])
         if stored is None:
             return 404, _shapes.error_json(404, f"No such File object: {parts[1]}", None)
+        if (
+            method == "GET"
+            and parts[2:] == ["content"]
+            and stored["purpose"] == "fine-tune"
+            and not fault.fine_tuning.downloadable
+        ):
+            return 400, _shapes.error_json(
+                400, "Not allowed to download files of purpose: fine-tune", "invalid_request"
+            )
         if method == "GET" and parts[2:] == ["content"]:
             return 200, None, {"content-type": "application/octet-stream"}, stored["_content"]
         if method == "GET" and len(parts) == 2:

@@ -45,6 +45,7 @@ class FineTuning:
         self.fail_at = 0.5  # ... this far into training
         self.billed_tokens = 0
         self.lose_created = 0  # the next N creates make the job, then answer 502 (the answer is lost)
+        self.downloadable = True  # False: GET /files/ID/content of a fine-tune file is refused, as OpenAI does
 
     # --- routes -----------------------------------------------------------------------------
 

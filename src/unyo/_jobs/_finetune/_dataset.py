@@ -35,8 +35,10 @@ from pathlib import Path
 from typing import Any, Literal
 
 from unyo._providers._fine_tuning import auto_epochs, max_example_tokens, training_cost, training_price
+from unyo._providers._training_tokens import flat_messages
 
 MIN_EXAMPLES = 10  # the provider's minimum
+MAX_FILE_BYTES = 512 * 1024 * 1024  # the provider's limit on a fine-tuning file
 ROLES = ("system", "developer", "user", "assistant", "tool")
 MESSAGE_KEYS = {"role", "content", "name", "weight", "tool_calls", "tool_call_id", "refusal"}
 TOP_KEYS = {"messages", "tools", "parallel_tool_calls"}
@@ -128,12 +130,7 @@ def validate(
     counter = bpe_counter(tokenizer if tokenizer.lstrip("~") in ("o200k_base", "cl100k_base") else "o200k_base")
     limit = max_example_tokens(model, settings.models)
     report = DatasetReport(str(path), model, training_price=training_price(model, settings.models))
-    try:
-        data = Path(path).read_bytes()
-    except OSError as exc:
-        from unyo._types._errors import BadInput
-
-        raise BadInput(f"{path}: cannot read the dataset: {exc.strerror}") from None
+    data = _read_dataset(Path(path))
     for number, raw in enumerate(data.splitlines(), 1):
         if raw.strip():
             _check_line(report, number, raw[3:] if number == 1 and raw.startswith(b"\xef\xbb\xbf") else raw,
@@ -150,6 +147,25 @@ def validate(
     report.epochs_auto = epochs is None
     report.epochs = auto_epochs(report.examples) if epochs is None else epochs
     return report
+
+
+def _read_dataset(path: Path) -> bytes:
+    """The file's bytes: a regular file (not /dev/zero or a pipe) within the provider's size limit."""
+    import stat
+
+    from unyo._types._errors import BadInput
+
+    try:
+        info = path.stat()
+        if not stat.S_ISREG(info.st_mode):
+            raise BadInput(f"{path}: not a regular file (a device, pipe or socket); give the JSONL dataset")
+        if info.st_size > MAX_FILE_BYTES:
+            raise BadInput(
+                f"{path}: {info.st_size / 2**20:.0f} MiB; the provider takes at most {MAX_FILE_BYTES >> 20} MiB"
+            )
+        return path.read_bytes()
+    except OSError as exc:
+        raise BadInput(f"{path}: cannot read the dataset: {exc.strerror}") from None
 
 
 def _add(report: DatasetReport, line: int | None, level: Literal["error", "warning"], code: str, message: str) -> None:
@@ -300,24 +316,6 @@ def _check_tools(tools: Any, out: list[Any]) -> set[str] | None:
             if "parameters" in fn and not isinstance(fn["parameters"], dict):
                 out.append(("error", "tools", f"tool {n} ({fn['name']}): parameters must be a JSON Schema object"))
     return names
-
-
-def flat_messages(example: dict[str, Any]) -> list[dict[str, str]]:
-    """The example as role/content text for the token counter: tool calls and definitions included."""
-    flat = []
-    for m in example.get("messages") or []:
-        if not isinstance(m, dict):
-            continue
-        content = m.get("content")
-        if isinstance(content, list):
-            content = " ".join(str(p.get("text", "")) for p in content if isinstance(p, dict))
-        text = content if isinstance(content, str) else ""
-        if m.get("tool_calls"):
-            text += json.dumps(m["tool_calls"], ensure_ascii=False)
-        flat.append({"role": str(m.get("role", "")), "content": text})
-    if example.get("tools"):
-        flat.append({"role": "system", "content": json.dumps(example["tools"], ensure_ascii=False)})
-    return flat
 
 
 def _check_duplicates(

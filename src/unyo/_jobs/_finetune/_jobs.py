@@ -128,6 +128,9 @@ def create(
     say(estimate_line(report))
     refuse_over_budget(settings, report, max_cost, client.user, client.tag)
     uploaded = [_upload(client, path)]
+    from unyo._client._training_file import vouch
+
+    vouch(uploaded[0].id, report.tokens)  # counted from the bytes just uploaded: not read back
     try:
         if validation:
             uploaded.append(_upload(client, validation))
