@@ -1,6 +1,6 @@
 """The package's rooms import only downward, and nothing imports in a loop.
 
-    _types < _providers < _core < _records < _money < _client < _quality < _jobs < _cli
+    _types < _providers < _core < _records < _money < _client < _quality < _knowledge < _jobs < _cli
     < the public face (unyo/__init__, unyo.guards, unyo.testing, __main__)
 
 Every import counts: module level, inside functions (lazy) and under TYPE_CHECKING. A lazy
@@ -13,7 +13,7 @@ import ast
 from pathlib import Path
 
 SRC = Path(__file__).resolve().parents[1] / "src"
-LAYERS = ["_types", "_providers", "_core", "_records", "_money", "_client", "_quality", "_jobs", "_cli"]
+LAYERS = ["_types", "_providers", "_core", "_records", "_money", "_client", "_quality", "_knowledge", "_jobs", "_cli"]
 TOP = len(LAYERS)
 
 

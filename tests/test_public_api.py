@@ -84,6 +84,10 @@ EXPECTED = {
     "aconversation",
     "arun_task",
     "astream",
+    # issue 15: answers from documents with citations
+    "KnowledgeAnswer",
+    "aanswer",
+    "answer",
 }
 
 

@@ -30,6 +30,10 @@ def run(args: Namespace) -> int:
     )
     if args.schema:
         return _structured(args, prompt, options)
+    if args.kb:
+        from unyo._cli._kb import ask as ask_kb
+
+        return ask_kb(args, prompt, client)
     streaming = args.stream if args.stream is not None else (sys.stdout.isatty() and not args.json)
     if not streaming:
         answer = ask(prompt, **options)
