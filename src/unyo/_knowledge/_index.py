@@ -97,9 +97,10 @@ def shared_index(path: Path | None = None) -> Index:
 class Index:
     def __init__(self, path: Path | None = None) -> None:
         self.path = Path(path) if path else default_path() / "knowledge.db"
-        from unyo._records._store._sqlite import _private_file
+        if not self.path.exists():  # never open+close an open database's file: that drops SQLite's POSIX locks
+            from unyo._records._store._sqlite import _private_file
 
-        _private_file(self.path)
+            _private_file(self.path)
         self._local = threading.local()
         self._matrices: dict[str, tuple[int, Any, Any]] = {}
         self._conn().executescript(SCHEMA)  # idempotent (IF NOT EXISTS); executescript commits itself

@@ -7,7 +7,7 @@ passage both find rises, and neither list's raw scores need to be comparable.
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
 from unyo._knowledge._embed import Embedder
 from unyo._knowledge._index import Hit, Index
@@ -19,16 +19,25 @@ Mode = Literal["hybrid", "dense", "keyword"]
 
 
 def search(
-    index: Index, kb: str, question: str, k: int = 5, *, embedder: Embedder | None = None, mode: Mode = "hybrid"
+    index: Index,
+    kb: str,
+    question: str,
+    k: int = 5,
+    *,
+    embedder: Embedder | None = None,
+    mode: Mode = "hybrid",
+    vector: Any = None,
 ) -> list[Hit]:
-    """The `k` best passages of `kb` for `question`, best first, each with its scores."""
+    """The `k` best passages of `kb` for `question`, best first, each with its scores
+    (`vector`: the question's embedding, when the caller has it already)."""
     known = index.base(kb)
     if known is None:
         from unyo._types._errors import ConfigError
 
         raise ConfigError(f"no knowledge base named {kb!r}: add documents with `unyo kb add PATH --kb {kb}`")
-    embedder = embedder or Embedder(known[0])
-    dense = index.dense(kb, embedder.query(question), CANDIDATES) if mode != "keyword" else []
+    if mode != "keyword" and vector is None:
+        vector = (embedder or Embedder(known[0])).query(question)
+    dense = index.dense(kb, vector, CANDIDATES) if mode != "keyword" else []
     keyword = index.keyword(kb, question, CANDIDATES) if mode != "dense" else []
     fused: dict[int, float] = {}
     for ranked in (dense, keyword):
