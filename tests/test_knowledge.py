@@ -333,6 +333,15 @@ def test_answer_cites_checked_passages_and_drops_made_up_numbers(docs: Path, fau
     assert record["refused"] is False and record["citations"][0]["n"] == 1 and record["model"] == "gpt-4o-mini"
 
 
+def test_prose_unrelated_to_the_passages_becomes_a_quoted_cited_answer(docs: Path, fault: FaultServer) -> None:
+    add([str(docs)], "ja")
+    fault.script({"action": "ok", "text": "True. The above answer is based on the above answer."})
+    result = unyo.answer("APIキーはどこに保存しますか?", kb="ja", client=settings_client(fault), threshold=0.0)
+    assert not result.refused and result.model_text == "True. The above answer is based on the above answer."
+    assert "APIキーは環境変数に保存します。 [1]" in result.text and result.citations[0].n == 1
+    assert result.to_dict()["extractive"] is True
+
+
 def test_the_model_saying_the_passages_do_not_answer_is_a_refusal(docs: Path, fault: FaultServer) -> None:
     add([str(docs)], "ja")
     fault.script({"action": "ok", "text": "資料には記載がありません。"})
@@ -404,6 +413,7 @@ def test_cli_kb_add_ls_search_show_rm(docs: Path) -> None:
 
 @needs_corpus
 @pytest.mark.local_model
+@pytest.mark.timeout(900)  # embedding a real guide and generating on a shared 2-core machine
 def test_cli_ask_kb_on_the_local_model_answers_with_citations_and_refuses_off_corpus() -> None:
     assert SHARED is not None
     guide = SHARED / "corpus" / "ja-guides" / "openai-api-basics.txt"

@@ -140,6 +140,11 @@ def ask(args: Namespace, question: str, client: Any) -> int:
     for c in result.citations:
         where = ", ".join(str(x) for x in (c.source, c.page and f"p.{c.page}", c.place, c.heading) if x)
         print(f"[{c.n}] {clean(where)}\n    「{clean(c.snippet)}」" + (" (matched by wording)" if c.matched else ""))
+    if result.model_text is not None:
+        print(
+            "note: the model's reply cited no passage; the answer quotes the passages instead (--json: model_text)",
+            file=sys.stderr,
+        )
     if result.invalid_citations:
         print(f"dropped citations to passages that were not given: {result.invalid_citations}", file=sys.stderr)
     return 0

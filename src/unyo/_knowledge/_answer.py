@@ -82,6 +82,7 @@ class KnowledgeAnswer:
     similarity: float | None = None  # the best cosine of the question to any passage
     threshold: float | None = None
     calls: list[CallInfo] = field(default_factory=list)
+    model_text: str | None = None  # set when the answer quotes the passages because the model's text cited none
 
     @property
     def cost_usd(self) -> Decimal | None:
@@ -102,6 +103,8 @@ class KnowledgeAnswer:
                 "refusal_reason": self.reason,
                 "citations": [vars(c) for c in self.citations],
                 "invalid_citations": self.invalid_citations,
+                "extractive": self.model_text is not None,
+                "model_text": self.model_text,
                 "similarity": self.similarity,
                 "threshold": self.threshold,
                 "passages": [passage_dict(n, h) for n, h in enumerate(self.passages, 1)],
@@ -206,6 +209,12 @@ def answer_flow(
     if not text or _MODEL_REFUSES.search(text) and not _cite.cited_numbers(text):
         return _refused(question, "model", given, similarity, threshold, [info])
     found = _cite.find(text, [h.text for h in given])
+    model_text = None
+    if not found.numbers:  # the model's prose has nothing to do with the passages: quote them instead
+        quoted, numbers = _cite.extractive(question, [h.text for h in given])
+        if numbers:
+            model_text, text = text, quoted
+            found = _cite.Found(numbers, found.invalid, False)
     citations = [
         Citation(
             n,
@@ -218,7 +227,11 @@ def answer_flow(
         )
         for n in found.numbers
     ]
-    return KnowledgeAnswer(question, text, False, None, citations, given, found.invalid, similarity, threshold, [info])
+    result = KnowledgeAnswer(
+        question, text, False, None, citations, given, found.invalid, similarity, threshold, [info]
+    )
+    result.model_text = model_text
+    return result
 
 
 def answer(

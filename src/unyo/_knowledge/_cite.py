@@ -5,6 +5,9 @@
     no valid number at all                                   -> passages the answer's wording
                                                                 comes from (character-bigram
                                                                 overlap), marked `matched`
+    neither (prose unrelated to every passage)               -> `extractive`: the passages'
+                                                                sentences closest to the question,
+                                                                quoted and cited; the model's text kept
 
 Small models rarely cite in a fixed format; the fallback keeps the answer traceable without
 trusting a number the model made up.
@@ -63,3 +66,15 @@ def snippet(passage: str, answer: str) -> str:
     candidates = [s for line in passage.split("\n") for s in sentences(line)] or [passage]
     best = max(candidates, key=lambda s: overlap(s, answer.lower()) if answer else 0.0)
     return best if len(best) <= SNIPPET_CHARS else best[: SNIPPET_CHARS - 1] + "…"
+
+
+def extractive(question: str, passages: list[str], limit: int = 2) -> tuple[str, list[int]]:
+    """The `limit` sentences of the passages that share most terms with the question, each
+    followed by its passage number; and those numbers."""
+    scored = []
+    for n, passage in enumerate(passages, 1):
+        for sentence in (s for line in passage.split("\n") for s in sentences(line)):
+            scored.append((overlap(question, sentence.lower()), -n, sentence, n))
+    best = [b for b in sorted(scored, reverse=True)[:limit] if b[0] > 0]
+    best.sort(key=lambda b: -b[1])
+    return " ".join(f"{s} [{n}]" for _, _, s, n in best), list(dict.fromkeys(n for *_, n in best))
