@@ -1,6 +1,7 @@
 """The package's rooms import only downward, and nothing imports in a loop.
 
-    _types < _providers < _core < _records < _money < _client < _quality < _jobs < _evals < _gateway < _cli
+    _types < _providers < _core < _records < _money < _client < _quality < _knowledge < _jobs < _evals
+    < _gateway < _cli
     < the public face (unyo/__init__, unyo.guards, unyo.testing, __main__)
 
 Every import counts: module level, inside functions (lazy) and under TYPE_CHECKING. A lazy
@@ -21,6 +22,7 @@ LAYERS = [
     "_money",
     "_client",
     "_quality",
+    "_knowledge",
     "_jobs",
     "_evals",
     "_gateway",

@@ -94,6 +94,10 @@ EXPECTED = {
     # issue 16: evals
     "evaluate",
     "aevaluate",
+    # issue 15: answers from documents with citations
+    "KnowledgeAnswer",
+    "aanswer",
+    "answer",
 }
 
 

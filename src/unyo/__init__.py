@@ -97,6 +97,9 @@ _EXPORTS = {
     "run_task": "unyo._jobs._tasks",
     "stream": "unyo._quality._ask",
     "tool": "unyo._quality._tools",
+    "KnowledgeAnswer": "unyo._knowledge._answer",
+    "aanswer": "unyo._knowledge._answer",
+    "answer": "unyo._knowledge._answer",
 }
 
 __all__ = sorted(_EXPORTS)
@@ -112,6 +115,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from unyo._core._stream import AsyncTextStream, CancelToken, StreamResult, TextStream
     from unyo._evals import aevaluate, evaluate
     from unyo._jobs._tasks import Task, TaskResult, arun_task, run_task
+    from unyo._knowledge._answer import KnowledgeAnswer, aanswer, answer
     from unyo._money._budget import BudgetWarning
     from unyo._providers._profiles import Profile, register_profile
     from unyo._quality._ask import Answer, aask, ask, astream, stream

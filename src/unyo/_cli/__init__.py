@@ -144,6 +144,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="an image to ask about (repeatable): a PNG/JPEG/WEBP/GIF file or an http(s) URL",
     )
     ask.add_argument("--image-detail", choices=["low", "high", "auto"], default="auto", help="image detail (tokens)")
+    ask.add_argument("--kb", metavar="NAME", help="answer from this knowledge base, citing its passages (or refuse)")
     _common(ask)
     ask.set_defaults(handler="unyo._cli._ask:run")
 
@@ -331,6 +332,16 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--json", action="store_true", help="print the result (or the batch summary) as JSON")
     _common(run)
     run.set_defaults(handler="unyo._cli._run:run")
+
+    kb = sub.add_parser("kb", help="knowledge bases: add PATH|GLOB|URL..., ls, show, rm [SOURCE...], search QUERY")
+    kb.add_argument("action", choices=["add", "ls", "show", "rm", "search"])
+    kb.add_argument("items", nargs="*", help="add/rm: files, folders, globs or URLs; search: the query")
+    kb.add_argument("--kb", default="default", help="which knowledge base (default: default)")
+    kb.add_argument("-k", type=int, default=5, help="search: passages to show (default 5)")
+    kb.add_argument("--embed-model", help="add: a provider embedding model (default: the bundled local e5)")
+    kb.add_argument("--json", action="store_true")
+    _common(kb)
+    kb.set_defaults(handler="unyo._cli._kb:run")
 
     tasks = sub.add_parser("tasks", help="the tasks you can run: list, show NAME (templates, schema, options)")
     tasks.add_argument("action", choices=["list", "show"])

@@ -47,6 +47,10 @@ def run(args: Namespace) -> int:
         return _in_conversation(args, prompt, options)
     if schema:
         return _structured(args, prompt, options, schema)
+    if args.kb:
+        from unyo._cli._kb import ask as ask_kb
+
+        return ask_kb(args, prompt, client)
     streaming = args.stream if args.stream is not None else (sys.stdout.isatty() and not args.json)
     if not streaming or images:  # a question with images is answered whole
         answer = (

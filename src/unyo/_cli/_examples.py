@@ -78,6 +78,11 @@ EXAMPLES = {
   unyo review approve ITEM --as tanaka
   unyo review edit ITEM --as tanaka            then the same `unyo run` writes the approved rows
   unyo review export approved.jsonl""",
+    "kb": """\
+  unyo kb add ../shared/corpus --kb guides
+  unyo kb search "APIキーの保管方法" --kb guides -k 5 --json
+  unyo ask --kb guides "APIキーはどこに保存すべき?"
+  unyo kb ls""",
     "templates": """\
   unyo templates save summary --system "箇条書きで3点に要約する" -m bulk --max-output-tokens 300
   unyo templates save translate --prompt 'Translate into English: $input'
