@@ -9,7 +9,6 @@ import shutil
 import subprocess
 from datetime import datetime
 from pathlib import Path
-from typing import Any
 
 import pytest
 
@@ -280,5 +279,17 @@ def test_completion_scripts_load_in_their_shells(tmp_path: Path) -> None:
     assert words.stdout.split() == ["run"]
 
 
-def _unused(*_: Any) -> None:  # keeps the import of Any used by annotations above honest
-    return None
+def test_python_results_read_as_people_expect(fault: FaultServer) -> None:
+    import unyo
+
+    fault.script("500", "ok")
+    client = unyo.OpenAI(settings=unyo.load_settings(profile="openai", api_key=FAKE_KEY, base_url=fault.url,
+                                                     backoff_base_s=0.01, backoff_max_s=0.02))  # fmt: skip
+    answer = unyo.ask("hello", client=client, max_output_tokens=20)
+    assert str(answer) == answer.text and answer.text
+    info = answer.call
+    assert info.attempts == 2 and [a.outcome for a in info.attempt_log] == ["ServerError", "ok"]
+    assert info.counted_input_tokens is not None and info.reported_input_tokens == info.usage.input_tokens
+    record = answer.to_dict()
+    assert record["attempts"] == 2 and len(record["attempt_log"]) == 2
+    assert "E" not in (record["cost_usd"] or "") and len(record["cost_usd"].split(".")[1]) == 10  # fixed scale

@@ -140,7 +140,7 @@ def test_async_client_parity(fault: FaultServer) -> None:
         return unyo.call_info(r)
 
     async_info = asyncio.run(main())
-    strip = lambda info: [(a.outcome, a.status) for a in info.attempts]  # noqa: E731
+    strip = lambda info: [(a.outcome, a.status) for a in info.attempt_log]  # noqa: E731
     assert strip(sync_info) == strip(async_info) == [("ServerError", 500), ("RateLimited", 429), ("ok", 200)]
     assert sync_info.input_tokens == async_info.input_tokens
     assert sync_info.usage == async_info.usage

@@ -54,7 +54,7 @@ def test_each_failure_maps_to_its_class(
     assert err.hint("en") and err.hint("ja") and err.hint("en") != err.hint("ja")
     assert FAKE_KEY not in str(err) and FAKE_KEY not in repr(err)
     info = client.last_call
-    assert info is not None and info.status == "failed" and len(info.attempts) == requests
+    assert info is not None and info.status == "failed" and info.attempts == requests
     if isinstance(err, unyo.APIStatusError):
         assert err.status is not None and err.request_id.startswith("req_")
 
@@ -64,10 +64,10 @@ def test_retry_then_success_records_every_attempt(fault: FaultServer) -> None:
     fault.script("500", {"action": "429", "retry_after": 0.2}, "ok")
     response = client.responses.create(input="hello")
     info = unyo.call_info(response)
-    assert [a.outcome for a in info.attempts] == ["ServerError", "RateLimited", "ok"]
-    assert [a.status for a in info.attempts] == [500, 429, 200]
-    assert info.attempts[1].wait_s == pytest.approx(0.2)  # Retry-After honoured exactly
-    assert 0 < info.attempts[0].wait_s <= 0.05  # backoff bounded by backoff_max_s
+    assert [a.outcome for a in info.attempt_log] == ["ServerError", "RateLimited", "ok"]
+    assert [a.status for a in info.attempt_log] == [500, 429, 200]
+    assert info.attempt_log[1].wait_s == pytest.approx(0.2)  # Retry-After honoured exactly
+    assert 0 < info.attempt_log[0].wait_s <= 0.05  # backoff bounded by backoff_max_s
     assert response.output_text.startswith("Hello from the fault server")
     gap = fault.requests[2]["at"] - fault.requests[1]["at"]
     assert gap >= 0.2  # the server saw the wait
@@ -77,7 +77,7 @@ def test_retry_after_ms_wins_over_seconds(fault: FaultServer) -> None:
     client = unyo.OpenAI(settings=fast_settings(fault))
     fault.script({"action": "429", "retry_after": 30, "retry_after_ms": 50}, "ok")
     info = unyo.call_info(client.responses.create(input="x"))
-    assert info.attempts[0].wait_s == pytest.approx(0.05)
+    assert info.attempt_log[0].wait_s == pytest.approx(0.05)
 
 
 def test_retry_after_beyond_cap_raises_with_retry_after(fault: FaultServer) -> None:
@@ -104,15 +104,15 @@ def test_total_deadline_bounds_all_attempts(fault: FaultServer) -> None:
         client.responses.create(input="x")
     info = client.last_call
     assert info.status == "failed"
-    assert sum(a.duration_s + a.wait_s for a in info.attempts) < 0.6 + 0.5  # never far past the deadline
-    assert caught.value.attempts == len(info.attempts) >= 1
+    assert sum(a.duration_s + a.wait_s for a in info.attempt_log) < 0.6 + 0.5  # never far past the deadline
+    assert caught.value.attempts == info.attempts >= 1
 
 
 def test_read_timeout_is_retried_then_succeeds(fault: FaultServer) -> None:
     client = unyo.OpenAI(settings=fast_settings(fault, read_timeout_s=0.2))
     fault.script("hang", "ok")
     info = unyo.call_info(client.responses.create(input="x"))
-    assert [a.outcome for a in info.attempts] == ["APITimeout", "ok"]
+    assert [a.outcome for a in info.attempt_log] == ["APITimeout", "ok"]
 
 
 def test_connection_refused_is_a_connection_error() -> None:

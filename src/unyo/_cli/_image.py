@@ -26,7 +26,7 @@ def run(args: Namespace) -> int:
     info = result.call
     print(
         f"[{info.profile}:{info.model} · {info.status} · cost {usd(info.cost_usd)} "
-        f"(reserved {usd(info.worst_case_usd)}) · attempts {len(info.attempts)}]",
+        f"(reserved {usd(info.worst_case_usd)}) · attempts {info.attempts}]",
         file=sys.stderr,
     )
     return 0

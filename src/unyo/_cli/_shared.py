@@ -55,7 +55,7 @@ def status_line(info: Any) -> str:
     ttft = f", first token {info.ttft_s:.2f}s" if info.ttft_s is not None else ""
     return (
         f"[{info.profile}:{info.model} · {info.status} · {tokens}{counted} · {latency}{ttft} "
-        f"· attempts {len(info.attempts)}]"
+        f"· attempts {info.attempts}]"
     )
 
 

@@ -54,7 +54,7 @@ class Call:
 
     def error_context(self) -> ErrorContext:
         return ErrorContext(
-            provider=self.info.profile, host=self.info.host, model=self.info.model, attempts=len(self.info.attempts)
+            provider=self.info.profile, host=self.info.host, model=self.info.model, attempts=self.info.attempts
         )
 
 

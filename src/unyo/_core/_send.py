@@ -86,7 +86,7 @@ def _succeeded(call: Call, raw: Any, number: int, began: float) -> Any:
     call.raw_response = raw
     if call.cache_key:  # the provider's exact JSON, for the response cache
         call.response_body = raw.text
-    call.info.attempts.append(Attempt(number, "ok", time.monotonic() - began, raw.status_code, request_id))
+    call.info.attempt_log.append(Attempt(number, "ok", time.monotonic() - began, raw.status_code, request_id))
     return parsed
 
 
@@ -101,7 +101,7 @@ def _failed(
     if wait is not None:
         wait = max(wait, _repace(call))
     status = getattr(err, "status", None)
-    call.info.attempts.append(
+    call.info.attempt_log.append(
         Attempt(
             number, type(err).__name__, time.monotonic() - began, status, getattr(err, "request_id", None), wait or 0.0
         )
@@ -113,7 +113,7 @@ def _failed(
 
 
 def _cancelled(call: Call, number: int, began: float) -> None:
-    call.info.attempts.append(Attempt(number, "Cancelled", time.monotonic() - began))
+    call.info.attempt_log.append(Attempt(number, "Cancelled", time.monotonic() - began))
     call.info.status = "cancelled"
 
 

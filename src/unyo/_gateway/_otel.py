@@ -61,7 +61,7 @@ def span_finisher(tracer: Any) -> Any:
             "gen_ai.request.model": info.model or str(call.params.get("model") or ""),
             "server.address": info.host,
             "unyo.status": info.status,
-            "unyo.attempts": len(info.attempts),
+            "unyo.attempts": info.attempts,
             "unyo.cache_hit": bool(info.cache_hit),
         }
         optional = {

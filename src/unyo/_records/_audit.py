@@ -74,7 +74,7 @@ def record_for(call: Call, periods: dict[str, str]) -> dict[str, Any]:
     usage = info.usage
     policy = call.settings.audit_content
     detail = {
-        "attempts": [asdict(a) for a in info.attempts],
+        "attempts": [asdict(a) for a in info.attempt_log],
         "max_output_tokens": info.max_output_tokens,
         "input_tokens_counted": info.input_tokens,
         "input_tokens_exact": info.input_tokens_exact,
@@ -97,7 +97,7 @@ def record_for(call: Call, periods: dict[str, str]) -> dict[str, Any]:
         "tag": info.tag,
         "status": info.status,
         "error": info.error,
-        "attempts": len(info.attempts),
+        "attempts": info.attempts,
         "latency_s": info.latency_s,
         "ttft_s": info.ttft_s,
         "input_tokens": usage.input_tokens if usage else 0,

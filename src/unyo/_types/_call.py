@@ -83,7 +83,7 @@ class CallInfo:
     input_tokens_bound: bool = False  # input_tokens is an upper bound (UTF-8 bytes), not a count
     started_at: float = field(default_factory=time.time)
     limiter_wait_s: float = 0.0
-    attempts: list[Attempt] = field(default_factory=list)
+    attempt_log: list[Attempt] = field(default_factory=list)  # every attempt (`attempts` is their count)
     latency_s: float | None = None
     ttft_s: float | None = None
     request_id: str | None = None
@@ -101,9 +101,26 @@ class CallInfo:
     budget_warning: str | None = None
     cache_hit: bool = False
 
+    @property
+    def attempts(self) -> int:
+        """How many attempts the call took (the list, with each outcome and wait, is `attempt_log`)."""
+        return len(self.attempt_log)
+
+    @property
+    def counted_input_tokens(self) -> int | None:
+        """The input tokens unyo counted before sending (`usage.input_tokens` is what the provider
+        reported); an upper bound when `input_tokens_bound`."""
+        return self.input_tokens
+
+    @property
+    def reported_input_tokens(self) -> int | None:
+        """The input tokens the provider reported (None: it reported no usage)."""
+        return None if self.usage is None or not self.usage.reported else self.usage.input_tokens
+
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
-        data["attempt_count"] = len(self.attempts)
+        data["attempts"] = self.attempts
+        data["attempt_count"] = self.attempts
         for key in ("cost_usd", "worst_case_usd"):
             data[key] = money_text(data[key])
         return data
