@@ -196,8 +196,9 @@ class Runner:
 
     def paced(self, row: _Row) -> bool:
         """Does the row wait for the request-rate limiter? (A subclass whose row is answered
-        from a cache says no: no request goes out. A retried row is always paced.)"""
-        return True
+        from a cache says no: no request goes out. A retried row is always paced.) A model that runs
+        in this process (the bundled one, embeddings) has no provider rate to respect."""
+        return not self.client.settings.profile.in_process
 
     def row_worst(self, row: _Row) -> Decimal | None:
         """The most one row can cost (None: unpriced), for the `--max-cost` check before it is sent."""
