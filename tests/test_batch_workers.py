@@ -10,8 +10,11 @@ import shutil
 import signal
 import subprocess
 import sys
+import threading
 import time
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -192,3 +195,84 @@ def test_collect_writes_a_local_journal_too(fault: FaultServer, clean_env: Path)
     collected = run_cli(*args, "--collect", env=env)
     assert collected.returncode == 0 and "collected: 5 ok, 0 failed, 0 pending of 5 rows" in collected.stderr
     assert len(fault.requests) == sent and [r["unyo_status"] for r in _read(clean_env / "out.csv")] == ["ok"] * 5
+
+
+def _journal_pair(pg_url: str, rows: int, lease_s: float = 60.0) -> tuple[Any, Any]:
+    """Two workers of one job in this process, on the real PostgreSQL journal."""
+    from types import SimpleNamespace
+
+    from unyo._jobs._batch._pg_journal import PgJournal
+    from unyo._records._store import open_store
+
+    store = open_store(pg_url)
+    work = [SimpleNamespace(id=str(i), index=i, hash=f"h{i}") for i in range(rows)]
+    meta = {"task": "triage", "column": "text", "id_column": ""}
+    pair = PgJournal(store, "two", lease_s), PgJournal(store, "two", lease_s)
+    for journal in pair:
+        journal.join(meta, work)
+        journal.enlist()
+    return pair
+
+
+def _finish(journal: Any, ids: list[str]) -> None:
+    for row_id in ids:
+        journal.record(row_id, f"h{row_id}", "ok", {"label": "x"}, None, Decimal("0.001"), 1, 1)
+
+
+def _end(journal: Any) -> bool:
+    """A worker's end as SharedRunner.run does it: did it write the output?"""
+    journal.release()
+    journal.leave()
+    journal.wait_for_the_silent(poll_s=0.05)
+    with journal.writer() as write:
+        return write
+
+
+@contextmanager
+def _beating(journal: Any) -> Iterator[None]:
+    """A live worker: its heartbeat renews its entry (as SharedRunner's does, every lease/3)."""
+    stop = threading.Event()
+
+    def beat() -> None:
+        while not stop.wait(journal.lease_s / 3):
+            journal.renew()
+
+    thread = threading.Thread(target=beat)
+    thread.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        thread.join()
+
+
+def test_a_worker_that_ends_while_another_still_has_rows_to_claim_does_not_write(pg_url: str) -> None:
+    a, b = _journal_pair(pg_url, 10, lease_s=0.6)
+    with _beating(b):
+        _finish(a, a.claim(4))
+        _finish(b, b.claim(2))  # b is alive and holds no claim at this instant
+        writes = [_end(a)]  # a stops (--max-cost for it alone, a budget, Ctrl-C): b still has rows to claim
+        _finish(b, b.claim(10))
+        assert b.claim(10) == []
+    writes.append(_end(b))
+    assert writes == [False, True]  # exactly one write: the complete one
+    with a.store.tx(write=False) as tx:
+        assert tx.execute("SELECT written_rows, written_by FROM unyo_batch_jobs WHERE id = 'two'")[0] == (10, b.worker)
+
+
+def test_the_last_stopped_worker_writes_once_a_killed_workers_entry_expires(pg_url: str) -> None:
+    dead, alive = _journal_pair(pg_url, 10, lease_s=1.0)
+    assert len(dead.claim(3)) == 3  # then kill -9: it never renews, never leaves
+    _finish(alive, alive.claim(2))
+    started = time.monotonic()
+    assert _end(alive) is True  # stopped with rows left: it waits out the dead entry, then writes
+    assert 0.3 < time.monotonic() - started < 10  # it waited for the dead worker's lease, not forever
+
+
+def test_a_stopped_worker_leaves_the_output_to_a_live_one(pg_url: str) -> None:
+    a, b = _journal_pair(pg_url, 10, lease_s=1.0)
+    _finish(a, a.claim(2))
+    with _beating(b):
+        assert _end(a) is False  # it sees b renew: b decides when it ends
+        _finish(b, b.claim(3))
+    assert _end(b) is True  # b stops with rows left and no one else alive: it writes

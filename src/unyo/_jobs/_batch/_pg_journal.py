@@ -10,16 +10,23 @@ job:
                same file names the same job on every host
     seed       the first worker inserts every row as `todo` (under a per-job advisory lock); the
                others check that their input is the same (row count and digest) or refuse
-    claim      UPDATE ... WHERE (job, id) IN (SELECT ... WHERE status = 'todo' OR (status = 'claimed'
-               AND lease_until < now()) ORDER BY idx LIMIT n FOR UPDATE SKIP LOCKED): no two workers
-               claim a row, none waits for another's locks, rows go out in input order
+    claim      WITH picked AS MATERIALIZED (SELECT ... WHERE status = 'todo' OR (status = 'claimed'
+               AND lease_until < now()) ORDER BY idx LIMIT n FOR UPDATE SKIP LOCKED) UPDATE ... FROM
+               picked: no two workers claim a row, none waits for another's locks, rows go out in
+               input order, at most n at a time
     lease      a claim holds `lease_s` seconds on the database's clock; a heartbeat renews the
                worker's claims every lease/3 while it works. A worker killed with `kill -9` stops
                renewing; once its lease expires its rows are claimed by another worker
     record     a row's outcome ends its claim, in its own transaction
+    workers    every running worker is listed in `unyo_batch_workers` with an `alive_until` the
+               heartbeat renews like its leases; a clean exit removes it, a kill -9ed worker's
+               entry expires after one lease
     output     written from the journal, in input order, under the job's advisory lock, by the
-               worker that ends when no other worker holds a live claim (or by `--collect`);
-               `written_rows` makes the complete job's output written once
+               last worker (or by `--collect`): when every row is finished, the first worker to end
+               writes it; when rows are left (the job was stopped: --max-cost, a budget, Ctrl-C),
+               the worker that ends when no other worker is alive does, after waiting out (at most
+               one lease) the entries of workers that stopped renewing. `written_rows` makes each
+               state of the journal written once
 """
 
 from __future__ import annotations
@@ -65,6 +72,13 @@ SCHEMA = (
         PRIMARY KEY (job, id)
     )""",
     "CREATE INDEX IF NOT EXISTS unyo_batch_rows_claim ON unyo_batch_rows (job, status, idx)",
+    """CREATE TABLE IF NOT EXISTS unyo_batch_workers (
+        job TEXT NOT NULL,
+        worker TEXT NOT NULL,
+        alive_until TIMESTAMPTZ NOT NULL,  -- renewed by the heartbeat; a kill -9ed worker's expires
+        started DOUBLE PRECISION NOT NULL,
+        PRIMARY KEY (job, worker)
+    )""",
 )
 SEED_CHUNK = 5_000
 
@@ -179,18 +193,48 @@ class PgJournal:
             return []
         with self.store.tx() as tx:
             got = tx.execute(
-                "UPDATE unyo_batch_rows SET status = 'claimed', worker = ?, "
-                "lease_until = now() + make_interval(secs => ?), updated = ? "
-                "WHERE job = ? AND id IN (SELECT id FROM unyo_batch_rows WHERE job = ? AND "
+                # the pick is materialized once: as `id IN (subquery)` PostgreSQL may run the
+                # subquery again per row, each run skipping the rows just taken: every row claimed
+                "WITH picked AS MATERIALIZED (SELECT id FROM unyo_batch_rows WHERE job = ? AND "
                 "(status = 'todo' OR (status = 'claimed' AND lease_until < now())) "
-                "ORDER BY idx LIMIT ? FOR UPDATE SKIP LOCKED) RETURNING id, idx",
-                [self.worker, self.lease_s, time.time(), self.job, self.job, n],
+                "ORDER BY idx LIMIT ? FOR UPDATE SKIP LOCKED) "
+                "UPDATE unyo_batch_rows r SET status = 'claimed', worker = ?, "
+                "lease_until = now() + make_interval(secs => ?), updated = ? "
+                "FROM picked WHERE r.job = ? AND r.id = picked.id RETURNING r.id, r.idx",
+                [self.job, n, self.worker, self.lease_s, time.time(), self.job],
             )
         return [row_id for row_id, _ in sorted(got, key=lambda r: r[1])]
 
-    def renew(self) -> int:
-        """Extend this worker's claims by a lease; how many it holds."""
+    # --- the workers ------------------------------------------------------------------------
+
+    def enlist(self) -> None:
+        """List this worker as alive for one lease (the heartbeat renews it, `leave` ends it)."""
         with self.store.tx() as tx:
+            tx.execute(
+                "INSERT INTO unyo_batch_workers (job, worker, alive_until, started) "
+                "VALUES (?, ?, now() + make_interval(secs => ?), ?) "
+                "ON CONFLICT (job, worker) DO UPDATE SET alive_until = EXCLUDED.alive_until",
+                [self.job, self.worker, self.lease_s, time.time()],
+            )
+
+    def others_alive(self) -> dict[str, float]:
+        """Other workers whose entry has not expired: worker -> alive_until (epoch seconds)."""
+        with self.store.tx(write=False) as tx:
+            found = tx.execute(
+                "SELECT worker, EXTRACT(EPOCH FROM alive_until) FROM unyo_batch_workers "
+                "WHERE job = ? AND worker <> ? AND alive_until >= now()",
+                [self.job, self.worker],
+            )
+        return {worker: float(until) for worker, until in found}
+
+    def renew(self) -> int:
+        """Extend this worker's entry and claims by a lease; how many claims it holds."""
+        with self.store.tx() as tx:
+            tx.execute(
+                "UPDATE unyo_batch_workers SET alive_until = now() + make_interval(secs => ?) "
+                "WHERE job = ? AND worker = ?",
+                [self.lease_s, self.job, self.worker],
+            )
             return len(
                 tx.execute(
                     "UPDATE unyo_batch_rows SET lease_until = now() + make_interval(secs => ?) "
@@ -287,26 +331,58 @@ class PgJournal:
 
     @contextmanager
     def writer(self, force: bool = False) -> Iterator[bool]:
-        """Under the job's lock: should this worker write the output now? Yes when no other
-        worker holds a live claim and the rows done changed since the output was last written
-        (or `force`, for --collect). The caller writes inside the block; it is then recorded."""
+        """Under the job's lock: should this worker write the output now? The caller writes
+        inside the block; it is then recorded. Call `leave` (and `wait_for_the_silent`) first.
+
+        Yes when the rows done changed since the output was last written, and either every row
+        is finished (no row is left to claim or held by anyone), or no other worker is alive (the
+        job was stopped for every worker); or `force`, for --collect."""
         with self._job_locked() as tx:
-            live = tx.execute(
-                "SELECT COUNT(*) FROM unyo_batch_rows WHERE job = ? AND status = 'claimed' "
-                "AND lease_until >= now() AND worker <> ?",
+            left, finished = tx.execute(
+                "SELECT COALESCE(SUM(CASE WHEN status IN ('todo', 'claimed') THEN 1 ELSE 0 END), 0), "
+                "COALESCE(SUM(CASE WHEN status IN ('ok', 'failed') THEN 1 ELSE 0 END), 0) "
+                "FROM unyo_batch_rows WHERE job = ?",
+                [self.job],
+            )[0]
+            others = tx.execute(
+                "SELECT COUNT(*) FROM unyo_batch_workers WHERE job = ? AND worker <> ? AND alive_until >= now()",
                 [self.job, self.worker],
             )[0][0]
-            finished = tx.execute(
-                "SELECT COUNT(*) FROM unyo_batch_rows WHERE job = ? AND status IN ('ok', 'failed')", [self.job]
-            )[0][0]
             written = tx.execute("SELECT written_rows FROM unyo_batch_jobs WHERE id = ?", [self.job])[0][0]
-            write = force or (live == 0 and written != finished)
+            write = force or (written != finished and (left == 0 or others == 0))
             yield write
             if write:
                 tx.execute(
                     "UPDATE unyo_batch_jobs SET written_rows = ?, written_by = ? WHERE id = ?",
                     [finished, self.worker, self.job],
                 )
+
+    def leave(self) -> None:
+        """This worker ends: take it off the list of workers (before deciding who writes)."""
+        with self.store.tx() as tx:
+            tx.execute("DELETE FROM unyo_batch_workers WHERE job = ? AND worker = ?", [self.job, self.worker])
+
+    def unfinished(self) -> int:
+        """Rows left to claim or held by a worker."""
+        with self.store.tx(write=False) as tx:
+            return int(
+                tx.execute(
+                    "SELECT COUNT(*) FROM unyo_batch_rows WHERE job = ? AND status IN ('todo', 'claimed')", [self.job]
+                )[0][0]
+            )
+
+    def wait_for_the_silent(self, poll_s: float = 0.25) -> None:
+        """After `leave`, when rows are left (the job was stopped): wait until every other listed
+        worker has left or let its entry expire (killed: at most one lease), or one of them shows
+        it is alive (renews its entry, or a new one joins): that one ends later and decides.
+        Returns at once when every row is finished or there is no other worker."""
+        seen = self.others_alive()
+        while seen and self.unfinished():
+            time.sleep(poll_s)
+            now = self.others_alive()
+            if any(worker not in seen or until > seen[worker] for worker, until in now.items()):
+                return
+            seen = now
 
     def close(self) -> None:
         pass

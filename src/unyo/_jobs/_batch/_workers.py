@@ -5,9 +5,12 @@
               queue ran dry ─> claim up to 2 x the rows in flight (SKIP LOCKED, a lease each)
               nothing to claim, others still working ─> wait; their expired leases become claimable
               nothing left anywhere ─> the run ends
-            heartbeat thread: renew this worker's leases every lease/3
+            heartbeat thread: renew this worker's entry and leases every lease/3
         └─> clean stop (budget, quota, Ctrl-C): give unfinished claims back
-        └─> no other worker holds a live claim: write the output (once per state of the journal)
+        └─> leave the list of workers; rows left (stopped) and others listed: wait until each has
+            left, expired (killed), or shown it is alive (renewed: it decides when it ends)
+        └─> every row finished, or no other worker alive: write the output (once per state of the
+            journal)
 
 Everything else (pacing, retries, budgets, the output's shape) is the single-host Runner's: the
 workers share the provider's limits through the shared limiter (Redis with UNYO_REDIS_URL) and
@@ -87,6 +90,7 @@ class SharedRunner(Runner):
         unlisten = on_first_announcement(self._announced)
         self._warm_tokenizer()
         self.journal, self._rows = journal, {r.id: r for r in rows}
+        journal.enlist()
         started = time.monotonic()
         if self.o.retry_failed:
             journal.retry_failed()
@@ -106,6 +110,8 @@ class SharedRunner(Runner):
             unlisten()
             self._ended.set()
             journal.release()
+            journal.leave()
+            journal.wait_for_the_silent()  # a killed worker's entry expires; a live one decides itself
             self.summary.elapsed_s = time.monotonic() - started
             self.summary.rate_limited = self.limiter.rate_limited
             with journal.writer() as last:
