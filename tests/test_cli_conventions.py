@@ -293,3 +293,27 @@ def test_python_results_read_as_people_expect(fault: FaultServer) -> None:
     record = answer.to_dict()
     assert record["attempts"] == 2 and len(record["attempt_log"]) == 2
     assert "E" not in (record["cost_usd"] or "") and len(record["cost_usd"].split(".")[1]) == 10  # fixed scale
+
+
+def test_html_chart_labels_show_whole_model_names() -> None:
+    from unyo._cli._report_html import _bars
+
+    rows = [
+        {"key": key, "cost_usd": "0.001", "calls": 1}
+        for key in ("gpt-4o-mini-2024-07-18", "gpt-4.1-mini", "text-embedding-3-small", "o4-mini")
+    ]
+    svg = _bars(rows)
+    assert ">gpt-4o-mini-2024-07-18</tspan>" in svg and ">gpt-4.1-mini</tspan>" in svg  # whole, not "07-18"
+    crowded = _bars(rows * 3)  # 12 bars: a long name wraps at a '-' instead of losing its start
+    assert ">gpt-4o-mini-</tspan>" in crowded and ">2024-07-18</tspan>" in crowded
+    days = _bars([{"key": "2026-12-03", "cost_usd": "1", "calls": 2}])
+    assert ">12-03</tspan>" in days
+
+
+def test_input_formulas_that_reach_outside_the_workbook_are_not_written_back() -> None:
+    from unyo._jobs._batch._files import Formula, _xlsx_cell
+
+    assert _xlsx_cell(Formula("=C3*2", 10)) == "=C3*2"  # the user's own arithmetic: kept
+    assert _xlsx_cell(Formula("=cmd|' /C calc'!A0", 0)) == 0  # DDE: its value, never the formula
+    assert _xlsx_cell(Formula('=HYPERLINK("http://evil.example","x")', "x")) == "x"
+    assert _xlsx_cell(Formula("=WEBSERVICE(A1)", None)) == "'=WEBSERVICE(A1)"

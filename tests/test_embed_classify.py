@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import csv
 import json
+from decimal import Decimal
 from pathlib import Path
 
 import numpy as np
@@ -247,7 +248,7 @@ def test_run_classify_needs_labels_and_runs_by_embeddings(clean_env: Path) -> No
     ok = run_cli("run", "classify", "お金を返してほしいです", "--labels", "labels.toml", "--json", env=env)
     assert ok.returncode == 0, ok.stderr
     record = json.loads(ok.stdout)
-    assert record["output"]["label"] == "refund" and record["calls"] == 0 and record["cost_usd"] == "0"
+    assert record["output"]["label"] == "refund" and record["calls"] == 0 and Decimal(record["cost_usd"]) == 0
     assert record["output"]["method"] == "embeddings:multilingual-e5-small"
     (clean_env / "bad.toml").write_text(TWO + '[[examples]]\nlabel = "nope"\ntext = "x"\n', encoding="utf-8")
     bad = run_cli("run", "classify", "x", "--labels", "bad.toml", env=env)
@@ -320,6 +321,6 @@ def test_concurrent_callers_share_batches_and_get_their_own_vectors() -> None:
 def test_a_dry_run_of_classify_by_embeddings_costs_nothing(fault: FaultServer, clean_env: Path) -> None:
     args = ("run", "classify", "返金して", "--labels", str(TRIAGE_LABELS), "--dry-run", "--json")
     free = json.loads(run_cli(*args, "--via", "embeddings", env=env_for(fault)).stdout)
-    assert free["calls"] == 0 and free["expected_usd"] == "0" and free["model"] == "multilingual-e5-small"
+    assert free["calls"] == 0 and Decimal(free["expected_usd"]) == 0 and free["model"] == "multilingual-e5-small"
     priced = json.loads(run_cli(*args, "--via", "llm", env=env_for(fault)).stdout)
     assert priced["calls"] == 1 and priced["input_tokens"] > 0 and fault.requests == []

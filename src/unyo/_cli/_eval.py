@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from unyo._cli._shared import clean, client_for, table
-from unyo._types._errors import BadInput, ConfigError
+from unyo._types._errors import BadInput, UsageError
 
 GATE_FAILED = 10  # --fail-under or --fail-on-regression (documented in the command's epilog)
 MARK = {"pass": "✓", "fail": "✗", "error": "!"}
@@ -23,9 +23,9 @@ def _money(text: str | None, flag: str) -> Decimal | None:
     try:
         value = Decimal(text)
     except InvalidOperation:
-        raise ConfigError(f"{flag} {text!r} is not an amount in USD") from None
+        raise UsageError(f"{flag} {text!r} is not an amount in USD") from None
     if value < 0:
-        raise ConfigError(f"{flag} must be 0 or more")
+        raise UsageError(f"{flag} must be 0 or more")
     return value
 
 
@@ -48,7 +48,7 @@ def run(args: Namespace) -> int:
     from unyo._evals._evaluate import as_suite
 
     if args.fail_under is not None and not 0 <= args.fail_under <= 1:
-        raise ConfigError("--fail-under is a pass rate between 0 and 1 (e.g. 0.9)")
+        raise UsageError("--fail-under is a pass rate between 0 and 1 (e.g. 0.9)")
     client = client_for(args.profile, user=args.user)
     suite = as_suite(_suite_source(args), args.model)
     if args.limit:
@@ -61,7 +61,7 @@ def run(args: Namespace) -> int:
 
         baseline = load_baseline(args.baseline)
     elif args.fail_on_regression:
-        raise ConfigError("--fail-on-regression needs --baseline PREVIOUS.json")
+        raise UsageError("--fail-on-regression needs --baseline PREVIOUS.json")
     progress = _progress(f"eval {suite.name}")
     try:
         report = evaluate(suite, client=client, concurrency=args.concurrency, rpm=args.rpm,
@@ -193,7 +193,7 @@ def _compare(args: Namespace) -> int:
     from unyo._types._prices import usd
 
     if not args.model or len(args.model) < 2:
-        raise ConfigError("compare needs at least two models: -m main -m bulk -m local")
+        raise UsageError("compare needs at least two models: -m main -m bulk -m local")
     client = client_for(args.profile, user=args.user)
     suite = _suite_source(args)
     progress = _progress("eval compare")

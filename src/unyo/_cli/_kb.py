@@ -8,7 +8,7 @@ from argparse import Namespace
 from typing import Any
 
 from unyo._cli._shared import clean, table
-from unyo._types._errors import BadInput, ConfigError
+from unyo._types._errors import BadInput, UsageError
 
 
 def run(args: Namespace) -> int:
@@ -27,7 +27,7 @@ def _add(args: Namespace) -> int:
     from unyo._knowledge._ingest import add
 
     if not args.items:
-        raise ConfigError("kb add needs files, folders, globs or URLs")
+        raise UsageError("kb add needs files, folders, globs or URLs")
 
     def progress(number: int, total: int, result: Any) -> None:
         if not args.json:
@@ -69,7 +69,7 @@ def _show(args: Namespace) -> int:
     index = shared_index()
     name = args.items[0] if args.items else args.kb
     if index.base(name) is None:
-        raise ConfigError(f"no knowledge base named {name!r} (`unyo kb ls` lists them)")
+        raise UsageError(f"no knowledge base named {name!r} (`unyo kb ls` lists them)")
     docs = index.documents(name)
     if args.json:
         print(json.dumps([vars(d) for d in docs], ensure_ascii=False))
@@ -89,7 +89,7 @@ def _rm(args: Namespace) -> int:
     index = shared_index()
     if not args.items:  # the whole knowledge base
         if not index.drop_base(args.kb):
-            raise ConfigError(f"no knowledge base named {args.kb!r}")
+            raise UsageError(f"no knowledge base named {args.kb!r}")
         print(f"removed knowledge base {args.kb}")
         return 0
     gone = remove(args.items, args.kb, index)
@@ -108,7 +108,7 @@ def _search(args: Namespace) -> int:
 
     query = " ".join(args.items).strip()
     if not query:
-        raise ConfigError("kb search needs a query")
+        raise UsageError("kb search needs a query")
     hits = search(shared_index(), args.kb, query, args.k)
     if args.json:
         print(json.dumps([passage_dict(n, h) for n, h in enumerate(hits, 1)], ensure_ascii=False))

@@ -10,7 +10,7 @@ from decimal import Decimal
 from typing import Any
 
 from unyo._cli._shared import settings_for, table
-from unyo._types._errors import ConfigError
+from unyo._types._errors import UsageError
 
 
 def _store() -> Any:
@@ -42,7 +42,7 @@ def run(args: Namespace) -> int:
         from unyo._gateway._keys import parse_duration
 
         if not args.name:
-            raise ConfigError("keys create needs --name")
+            raise UsageError("keys create needs --name")
         key, record = keys.create(
             args.name,
             models=(args.models or "").split(","),
@@ -70,7 +70,7 @@ def run(args: Namespace) -> int:
         table("unyo keys", ["id", "name", "key", "state", "models", "monthly", "rpm", "expires"], rows)
         return 0
     if not args.ref:
-        raise ConfigError(f"keys {args.action} needs a key id or name")
+        raise UsageError(f"keys {args.action} needs a key id or name")
     if args.action == "show":
         print(json.dumps(keys.get(args.ref).to_dict(), ensure_ascii=False, indent=None if args.json else 2))
         return 0
@@ -78,7 +78,7 @@ def run(args: Namespace) -> int:
     if not args.yes:
         verb = "revoke" if args.action == "revoke" else "rotate (the old key stops working)"
         if not sys.stdin.isatty():
-            raise ConfigError(f"keys {args.action} asks first: pass --yes to {verb} {record.id} without asking")
+            raise UsageError(f"keys {args.action} asks first: pass --yes to {verb} {record.id} without asking")
         answer = input(f"{verb} key {record.id} ({record.name}, {record.hint})? [y/N] ")
         if answer.strip().lower() not in ("y", "yes"):
             print("nothing changed", file=sys.stderr)
@@ -115,6 +115,11 @@ def add_parsers(sub: Any) -> None:
     keys.add_argument("--all", action="store_true", help="list: include revoked keys")
     keys.add_argument("--yes", action="store_true", help="revoke/rotate without asking")
     keys.add_argument("--json", action="store_true", help='create/rotate: print {"key", "id", "name"}')
+    keys.add_argument(
+        "--format",
+        choices=["table", "tsv", "csv", "json", "jsonl"],
+        help="list: table on a terminal, tsv when piped (default); csv, json, jsonl",
+    )
     keys.set_defaults(handler="unyo._cli._keys:run")
 
     serve = sub.add_parser(

@@ -33,8 +33,8 @@ def _bars(rows: list[dict[str, Any]], width: int = 900, height: int = 180) -> st
     step = width / len(rows)
     bar = min(48.0, max(2.0, step * 0.7))
     parts = [
-        f'<svg role="img" aria-label="cost chart" width="{width}" height="{height + 40}" '
-        f'viewBox="0 0 {width} {height + 40}">'
+        f'<svg role="img" aria-label="cost chart" width="{width}" height="{height + 48}" '
+        f'viewBox="0 0 {width} {height + 48}">'
     ]
     for i, (row, value) in enumerate(zip(rows, values, strict=True)):
         h = float(value / top) * height if top else 0.0
@@ -44,11 +44,33 @@ def _bars(rows: list[dict[str, Any]], width: int = 900, height: int = 180) -> st
             f"<title>{escape(row['key'])}: {usd(value)}, {row['calls']} calls</title></rect>"
         )
         if len(rows) <= 31:
-            parts.append(
-                f'<text x="{x + bar / 2:.1f}" y="{height + 14}" text-anchor="middle">{escape(row["key"][-5:])}</text>'
+            lines = _label_lines(str(row["key"]), step)
+            spans = "".join(
+                f'<tspan x="{x + bar / 2:.1f}" dy="{0 if n == 0 else 12}">{escape(text)}</tspan>'
+                for n, text in enumerate(lines)
             )
-    parts.append(f'<text x="0" y="{height + 34}">max {usd(top)} per bar</text></svg>')
+            parts.append(f'<text y="{height + 14}" text-anchor="middle">{spans}</text>')
+    parts.append(f'<text x="0" y="{height + 44}">max {usd(top)} per bar</text></svg>')
     return "".join(parts)
+
+
+def _label_lines(key: str, step: float, char_px: float = 6.4) -> list[str]:
+    """A bar's label: a day as MM-DD; anything else (a model, a user) whole, wrapped onto two lines
+    at a '-', '/' or '.' when it is wider than its bar, and only then shortened in the middle
+    (`gpt-4o-mi…-2024-07-18`), so the start and the end of the name both stay readable."""
+    import re
+
+    if re.fullmatch(r"\d{4}-\d{2}-\d{2}", key):
+        return [key[5:]]
+    fits = max(6, int(step / char_px))
+    if len(key) <= fits:
+        return [key]
+    cut = max((key.rfind(sep, 0, fits + 1) for sep in "-/._:"), default=-1)
+    first, rest = (key[: cut + 1], key[cut + 1 :]) if cut > 0 else (key[:fits], key[fits:])
+    if len(rest) > fits:
+        keep = fits - 1
+        rest = rest[: keep // 2] + "…" + rest[-(keep - keep // 2) :]
+    return [first, rest]
 
 
 def _gauge(b: dict[str, Any]) -> str:

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from unyo._cli._shared import settings_for, table
-from unyo._types._errors import ConfigError
+from unyo._types._errors import ConfigError, UsageError
 
 
 def queue(profile: str | None = None) -> Any:
@@ -49,7 +49,7 @@ def post_webhook(url: str, records: list[dict[str, Any]]) -> None:
     import urllib.request
 
     if not url.startswith(("http://", "https://")):
-        raise ConfigError(f"webhook {url!r}: use an http:// or https:// URL")
+        raise UsageError(f"webhook {url!r}: use an http:// or https:// URL")
     body = json.dumps({"items": records}, ensure_ascii=False).encode("utf-8")
     post = urllib.request.Request(url, body, {"content-type": "application/json"}, method="POST")
     try:
@@ -92,10 +92,10 @@ def run(args: Namespace) -> int:
             q.mark_exported(items, who, webhook)
             print(f"{len(items)} approved item(s) posted to the webhook", file=sys.stderr)
         else:
-            raise ConfigError("review export: give --out FILE.csv|FILE.jsonl or --webhook URL (or UNYO_REVIEW_WEBHOOK)")
+            raise UsageError("review export: give --out FILE.csv|FILE.jsonl or --webhook URL (or UNYO_REVIEW_WEBHOOK)")
         return 0
     if not args.id:
-        raise ConfigError(f"review {args.action} needs an item id (`unyo review list`)")
+        raise UsageError(f"review {args.action} needs an item id (`unyo review list`)")
     if args.action == "show":
         item = q.get(args.id)
         record = {**item.to_dict(), "history": q.history(item.id)}
@@ -104,13 +104,13 @@ def run(args: Namespace) -> int:
     edited = None
     if args.action == "edit":
         if args.output is None:
-            raise ConfigError("review edit needs --output JSON (or --output @FILE)")
+            raise UsageError("review edit needs --output JSON (or --output @FILE)")
         text = args.output
         if text.startswith("@"):
             try:
                 text = Path(text[1:]).read_text(encoding="utf-8")
             except (OSError, UnicodeDecodeError) as exc:
-                raise ConfigError(f"--output {args.output}: {exc}") from None
+                raise UsageError(f"--output {args.output}: {exc}") from None
         edited = parse_output(text)
     item = q.decide(args.id, args.action, who, edited, args.note or "")
     print(f"review item {item.id}: {item.status} by {item.decided_by}", file=sys.stderr)

@@ -29,7 +29,7 @@ from typing import Any
 
 from unyo._records._store import Store
 from unyo._records._store._base import money
-from unyo._types._errors import ConfigError
+from unyo._types._errors import ConfigError, UsageError
 from unyo._types._redact import register_secret
 
 PREFIX = "uk-"
@@ -68,7 +68,7 @@ def parse_duration(text: str) -> float:
     """`--expires 90d` / `12h` / `30m` in seconds."""
     m = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([smhd])\s*", text or "")
     if not m:
-        raise ConfigError(f"expected a duration like 90d, 12h or 30m, got {text!r}")
+        raise UsageError(f"expected a duration like 90d, 12h or 30m, got {text!r}")
     return float(m.group(1)) * {"s": 1, "m": 60, "h": 3600, "d": 86400}[m.group(2)]
 
 

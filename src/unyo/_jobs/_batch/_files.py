@@ -273,7 +273,10 @@ def _read_xlsx(path: Path, max_rows: int, max_cell_chars: int) -> Table:
         columns = [str(h) if h is not None else f"column{i + 1}" for i, h in enumerate(header)]
         _check_cells(path, "the header", zip(columns, columns), max_cell_chars)
         values = sheet.iter_rows(min_row=2, max_col=len(columns), values_only=True)
-        raw = formula_sheet.iter_rows(min_row=2, max_col=len(columns), values_only=True)
+        raw = (
+            tuple(c.value if c.data_type == "f" else None for c in row)  # formula cells only, not "=..." text
+            for row in formula_sheet.iter_rows(min_row=2, max_col=len(columns))
+        )
         uncomputed: list[str] = []
         rows = list(_xlsx_rows(path, _with_formulas(values, raw, uncomputed), columns, max_rows, max_cell_chars))
         if uncomputed:
@@ -297,16 +300,17 @@ def _read_xlsx(path: Path, max_rows: int, max_cell_chars: int) -> Table:
 def _with_formulas(
     values: Iterator[tuple[Any, ...]], raw: Iterator[tuple[Any, ...]], uncomputed: list[str]
 ) -> Iterator[tuple[Any, ...]]:
-    """Each row of computed values, with formula cells as `Formula` (see above)."""
+    """Each row of computed values, with formula cells as `Formula` (see above); `raw` holds the
+    formula of each formula cell and None elsewhere."""
     from openpyxl.utils import get_column_letter
 
     for number, (row, source) in enumerate(zip(values, raw), 2):
-        if not any(isinstance(v, str) and v.startswith("=") for v in source):
+        if not any(isinstance(v, str) for v in source):
             yield row
             continue
         cells = list(row) + [None] * (len(source) - len(row))
         for i, formula in enumerate(source):
-            if isinstance(formula, str) and formula.startswith("="):
+            if isinstance(formula, str):
                 if cells[i] is None:
                     uncomputed.append(f"{get_column_letter(i + 1)}{number}")
                 cells[i] = Formula(formula, cells[i])
@@ -412,8 +416,21 @@ def write(
             book.save(tmp)
 
 
+# Formulas that reach outside the workbook: DDE (`cmd|' /C calc'!A0`), links, web and external
+# calls. An input formula using one is not written back as a formula (its computed value is, made
+# safe): the output is opened by people who trust unyo's file, not the file unyo was given.
+_REACHES_OUT = re.compile(
+    r"\||\b(?:HYPERLINK|WEBSERVICE|FILTERXML|CALL|REGISTER(?:\.ID)?|EXEC|DDE(?:AUTO)?|RTD|IMAGE|"
+    r"IMPORT(?:DATA|XML|HTML|FEED|RANGE))\s*\(",
+    re.IGNORECASE,
+)
+
+
 def _xlsx_cell(value: Any) -> Any:
-    """An XLSX output cell: the input's own formula unchanged, dates as dates, the rest made safe."""
+    """An XLSX output cell: the input's own formula unchanged (unless it reaches outside the
+    workbook), dates as dates, the rest made safe."""
     if isinstance(value, Formula):
+        if _REACHES_OUT.search(value.formula):
+            return spreadsheet_safe(value.formula if value.cached is None else value.cached)
         return value.formula
     return spreadsheet_safe(value)
