@@ -28,16 +28,20 @@ ADMIN = "sk-admin-README0123456789abcdef"
 SYNOPSIS = re.compile(r"\[-|\[[A-Z]|\w\|\w|…|\bID\b|\.\.\.(?!\")|ftjob-|uk-\.\.\.")
 
 
-def readme_commands() -> list[tuple[int, str]]:
+def readme_commands() -> list[tuple[int, str, int]]:
+    """(line number, command, block number): the commands of one block run as one session."""
     lines = (REPO / "README.md").read_text(encoding="utf-8").split("\n")
-    found, fence, lang = [], False, ""
+    found, fence, lang, block = [], False, "", 0
     i = 0
     while i < len(lines):
         line = lines[i]
         if line.startswith("```"):
             fence, lang = (False, "") if fence else (True, line[3:].strip())
+            block += 1
             i += 1
             continue
+        if not fence and not line.startswith("    ") and line.strip():
+            block += 1
         text = None
         if fence and lang in ("sh", "bash", "console"):
             text = line.strip()
@@ -48,7 +52,7 @@ def readme_commands() -> list[tuple[int, str]]:
             i += 1
             text = text.rstrip()[:-1] + " " + lines[i].strip()
         if text and re.match(r"^(\S+=\S+ )*(\.venv/bin/)?unyo |^(echo|cat) [^|]*\| *(\.venv/bin/)?unyo ", text):
-            found.append((number, text))
+            found.append((number, text, block))
         i += 1
     return found
 
@@ -67,13 +71,13 @@ EXAMPLES = readme_commands()
 
 
 def test_the_readme_has_examples_and_most_of_them_run() -> None:
-    runnable = [t for _, t in EXAMPLES if _runnable(t) is None]
-    assert len(EXAMPLES) >= 30 and len(runnable) >= 0.7 * len(EXAMPLES), [t for _, t in EXAMPLES if _runnable(t)]
+    runnable = [t for _, t, _ in EXAMPLES if _runnable(t) is None]
+    assert len(EXAMPLES) >= 30 and len(runnable) >= 0.7 * len(EXAMPLES), [t for _, t, _ in EXAMPLES if _runnable(t)]
 
 
 def _workdir(tmp_path: Path) -> Path:
     """A directory with the files the README's examples name."""
-    work = tmp_path / "work"
+    work = tmp_path / "readme"
     work.mkdir()
     shutil.copytree(REPO / "samples", work / "samples")
     (work / "out").mkdir()
@@ -123,8 +127,8 @@ def _workdir(tmp_path: Path) -> Path:
 
 
 @pytest.mark.timeout(600)
-@pytest.mark.parametrize(("line", "text"), EXAMPLES, ids=[f"README:{n}" for n, _ in EXAMPLES])
-def test_readme_example_runs(fault: FaultServer, tmp_path: Path, line: int, text: str) -> None:
+@pytest.mark.parametrize(("line", "text", "block"), EXAMPLES, ids=[f"README:{n}" for n, _, _ in EXAMPLES])
+def test_readme_example_runs(fault: FaultServer, tmp_path: Path, line: int, text: str, block: int) -> None:
     reason = _runnable(text)
     if reason:
         pytest.skip(f"README line {line} is {reason}")
@@ -142,18 +146,29 @@ def test_readme_example_runs(fault: FaultServer, tmp_path: Path, line: int, text
         UNYO_BACKOFF_BASE_S="0.01",
         PYTHONPATH=str(REPO / "src"),
     )
-    unyo = f"{shlex.quote(sys.executable)} -m unyo"
-    command = re.sub(r"(^|\| *|\s)(\.venv/bin/)?unyo ", lambda m: f"{m.group(1)}{unyo} ", text, count=1)
     import subprocess
 
-    result = subprocess.run(
-        ["bash", "-c", command],
-        cwd=work,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=540,
-        stdin=subprocess.DEVNULL,
+    unyo = f"{shlex.quote(sys.executable)} -m unyo"
+
+    def run(example: str) -> subprocess.CompletedProcess[str]:
+        command = re.sub(r"(^|\| *|\s)(\.venv/bin/)?unyo ", lambda m: f"{m.group(1)}{unyo} ", example, count=1)
+        return subprocess.run(
+            ["bash", "-c", command],
+            cwd=work,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=540,
+            stdin=subprocess.DEVNULL,
+        )
+
+    setup = []
+    for earlier, before, same in EXAMPLES:  # the block's earlier commands first, as a reader runs them
+        if same == block and earlier < line and _runnable(before) is None:
+            done = run(before)
+            setup.append(f"(ran README line {earlier} first: exit {done.returncode}) {done.stderr[-300:]}")
+    result = run(text)
+    assert result.returncode == 0, (
+        f"README line {line}: {text}\n{result.stdout[-1500:]}\n{result.stderr[-3000:]}\n" + "\n".join(setup)
     )
-    assert result.returncode == 0, f"README line {line}: {text}\n{result.stdout[-1500:]}\n{result.stderr[-3000:]}"
     assert "Traceback" not in result.stderr
