@@ -23,7 +23,13 @@ def server() -> Any:
 
 @pytest.fixture
 def fault(server: FaultServer) -> FaultServer:
+    """The session's server, reset: and, since it is a fresh provider to this test, the limits this
+    process learned from earlier tests' answers (one shared limiter per host, key and model) go too."""
+    from unyo._core import _limiter
+
     server.reset()
+    with _limiter._lock:
+        _limiter._shared.clear()
     return server
 
 
