@@ -75,14 +75,12 @@ def run(args: Namespace) -> int:
         print(json.dumps(keys.get(args.ref).to_dict(), ensure_ascii=False, indent=None if args.json else 2))
         return 0
     record = keys.get(args.ref)
-    if not args.yes:
-        verb = "revoke" if args.action == "revoke" else "rotate (the old key stops working)"
-        if not sys.stdin.isatty():
-            raise UsageError(f"keys {args.action} asks first: pass --yes to {verb} {record.id} without asking")
-        answer = input(f"{verb} key {record.id} ({record.name}, {record.hint})? [y/N] ")
-        if answer.strip().lower() not in ("y", "yes"):
-            print("nothing changed", file=sys.stderr)
-            return 0
+    from unyo._cli._shared import confirm
+
+    verb = "revoke" if args.action == "revoke" else "rotate (the old key stops working)"
+    if not confirm(f"{verb} key {record.id} ({record.name}, {record.hint})?", args.yes):
+        print("nothing changed", file=sys.stderr)
+        return 0
     if args.action == "revoke":
         done = keys.revoke(record.id)
         print(f"key {done.id} ({done.name}) revoked", file=sys.stderr)
