@@ -3,6 +3,7 @@ latency at 10 000 chunks.
 
     python bench/rag.py                 # the table (indexes are kept in --home, so re-runs are fast)
     python bench/rag.py --calibrate     # also write the refusal threshold to src/unyo/data/knowledge.toml
+    python bench/rag.py --backend both  # retrieval and latency on SQLite and on PostgreSQL + pgvector
 
 Corpora (read in place, never copied into the repository):
     ja   ../shared/corpus/ja-guides/*.txt           questions: bench/rag_questions.jsonl
@@ -21,6 +22,11 @@ is what an unseen question set should expect.
 Latency: a 10 000-chunk knowledge base built from the real chunks (text and vectors) repeated
 with small perturbations (embedding 10 000 passages with the local model would take an hour on
 this machine); each query includes embedding the question with the local model.
+
+Backends: SQLite (UNYO_HOME/knowledge.db, NumPy scan) is always where the corpora are ingested;
+`--backend postgresql|both` copies those bases (chunks and vectors, no re-embedding) into
+PostgreSQL (`--pg-url`, in a schema of its own that is dropped at the end) and measures there too:
+pgvector HNSW for the dense list, full text (GIN, ts_rank) for the keyword list.
 """
 
 from __future__ import annotations
@@ -32,6 +38,8 @@ import statistics
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager, nullcontext
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -119,33 +127,76 @@ def refusal_rates(points, threshold_for) -> tuple[float, float]:
     return refused, false
 
 
-def build_large(index, source_kbs: list[str], n: int) -> tuple[str, float]:
-    """A knowledge base of `n` chunks from the real ones, each copy's vector nudged and renormalised."""
+def base_rows(index, kb: str) -> list[tuple]:
+    """(source, sha256, chars, [(Chunk, vector)]) of every document of a SQLite base."""
+    import numpy as np
+
+    from unyo._knowledge._chunk import Chunk
+
+    conn = index._conn()
+    out = []
+    for doc_id, source, sha, chars in conn.execute(
+        "SELECT id, source, sha256, chars FROM kb_documents WHERE kb=? ORDER BY id", (kb,)
+    ).fetchall():
+        rows = conn.execute(
+            "SELECT heading, page, place, text, vector FROM kb_chunks WHERE doc_id=? ORDER BY ord", (doc_id,)
+        ).fetchall()
+        chunks = [(Chunk(r[3], r[0], r[1], r[2]), np.frombuffer(r[4], dtype=np.float32)) for r in rows]
+        out.append((source, sha, chars, chunks))
+    return out
+
+
+def copy_base(source, target, kb: str) -> None:
+    """The SQLite base `kb` written into another store, as ingest would have (same vectors)."""
+    import numpy as np
+
+    model, dims, _ = source.base(kb)
+    target.drop_base(kb)
+    target.ensure_base(kb, model, dims)
+    for name, sha, chars, rows in base_rows(source, kb):
+        target.put_document(kb, name, sha, chars, [c for c, _ in rows], np.vstack([v for _, v in rows]))
+
+
+def build_large(source, target, source_kbs: list[str], n: int) -> tuple[str, float]:
+    """A knowledge base of `n` chunks in `target` from the real ones of `source` (SQLite), each
+    copy's vector nudged and renormalised (the same seed, so both backends get the same base)."""
     import numpy as np
 
     from unyo._knowledge._chunk import Chunk
     from unyo._knowledge._embed import LOCAL
 
     rng = np.random.default_rng(7)
-    rows = []
-    for kb in source_kbs:
-        ids, matrix = index._matrix(kb)
-        hits = index.hits([int(i) for i in ids])
-        rows += [(hits[int(i)], matrix[j]) for j, i in enumerate(ids)]
+    rows = [pair for kb in source_kbs for doc in base_rows(source, kb) for pair in doc[3]]
     kb = f"bench-{n}"
-    index.drop_base(kb)
-    index.ensure_base(kb, LOCAL, 384)
+    target.drop_base(kb)
+    target.ensure_base(kb, LOCAL, 384)
     started = time.perf_counter()
     per_doc = 500
     for d in range(0, n, per_doc):
         chunks, vectors = [], []
         for j in range(d, min(n, d + per_doc)):
-            hit, vector = rows[j % len(rows)]
+            chunk, vector = rows[j % len(rows)]
             noisy = vector + rng.normal(0, 0.02, vector.shape).astype(np.float32)
-            chunks.append(Chunk(f"{hit.text} (copy {j})", hit.heading, hit.page))
+            chunks.append(Chunk(f"{chunk.text} (copy {j})", chunk.heading, chunk.page))
             vectors.append(noisy / np.linalg.norm(noisy))
-        index.put_document(kb, f"synthetic-{d}", str(d), 0, chunks, np.vstack(vectors))
+        target.put_document(kb, f"synthetic-{d}", str(d), 0, chunks, np.vstack(vectors))
     return kb, time.perf_counter() - started
+
+
+@contextmanager
+def pg_schema(url: str) -> Iterator[str]:
+    """`url` on a fresh schema (pgvector stays where it is installed), dropped afterwards."""
+    import psycopg
+
+    schema = f"unyo_bench_rag_{os.getpid()}"
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute(f"DROP SCHEMA IF EXISTS {schema} CASCADE")
+        conn.execute(f"CREATE SCHEMA {schema}")
+    try:
+        yield url + ("&" if "?" in url else "?") + f"options=-csearch_path%3D{schema}"
+    finally:
+        with psycopg.connect(url, autocommit=True) as conn:
+            conn.execute(f"DROP SCHEMA {schema} CASCADE")
 
 
 def latency(index, kb: str, questions: list[dict], mode: str, given_vector: bool) -> tuple[float, float]:
@@ -181,9 +232,19 @@ def main() -> None:
     parser.add_argument("--home", default=os.path.join(tempfile.gettempdir(), "unyo-bench-rag"))
     parser.add_argument("--chunks", type=int, default=10_000)
     parser.add_argument("--calibrate", action="store_true", help="write the fitted threshold to data/knowledge.toml")
+    parser.add_argument("--backend", choices=("sqlite", "postgresql", "both"), default="sqlite")
+    parser.add_argument(
+        "--pg-url",
+        default=os.environ.get("UNYO_BENCH_PG", "postgresql://postgres@127.0.0.1:5432/test"),
+        help="the PostgreSQL server (with pgvector) for --backend postgresql|both; a temporary schema is used",
+    )
     args = parser.parse_args()
     os.environ["UNYO_HOME"] = args.home
+    with pg_schema(args.pg_url) if args.backend != "sqlite" else nullcontext(None) as pg_url:
+        run(args, pg_url)
 
+
+def run(args: argparse.Namespace, pg_url: str | None) -> None:
     from unyo._knowledge._embed import LOCAL
     from unyo._knowledge._index import Index
     from unyo._knowledge._ingest import add
@@ -201,19 +262,30 @@ def main() -> None:
         if report.failed:
             sys.exit(f"ingest failed: {report.failed}")
     sets = {"ja": load_questions("rag_questions.jsonl"), "en": load_questions("rag_questions_en.jsonl")}
+    stores = {"sqlite": index} if args.backend != "postgresql" else {}
+    if pg_url:
+        from unyo._knowledge._pg_index import PgIndex
+
+        pg = PgIndex(pg_url)
+        for kb in sets:
+            copy_base(index, pg, kb)
+        stores["postgresql"] = pg
+    first = next(iter(stores.values()))
 
     print("## Retrieval (k = 5)\n")
-    print("| set | mode | recall@5 | MRR@10 | questions |")
-    print("|---|---|---|---|---|")
+    print("| backend | set | mode | recall@5 | MRR@10 | questions |")
+    print("|---|---|---|---|---|---|")
     results = {}
-    for kb, questions in sets.items():
-        for mode in ("hybrid", "keyword", "dense"):
-            r = retrieval(index, kb, questions, mode)
-            results[(kb, mode)] = r
-            label = {"keyword": "BM25 only", "dense": "dense only", "hybrid": "hybrid (RRF)"}[mode]
-            print(f"| {kb} | {label} | {r['recall@5']:.3f} | {r['mrr']:.3f} | {r['n']} |")
+    for backend, store in stores.items():
+        for kb, questions in sets.items():
+            for mode in ("hybrid", "keyword", "dense"):
+                r = retrieval(store, kb, questions, mode)
+                results[(backend, kb, mode)] = r
+                keyword = "BM25 only" if backend == "sqlite" else "ts_rank only"
+                label = {"keyword": keyword, "dense": "dense only", "hybrid": "hybrid (RRF)"}[mode]
+                print(f"| {backend} | {kb} | {label} | {r['recall@5']:.3f} | {r['mrr']:.3f} | {r['n']} |")
 
-    points = [p for kb, qs in sets.items() for p in similarities(index, kb, qs)]
+    points = [p for kb, qs in sets.items() for p in similarities(first, kb, qs)]
     threshold = fit_threshold(points)
     in_refused, in_false = refusal_rates(points, lambda _: threshold)
     loo = {i: fit_threshold([p for p in points if p[2] != i]) for _, _, i in points}
@@ -225,7 +297,7 @@ def main() -> None:
     sweep = []
     for k in (5, 20, 60):
         _search.RRF_K = k
-        sweep.append((k, [retrieval(index, kb, qs, "hybrid")["recall@5"] for kb, qs in sets.items()]))
+        sweep.append((k, [retrieval(first, kb, qs, "hybrid")["recall@5"] for kb, qs in sets.items()]))
     _search.RRF_K = 60
     print(
         "\nRRF constant (shipped: 60, the usual default; not tuned to these questions): "
@@ -251,57 +323,60 @@ def main() -> None:
             )
         else:
             print(f"ingest {kb}: unchanged since the last run (content hash); delete {args.home} to re-measure")
-    large, build_s = build_large(index, ["ja", "en"], args.chunks)
-    print(
-        f"synthetic {args.chunks}-chunk base written in {build_s:.1f}s "
-        f"({args.chunks / build_s:.0f} chunks/s without embedding)"
-    )
-    started = time.perf_counter()
-    cold = Index(index.path)
-    cold._matrix(large)
-    print(f"cold load of the {args.chunks} x 384 vector matrix: {(time.perf_counter() - started) * 1000:.1f} ms\n")
     all_questions = sets["ja"] + sets["en"]
-    print(f"machine load average: {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs\n")
-    print("| mode | question embedded beforehand | p50 ms | p95 ms | goal |")
-    print("|---|---|---|---|---|")
     lat = {}
-    for mode in ("hybrid", "keyword", "dense"):
-        for given in (True, False) if mode != "keyword" else (True,):
-            lat[(mode, given)] = latency(index, large, all_questions, mode, given)
-            p50, p95 = lat[(mode, given)]
-            print(
-                f"| {mode} | {'yes (index only)' if given else 'no (e5 query embedding included)'} "
-                f"| {p50:.1f} | {p95:.1f} | < 50 |"
-            )
-    index.drop_base(large)
+    rows_out = []
+    for backend, store in stores.items():
+        large, build_s = build_large(index, store, ["ja", "en"], args.chunks)
+        print(
+            f"{backend}: synthetic {args.chunks}-chunk base written in {build_s:.1f}s "
+            f"({args.chunks / build_s:.0f} chunks/s without embedding)"
+        )
+        if backend == "sqlite":
+            started = time.perf_counter()
+            Index(index.path)._matrix(large)
+            cold_ms = (time.perf_counter() - started) * 1000
+            print(f"sqlite: cold load of the {args.chunks} x 384 vector matrix: {cold_ms:.1f} ms")
+        for mode in ("hybrid", "keyword", "dense"):
+            for given in (True, False) if mode != "keyword" else (True,):
+                lat[(backend, mode, given)] = p50, p95 = latency(store, large, all_questions, mode, given)
+                rows_out.append(
+                    f"| {backend} | {mode} | {'yes (index only)' if given else 'no (e5 query embedding included)'} "
+                    f"| {p50:.1f} | {p95:.1f} | < 50 |"
+                )
+        store.drop_base(large)
+    print(f"\nmachine load average: {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs\n")
+    print("| backend | mode | question embedded beforehand | p50 ms | p95 ms | goal |")
+    print("|---|---|---|---|---|---|")
+    print("\n".join(rows_out))
 
     print("\n## Goals\n")
-    hybrid_recall = min(results[(kb, "hybrid")]["recall@5"] for kb in sets)
-    rows = [
-        ("retrieval recall@5 (hybrid, worst set)", hybrid_recall, hybrid_recall >= GOALS["recall@5"]),
+    rows = []
+    for backend in stores:
+        worst = min(results[(backend, kb, "hybrid")]["recall@5"] for kb in sets)
+        rows.append((f"retrieval recall@5 ({backend}, hybrid, worst set)", worst, worst >= GOALS["recall@5"]))
+    rows += [
         ("refusal rate on unanswerable (leave-one-out)", loo_refused, loo_refused >= GOALS["refusal"]),
         ("false refusals (leave-one-out)", loo_false, loo_false <= GOALS["false_refusals"]),
-        (
-            f"query p50 ms at {args.chunks} chunks (hybrid, index)",
-            lat[("hybrid", True)][0],
-            lat[("hybrid", True)][0] < 50,
-        ),
-        (
-            f"query p95 ms at {args.chunks} chunks (hybrid, index)",
-            lat[("hybrid", True)][1],
-            lat[("hybrid", True)][1] < 50,
-        ),
-        ("query p50 ms (hybrid, with embedding)", lat[("hybrid", False)][0], lat[("hybrid", False)][0] < 50),
     ]
+    for backend in stores:
+        p50, p95 = lat[(backend, "hybrid", True)]
+        rows += [
+            (f"query p50 ms at {args.chunks} chunks ({backend}, hybrid, index)", p50, p50 < GOALS["p50_ms"]),
+            (f"query p95 ms at {args.chunks} chunks ({backend}, hybrid, index)", p95, p95 < GOALS["p95_ms"]),
+        ]
+        with_embedding = lat[(backend, "hybrid", False)][0]
+        rows.append((f"query p50 ms ({backend}, hybrid, with embedding)", with_embedding, with_embedding < 50))
     print("| metric | value | met |")
     print("|---|---|---|")
     for name, value, met in rows:
         print(f"| {name} | {value:.3f} | {'yes' if met else 'NO'} |")
-    for kb in sets:
-        gain = results[(kb, "hybrid")]["mrr"] / max(
-            results[(kb, "keyword")]["mrr"], results[(kb, "dense")]["mrr"], 1e-9
-        )
-        print(f"hybrid MRR / best single-list MRR ({kb}): {gain:.2f}x")
+    for backend in stores:
+        for kb in sets:
+            gain = results[(backend, kb, "hybrid")]["mrr"] / max(
+                results[(backend, kb, "keyword")]["mrr"], results[(backend, kb, "dense")]["mrr"], 1e-9
+            )
+            print(f"hybrid MRR / best single-list MRR ({backend}, {kb}): {gain:.2f}x")
     if args.calibrate:
         write_threshold(LOCAL, threshold, len(points))
         print(f"\nwrote min_similarity = {threshold:.4f} for {LOCAL} to src/unyo/data/knowledge.toml")

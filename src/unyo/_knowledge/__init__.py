@@ -6,6 +6,7 @@
     _terms     text -> keyword terms (CJK character bigrams + words) for the full-text index
     _embed     the knowledge base's embedder: the bundled e5 model, or a provider's via the guarded client
     _index     SQLite storage: documents, chunks, vectors, an FTS5 keyword index (UNYO_HOME/knowledge.db)
+    _pg_index  the same in PostgreSQL (UNYO_DB_URL=postgresql://): pgvector HNSW + full text (GIN)
     _ingest    add / remove sources, incremental by content hash, one transaction per document
     _search    hybrid retrieval: dense + keyword, fused by reciprocal rank (RRF)
     _answer    numbered passages -> prompt -> answer with checked citations, or a refusal

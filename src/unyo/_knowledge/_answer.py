@@ -25,7 +25,7 @@ from typing import Any
 from unyo._client._openai import response_text
 from unyo._knowledge import _cite
 from unyo._knowledge._embed import LOCAL, Embedder
-from unyo._knowledge._index import Hit, Index, shared_index
+from unyo._knowledge._index import Hit, Storage, shared_index
 from unyo._knowledge._search import search
 from unyo._quality._ask import _api_for, build_request, default_client
 from unyo._quality._flow import Blocking, Create, Flow, arun, default_async_client, run
@@ -155,7 +155,7 @@ def _refused(question: str, reason: str, hits: list[Hit], similarity: Any, thres
     return KnowledgeAnswer(question, refusal_text(question), True, reason, [], hits, [], similarity, threshold, calls)
 
 
-def _retrieve(index: Index | None, kb: str, question: str, k: int, client: Any) -> tuple[list[Hit], Any]:
+def _retrieve(index: Storage | None, kb: str, question: str, k: int, client: Any) -> tuple[list[Hit], Any]:
     index = index or shared_index()
     known = index.base(kb)
     embedder = None
@@ -170,7 +170,7 @@ def answer_flow(
     *,
     kb: str,
     k: int,
-    index: Index | None,
+    index: Storage | None,
     model: str | None,
     max_output_tokens: int | None,
     temperature: float | None,
@@ -246,7 +246,7 @@ def answer(
     threshold: float | None = None,
     profile: str | None = None,
     client: Any = None,
-    index: Index | None = None,
+    index: Storage | None = None,
 ) -> KnowledgeAnswer:
     """Answer `question` from the knowledge base `kb` with citations [n] checked against the
     passages given, or refuse (「資料には記載がありません」 / "The documents don't say")."""
@@ -278,7 +278,7 @@ async def aanswer(
     threshold: float | None = None,
     profile: str | None = None,
     client: Any = None,
-    index: Index | None = None,
+    index: Storage | None = None,
 ) -> KnowledgeAnswer:
     """The async twin of `answer`, on an AsyncOpenAI (retrieval runs off the event loop)."""
     client = client or default_async_client(profile)

@@ -1,4 +1,6 @@
-"""Where knowledge bases live: one SQLite file, `UNYO_HOME/knowledge.db` (0600, WAL).
+"""Where knowledge bases live: one SQLite file, `UNYO_HOME/knowledge.db` (0600, WAL), or, when
+UNYO_DB_URL is postgresql://, PostgreSQL with pgvector (`_pg_index`); `shared_index()` picks.
+Both have the methods of `Storage`, which is all ingest, search and answer use.
 
     kb_bases      name, embedding model, dimensions, generation (bumped on every change)
     kb_documents  one row per source (path or URL) with its content hash
@@ -19,7 +21,7 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from unyo._knowledge._chunk import Chunk
 from unyo._knowledge._terms import index_terms, query_terms
@@ -81,12 +83,44 @@ def default_path() -> Path:
     return Path(settings.home) if settings.home else default_home()
 
 
-_shared: dict[Path, Index] = {}
+class Storage(Protocol):
+    """What a knowledge-base store does: `Index` (SQLite) and `_pg_index.PgIndex` (PostgreSQL)."""
+
+    def base(self, name: str) -> tuple[str, int, int] | None: ...
+    def ensure_base(self, name: str, model: str, dims: int) -> None: ...
+    def bases(self) -> list[dict[str, Any]]: ...
+    def drop_base(self, name: str) -> bool: ...
+    def documents(self, kb: str) -> list[Document]: ...
+    def document_hash(self, kb: str, source: str) -> str | None: ...
+    def put_document(
+        self, kb: str, source: str, sha256: str, chars: int, chunks: Sequence[Chunk], vectors: np.ndarray
+    ) -> None: ...
+    def remove_document(self, kb: str, source: str) -> bool: ...
+    def dense(self, kb: str, vector: np.ndarray, k: int) -> list[tuple[int, float]]: ...
+    def keyword(self, kb: str, question: str, k: int) -> list[tuple[int, float]]: ...
+    def hits(self, ids: Sequence[int]) -> dict[int, Hit]: ...
+    def chunk_count(self, kb: str) -> int: ...
+
+
+_shared: dict[Path | str, Storage] = {}
 _shared_lock = threading.Lock()
 
 
-def shared_index(path: Path | None = None) -> Index:
-    """One Index per file per process, so its vector matrix is loaded once (see `Index._matrix`)."""
+def shared_index(path: Path | None = None) -> Storage:
+    """One store per place per process: PostgreSQL when UNYO_DB_URL is postgresql:// (and no
+    `path` is given), else SQLite (`path`, or UNYO_HOME/knowledge.db), whose vector matrix is then
+    loaded once (see `Index._matrix`)."""
+    if path is None:
+        from unyo._core._config import load_settings
+
+        url = load_settings().db_url or ""
+        if url.startswith(("postgresql://", "postgres://")):
+            with _shared_lock:
+                if url not in _shared:
+                    from unyo._knowledge._pg_index import PgIndex
+
+                    _shared[url] = PgIndex(url)
+                return _shared[url]
     target = Path(path) if path else default_path() / "knowledge.db"
     with _shared_lock:
         if target not in _shared or not target.exists():
@@ -95,6 +129,8 @@ def shared_index(path: Path | None = None) -> Index:
 
 
 class Index:
+    dialect = "sqlite"
+
     def __init__(self, path: Path | None = None) -> None:
         self.path = Path(path) if path else default_path() / "knowledge.db"
         if not self.path.exists():  # never open+close an open database's file: that drops SQLite's POSIX locks

@@ -17,7 +17,7 @@ from typing import Any
 
 from unyo._knowledge._chunk import chunk
 from unyo._knowledge._embed import Embedder
-from unyo._knowledge._index import Index, shared_index
+from unyo._knowledge._index import Storage, shared_index
 from unyo._knowledge._read import SUFFIXES, read_blocks
 from unyo._types._errors import BadInput
 
@@ -98,7 +98,7 @@ def _load(source: str, max_bytes: int) -> tuple[bytes, str, str]:
     return path.read_bytes(), path.suffix.lower(), str(path.resolve())
 
 
-def add_one(index: Index, kb: str, source: str, embedder: Embedder, max_bytes: int = MAX_FILE_BYTES) -> Added:
+def add_one(index: Storage, kb: str, source: str, embedder: Embedder, max_bytes: int = MAX_FILE_BYTES) -> Added:
     data, suffix, name = _load(source, max_bytes)
     digest = hashlib.sha256(data).hexdigest()
     before = index.document_hash(kb, name)
@@ -118,7 +118,7 @@ def add(
     kb: str = "default",
     *,
     embed_model: str | None = None,
-    index: Index | None = None,
+    index: Storage | None = None,
     client: Any = None,
     max_bytes: int = MAX_FILE_BYTES,
     on_progress: Any = None,
@@ -146,7 +146,7 @@ def add(
     return report
 
 
-def remove(sources: list[str], kb: str = "default", index: Index | None = None) -> list[str]:
+def remove(sources: list[str], kb: str = "default", index: Storage | None = None) -> list[str]:
     """Remove these sources (paths as given or resolved, or URLs) from `kb`; the removed ones."""
     index = index or shared_index()
     gone = []

@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Any, Literal
 
 from unyo._knowledge._embed import Embedder
-from unyo._knowledge._index import Hit, Index
+from unyo._knowledge._index import Hit, Storage
 
 RRF_K = 60
 CANDIDATES = 50
@@ -19,7 +19,7 @@ Mode = Literal["hybrid", "dense", "keyword"]
 
 
 def search(
-    index: Index,
+    index: Storage,
     kb: str,
     question: str,
     k: int = 5,
