@@ -99,6 +99,8 @@ class FaultServer:
         self.disconnects: list[dict[str, Any]] = []  # streams the client closed early
         self.billed = {"input_tokens": 0, "output_tokens": 0, "requests": 0}
         self.stopping = threading.Event()
+        self._epoch = 0  # bumped by reset(): a straggling handler from an earlier test bills nothing now
+        self._local = threading.local()  # the epoch each handler thread's current request began in
         self.default_action: dict[str, Any] = {"action": "ok"}  # what an unscripted request gets
         self.responder: Any = None  # body -> action (str or dict) or None: an unscripted answer chosen by content
         self.stored: dict[str, list[dict[str, str]]] = {}  # response id / conversation id -> messages
@@ -150,8 +152,16 @@ class FaultServer:
             return {"action": "ok", "text": chosen} if isinstance(chosen, str) else dict(chosen)
         return dict(self.default_action)
 
+    def enter(self) -> None:
+        """Called as each request begins: what it records and bills belongs to the current epoch."""
+        self._local.epoch = self._epoch
+
+    def _stale(self) -> bool:
+        return getattr(self._local, "epoch", self._epoch) != self._epoch
+
     def reset(self) -> None:
         with self._lock:
+            self._epoch += 1
             self._script.clear()
             self.default_action = {"action": "ok"}
             self.responder = None
@@ -293,11 +303,15 @@ class FaultServer:
         }
 
     def record(self, entry: dict[str, Any]) -> None:
+        if self._stale():
+            return
         with self._lock:
             self.requests.append(entry)
         self.org.note_request(entry)
 
     def bill(self, g: _shapes.Generated) -> None:
+        if self._stale():  # a stream of an earlier test ending now is not this test's bill
+            return
         with self._lock:
             self.billed["input_tokens"] += g.input_tokens
             self.billed["output_tokens"] += g.output_tokens
@@ -408,12 +422,15 @@ class _Handler(BaseHTTPRequestHandler):
     # --- routes ---------------------------------------------------------------------------
 
     def do_GET(self) -> None:  # noqa: N802
+        self.fault.enter()
         self._serve("GET", None)
 
     def do_DELETE(self) -> None:  # noqa: N802
+        self.fault.enter()
         self._serve("DELETE", None)
 
     def do_POST(self) -> None:  # noqa: N802
+        self.fault.enter()
         length = int(self.headers.get("content-length") or 0)
         raw = self.rfile.read(length) if length else b""
         if self.headers.get("content-type", "").startswith("multipart/form-data"):
@@ -597,7 +614,8 @@ class _Handler(BaseHTTPRequestHandler):
             return
         except (BrokenPipeError, ConnectionResetError):
             self.fault.bill(generated(sent))
-            self.fault.disconnects.append({"deltas_sent": len(sent), "of": len(words), "at": time.monotonic()})
+            if not self.fault._stale():
+                self.fault.disconnects.append({"deltas_sent": len(sent), "of": len(words), "at": time.monotonic()})
             self.close_connection = True
             return
         self.fault.bill(generated(sent))
