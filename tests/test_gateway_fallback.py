@@ -5,14 +5,17 @@ from __future__ import annotations
 
 import asyncio
 import json
+import sqlite3
 import time
 from collections.abc import Iterator
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 import httpx2 as httpx
 import pytest
 
+from tests.conftest import run_cli
 from tests.gateway_helpers import Served, gateway_env
 from unyo._gateway._fallback import Breaker, Fallbacks, parse_fallbacks
 from unyo._types._errors import ConfigError, ErrorContext, RateLimited, ServerError
@@ -30,6 +33,7 @@ def served(fault: FaultServer, tmp_path: Path) -> Iterator[Served]:
         UNYO_GATEWAY_FALLBACKS=json.dumps({"gpt-4o-mini": ["gpt-4.1-mini"]}),
     )
     server = Served(env, tmp_path / "serve.log")
+    server.env, server.db = env, tmp_path / "gw" / "unyo.db"  # type: ignore[attr-defined]
     yield server
     server.stop()
 
@@ -84,7 +88,7 @@ def test_breaker_half_open_and_chain_rules() -> None:
     fallbacks = Fallbacks({"main": ("b",)}, "h", breaker)
     calls: list[str] = []
 
-    async def flaky(model: str) -> str:
+    async def flaky(model: str, breaker: str) -> str:
         calls.append(model)
         if model == "main":
             raise ServerError("boom", ErrorContext(status=500))
@@ -96,11 +100,12 @@ def test_breaker_half_open_and_chain_rules() -> None:
     calls.clear()
     assert asyncio.run(fallbacks.run("main", flaky)) == ("b", ["main"]) and calls == ["b"]  # skipped
     time.sleep(0.06)
+    assert breaker.state("h|main") == "half-open"
     calls.clear()
     asyncio.run(fallbacks.run("main", flaky))
     assert calls == ["main", "b"]  # half-open: one trial of main
 
-    async def limited(model: str) -> str:
+    async def limited(model: str, breaker: str) -> str:
         raise RateLimited("slow down", ErrorContext(status=429))
 
     with pytest.raises(RateLimited):
@@ -108,3 +113,99 @@ def test_breaker_half_open_and_chain_rules() -> None:
     assert fallbacks.chain("other") == ["other"]
     with pytest.raises(ConfigError):
         parse_fallbacks('{"main": "not a list"}')
+
+
+def rows(served: Served) -> list[dict[str, Any]]:
+    """The ledger's call records (`unyo logs --json`: one line per row of unyo_calls)."""
+    out = run_cli("logs", "--json", "-n", "50", env=served.env)  # type: ignore[attr-defined]
+    assert out.returncode == 0, out.stderr
+    return [r for r in map(json.loads, filter(str.strip, out.stdout.splitlines())) if r["api"] == "responses"]
+
+
+def counters(served: Served, user: str) -> list[tuple[str, str, str]]:
+    """(period, spent, reserved) of the key's counters, read from the real database."""
+    with sqlite3.connect(served.db) as db:  # type: ignore[attr-defined]
+        found = db.execute(
+            "SELECT period, spent, reserved FROM unyo_counters WHERE scope = ? ORDER BY period", [f"user:{user}"]
+        ).fetchall()
+    return [(str(p), str(s), str(r)) for p, s, r in found]
+
+
+def check_one_call(served: Served, user: str) -> dict[str, Any]:
+    """A request that fell back once is one ledger row whose attempts are both hops, its cost
+    spent once and nothing left reserved."""
+    (row,) = rows(served)
+    assert row["model"] == "gpt-4.1-mini" and row["status"] == "completed" and row["attempts"] == 2
+    first, second = row["detail"]["attempts"]
+    assert (first["model"], first["profile"], first["outcome"], first["status"]) == (
+        "gpt-4o-mini",
+        "openai",
+        "ServerError",
+        500,
+    )
+    assert (first["hop"], first["breaker"], first["cost_usd"]) == (0, "closed", "0.0000000000")
+    assert (second["model"], second["profile"], second["outcome"], second["hop"]) == ("gpt-4.1-mini", "openai", "ok", 1)
+    assert second["breaker"] == "closed" and first["duration_s"] > 0 and second["duration_s"] > 0
+    cost = Decimal(str(row["cost"]))
+    assert cost > 0 and Decimal(second["cost_usd"]) == cost
+    assert row["latency_s"] >= first["duration_s"] + second["duration_s"]
+    spent = {period: (s, r) for period, s, r in counters(served, user)}
+    assert spent and all(Decimal(s) == cost and Decimal(r) == 0 for s, r in spent.values()), spent
+    return row
+
+
+def test_a_fallback_is_one_call_with_every_hop_in_its_attempts(served: Served, fault: FaultServer) -> None:
+    key = served.new_key(name="hops", budget_monthly="5")  # a budget: each hop reserves its own model
+    fault.script("500")
+    answer = call(served, key)
+    assert answer.status_code == 200 and answer.json()["model"] == "gpt-4.1-mini"
+    row = check_one_call(served, "key:hops")
+    assert row["id"] and row["budget"] == "reserved"
+
+
+def test_a_streamed_fallback_is_one_call_too(served: Served, fault: FaultServer) -> None:
+    key = served.new_key(name="streamhops", budget_monthly="5")
+    fault.script("500")
+    with httpx.stream(
+        "POST",
+        f"{served.url}/v1/responses",
+        json={**BODY, "stream": True},
+        headers={"authorization": f"Bearer {key}"},
+        timeout=30,
+    ) as answer:
+        assert answer.status_code == 200 and answer.headers["x-unyo-fallback-from"] == "gpt-4o-mini"
+        text = "".join(answer.iter_text())
+    assert "response.completed" in text
+    deadline = time.monotonic() + 5  # the stream settles as it ends, just after the last byte
+    while not rows(served) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    row = check_one_call(served, "key:streamhops")
+    assert row["stream"] is True
+
+
+def test_a_chain_that_runs_out_is_one_failed_call(served: Served, fault: FaultServer) -> None:
+    key = served.new_key(name="allfail", budget_monthly="5")
+    fault.script("500", "500")
+    answer = call(served, key)
+    assert answer.status_code == 502 and answer.json()["error"]["code"] == "upstream_server_error"
+    (row,) = rows(served)
+    assert row["status"] == "failed" and row["error"] == "ServerError" and row["model"] == "gpt-4.1-mini"
+    assert [(a["model"], a["outcome"]) for a in row["detail"]["attempts"]] == [
+        ("gpt-4o-mini", "ServerError"),
+        ("gpt-4.1-mini", "ServerError"),
+    ]
+    assert all(Decimal(s) == 0 and Decimal(r) == 0 for _, s, r in counters(served, "key:allfail"))
+
+
+def test_a_hop_the_breaker_skips_is_an_attempt(served: Served, fault: FaultServer) -> None:
+    key = served.new_key(name="skips")
+    for _ in range(3):
+        fault.script("500")
+        assert call(served, key).status_code == 200
+    assert call(served, key).status_code == 200  # gpt-4o-mini's breaker is open now
+    last = rows(served)[0]  # newest first
+    assert [(a["model"], a["outcome"], a["breaker"]) for a in last["detail"]["attempts"]] == [
+        ("gpt-4o-mini", "BreakerOpen", "open"),
+        ("gpt-4.1-mini", "ok", "closed"),
+    ]
+    assert len(rows(served)) == 4  # one row per request, however many hops

@@ -211,9 +211,9 @@ class _BaseClient:
     def __repr__(self) -> str:
         return f"<unyo.{type(self).__name__} profile={self.settings.profile.name} host={self.settings.host}>"
 
-    def _prepare(self, api: str, kwargs: dict[str, Any]) -> Call:
+    def _prepare(self, api: str, kwargs: dict[str, Any], carry: Call | None = None) -> Call:
         try:
-            call = self.pipeline.prepare(api, kwargs, self.settings, self.user, self.tag)
+            call = self.pipeline.prepare(api, kwargs, self.settings, self.user, self.tag, carry)
         except Exception:
             self.last_call = None
             raise

@@ -29,11 +29,21 @@ class Pipeline:
         self.finishers = tuple(finishers)
 
     def prepare(
-        self, api: str, kwargs: dict[str, Any], settings: Settings, user: str | None = None, tag: str | None = None
+        self,
+        api: str,
+        kwargs: dict[str, Any],
+        settings: Settings,
+        user: str | None = None,
+        tag: str | None = None,
+        carry: Call | None = None,
     ) -> Call:
         """Run the steps. unyo's own per-call options are taken out of the SDK keyword arguments:
         `unyo_user`, `unyo_tag` (budgets and reports), `unyo_cache` ("off" | "force"),
-        `unyo_prior_tokens` (tokens of provider-side context: previous_response_id / conversation)."""
+        `unyo_prior_tokens` (tokens of provider-side context: previous_response_id / conversation).
+
+        `carry`: the same call continued on another model (a fallback hop): its id, start and
+        attempts go on, so the call stays one ledger row and one audit record. Its hold must have
+        been released (`_money._settle.release`): the steps reserve again, for the new model."""
         params = dict(kwargs)
         user = params.pop("unyo_user", None) or user or params.get("safety_identifier") or params.get("user")
         tag = params.pop("unyo_tag", None) or tag
@@ -61,6 +71,9 @@ class Pipeline:
             prior_known=prior_known,
             timeout_s=request_timeout(timeout),
         )
+        if carry is not None:
+            info.call_id, info.started_at, call.began = carry.info.call_id, carry.info.started_at, carry.began
+            info.attempt_log = list(carry.info.attempt_log)
         try:
             for step in self.steps:
                 step(call)

@@ -86,7 +86,10 @@ def _succeeded(call: Call, raw: Any, number: int, began: float) -> Any:
     call.raw_response = raw
     if call.cache_key:  # the provider's exact JSON, for the response cache
         call.response_body = raw.text
-    call.info.attempt_log.append(Attempt(number, "ok", time.monotonic() - began, raw.status_code, request_id))
+    call.info.attempt_log.append(
+        Attempt(number, "ok", time.monotonic() - began, raw.status_code, request_id, model=call.info.model,
+                profile=call.info.profile)
+    )  # fmt: skip
     return parsed
 
 
@@ -103,8 +106,15 @@ def _failed(
     status = getattr(err, "status", None)
     call.info.attempt_log.append(
         Attempt(
-            number, type(err).__name__, time.monotonic() - began, status, getattr(err, "request_id", None), wait or 0.0
-        )
+            number,
+            type(err).__name__,
+            time.monotonic() - began,
+            status,
+            getattr(err, "request_id", None),
+            wait or 0.0,
+            model=call.info.model,
+            profile=call.info.profile,
+        )  # fmt: skip
     )
     if wait is None:
         call.info.error = type(err).__name__
@@ -113,7 +123,9 @@ def _failed(
 
 
 def _cancelled(call: Call, number: int, began: float) -> None:
-    call.info.attempt_log.append(Attempt(number, "Cancelled", time.monotonic() - began))
+    call.info.attempt_log.append(
+        Attempt(number, "Cancelled", time.monotonic() - began, model=call.info.model, profile=call.info.profile)
+    )
     call.info.status = "cancelled"
 
 

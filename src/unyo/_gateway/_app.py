@@ -31,10 +31,11 @@ from unyo._core._config import Settings
 from unyo._core._limits import Limit
 from unyo._core._pipeline import Pipeline
 from unyo._gateway._errors import GatewayError, error_class, to_http
-from unyo._gateway._fallback import Fallbacks
+from unyo._gateway._fallback import Fallbacks, Hops, hop_cost
 from unyo._gateway._keys import KeyStore, VirtualKey
 from unyo._gateway._metrics import Metrics
 from unyo._gateway._rate import KeyRates
+from unyo._money._settle import settle
 from unyo._records._store import store_for
 from unyo._types._call import call_info
 from unyo._types._errors import ConfigError, UnyoError
@@ -93,7 +94,8 @@ class Gateway:
 
         tracer = tracer_from_env()
         traced = (span_finisher(tracer),) if tracer is not None else ()
-        pipeline = Pipeline(DEFAULT_STEPS, (*DEFAULT_FINISHERS, self._observe, *traced))
+        finishers = tuple(f for f in DEFAULT_FINISHERS if f is not settle)
+        pipeline = Pipeline(DEFAULT_STEPS, (*finishers, hop_cost, settle, self._observe, *traced))
         self.client = AsyncOpenAI(settings=settings, pipeline=pipeline)
         self._settings: dict[tuple[Any, ...], Settings] = {}
 
@@ -208,15 +210,13 @@ class Gateway:
         body = await self.read_json(request)
         await self.check_body(body, required, key, api)
         await self.rates.admit(key)
-        method: Any = self.client_for(key)
-        for name in path:
-            method = getattr(method, name)
-
-        async def send(model: str) -> Any:
-            return await method(extra_body={**body, "model": model})
-
         try:
-            result, failed = await self.fallbacks.run(body["model"], send)
+            hops = Hops(self.client_for(key), path, body, self.metrics)  # the hops are one call: one ledger row
+            try:
+                result, failed = await self.fallbacks.run(body["model"], hops.send, hops.skipped)
+            except BaseException as exc:
+                await hops.abandon(exc)
+                raise
         except (TypeError, ValueError) as exc:  # a parameter of the wrong shape, caught by unyo or the SDK
             raise GatewayError(400, f"invalid request: {exc}", "invalid_request_error") from None
         hops = {"x-unyo-fallback-from": ",".join(failed)} if failed else {}

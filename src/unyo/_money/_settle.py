@@ -13,8 +13,9 @@ from unyo._records._ledger import ledger_for
 ZERO = Decimal(0)
 
 
-def settle(call: Call) -> None:
-    """Pipeline finisher: settle the call's cost and write its audit record, atomically."""
+def price_call(call: Call) -> Decimal | None:
+    """Set (and return) what the call cost: its usage at its model's price; nothing billed is 0,
+    no price is None."""
     info = call.info
     price = price_of(call) if info.model else None
     if info.cache_hit:
@@ -23,6 +24,13 @@ def settle(call: Call) -> None:
         info.cost_usd = price.cost(info.usage)
     elif info.usage is None:
         info.cost_usd = ZERO if price is not None else None  # nothing was billed
+    return info.cost_usd
+
+
+def settle(call: Call) -> None:
+    """Pipeline finisher: settle the call's cost and write its audit record, atomically."""
+    info = call.info
+    price_call(call)
     if call.settings.db_url == "off":
         return
     periods = call.periods or call.settings.budget.period_keys()
@@ -30,3 +38,16 @@ def settle(call: Call) -> None:
     ledger_for(call.settings).settle(
         info.call_id, info.cost_usd, keys, record_for(call, periods), once=call.settle_once
     )
+
+
+def release(call: Call) -> None:
+    """A call that goes on as another (a fallback hop that failed before any answer): release its
+    hold, write no record. The call it continues as (`Pipeline.prepare(carry=...)`) reserves
+    again and is settled once, with every hop in its attempts. Nothing is billed for a hop that
+    ended without an answer (no usage), so nothing is added to `spent`."""
+    if call.settings.db_url == "off" or call.reserved_usd is None:
+        return
+    periods = call.periods or call.settings.budget.period_keys()
+    keys = counter_keys(call.info.user, call.info.tag, periods)
+    ledger_for(call.settings).settle(call.info.call_id, None, keys, None)
+    call.reserved_usd = None

@@ -74,7 +74,7 @@ class Answer:
                 "reported": usage.reported,
             },
             "attempts": self.call.attempts,
-            "attempt_log": [vars(a) for a in self.call.attempt_log],
+            "attempt_log": [{**vars(a), "cost_usd": money_text(a.cost_usd)} for a in self.call.attempt_log],
             "latency_s": self.call.latency_s,
             "ttft_s": self.call.ttft_s,
             "request_id": self.request_id,

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 from unyo._records._store import Store
 from unyo._records._store._base import money
+from unyo._types._money_text import money_text
 from unyo._types._redact import redact
 
 if TYPE_CHECKING:
@@ -74,7 +75,7 @@ def record_for(call: Call, periods: dict[str, str]) -> dict[str, Any]:
     usage = info.usage
     policy = call.settings.audit_content
     detail = {
-        "attempts": [asdict(a) for a in info.attempt_log],
+        "attempts": [{**asdict(a), "cost_usd": money_text(a.cost_usd)} for a in info.attempt_log],
         "max_output_tokens": info.max_output_tokens,
         "input_tokens_counted": info.input_tokens,
         "input_tokens_exact": info.input_tokens_exact,

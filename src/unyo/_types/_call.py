@@ -67,6 +67,11 @@ class Attempt:
     status: int | None = None
     request_id: str | None = None
     wait_s: float = 0.0  # the wait that followed this attempt before the next one
+    model: str = ""  # the model it was sent to
+    profile: str = ""  # the profile (provider) it was sent to
+    hop: int = 0  # 0: the model asked for; n: the n-th fallback that was tried (the gateway's fallbacks)
+    breaker: str | None = None  # a fallback hop: its upstream's circuit breaker (closed / half-open / open)
+    cost_usd: Decimal | None = None  # a fallback hop: what it cost (None: not priced, or not a fallback hop)
 
 
 @dataclass
@@ -121,6 +126,8 @@ class CallInfo:
         data = asdict(self)
         data["attempts"] = self.attempts
         data["attempt_count"] = self.attempts
+        for attempt in data["attempt_log"]:
+            attempt["cost_usd"] = money_text(attempt["cost_usd"])
         for key in ("cost_usd", "worst_case_usd"):
             data[key] = money_text(data[key])
         return data
