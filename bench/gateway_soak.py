@@ -85,14 +85,17 @@ async def soak(url: str, key: str, pid: int, concurrency: int, warmup: float, se
                 else:
                     errors[str(status)] = errors.get(str(status), 0) + 1
 
+        def sample() -> None:
+            samples.append((time.monotonic() - measure_from, rss_mb(pid), counts["ok"]))
+            t, mb, n = samples[-1]
+            print(f"  t={t:6.1f} s  rss {mb:7.1f} MB  {n:7d} requests", flush=True)
+
         async def sampler() -> None:
             await asyncio.sleep(max(0.0, measure_from - time.monotonic()))
             while time.monotonic() < stop:
-                samples.append((time.monotonic() - measure_from, rss_mb(pid), counts["ok"]))
-                t, mb, n = samples[-1]
-                print(f"  t={t:6.1f} s  rss {mb:7.1f} MB  {n:7d} requests", flush=True)
-                await asyncio.sleep(every)
-            samples.append((time.monotonic() - measure_from, rss_mb(pid), counts["ok"]))
+                sample()
+                await asyncio.sleep(min(every, max(0.0, stop - time.monotonic())))
+            sample()
 
         await asyncio.gather(sampler(), *(worker(n) for n in range(concurrency)))
     return samples, counts["ok"], errors, time.monotonic() - began
