@@ -145,6 +145,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     ask.add_argument("--image-detail", choices=["low", "high", "auto"], default="auto", help="image detail (tokens)")
     ask.add_argument("--kb", metavar="NAME", help="answer from this knowledge base, citing its passages (or refuse)")
+    ask.add_argument(
+        "--rerank", action="store_true", help="with --kb: the model first picks the relevant passages of the top 8"
+    )
     _common(ask)
     ask.set_defaults(handler="unyo._cli._ask:run")
 
@@ -211,8 +214,21 @@ def build_parser() -> argparse.ArgumentParser:
     )
     run.add_argument("text", nargs="?", help="the input text; - reads stdin")
     run.add_argument("--file", help="read the input text from this file")
+    run.add_argument(
+        "--url",
+        help="read the input text from this page (http/https; its main text, as `kb add URL` reads it); "
+        "the output keeps it as source_url",
+    )
+    run.add_argument(
+        "--allow-private",
+        action="store_true",
+        help="--url: allow a private or loopback address (as UNYO_KB_ALLOW_PRIVATE=1); refused by default",
+    )
+    run.add_argument(
+        "--fetch-timeout", type=float, default=15.0, metavar="SECONDS", help="--url: give up after this (default 15)"
+    )
     run.add_argument("--input", help="batch: a .csv, .xlsx or .jsonl file; the task runs on every row")
-    run.add_argument("--column", default="text", help="batch: the column holding the text (default: text)")
+    run.add_argument("--column", help="batch: the column holding the text (default: text; the answer task: question)")
     run.add_argument(
         "--output",
         help="batch: where results go (.csv/.xlsx/.jsonl; default INPUT.out.EXT); its journal is OUTPUT.journal",
@@ -318,6 +334,10 @@ def build_parser() -> argparse.ArgumentParser:
         help="batch-api: submit (or check) and return; run the same command later to collect",
     )
     run.add_argument("--schema", help="extract: the output schema (a JSON Schema file or module:Model)")
+    run.add_argument("--kb", metavar="NAME", help="answer: the knowledge base to answer from (`unyo kb add ... --kb`)")
+    run.add_argument(
+        "--rerank", action="store_true", help="answer: the model first picks the relevant passages of the top 8"
+    )
     run.add_argument(
         "--set",
         action="append",

@@ -131,6 +131,7 @@ def ask(args: Namespace, question: str, client: Any) -> int:
         max_output_tokens=args.max_output_tokens or 300,
         temperature=args.temperature,
         api=args.api,
+        rerank=getattr(args, "rerank", False),
         client=client,
     )
     if args.json:

@@ -53,6 +53,20 @@ def _no_llm(task: Any, client: Any, rows: int) -> Any:
     return Estimate(rows, local_model_id(), 0, Decimal(0), Decimal(0))
 
 
+def _knowledge_options(args: Namespace, task: Any) -> dict[str, Any]:
+    """--kb NAME and --rerank as the answer task's options."""
+    out: dict[str, Any] = {}
+    if args.kb:
+        out["kb"] = args.kb
+    if args.rerank:
+        out["rerank"] = True
+    if out and "kb" not in task.options:
+        raise UsageError(
+            f"--kb and --rerank go with a task that answers from a knowledge base (answer), not {task.name}"
+        )
+    return out
+
+
 def _call_options(args: Namespace) -> dict[str, Any]:
     return {k: v for k, v in {"model": args.model, "api": args.api}.items() if v}
 
@@ -68,17 +82,24 @@ def run(args: Namespace) -> int:
             f"task {task.name} has no label fields: --via embeddings|llm, --labels and --embedding-model "
             "work with classify, triage and tasks whose task.toml lists embedding_fields"
         )
-    task = task.with_options({**_options(args.set), **labelled})
+    task = task.with_options({**_options(args.set), **labelled, **_knowledge_options(args, task)})
     schema = None
     if args.schema:
         from unyo._quality._structured import load_schema
 
         schema = load_schema(args.schema)
     if args.input:
+        if args.url:
+            raise UsageError("--url reads one page: give it without --input")
         return _batch(args, client, task, schema)
     if args.collect or args.job:
         raise UsageError("--collect and --job are for a batch: give --input FILE")
-    if args.file:
+    source_url = None
+    if args.url:
+        if args.file or args.text:
+            raise UsageError("give the input once: a text, --file or --url")
+        text, source_url = _page(args), args.url
+    elif args.file:
         try:
             text = Path(args.file).read_text(encoding="utf-8")
         except (OSError, UnicodeDecodeError) as exc:
@@ -95,6 +116,8 @@ def run(args: Namespace) -> int:
         client = _with_progress(client, task.name, planned)
 
     result = run_task(task, text, client=client, schema=schema, user=args.user, tag=args.tag, **_call_options(args))
+    if source_url is not None:  # the page is the output's citation
+        result.output["source_url"] = source_url
     if args.review:
         from unyo._cli._review import flag_reason, queue
 
@@ -116,6 +139,16 @@ def run(args: Namespace) -> int:
             file=sys.stderr,
         )
     return 0
+
+
+def _page(args: Namespace) -> str:
+    """--url: the page's main text, fetched with the knowledge base's guards."""
+    from unyo._knowledge._page import read_page
+
+    if args.fetch_timeout <= 0:
+        raise UsageError("--fetch-timeout must be above 0 seconds")
+    allow = True if args.allow_private else None  # None: UNYO_KB_ALLOW_PRIVATE decides
+    return read_page(args.url, timeout=args.fetch_timeout, allow_private=allow).text
 
 
 def _with_progress(client: Any, name: str, planned: int) -> Any:
@@ -189,7 +222,7 @@ def _batch(args: Namespace, client: Any, task: Any, schema: Any) -> int:
         task=task,
         input=source,
         output=output,
-        column=args.column,
+        column=args.column or task.input_column,
         id_column=args.id_column,
         encoding=args.encoding,
         max_rows=args.max_rows,

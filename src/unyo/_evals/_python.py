@@ -34,8 +34,8 @@ if job.get("file"):
     spec.loader.exec_module(module)
     result = getattr(module, job["function"])(output, context)
 else:
-    result = eval(job["expr"], {"json": json, "re": re}, {"output": output, "vars": vars, "record": record,
-                                                          "context": context})
+    names = {"json": json, "re": re, "output": output, "vars": vars, "record": record, "context": context}
+    result = eval(job["expr"], names)  # one namespace: a comprehension in the expression sees vars and record too
 sys.stdout.write("\n" + json.dumps({"result": result}, default=str))
 """
 

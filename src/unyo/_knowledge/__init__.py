@@ -2,6 +2,7 @@
 
     _read      a file or URL -> Blocks (headings, paragraphs, list items, table rows, pages)
     _fetch     a URL -> bytes: http/https only, private addresses refused, timeout, size cap
+    _page      a URL -> its main text (fetch + read), for a task over a page (`run summarize --url`)
     _chunk     Blocks -> Chunks that follow the structure (Japanese sentence ends respected)
     _terms     text -> keyword terms (CJK character bigrams + words) for the full-text index
     _embed     the knowledge base's embedder: the bundled e5 model, or a provider's via the guarded client
@@ -9,6 +10,7 @@
     _pg_index  the same in PostgreSQL (UNYO_DB_URL=postgresql://): pgvector HNSW + full text (GIN)
     _ingest    add / remove sources, incremental by content hash, one transaction per document
     _search    hybrid retrieval: dense + keyword, fused by reciprocal rank (RRF)
+    _rerank    optional: the model picks the relevant passages out of the top 8
     _answer    numbered passages -> prompt -> answer with checked citations, or a refusal
 
 It sits above `_quality` (it asks through the same flows) and below `_jobs`.

@@ -2,6 +2,8 @@
 
     retrieve (hybrid) ─ best cosine < threshold ──────────────────────────► refused ("retrieval")
         │
+    rerank=True: the model picks the relevant passages out of the top 8 (see `_rerank`)
+        │
     prompt with the passages numbered [1]..[n] ─► model ─ says they don't answer ─► refused ("model")
         │
     citations checked against [1]..[n] (see `_cite`) ─► KnowledgeAnswer(text, citations, refused=False)
@@ -23,7 +25,7 @@ from importlib import resources
 from typing import Any
 
 from unyo._client._openai import response_text
-from unyo._knowledge import _cite
+from unyo._knowledge import _cite, _rerank
 from unyo._knowledge._embed import LOCAL, Embedder
 from unyo._knowledge._index import Hit, Storage, shared_index
 from unyo._knowledge._search import search
@@ -151,6 +153,15 @@ def prompt(question: str, hits: list[Hit]) -> tuple[str, str]:
     return system, f"Passages:\n\n{body}\n\nQuestion: {question}\nAnswer (cite like [1]):"
 
 
+def estimate_prompt(kb: str, question: str, k: int, index: Storage | None = None) -> tuple[str, str]:
+    """(system, user) as `answer` would send them, to count for a cost estimate; sends nothing (a
+    base embedded by a provider's model is searched by keyword alone: its question embedding is priced)."""
+    index = index or shared_index()
+    known = index.base(kb)
+    mode = "hybrid" if known is not None and known[0] == LOCAL else "keyword"
+    return prompt(question, search(index, kb, question, k, mode=mode))
+
+
 def _refused(question: str, reason: str, hits: list[Hit], similarity: Any, threshold: Any, calls: Any) -> Any:
     return KnowledgeAnswer(question, refusal_text(question), True, reason, [], hits, [], similarity, threshold, calls)
 
@@ -176,14 +187,21 @@ def answer_flow(
     temperature: float | None,
     api: str | None,
     threshold: float | None,
+    rerank: bool = False,
+    extra: dict[str, Any] | None = None,
 ) -> Flow[KnowledgeAnswer]:
-    hits, known = yield Blocking(_retrieve, index, kb, question, k, client)
+    """`extra`: more request options for every call (unyo_tag, unyo_user, unyo_cache, ...)."""
+    hits, known = yield Blocking(_retrieve, index, kb, question, max(k, _rerank.POOL) if rerank else k, client)
     similarity = getattr(hits[0], "top_dense", None) if hits else None
     if threshold is None:
         threshold = min_similarity(known[0]) if known else None
     if not hits or (threshold is not None and similarity is not None and similarity < threshold):
-        return _refused(question, "retrieval", hits, similarity, threshold, [])
+        return _refused(question, "retrieval", hits[:k], similarity, threshold, [])
     which = _api_for(client, api)
+    calls: list[CallInfo] = []
+    if rerank:
+        hits, info = yield from _reranked(which, question, hits, k, model, extra or {})
+        calls.append(info)
     given = list(hits)
     while True:  # a small local context: fewer passages rather than no answer
         system, user = prompt(question, given)
@@ -195,7 +213,7 @@ def answer_flow(
             max_output_tokens=max_output_tokens,
             temperature=0.0 if temperature is None else temperature,
             stream=False,
-            extra={},
+            extra=dict(extra or {}),
         )
         try:
             response = yield Create(which, params)
@@ -205,9 +223,10 @@ def answer_flow(
                 raise
             given = given[: len(given) // 2]
     info = response._unyo_call
+    calls.append(info)
     text = (response_text(response) or "").strip()
     if not text or _MODEL_REFUSES.search(text) and not _cite.cited_numbers(text):
-        return _refused(question, "model", given, similarity, threshold, [info])
+        return _refused(question, "model", given, similarity, threshold, calls)
     found = _cite.find(text, [h.text for h in given])
     model_text = None
     if not found.numbers:  # the model's prose has nothing to do with the passages: quote them instead
@@ -227,11 +246,27 @@ def answer_flow(
         )
         for n in found.numbers
     ]
-    result = KnowledgeAnswer(
-        question, text, False, None, citations, given, found.invalid, similarity, threshold, [info]
-    )
+    result = KnowledgeAnswer(question, text, False, None, citations, given, found.invalid, similarity, threshold, calls)
     result.model_text = model_text
     return result
+
+
+def _reranked(which: Any, question: str, hits: list[Hit], k: int, model: str | None, extra: dict[str, Any]) -> Any:
+    """(the k passages the model picked out of `hits`, the call's info); fewer passages on a small context."""
+    pool = list(hits)
+    while True:
+        system, user = _rerank.prompt(question, pool)
+        params = build_request(
+            which, user, model=model, system=system, max_output_tokens=30, temperature=0.0, stream=False, extra=extra
+        )
+        try:
+            response = yield Create(which, params)
+            break
+        except ContextTooLong:
+            if len(pool) <= k:
+                raise
+            pool = pool[: max(k, len(pool) // 2)]
+    return _rerank.reorder(pool, response_text(response) or "", k), response._unyo_call
 
 
 def answer(
@@ -244,12 +279,14 @@ def answer(
     temperature: float | None = None,
     api: str | None = None,
     threshold: float | None = None,
+    rerank: bool = False,
     profile: str | None = None,
     client: Any = None,
     index: Storage | None = None,
 ) -> KnowledgeAnswer:
     """Answer `question` from the knowledge base `kb` with citations [n] checked against the
-    passages given, or refuse (「資料には記載がありません」 / "The documents don't say")."""
+    passages given, or refuse (「資料には記載がありません」 / "The documents don't say").
+    `rerank=True`: the model first picks the relevant passages out of the top 8 (one more call)."""
     client = client or default_client(profile)
     flow = answer_flow(
         client,
@@ -262,6 +299,7 @@ def answer(
         temperature=temperature,
         api=api,
         threshold=threshold,
+        rerank=rerank,
     )
     return run(flow, client)
 
@@ -276,6 +314,7 @@ async def aanswer(
     temperature: float | None = None,
     api: str | None = None,
     threshold: float | None = None,
+    rerank: bool = False,
     profile: str | None = None,
     client: Any = None,
     index: Storage | None = None,
@@ -293,5 +332,6 @@ async def aanswer(
         temperature=temperature,
         api=api,
         threshold=threshold,
+        rerank=rerank,
     )
     return await arun(flow, client)

@@ -81,14 +81,10 @@ def _load(source: str, max_bytes: int) -> tuple[bytes, str, str]:
     """(bytes, suffix, the source's stored name) of a file or URL."""
     if is_url(source):
         from unyo._knowledge._fetch import fetch
+        from unyo._knowledge._page import suffix_for
 
         body, ctype = fetch(source, max_bytes=max_bytes)
-        suffix = Path(source.split("?")[0]).suffix.lower()
-        if "pdf" in ctype:
-            suffix = ".pdf"
-        elif "html" in ctype or suffix not in SUFFIXES:
-            suffix = ".html"
-        return body, suffix, source
+        return body, suffix_for(source, ctype), source
     path = Path(source)
     if not path.is_file():
         raise BadInput(f"{source}: no such file")

@@ -58,9 +58,11 @@ def estimate_rows(
         counter.count_text(json.dumps(json_schema_of(shape), ensure_ascii=False)) if shape is not None else 0
     )
     per_call_factor = 2 if task.name == "summarize" else 1  # map + reduce reads the text about twice
+    if task.name == "answer" and task.options.get("rerank"):
+        per_call_factor = 2  # the rerank prompt (8 shorter passages) is about as long as the answer's
     total_in = 0
     for text in texts:
-        system, user = task.render(text)
+        system, user = _rendered(task, text)
         total_in += (
             counter.count_messages([{"role": "system", "content": system}, {"role": "user", "content": user}])
             + schema_tokens
@@ -70,6 +72,15 @@ def estimate_rows(
     expected = price.cost(Usage(total_in, 0, task.typical_output_tokens * len(texts)))
     worst = price.cost(Usage(total_in, 0, task.max_output_tokens * len(texts) * per_call_factor))
     return Estimate(len(texts), model_id, total_in, expected, worst)
+
+
+def _rendered(task: Any, text: str) -> tuple[str, str]:
+    """The instructions and user message of one row: the answer task's carry the passages retrieved for it."""
+    if task.name == "answer":
+        from unyo._knowledge._answer import estimate_prompt
+
+        return estimate_prompt(str(task.options.get("kb") or "default"), text.strip(), int(task.options.get("k", 4)))
+    return task.render(text)  # type: ignore[no-any-return]
 
 
 def row_estimate(task: Any, client: Any, text: str, schema: Any = None, model: str | None = None) -> Estimate:

@@ -197,6 +197,8 @@ def planned_calls(task: Task, client: Any, text: str, schema: Any = None, option
     if task.name == "summarize" and schema is None:
         parts = len(summary_parts(task, client, text, options or {}))
         return parts + 1 if parts > 1 else 1
+    if task.name == "answer" and schema is None and task.options.get("rerank"):
+        return 2  # the rerank call, then the answer
     return 1
 
 
@@ -279,7 +281,38 @@ def generic(task: Task, client: Any, text: str, options: dict[str, Any], schema:
     return TaskResult(task.name, value, parsed.calls)
 
 
-SPECIAL = {"triage": triage, "draft": draft, "summarize": summarize, "classify": classify}
+ANSWER_CALL_OPTIONS = ("model", "api", "max_output_tokens", "temperature")
+
+
+def answer(task: Task, client: Any, text: str, options: dict[str, Any]) -> Any:
+    """A question answered from the knowledge base `kb` (see `unyo._knowledge._answer`): the
+    answer, whether it is a refusal, and the checked citations (source, page, heading, snippet)."""
+    from unyo._knowledge._answer import answer_flow
+
+    result = yield from answer_flow(
+        client,
+        text.strip(),
+        kb=str(task.options.get("kb") or "default"),
+        k=int(task.options.get("k", 4)),
+        index=None,
+        model=options.get("model") or task.model_for(client.settings),
+        max_output_tokens=options.get("max_output_tokens") or task.max_output_tokens,
+        temperature=options.get("temperature"),
+        api=options.get("api"),
+        threshold=None,
+        rerank=bool(task.options.get("rerank", False)),
+        extra={k: v for k, v in options.items() if k not in ANSWER_CALL_OPTIONS},
+    )
+    citations = [
+        {"n": c.n, "source": c.source, "page": c.page, "heading": c.heading, "snippet": c.snippet}
+        | ({"place": c.place} if c.place else {})
+        for c in result.citations
+    ]
+    out = {"answer": result.text, "refused": result.refused, "refusal_reason": result.reason, "citations": citations}
+    return TaskResult(task.name, out, result.calls)
+
+
+SPECIAL = {"triage": triage, "draft": draft, "summarize": summarize, "classify": classify, "answer": answer}
 
 
 def task_flow(

@@ -1,6 +1,7 @@
 """Task definitions: a directory with `task.toml`, `system.md`, `user.md` and `schema.json`.
 
     task.toml   description, role, max_output_tokens, typical_output_tokens (cost estimates),
+                input_column (the column a batch reads, default "text"),
                 confidence_field (measured from logprobs), needs_schema, embedding_fields (enum
                 fields chosen by the nearest label: see `_embed_fields`), neighbour_fields
                 (ordinal fields taken from the nearest examples), and [options]
@@ -53,6 +54,7 @@ class Task:
     options: dict[str, Any] = field(default_factory=dict)
     embedding_fields: tuple[str, ...] = ()  # enum fields the nearest label can fill (labels_file's labels)
     neighbour_fields: tuple[str, ...] = ()  # ordinal fields the nearest examples can fill (urgency)
+    input_column: str = "text"  # the column a batch reads unless --column says otherwise
 
     @property
     def builtin(self) -> bool:
@@ -157,6 +159,7 @@ def load(directory: Path) -> Task:
         "options",
         "embedding_fields",
         "neighbour_fields",
+        "input_column",
     }
     unknown = set(meta) - known
     if unknown:
@@ -176,6 +179,7 @@ def load(directory: Path) -> Task:
         options=dict(meta.get("options", {})),
         embedding_fields=tuple(str(f) for f in meta.get("embedding_fields", [])),
         neighbour_fields=tuple(str(f) for f in meta.get("neighbour_fields", [])),
+        input_column=str(meta.get("input_column", "text")),
     )
 
 
