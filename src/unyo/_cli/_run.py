@@ -60,7 +60,7 @@ def _knowledge_options(args: Namespace, task: Any) -> dict[str, Any]:
         out["kb"] = args.kb
     if args.rerank:
         out["rerank"] = True
-    if out and "kb" not in task.options:
+    if out and not task.answers_from_kb:
         raise UsageError(
             f"--kb and --rerank go with a task that answers from a knowledge base (answer), not {task.name}"
         )

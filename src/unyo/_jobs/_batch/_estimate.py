@@ -58,7 +58,7 @@ def estimate_rows(
         counter.count_text(json.dumps(json_schema_of(shape), ensure_ascii=False)) if shape is not None else 0
     )
     per_call_factor = 2 if task.name == "summarize" else 1  # map + reduce reads the text about twice
-    if task.name == "answer" and task.options.get("rerank"):
+    if task.answers_from_kb and task.options.get("rerank"):
         per_call_factor = 2  # the rerank prompt (8 shorter passages) is about as long as the answer's
     total_in = 0
     for text in texts:
@@ -76,7 +76,7 @@ def estimate_rows(
 
 def _rendered(task: Any, text: str) -> tuple[str, str]:
     """The instructions and user message of one row: the answer task's carry the passages retrieved for it."""
-    if task.name == "answer":
+    if task.answers_from_kb:
         from unyo._knowledge._answer import estimate_prompt
 
         return estimate_prompt(str(task.options.get("kb") or "default"), text.strip(), int(task.options.get("k", 4)))

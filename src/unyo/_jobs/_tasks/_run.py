@@ -197,7 +197,7 @@ def planned_calls(task: Task, client: Any, text: str, schema: Any = None, option
     if task.name == "summarize" and schema is None:
         parts = len(summary_parts(task, client, text, options or {}))
         return parts + 1 if parts > 1 else 1
-    if task.name == "answer" and schema is None and task.options.get("rerank"):
+    if task.answers_from_kb and schema is None and task.options.get("rerank"):
         return 2  # the rerank call, then the answer
     return 1
 
@@ -312,7 +312,7 @@ def answer(task: Task, client: Any, text: str, options: dict[str, Any]) -> Any:
     return TaskResult(task.name, out, result.calls)
 
 
-SPECIAL = {"triage": triage, "draft": draft, "summarize": summarize, "classify": classify, "answer": answer}
+SPECIAL = {"triage": triage, "draft": draft, "summarize": summarize, "classify": classify}
 
 
 def task_flow(
@@ -337,7 +337,7 @@ def task_flow(
     if not text or not text.strip():
         raise ConfigError("the input text is empty")
     call_options = {"unyo_tag": tag or f"task:{task.name}", **({"unyo_user": user} if user else {}), **call_options}
-    special = SPECIAL.get(task.name)  # a user's copy of a built-in keeps its checks
+    special = answer if task.answers_from_kb else SPECIAL.get(task.name)  # a user's copy of a built-in keeps its checks
     if special is not None and schema is None:
         return (yield from special(task, client, text, call_options))
     return (yield from generic(task, client, text, call_options, schema))

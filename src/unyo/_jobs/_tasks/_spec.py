@@ -60,6 +60,11 @@ class Task:
     def builtin(self) -> bool:
         return self.directory.parent == builtin_dir()
 
+    @property
+    def answers_from_kb(self) -> bool:
+        """A task with a `kb` option and no schema answers from that knowledge base (the built-in answer)."""
+        return "kb" in self.options and self.schema is None
+
     def with_options(self, overrides: dict[str, Any]) -> Task:
         """Options from unyo.toml `[tasks.NAME]` or `--set key=value` (text is converted to the
         default's type: lists split on commas, booleans from true/false)."""
