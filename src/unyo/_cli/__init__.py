@@ -9,6 +9,9 @@ import sys
 from collections.abc import Sequence
 from typing import Any
 
+from unyo._cli._parser import Parser, gettext, install
+from unyo._types._messages import msg
+
 EXIT_CODES = """exit codes:
   0    ok
   1    internal error
@@ -53,9 +56,9 @@ def _positive_int(text: str) -> int:
     try:
         value = int(text)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+        raise argparse.ArgumentTypeError(msg("arg.not_whole_number", text=text)) from None
     if value < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+        raise argparse.ArgumentTypeError(msg("arg.at_least_1", value=value))
     return value
 
 
@@ -63,14 +66,15 @@ def _temperature(text: str) -> float:
     try:
         value = float(text)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+        raise argparse.ArgumentTypeError(msg("arg.not_number", text=text)) from None
     if not 0 <= value <= 2:
-        raise argparse.ArgumentTypeError(f"must be between 0 and 2, got {value:g}")
+        raise argparse.ArgumentTypeError(msg("arg.temperature_range", value=value))
     return value
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    install()  # argparse's own messages follow UNYO_LANG too
+    parser = Parser(
         prog="unyo",
         description=(
             "unyo (運用): LLM API calls with guardrails — bounded retries, output caps, real stops, "
@@ -661,7 +665,7 @@ def _place_positionals(parser: argparse.ArgumentParser, args: argparse.Namespace
     ]
     for word in extra:
         if word.startswith("-") and word != "-":
-            (sub or parser).error(f"unrecognized arguments: {word}")
+            (sub or parser).error(gettext("unrecognized arguments: %s") % word)
         for action in open_slots:
             value = getattr(args, action.dest, None)
             if action.nargs == "*":
@@ -672,7 +676,7 @@ def _place_positionals(parser: argparse.ArgumentParser, args: argparse.Namespace
                 open_slots.remove(action)
                 break
         else:
-            (sub or parser).error(f"unrecognized arguments: {word}")
+            (sub or parser).error(gettext("unrecognized arguments: %s") % word)
 
 
 def _broken_pipe() -> int:
@@ -699,8 +703,10 @@ def report(exc: BaseException, args: argparse.Namespace | None = None, parser: A
 
     if isinstance(exc, UnyoError):
         kind, message, hint, code = type(exc).__name__, clean(exc), exc.hint(), exc.exit_code
+        message_en = clean(exc.text("en"))
     else:
         kind, message, hint, code = type(exc).__name__, clean(redact(str(exc))), None, 1
+        message_en = message
     if isinstance(exc, UsageError) and parser is not None and args is not None:
         sub = _subparser(parser, getattr(args, "command", None))
         print((sub or parser).format_usage().rstrip(), file=sys.stderr)
@@ -716,6 +722,7 @@ def report(exc: BaseException, args: argparse.Namespace | None = None, parser: A
         record = {
             "type": kind,
             "message": message,
+            "message_en": message_en,  # the same in English whatever UNYO_LANG, for scripts to match on
             "hint": hint,
             "status": getattr(exc, "status", None),
             "request_id": getattr(exc, "request_id", None),

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import sys
 from argparse import Namespace
 from datetime import datetime
 
 from unyo._cli._shared import clean, settings_for, table
 from unyo._records._audit import to_json
 from unyo._types._errors import UsageError
+from unyo._types._messages import Message, msg
 
 
 def _when(ts: float) -> str:
@@ -36,18 +36,18 @@ def run(args: Namespace) -> int:
             )
         return 0
     if not args.id or not args.user:
-        raise UsageError(f"conversations {args.action} needs an id and --user")
+        raise UsageError(Message("conversations.needs_id_and_user", action=args.action))
     from unyo._client._openai import OpenAI
 
     client = OpenAI(settings=settings)  # sends nothing unless a provider copy has to be deleted
     if args.action == "rm":
         from unyo._cli._shared import confirm
 
-        if not confirm(f"delete conversation {clean(args.id)} of user {clean(args.user)} and its turns?", args.yes):
-            print("nothing deleted", file=sys.stderr)
+        action = Message("conversations.rm_action", id=clean(args.id), user=clean(args.user))
+        if not confirm(action, args.yes, untouched="confirm.nothing_deleted"):
             return 0
         turns = delete_conversation(store, args.user, args.id, client)
-        print(f"deleted conversation {clean(args.id)} ({turns} turns)")
+        print(msg("conversations.deleted", id=clean(args.id), turns=turns))
         return 0
     conv = conversation(args.user, args.id, create=False, client=client)
     turns = conv.turns()

@@ -49,6 +49,7 @@ def estimate(
 def run(args: Namespace) -> int:
     from unyo._providers._catalog import model_info, prices_as_of
     from unyo._types._errors import UnpricedModel, UsageError
+    from unyo._types._messages import Message
     from unyo._types._prices import usd
 
     settings = settings_for(args.profile)
@@ -58,13 +59,10 @@ def run(args: Namespace) -> int:
         info.price if info.price is not None else (settings.profile.price(info) if settings.profile.free else None)
     )  # a listed model's price, even offline
     if price is None:
-        raise UnpricedModel(
-            f'model {model_id!r} has no price: add [models."{model_id}"] input/cached_input/output (USD per 1M tokens) '
-            "to unyo.toml"
-        )
+        raise UnpricedModel(Message("unpriced.estimate", model=model_id))
     for name in ("retry_rate", "cache_hit_rate", "cached_input_share"):
         if not 0 <= getattr(args, name) <= 1:
-            raise UsageError(f"--{name.replace('_', '-')} must be between 0 and 1")
+            raise UsageError(Message("estimate.share_range", name=name.replace("_", "-")))
     via = ""
     if args.via == "batch-api":
         from unyo._jobs._batch._provider import price_factor

@@ -19,6 +19,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from unyo._types._errors import BadInput, UsageError
+from unyo._types._messages import Message, os_reason
 
 MAX_FILE_BYTES = 20 * 1024 * 1024  # far above any context window; beyond it the text cannot be one prompt
 
@@ -37,24 +38,24 @@ def read_file(path: str) -> str:
     try:
         size = p.stat().st_size
         if not p.is_file():
-            raise UsageError(f"{path}: not a file")
+            raise UsageError(Message("input.not_a_file", path=path))
         if size > MAX_FILE_BYTES:
-            raise BadInput(f"{path}: {size:,} bytes is more than any model reads at once (limit {MAX_FILE_BYTES:,})")
+            raise BadInput(Message("input.file_too_big", path=path, size=size, limit=MAX_FILE_BYTES))
         data = p.read_bytes()
     except FileNotFoundError:
-        raise UsageError(f"{path}: no such file (write @@{path.lstrip('@')} for a literal '@')") from None
+        raise UsageError(Message("input.no_such_file", path=path, literal=path.lstrip("@"))) from None
     except OSError as exc:
-        raise UsageError(f"{path}: {exc.strerror}") from None
+        raise UsageError(Message("input.unreadable", path=path, reason=os_reason(exc))) from None
     return _text(data, path)
 
 
 def _text(data: bytes, where: str) -> str:
     if b"\x00" in data[:8192]:
-        raise BadInput(f"{where}: binary data, not text (images go with --image)")
+        raise BadInput(Message("input.binary", where=where))
     try:
         return data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
-        raise BadInput(f"{where}: not UTF-8 text (byte {exc.start}); convert it first, e.g. iconv -f cp932") from None
+        raise BadInput(Message("input.not_utf8", where=where, byte=exc.start)) from None
 
 
 def gather(words: Sequence[str], files: Sequence[str] = ()) -> str:
@@ -74,10 +75,10 @@ def gather(words: Sequence[str], files: Sequence[str] = ()) -> str:
     material += [(path, read_file(path)) for path in files]
     if wants_stdin or stdin_has_data():
         if wants_stdin and sys.stdin.isatty():
-            raise UsageError("no prompt: pass it as an argument or pipe it on stdin (unyo ask - < file)")
+            raise UsageError(Message("prompt.none"))
         data = sys.stdin.buffer.read(MAX_FILE_BYTES + 1)
         if len(data) > MAX_FILE_BYTES:
-            raise BadInput(f"stdin: more than {MAX_FILE_BYTES:,} bytes")
+            raise BadInput(Message("input.stdin_too_big", limit=MAX_FILE_BYTES))
         text = _text(data, "stdin")
         if text.strip():
             material.insert(0, (None, text))
@@ -86,6 +87,6 @@ def gather(words: Sequence[str], files: Sequence[str] = ()) -> str:
     prompt = "\n\n".join([*(p.rstrip("\n") for p in parts), " ".join(instruction)]).strip()
     if not prompt:
         if not words and not files and sys.stdin.isatty():
-            raise UsageError("no prompt: pass it as an argument or pipe it on stdin (unyo ask - < file)")
-        raise UsageError("the prompt is empty")
+            raise UsageError(Message("prompt.none"))
+        raise UsageError(Message("prompt.empty"))
     return prompt

@@ -76,10 +76,10 @@ def run(args: Namespace) -> int:
         return 0
     record = keys.get(args.ref)
     from unyo._cli._shared import confirm
+    from unyo._types._messages import Message
 
-    verb = "revoke" if args.action == "revoke" else "rotate (the old key stops working)"
-    if not confirm(f"{verb} key {record.id} ({record.name}, {record.hint})?", args.yes):
-        print("nothing changed", file=sys.stderr)
+    action = "keys.revoke_action" if args.action == "revoke" else "keys.rotate_action"
+    if not confirm(Message(action, id=record.id, name=record.name, hint=record.hint), args.yes):
         return 0
     if args.action == "revoke":
         done = keys.revoke(record.id)

@@ -8,6 +8,7 @@ from typing import Any
 
 from unyo._cli._shared import clean, parse_since, settings_for, table
 from unyo._types._errors import UsageError
+from unyo._types._messages import Message, msg
 
 
 def run(args: Namespace) -> int:
@@ -23,7 +24,7 @@ def run(args: Namespace) -> int:
         from unyo._records._private_files import private_output
 
         if not args.file:
-            raise UsageError("logs export needs a FILE to write")
+            raise UsageError(Message("logs.export_needs_file"))
         count = 0
         with (
             private_output(args.file) as tmp,
@@ -32,7 +33,7 @@ def run(args: Namespace) -> int:
             for record in iter_query(store, limit=None, oldest_first=True, **filters):  # a page at a time
                 out.write(to_json(record) + "\n")
                 count += 1
-        print(f"exported {count} records to {args.file}", file=sys.stderr)
+        print(msg("logs.exported", count=count, file=args.file), file=sys.stderr)
         return 0
     if args.tools:
         return _tools(store, args)
@@ -43,12 +44,7 @@ def run(args: Namespace) -> int:
         return 0
     if not records:
         narrowed = any(v is not None for v in filters.values())
-        from unyo._types._lang import pick
-
-        en = f"no calls logged{' match these filters' if narrowed else ' yet'} ({store.location})"
-        none = "条件に合う呼び出しの記録はありません" if narrowed else "まだ呼び出しの記録はありません"
-        ja = f"{none} ({store.location})"
-        print(pick(en, ja), file=sys.stderr)
+        print(msg("logs.empty_filtered" if narrowed else "logs.empty", location=store.location), file=sys.stderr)
         return 0
     from unyo._types._prices import usd
 
@@ -109,39 +105,28 @@ def _prune(store: Any, settings: Any, args: Namespace) -> int:
     terminal). Records of the current budget day and month are always kept (see _audit.prune)."""
     from datetime import datetime
 
+    from unyo._cli._shared import confirm
     from unyo._records._audit import prune, prune_counts
 
     days = args.days if args.days is not None else settings.retention_days
     if days < 0:
-        print(f"error: --days {days:g}: give a number of days >= 0", file=sys.stderr)
-        return 2
+        raise UsageError(Message("logs.bad_days", days=days))
     budget = settings.budget
     plan = prune_counts(store, days, budget=budget)
     kept_from = datetime.fromtimestamp(plan["keep_from"]).astimezone().strftime("%Y-%m-%d %H:%M")
-    what = (
-        f"delete {plan['calls']} audit records, {plan['tool_calls']} tool-call records "
-        f"and {plan['conversations']} stored conversations older than {days:g} days from {store.location}; "
-        f"records since {kept_from} (the current budget periods) are kept"
-        + (f", {plan['scrubbed']} of them with their prompt and output text cleared" if plan["scrubbed"] else "")
+    scrubbed = Message("logs.prune_scrubbed", count=plan["scrubbed"]) if plan["scrubbed"] else Message("empty")
+    what = Message(
+        "logs.prune_action",
+        calls=plan["calls"],
+        tool_calls=plan["tool_calls"],
+        conversations=plan["conversations"],
+        days=days,
+        location=store.location,
+        kept_from=kept_from,
+        scrubbed=scrubbed,
     )
-    if not args.yes:
-        if not sys.stdin.isatty():
-            print(
-                f"error: unyo logs prune would {what}.\nhint: stdin is not a terminal, so nothing was deleted; "
-                "pass --yes to confirm",
-                file=sys.stderr,
-            )
-            return 2
-        try:
-            answer = input(f"{what[0].upper()}{what[1:]}.\nProceed? [y/N] ")
-        except EOFError:
-            answer = ""
-        if answer.strip().lower() not in ("y", "yes"):
-            print("nothing deleted", file=sys.stderr)
-            return 0
+    if not confirm(what, args.yes, untouched="confirm.nothing_deleted"):
+        return 0
     removed = prune(store, days, budget=budget)
-    print(
-        f"removed {removed} audit records older than {days:g} days from {store.location} "
-        f"(records since {kept_from}, which the current budgets count, are kept)"
-    )
+    print(msg("logs.pruned", removed=removed, days=days, location=store.location, kept_from=kept_from))
     return 0

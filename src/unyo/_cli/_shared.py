@@ -7,6 +7,7 @@ import sys
 from typing import Any
 
 from unyo._types._errors import UsageError
+from unyo._types._messages import Message, msg
 
 
 def client_for(profile: str | None, user: str | None = None, tag: str | None = None) -> Any:
@@ -20,31 +21,37 @@ def client_for(profile: str | None, user: str | None = None, tag: str | None = N
 
 def _show_warning(message: Any, category: Any, *args: Any, **kwargs: Any) -> None:
     """Budget warnings on stderr as one plain line, not Python's file:line form."""
-    print(f"warning: {message}", file=sys.stderr)
+    print(f"{msg('label.warning')}: {message}", file=sys.stderr)
 
 
 def read_prompt(prompt: str) -> str:
     if prompt == "-":
         if sys.stdin.isatty():
-            raise UsageError("no prompt: pass it as an argument or pipe it on stdin (unyo ask - < file)")
+            raise UsageError(Message("prompt.none"))
         prompt = sys.stdin.read()
     if not prompt.strip():
-        raise UsageError("the prompt is empty")
+        raise UsageError(Message("prompt.empty"))
     return prompt
 
 
-def confirm(question: str, yes: bool) -> bool:
-    """Ask before a destructive step. `--yes` skips the question; without a terminal to ask on,
-    the step is refused (exit 2) rather than taken silently."""
+def confirm(action: Message, yes: bool, untouched: str = "confirm.nothing_changed") -> bool:
+    """Ask before a destructive step: `action` says what it does ("delete conversation c1 of user
+    alice and its turns"), `untouched` (a catalogue id) what was left alone if it is not taken.
+    `--yes` skips the question; without a terminal to ask on, the step is refused (exit 2) rather
+    than taken silently. A "no" prints `untouched` and returns False."""
     if yes:
         return True
     if not sys.stdin.isatty():
-        raise UsageError(f"this would {question.rstrip('?')}; stdin is not a terminal, so pass --yes to confirm")
+        raise UsageError(Message("confirm.not_a_terminal", action=action, untouched=Message(untouched)))
+    text = action.render()
     try:
-        answer = input(f"{question[0].upper()}{question[1:]} [y/N] ")
+        answer = input(msg("confirm.question", action=text[:1].upper() + text[1:]))
     except EOFError:
         answer = ""
-    return answer.strip().lower() in ("y", "yes")
+    if answer.strip().lower() in ("y", "yes", "はい"):
+        return True
+    print(msg(untouched), file=sys.stderr)
+    return False
 
 
 def status_line(info: Any) -> str:
@@ -57,12 +64,6 @@ def status_line(info: Any) -> str:
         f"[{info.profile}:{info.model} · {info.status} · {tokens}{counted} · {latency}{ttft} "
         f"· attempts {info.attempts}]"
     )
-
-
-SINCE_FORMS = (
-    "a duration (90m, 24h, 7d, 2w), today, yesterday, a date (2026-11-01), a time (2026-11-01T09:00) "
-    "or an ISO week (2026-W48)"
-)
 
 
 def parse_since(text: str | None) -> float | None:
@@ -84,13 +85,13 @@ def parse_since(text: str | None) -> float | None:
         try:
             day = date.fromisocalendar(int(m.group(1)), int(m.group(2)), 1)
         except ValueError:
-            raise UsageError(f"--since {text!r}: no such ISO week") from None
+            raise UsageError(Message("since.no_such_week", text=text)) from None
     if day is not None:
         return datetime(day.year, day.month, day.day).astimezone().timestamp()
     try:
         when = datetime.fromisoformat(text.strip())
     except ValueError:
-        raise UsageError(f"--since {text!r}: give {SINCE_FORMS}") from None
+        raise UsageError(Message("since.bad", text=text)) from None
     return (when if when.tzinfo else when.astimezone()).timestamp()
 
 

@@ -24,6 +24,7 @@ from typing import Any
 from unyo._core._limits import LIMIT_KNOBS, BudgetConfig, budget_config
 from unyo._providers._profiles import Profile, get_profile
 from unyo._types._errors import ConfigError
+from unyo._types._messages import Message, os_reason
 from unyo._types._redact import register_secret
 
 
@@ -197,9 +198,13 @@ class _Sources:
             return raw
         if name in PROJECT_MAY_NOT_SET or (name == "audit_content" and raw == "full"):
             raise ConfigError(
-                f"{origin}: a project file may not set {name}{' = full' if name == 'audit_content' else ''} "
-                f"(a cloned repository could send your calls, prompts or spend elsewhere); set it in the "
-                f"environment ({_KNOBS[name][0]}) or in your own config ({_user_config_hint(self)})"
+                Message(
+                    "config.project_may_not_set",
+                    origin=origin,
+                    name=f"{name} = full" if name == "audit_content" else name,
+                    env=_KNOBS[name][0],
+                    user_config=_user_config_hint(self),
+                )
             )
         if name in CAPS:
             own = [f.data.get("unyo", {}).get(name) for f in self.files if f.kind != "project"]
@@ -223,7 +228,7 @@ class _Sources:
         try:
             return _convert(kind, raw)
         except (TypeError, ValueError):
-            raise ConfigError(f"{origin}: expected {kind.__name__}, got {raw!r}") from None
+            raise ConfigError(Message("config.wrong_type", origin=origin, kind=kind.__name__, got=raw)) from None
 
 
 def _read_key(sources: _Sources, profile: Profile) -> tuple[Secret | None, str]:
@@ -238,9 +243,9 @@ def _read_key(sources: _Sources, profile: Profile) -> tuple[Secret | None, str]:
         try:
             text = Path(path).read_text(encoding="utf-8").strip()
         except OSError as exc:
-            raise ConfigError(f"{origin}: cannot read the key file: {exc.strerror}") from None
+            raise ConfigError(Message("config.key_file_unreadable", origin=origin, reason=os_reason(exc))) from None
         if not text:
-            raise ConfigError(f"{origin}: the key file is empty")
+            raise ConfigError(Message("config.key_file_empty", origin=origin))
         return Secret(text), f"file via {file_var}"
     return None, "none"
 
@@ -277,7 +282,7 @@ def _custom_profiles(sources: _Sources) -> None:
     for name, table in sources.toml.get("profiles", {}).items():
         if name not in BUILTIN and isinstance(table, dict):
             if "base_url" not in table:
-                raise ConfigError(f"unyo.toml [profiles.{name}] needs base_url")
+                raise ConfigError(Message("config.profile_needs_base_url", name=name))
             register_profile(Profile(name, None).amended(table))
 
 
@@ -318,12 +323,16 @@ def _check_key_destination(
         return  # the same file holds the key and the URL: nothing is sent elsewhere
     if origin(url) in trusted_origins(sources.env):
         return
-    key_env = prof.key_env or "the key"
     raise ConfigError(
-        f"{where} points profile {prof.name!r} at {origin(url)}, which would receive {key_env}. "
-        f"A project file may not send a key to a host you have not trusted. If you trust it, run "
-        f"`unyo config trust {url}`; or set the base URL in the environment or in your own "
-        f"config ({_user_config_hint(sources)})"
+        Message(
+            "config.untrusted_base_url",
+            where=where,
+            profile=prof.name,
+            host=origin(url),
+            key=prof.key_env or Message("config.the_key"),
+            url=url,
+            user_config=_user_config_hint(sources),
+        )
     )
 
 
@@ -351,7 +360,7 @@ def load_settings(
     prof, notices = _profile_for(sources, profile)
     unknown = set(overrides) - set(_KNOBS)
     if unknown:
-        raise ConfigError(f"unknown settings {sorted(unknown)}; known: {sorted(_KNOBS)}")
+        raise ConfigError(Message("config.unknown_settings", unknown=sorted(unknown), known=sorted(_KNOBS)))
     aliases = prof.env_aliases
     values = {name: sources.knob(name, aliases.get(name)) for name in _KNOBS}
     for name, value in overrides.items():
@@ -359,15 +368,14 @@ def load_settings(
             try:
                 values[name] = _convert(_KNOBS[name][1], value)
             except (TypeError, ValueError):
-                raise ConfigError(f"setting {name}: expected {_KNOBS[name][1].__name__}, got {value!r}") from None
+                raise ConfigError(
+                    Message("config.setting_wrong_type", name=name, kind=_KNOBS[name][1].__name__, got=value)
+                ) from None
             sources.origins[name] = "argument"
 
     key, key_source = (Secret(api_key), "argument") if api_key else _read_key(sources, prof)
     if prof.key_required and key is None:
-        raise ConfigError(
-            f"profile {prof.name!r} needs a key: set {prof.key_env} in the environment or .env "
-            f"(or {prof.key_env}_FILE to a secret file)"
-        )
+        raise ConfigError(Message("config.missing_key", profile=prof.name, key_env=prof.key_env))
     url = base_url or values["base_url"] or prof.base_url
     if key is not None:
         where, trust = _url_source(sources, prof, base_url, values["base_url"])
@@ -382,11 +390,9 @@ def load_settings(
     toml_models = sources.toml.get("models", {})
     budget = budget_config(values, sources.toml)
     if values["audit_content"] not in ("none", "masked", "full"):
-        raise ConfigError(f"audit_content must be none, masked or full, got {values['audit_content']!r}")
+        raise ConfigError(Message("config.audit_content", got=values["audit_content"]))
     if values["db_url"] == "off" and budget.limits:
-        raise ConfigError(
-            "a budget is set but db_url = off: budgets need the ledger (unset UNYO_DB_URL to use SQLite in UNYO_HOME)"
-        )
+        raise ConfigError(Message("config.budget_without_ledger"))
     return Settings(
         profile=prof,
         api_key=key,

@@ -25,6 +25,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from unyo._types._errors import ConfigError
+from unyo._types._messages import Message, os_reason
 
 TRUST_FILE = "trusted_hosts"
 
@@ -65,9 +66,9 @@ def _load(path: Path, kind: str) -> ConfigFile:
     try:
         data = tomllib.loads(path.read_text(encoding="utf-8"))
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"{path}: not valid TOML: {exc}") from None
+        raise ConfigError(Message("config.bad_toml", path=path, detail=exc)) from None
     except OSError as exc:
-        raise ConfigError(f"{path}: cannot read the config file: {exc.strerror}") from None
+        raise ConfigError(Message("config.file_unreadable", path=path, reason=os_reason(exc))) from None
     return ConfigFile(path, kind, data)
 
 
@@ -81,7 +82,7 @@ def config_files(env: Mapping[str, str], cwd: Path) -> list[ConfigFile]:
     if explicit:
         path = Path(explicit).expanduser()
         if not path.is_file():
-            raise ConfigError(f"UNYO_CONFIG / --config: no such file {path}")
+            raise ConfigError(Message("config.no_such_file", path=path))
         files.append(_load(path, "explicit"))
     else:
         project = find_project_file(cwd)
@@ -136,7 +137,7 @@ def trusted_origins(env: Mapping[str, str]) -> set[str]:
 def trust(url: str, env: Mapping[str, str]) -> tuple[str, Path]:
     """Record `url`'s origin as trusted with keys, in the user's own config directory (0600)."""
     if not urlsplit(url).hostname:
-        raise ConfigError(f"not a URL with a host: {url!r} (e.g. https://llm.example.internal/v1)")
+        raise ConfigError(Message("config.not_a_url", url=url))
     folder = user_config_dir(env)
     folder.mkdir(mode=0o700, parents=True, exist_ok=True)
     path = folder / TRUST_FILE

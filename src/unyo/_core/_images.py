@@ -17,6 +17,7 @@ from unyo._providers._catalog import vision_facts
 from unyo._providers._image_files import MAX_REQUEST_IMAGE_BYTES, check_image, check_url
 from unyo._providers._vision import content_parts, data_url_bytes, image_parts, image_tokens
 from unyo._types._errors import BadInput, ConfigError, UnpricedModel
+from unyo._types._messages import Message
 
 # Content parts the provider bills by what it finds inside (a PDF's pages as text and images,
 # audio by its length) that unyo cannot count before sending: refused under a budget.
@@ -33,11 +34,9 @@ def refuse_uncounted(call: Call) -> None:
     found = _uncounted(call.api, call.params)
     budget = call.settings.budget
     if found and budget.limits and not budget.allow_unpriced:
+        kinds = "/".join(sorted(set(found)))
         raise UnpricedModel(
-            f"{call.info.model}: this request sends {len(found)} {'/'.join(sorted(set(found)))} part(s), which the "
-            "provider bills by their content (a PDF's pages as text and images, audio by its length); unyo cannot "
-            "count them before sending, and a budget is set: not sent. Send the text (or images) instead, or set "
-            "allow_unpriced = true to run it unbudgeted knowingly",
+            Message("unpriced.content_parts", model=call.info.model, count=len(found), kinds=kinds),
             model=call.info.model,
         )
 
@@ -52,20 +51,16 @@ def count_images(call: Call) -> None:
         from unyo._providers._profiles import profiles_with
 
         raise ConfigError(
-            f"the {profile.name} profile's model takes no images ({len(parts)} in this request); "
-            f"use a profile with vision: {', '.join(profiles_with('vision'))} (--profile / UNYO_PROFILE)"
+            Message(
+                "images.no_vision", profile=profile.name, count=len(parts), profiles=", ".join(profiles_with("vision"))
+            )
         )
     rule = call.model.facts.get("vision") or vision_facts(call.info.model)  # unyo.toml may give a model's rule
     budget = call.settings.budget
     if rule is None and budget.limits and not budget.allow_unpriced:
-        raise UnpricedModel(
-            f"{call.info.model}: unyo does not know how this model counts image tokens, and a budget is set: "
-            "not sent. Use a model listed under [vision] in the price table (e.g. gpt-4.1-mini), or set "
-            "allow_unpriced = true to run it unbudgeted knowingly",
-            model=call.info.model,
-        )
+        raise UnpricedModel(Message("unpriced.image_tokens", model=call.info.model), model=call.info.model)
     if sum(len(part.url) for part in parts) > MAX_REQUEST_IMAGE_BYTES:
-        raise BadInput(f"the images in this request pass the {MAX_REQUEST_IMAGE_BYTES // 2**20} MiB payload limit")
+        raise BadInput(Message("images.payload_limit", mib=MAX_REQUEST_IMAGE_BYTES // 2**20))
     tokens = 0
     for number, part in enumerate(parts, 1):
         raw = data_url_bytes(part.url)

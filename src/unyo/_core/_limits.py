@@ -9,6 +9,8 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
+from unyo._types._messages import Message
+
 PERIODS = ("request", "day", "month", "total")
 # the [unyo] settings that set a limit: name -> (scope, period)
 LIMIT_KNOBS = {
@@ -27,8 +29,16 @@ class Limit:
     usd: Decimal
 
     def describe(self) -> str:
-        who = {"all": "", "user": "per-user "}.get(self.scope, f"{self.scope} ")
-        return f"{who}{self.period} limit ${self.usd}"
+        """ "per-user day limit $5", in English (reports and JSON keep it)."""
+        return self.label().en
+
+    def label(self) -> Message:
+        """The same phrase as a catalogue message, for text shown to people."""
+        who = {"all": Message("empty"), "user": Message("budget.scope_user")}.get(
+            self.scope, Message("budget.scope_named", scope=self.scope)
+        )
+        period = Message(f"budget.period_{self.period}") if self.period in PERIODS else self.period
+        return Message("budget.limit", who=who, period=period, usd=self.usd)
 
 
 @dataclass(frozen=True)
@@ -109,18 +119,18 @@ def budget_config(values: dict[str, Any], toml: dict[str, Any]) -> BudgetConfig:
                 limits.append(Limit(f"tag:{tag}", period, _money(table[key], f"[budget.tags.{tag}] {key}")))
     for limit in limits:
         if limit.usd < 0:
-            raise ConfigError(f"budget {limit.describe()} is negative")
+            raise ConfigError(Message("budget.negative", limit=limit.label()))
     if values["on_budget_exceeded"] not in ("stop", "downgrade"):
-        raise ConfigError(f"on_budget_exceeded must be 'stop' or 'downgrade', got {values['on_budget_exceeded']!r}")
+        raise ConfigError(Message("budget.on_exceeded", got=values["on_budget_exceeded"]))
     if not 0 < values["soft_threshold"] <= 1:
-        raise ConfigError(f"soft_threshold must be in (0, 1], got {values['soft_threshold']}")
+        raise ConfigError(Message("budget.soft_threshold", got=values["soft_threshold"]))
     if values.get("budget_tz"):
         from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
         try:
             ZoneInfo(values["budget_tz"])
         except (ZoneInfoNotFoundError, ValueError):
-            raise ConfigError(f"budget_tz {values['budget_tz']!r} is not a known time zone (e.g. Asia/Tokyo)") from None
+            raise ConfigError(Message("budget.tz", got=values["budget_tz"])) from None
     return BudgetConfig(
         limits=tuple(limits),
         on_exceed=values["on_budget_exceeded"],
@@ -139,7 +149,7 @@ def _money(raw: Any, origin: str) -> Decimal:
     try:
         value = Decimal(str(raw))
     except InvalidOperation:
-        raise ConfigError(f"{origin}: expected an amount in USD, got {raw!r}") from None
+        raise ConfigError(Message("budget.not_an_amount", origin=origin, got=raw)) from None
     if not value.is_finite():
-        raise ConfigError(f"{origin}: expected an amount in USD, got {raw!r}")
+        raise ConfigError(Message("budget.not_an_amount", origin=origin, got=raw))
     return value

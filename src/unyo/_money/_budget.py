@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 from unyo._core._limits import Limit, checks_for, counter_keys
 from unyo._types._errors import BudgetExceeded, UnpricedModel
+from unyo._types._messages import Message
 
 if TYPE_CHECKING:
     from unyo._core._call import Call
@@ -59,26 +60,11 @@ def price_of(call: Call) -> Price | None:
 def _unpriced(call: Call) -> UnpricedModel:
     model = call.info.model
     if call.quote and call.quote.worst is None:
-        return UnpricedModel(
-            f"{call.api} ({model}): the audio's length cannot be read before sending (unyo reads WAV headers), "
-            "so its worst case is unknown and a budget is set: not sent. Convert it to WAV, or set "
-            "allow_unpriced = true under [unyo] to run it unbudgeted knowingly (the reported usage is still recorded)",
-            model=model,
-        )
+        return UnpricedModel(Message("unpriced.audio_length", api=call.api, model=model), model=model)
     if call.api not in ("responses", "chat", "embeddings"):
-        return UnpricedModel(
-            f"{call.api}{f' ({model})' if model else ''} cannot be priced by unyo, and a budget is set: "
-            "unyo cannot cap what it cannot price, so it was not sent. "
-            "Set allow_unpriced = true under [unyo] (UNYO_ALLOW_UNPRICED=1) "
-            "to run it unbudgeted knowingly; it is recorded in the audit log either way",
-            model=model,
-        )
-    return UnpricedModel(
-        f"model {model!r} has no price, and a budget is set: unyo cannot cap what it cannot price. "
-        f'Add its price to unyo.toml:  [models."{model}"] input = "0.40"  cached_input = "0.10"  output = "1.60"  '
-        "(USD per 1M tokens), or set allow_unpriced = true under [unyo] to run it unbudgeted knowingly",
-        model=model,
-    )
+        what = f"{call.api} ({model})" if model else call.api
+        return UnpricedModel(Message("unpriced.api", what=what), model=model)
+    return UnpricedModel(Message("unpriced.model", model=model), model=model)
 
 
 def _downgrade(call: Call) -> bool:
@@ -114,19 +100,9 @@ def reserve_budget(call: Call) -> None:
     config = call.settings.budget
     hosted = hosted_tools(call)
     if hosted and config.limits and not config.allow_unpriced:
-        raise UnpricedModel(
-            f"hosted tools {', '.join(hosted)} are billed per call, image or session, which unyo cannot price, "
-            "and a budget is set: not sent. Use function tools, or set allow_unpriced = true under [unyo] to run "
-            "them unbudgeted knowingly (the call is recorded either way)",
-            model=call.info.model,
-        )
+        raise UnpricedModel(Message("unpriced.hosted_tools", tools=", ".join(hosted)), model=call.info.model)
     if not call.prior_known and config.limits and not config.allow_unpriced:
-        raise UnpricedModel(
-            "the provider adds stored context (previous_response_id / conversation / prompt) whose size unyo "
-            "cannot see, and a budget is set: not sent. Pass unyo_prior_tokens=N (the stored context's tokens), "
-            "or use unyo.conversation(...), which keeps count; or set allow_unpriced = true",
-            model=call.info.model,
-        )
+        raise UnpricedModel(Message("unpriced.stored_context"), model=call.info.model)
     while True:
         price = price_of(call)
         call.info.worst_case_usd = worst_case(call, price) if price else None
@@ -195,28 +171,39 @@ def hold(
         rid, asked, checks, counter_keys(user, tag, periods), config.soft_threshold, deadline_s, owner=owner
     )
     for check, spent, reserved in outcome.crossed:
-        outcome.warning = (
-            f"unyo: {check.limit.describe()} ({check.period.partition(':')[2] or check.period}) "
-            f"is {float((spent + reserved) / check.limit.usd):.0%} used: "
-            f"${spent} spent, ${reserved} reserved"
-        )
+        outcome.warning = Message(
+            "budget.warning",
+            limit=check.limit.label(),
+            period=check.period.partition(":")[2] or check.period,
+            share=float((spent + reserved) / check.limit.usd),
+            spent=spent,
+            reserved=reserved,
+        ).render()
         warnings.warn(outcome.warning, BudgetWarning, stacklevel=3)
     return periods, outcome
 
 
-def _asked(call: Call) -> str:
+def _asked(call: Call) -> Message | str:
     if call.quote:
         return str(call.quote.what)
-    return f"{call.info.input_tokens} input tokens + {call.info.max_output_tokens} output cap"
+    return Message("budget.asked_tokens", input=call.info.input_tokens, cap=call.info.max_output_tokens)
 
 
 def _exceeded(
     call: Call, limit: Limit, spent: Decimal, reserved: Decimal, asked: Decimal, period: str = ""
 ) -> BudgetExceeded:
-    when = f" for {period.partition(':')[2] or period}" if period else ""
+    when = Message("budget.exceeded_when", period=period.partition(":")[2] or period) if period else Message("empty")
     return BudgetExceeded(
-        f"{limit.describe()}{when} would be exceeded: spent ${spent}, reserved ${reserved}, "
-        f"this call's worst case ${asked} ({call.info.model}, {_asked(call)}); not sent",
+        Message(
+            "budget.exceeded",
+            limit=limit.label(),
+            when=when,
+            spent=spent,
+            reserved=reserved,
+            asked=asked,
+            model=call.info.model,
+            what=_asked(call),
+        ),
         limit=limit.usd,
         spent=spent,
         reserved=reserved,

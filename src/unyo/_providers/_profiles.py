@@ -29,6 +29,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
 from unyo._types._errors import ConfigError
+from unyo._types._messages import Message
 
 Api = Literal["responses", "chat"]
 
@@ -119,11 +120,14 @@ class Profile:
         unknown = set(table) - known
         if "api_key" in table or "key" in table:
             raise ConfigError(
-                f"[profiles.{self.name}] holds a key: keys never go in unyo.toml; "
-                f"set {self.key_env or 'the key_env variable'} in the environment or .env instead"
+                Message(
+                    "config.key_in_toml", name=self.name, key_env=self.key_env or Message("config.key_env_variable")
+                )
             )
         if unknown:
-            raise ConfigError(f"[profiles.{self.name}]: unknown keys {sorted(unknown)}; known: {sorted(known)}")
+            raise ConfigError(
+                Message("config.profile_unknown_keys", name=self.name, unknown=sorted(unknown), known=sorted(known))
+            )
         models = {**self.models, **table.get("models", {})}
         return replace(self, **{**table, "models": models})
 
@@ -139,7 +143,7 @@ def get_profile(name: str) -> Profile:
     try:
         return _REGISTRY[name]
     except KeyError:
-        raise ConfigError(f"unknown profile {name!r}; known: {', '.join(sorted(_REGISTRY))}") from None
+        raise ConfigError(Message("config.unknown_profile", name=name, known=", ".join(sorted(_REGISTRY)))) from None
 
 
 def profile_names() -> list[str]:

@@ -25,6 +25,7 @@ from typing import Any, Literal
 
 from unyo._types._call import CallInfo, total_cost
 from unyo._types._errors import ConfigError, OutputInvalid, UsageError
+from unyo._types._messages import Message, json_reason, os_reason
 from unyo._types._money_text import money_text
 
 DROPPED = {
@@ -55,14 +56,14 @@ def json_schema_of(schema: Any) -> dict[str, Any]:
         return schema.model_json_schema()  # type: ignore[no-any-return]
     if isinstance(schema, dict):
         return schema
-    raise ConfigError(f"a schema must be a Pydantic model class or a JSON Schema dict, got {type(schema).__name__}")
+    raise ConfigError(Message("schema.wrong_type", got=type(schema).__name__))
 
 
 def to_strict(schema: dict[str, Any]) -> dict[str, Any]:
     """The strict-mode form of a JSON Schema (see the module docstring)."""
     out = _strict(copy.deepcopy(schema))
     if out.get("type") != "object":
-        raise ConfigError("the root of an output schema must be an object (wrap a list or a value in a property)")
+        raise ConfigError(Message("schema.root_not_object"))
     return out
 
 
@@ -148,7 +149,7 @@ def check_schema(schema: Any) -> None:
     try:
         jsonschema.Draft202012Validator.check_schema(schema)
     except jsonschema.SchemaError as exc:
-        raise UsageError(f"invalid JSON Schema: {exc.message}") from None
+        raise UsageError(Message("schema.invalid", detail=exc.message)) from None
 
 
 def load_schema(spec: str) -> object:
@@ -162,17 +163,17 @@ def load_schema(spec: str) -> object:
         try:
             return json.loads(path.read_text(encoding="utf-8"))
         except OSError as exc:
-            raise UsageError(f"--schema {spec}: {exc.strerror}") from None
+            raise UsageError(Message("schema.unreadable", spec=spec, reason=os_reason(exc))) from None
         except json.JSONDecodeError as exc:
-            raise UsageError(f"--schema {spec}: not valid JSON ({exc.msg}, line {exc.lineno})") from None
+            raise UsageError(Message("schema.bad_json", spec=spec, detail=json_reason(exc), line=exc.lineno)) from None
     module, _, name = spec.partition(":")
     if not name:
-        raise UsageError(f"--schema {spec}: give a .json file or module:Model")
+        raise UsageError(Message("schema.bad_spec", spec=spec))
     sys.path.insert(0, ".")
     try:
         return getattr(importlib.import_module(module), name)
     except (ImportError, AttributeError) as exc:
-        raise UsageError(f"--schema {spec}: cannot load it ({exc})") from None
+        raise UsageError(Message("schema.cannot_load", spec=spec, detail=exc)) from None
 
 
 @dataclass
@@ -217,7 +218,7 @@ def structured_flow(client: Any, prompt: str, schema: Any, *, model: str | None 
 
     check_schema(schema)
     if max_repairs < 0:
-        raise ConfigError("max_repairs must be 0 or more")
+        raise ConfigError(Message("schema.max_repairs"))
     which = _api_for(client, api)
     fmt = output_format(which, schema)
     calls: list[CallInfo] = []
@@ -248,9 +249,9 @@ def structured_flow(client: Any, prompt: str, schema: Any, *, model: str | None 
         if error is None:
             return Parsed(parsed, text, calls, response)
         if info.status == "incomplete":
-            error = f"the output was cut at the cap of {info.max_output_tokens} tokens ({error})"
+            error = Message("schema.output_cut", cap=info.max_output_tokens, error=error).render()
     raise OutputInvalid(
-        f"the output did not match the schema after {len(calls)} calls ({max_repairs} repairs): {error}",
+        Message("schema.output_invalid", calls=len(calls), repairs=max_repairs, error=error),
         last_output=text,
         errors=error,
         calls=calls,

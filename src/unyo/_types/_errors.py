@@ -51,6 +51,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from unyo._types._lang import lang as _lang
+from unyo._types._messages import Message
 from unyo._types._redact import redact
 
 __all__ = [
@@ -97,17 +98,46 @@ class UnyoError(_SdkSlot):
     hint_en = "This is a bug in unyo or an unexpected state; please report it with the output of `unyo doctor`."
     hint_ja = "unyo の不具合か想定外の状態です。`unyo doctor` の出力を添えて報告してください。"
 
-    def __init__(self, message: str, **context: Any) -> None:
-        self.message = redact(str(message))
+    message_id: str | None = None  # the catalogue id (`_messages`), when unyo wrote the message itself
+    params: dict[str, Any] = {}
+
+    def __init__(self, message: str | Message, **context: Any) -> None:
+        if isinstance(message, Message):
+            self._message: Message | str = message
+            self.message_id, self.params = message.id, message.params
+        else:
+            self._message = redact(str(message))
         for name, value in context.items():
             setattr(self, name, value)
         Exception.__init__(self, self.message)  # not the SDK's __init__: it wants an httpx request
 
+    @property
+    def message(self) -> str:
+        """The message in the current language (UNYO_LANG); a provider's text as it was sent."""
+        return self.message_in()
+
+    @message.setter
+    def message(self, text: str) -> None:
+        self._message, self.message_id, self.params = redact(str(text)), None, {}
+
+    @property
+    def message_en(self) -> str:
+        """The message in English whatever the language, for scripts that match on it."""
+        return self.message_in("en")
+
+    def message_in(self, lang: str | None = None) -> str:
+        text = self._message
+        return redact(text.render(lang)) if isinstance(text, Message) else text
+
     def hint(self, lang: str | None = None) -> str:
         return self.hint_ja if (lang or _lang()) == "ja" else self.hint_en
 
+    def text(self, lang: str | None = None) -> str:
+        """What `str()` shows, in `lang` (default: the current language)."""
+        return self.message_in(lang)
+
     def __str__(self) -> str:
-        return self.message
+        return self.text()
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.message!r})"
@@ -128,12 +158,13 @@ class UsageError(ConfigError):
     hint_ja = "引数を確認してください。`unyo COMMAND --help` でオプションと使用例を確認できます。"
 
 
-def did_you_mean(word: str, choices: Any) -> str:
-    """'; did you mean 'triage'?' for a near miss among `choices`, else ''."""
+def did_you_mean(word: str, choices: Any) -> Message:
+    """ " (did you mean 'triage'?)" for a near miss among `choices`, else an empty message; a
+    `Message`, so it follows the language inside a catalogue message or an f-string."""
     import difflib
 
     close = difflib.get_close_matches(word, sorted(map(str, choices)), n=1, cutoff=0.6)
-    return f" (did you mean {close[0]!r}?)" if close else ""
+    return Message("did_you_mean", word=close[0]) if close else Message("empty")
 
 
 class UnpricedModel(ConfigError):
@@ -254,11 +285,11 @@ class APIError(UnyoError):
     def status_code(self) -> int | None:
         return self.status  # type: ignore[attr-defined, no-any-return]
 
-    def __init__(self, message: str, ctx: ErrorContext | None = None) -> None:
+    def __init__(self, message: str | Message, ctx: ErrorContext | None = None) -> None:
         ctx = ctx or ErrorContext()
         super().__init__(message, **vars(ctx))
 
-    def __str__(self) -> str:
+    def text(self, lang: str | None = None) -> str:
         where = " ".join(
             part
             for part in (
@@ -272,7 +303,8 @@ class APIError(UnyoError):
             )
             if part
         )
-        return f"{self.message} [{where}]" if where else self.message
+        message = self.message_in(lang)
+        return f"{message} [{where}]" if where else message
 
 
 class TransportError(APIError):

@@ -28,6 +28,7 @@ from typing import Any
 
 from unyo._records._private_files import private_output
 from unyo._types._errors import BadInput
+from unyo._types._messages import Message, json_reason
 
 FORMATS = (".csv", ".xlsx", ".jsonl")
 MAX_ROWS = 100_000  # --max-rows
@@ -61,7 +62,7 @@ class Formula(str):
 def _format(path: Path) -> str:
     suffix = path.suffix.lower()
     if suffix not in FORMATS:
-        raise BadInput(f"{path}: unsupported file type {suffix or '(none)'}; use {', '.join(FORMATS)}")
+        raise BadInput(Message("batch.file_type", path=path, suffix=suffix or "(none)", formats=", ".join(FORMATS)))
     return suffix
 
 
@@ -124,7 +125,7 @@ def decode(raw: bytes, encoding: str | None, name: str) -> tuple[str, str]:
         try:
             return raw.decode(encoding), encoding
         except (UnicodeDecodeError, LookupError) as exc:
-            raise BadInput(f"{name}: cannot be read as {encoding} ({exc})") from None
+            raise BadInput(Message("batch.bad_encoding", name=name, encoding=encoding, detail=exc)) from None
     try:
         return raw.decode("utf-8-sig"), "utf-8-sig"
     except UnicodeDecodeError:
@@ -132,34 +133,27 @@ def decode(raw: bytes, encoding: str | None, name: str) -> tuple[str, str]:
     try:
         text = raw.decode("cp932")
     except UnicodeDecodeError as exc:
-        text, why = (
-            raw.decode("cp932", errors="replace"),
-            f"not Shift_JIS/CP932 either (byte {raw[exc.start]:#04x} at offset {exc.start:,})",
-        )
+        text = raw.decode("cp932", errors="replace")
+        why = Message("batch.not_cp932", byte=raw[exc.start], offset=exc.start)
     else:
         share = japanese_score(text)
         if share >= JAPANESE_SHARE:
             return text, "cp932"
-        why = (
-            f"read as Shift_JIS/CP932 it does not look like Japanese (only {share:.0%} of its non-ASCII characters "
-            f"are kana, common kanji or Japanese punctuation; {JAPANESE_SHARE:.0%} needed)"
-        )
+        why = Message("batch.not_japanese", share=share, needed=JAPANESE_SHARE)
     as_cp1252 = raw.decode("cp1252", errors="replace")
     raise BadInput(
-        f"{name}: not UTF-8, and {why}. As CP932 it reads {_sample(text)!r}; "
-        f"as cp1252 (Western European) {_sample(as_cp1252)!r}. "
-        "Give the file's encoding with --encoding (e.g. --encoding cp1252, latin-1, cp932, euc-jp, utf-16)"
+        Message("batch.unknown_encoding", name=name, why=why, cp932=_sample(text), cp1252=_sample(as_cp1252))
     )
 
 
 # --- reading ----------------------------------------------------------------------------------
 
 
-def _too_many_rows(path: Path, max_rows: int, detail: str = "") -> BadInput:
-    return BadInput(f"{path}: more than {max_rows:,} rows{detail}; raise the limit with --max-rows N")
+def _too_many_rows(path: Path, max_rows: int, detail: Message | None = None) -> BadInput:
+    return BadInput(Message("batch.too_many_rows", path=path, max_rows=max_rows, detail=detail or Message("empty")))
 
 
-def _check_cells(path: Path, where: str, values: Iterable[tuple[str, Any]], max_cell_chars: int) -> None:
+def _check_cells(path: Path, where: Message, values: Iterable[tuple[str, Any]], max_cell_chars: int) -> None:
     for column, value in values:
         size = (
             len(value)
@@ -170,8 +164,14 @@ def _check_cells(path: Path, where: str, values: Iterable[tuple[str, Any]], max_
         )
         if size > max_cell_chars:
             raise BadInput(
-                f"{path}: {where}, column {str(column)[:80]!r}: a cell of {size:,} characters, "
-                f"more than {max_cell_chars:,}; raise the limit with --max-cell-chars N"
+                Message(
+                    "batch.cell_too_long",
+                    path=path,
+                    where=where,
+                    column=str(column)[:80],
+                    size=size,
+                    limit=max_cell_chars,
+                )
             )
 
 
@@ -182,7 +182,7 @@ def read(
     `max_cell_chars` characters; BadInput (exit 2) naming the flag to raise a limit."""
     kind = _format(path)
     if not path.exists():
-        raise BadInput(f"{path}: no such file")
+        raise BadInput(Message("batch.no_such_file", path=path))
     if kind == ".xlsx":
         return _read_xlsx(path, max_rows, max_cell_chars)
     text, used = decode(path.read_bytes(), encoding, str(path))
@@ -196,10 +196,10 @@ def read(
             try:
                 item = json.loads(line)
             except json.JSONDecodeError as exc:
-                raise BadInput(f"{path}:{number}: not valid JSON ({exc.msg})") from None
+                raise BadInput(Message("batch.bad_json_line", path=path, line=number, detail=json_reason(exc))) from None
             if not isinstance(item, dict):
-                raise BadInput(f"{path}:{number}: each line must be a JSON object")
-            _check_cells(path, f"line {number}", item.items(), max_cell_chars)
+                raise BadInput(Message("batch.json_not_object", path=path, line=number))
+            _check_cells(path, Message("batch.where_line", line=number), item.items(), max_cell_chars)
             rows.append(item)
         columns = list(dict.fromkeys(k for r in rows for k in r))
         return Table(columns, rows, used)
@@ -211,16 +211,18 @@ def read(
             if len(rows) >= max_rows:
                 raise _too_many_rows(path, max_rows)
             extra = row.pop(None, None)  # type: ignore[call-overload]
-            _check_cells(path, f"line {reader.line_num}", row.items(), max_cell_chars)
+            _check_cells(path, Message("batch.where_line", line=reader.line_num), row.items(), max_cell_chars)
             if extra:
                 row["_extra"] = ",".join(extra)
-                _check_cells(path, f"line {reader.line_num}", [("_extra", row["_extra"])], max_cell_chars)
+                _check_cells(
+                    path, Message("batch.where_line", line=reader.line_num), [("_extra", row["_extra"])], max_cell_chars
+                )
             rows.append(row)
         columns = list(reader.fieldnames or [])
     except csv.Error as exc:
-        raise BadInput(f"{path}: malformed CSV ({exc})") from None
+        raise BadInput(Message("batch.bad_csv", path=path, detail=exc)) from None
     if not columns:
-        raise BadInput(f"{path}: the CSV has no header row")
+        raise BadInput(Message("batch.csv_no_header", path=path))
     return Table(columns, rows, used)
 
 
@@ -241,9 +243,14 @@ def _refuse_zip_bomb(path: Path) -> None:
     for part in parts:
         if part.file_size > ZIP_BOMB_BYTES and part.file_size > ZIP_BOMB_RATIO * max(part.compress_size, 1):
             raise BadInput(
-                f"{path}: its part {part.filename} expands from {part.compress_size:,} to {part.file_size:,} bytes "
-                f"({part.file_size // max(part.compress_size, 1):,}x): refused as a zip bomb; "
-                "if the file is genuine, save it as CSV"
+                Message(
+                    "batch.zip_bomb",
+                    path=path,
+                    part=part.filename,
+                    packed=part.compress_size,
+                    size=part.file_size,
+                    ratio=part.file_size // max(part.compress_size, 1),
+                )
             )
 
 
@@ -259,7 +266,7 @@ def _read_xlsx(path: Path, max_rows: int, max_cell_chars: int) -> Table:
         book = openpyxl.load_workbook(path, read_only=True, data_only=True)
         formulas = openpyxl.load_workbook(path, read_only=True, data_only=False)
     except Exception as exc:  # noqa: BLE001 - openpyxl raises many kinds for a bad file
-        raise BadInput(f"{path}: not a readable .xlsx file ({type(exc).__name__}: {exc})") from None
+        raise BadInput(Message("batch.bad_xlsx", path=path, detail=f"{type(exc).__name__}: {exc}")) from None
     try:
         sheet, formula_sheet = book.worksheets[0], formulas.worksheets[0]
         # its `dimension` is not trusted: too big, openpyxl pads with empty rows; too small, it drops rows
@@ -269,9 +276,9 @@ def _read_xlsx(path: Path, max_rows: int, max_cell_chars: int) -> Table:
         while header and header[-1] is None:  # padding, not columns
             header.pop()
         if not header:
-            raise BadInput(f"{path}: the first sheet has no header row")
+            raise BadInput(Message("batch.xlsx_no_header", path=path))
         columns = [str(h) if h is not None else f"column{i + 1}" for i, h in enumerate(header)]
-        _check_cells(path, "the header", zip(columns, columns), max_cell_chars)
+        _check_cells(path, Message("batch.where_header"), zip(columns, columns), max_cell_chars)
         values = sheet.iter_rows(min_row=2, max_col=len(columns), values_only=True)
         raw = (
             tuple(c.value if c.data_type == "f" else None for c in row)  # formula cells only, not "=..." text
@@ -280,17 +287,14 @@ def _read_xlsx(path: Path, max_rows: int, max_cell_chars: int) -> Table:
         uncomputed: list[str] = []
         rows = list(_xlsx_rows(path, _with_formulas(values, raw, uncomputed), columns, max_rows, max_cell_chars))
         if uncomputed:
-            shown = ", ".join(uncomputed[:10]) + (f" and {len(uncomputed) - 10} more" if len(uncomputed) > 10 else "")
-            raise BadInput(
-                f"{path}: formula cells with no computed value: {shown}. The file was saved by a program that "
-                "does not calculate formulas; open and save it in Excel or LibreOffice (or convert it with "
-                "`soffice --headless --convert-to xlsx`), then run again"
-            )
+            more = Message("batch.and_more", count=len(uncomputed) - 10) if len(uncomputed) > 10 else Message("empty")
+            cells = ", ".join(uncomputed[:10])
+            raise BadInput(Message("batch.uncomputed_formulas", path=path, cells=cells, more=more))
         title = sheet.title
     except (BadInput, MemoryError):
         raise
     except Exception as exc:  # noqa: BLE001 - a broken sheet inside a valid zip
-        raise BadInput(f"{path}: not a readable .xlsx file ({type(exc).__name__}: {exc})") from None
+        raise BadInput(Message("batch.bad_xlsx", path=path, detail=f"{type(exc).__name__}: {exc}")) from None
     finally:
         book.close()
         formulas.close()
@@ -328,7 +332,7 @@ def _xlsx_rows(
     emitted = 0
     for read, row in enumerate(values, 1):
         if read > max_rows:
-            detail = f" (rows {emitted + 2:,}-{read + 1:,} of the sheet are empty so far)" if empty_run else ""
+            detail = Message("batch.empty_rows_so_far", first=emitted + 2, last=read + 1) if empty_run else None
             raise _too_many_rows(path, max_rows, detail)
         if row is None or all(v is None for v in row):
             empty_run += 1
@@ -338,7 +342,7 @@ def _xlsx_rows(
         emitted += empty_run + 1
         empty_run = 0
         record = {c: ("" if v is None else v) for c, v in zip(columns, row)}
-        _check_cells(path, f"row {read + 1}", record.items(), max_cell_chars)
+        _check_cells(path, Message("batch.where_row", row=read + 1), record.items(), max_cell_chars)
         yield record
 
 

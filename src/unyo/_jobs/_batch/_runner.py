@@ -44,6 +44,7 @@ from unyo._types._errors import (
     RateLimited,
     UnyoError,
 )
+from unyo._types._messages import Message
 
 STATUS_COLUMNS = ("unyo_status", "unyo_error", "unyo_cost_usd")
 DEFAULT_CONCURRENCY = 64  # the cap on rows in flight when `--concurrency` is not given
@@ -110,11 +111,11 @@ def _row_ids(table: _files.Table, id_column: str | None) -> list[str]:
     if id_column is None:
         return [str(i + 1) for i in range(len(table.rows))]
     if id_column not in table.columns:
-        raise BadInput(f"--id-column {id_column!r} is not a column; columns: {table.columns}")
+        raise BadInput(Message("batch.id_column_missing", column=id_column, columns=table.columns))
     ids = [str(r.get(id_column, "")).strip() for r in table.rows]
     dupes = [i for i, n in collections.Counter(ids).items() if n > 1 or not i]
     if dupes:
-        raise BadInput(f"--id-column {id_column!r} must be unique and non-empty; problems: {dupes[:5]}")
+        raise BadInput(Message("batch.id_column_not_unique", column=id_column, problems=dupes[:5]))
     return ids
 
 
@@ -122,7 +123,7 @@ def read_rows(options: BatchOptions) -> tuple[_files.Table, list[_Row]]:
     """The input file and its rows (stable id, content hash, the text to run on)."""
     table = _files.read(options.input, options.encoding, options.max_rows, options.max_cell_chars)
     if options.column not in table.columns:
-        raise BadInput(f"{options.input}: no column {options.column!r}; columns: {table.columns}")
+        raise BadInput(Message("batch.no_column", input=options.input, column=options.column, columns=table.columns))
     ids = _row_ids(table, options.id_column)
     rows = []
     for i, (row, row_id) in enumerate(zip(table.rows, ids)):
@@ -151,9 +152,7 @@ def load(options: BatchOptions) -> tuple[_files.Table, list[_Row], Journal, dict
     for r in rows:
         seen = done.get(r.id)
         if seen is not None and seen["hash"] != r.hash:
-            raise BadInput(
-                f"row {r.id} of {options.input} changed since {journal_path} recorded it; use --restart to start over"
-            )
+            raise BadInput(Message("batch.row_changed", row=r.id, input=options.input, journal=journal_path))
     return table, rows, journal, done
 
 
@@ -509,6 +508,6 @@ def batch_settings(settings: Any, tag: str, max_cost: Decimal | None) -> Any:
     budget = settings.budget
     if max_cost is not None:
         if settings.db_url == "off":
-            raise ConfigError("--max-cost needs the ledger database; it is off (UNYO_DB_URL=off)")
+            raise ConfigError(Message("batch.max_cost_needs_ledger"))
         budget = dataclasses.replace(budget, limits=(*budget.limits, Limit(f"tag:{tag}", "total", max_cost)))
     return dataclasses.replace(settings, max_attempts=1, budget=budget)

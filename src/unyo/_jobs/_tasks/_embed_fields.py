@@ -24,6 +24,7 @@ from typing import Any
 
 from unyo._jobs._tasks._spec import Task
 from unyo._types._errors import ConfigError, UsageError
+from unyo._types._messages import Message
 
 
 @dataclass
@@ -56,10 +57,7 @@ def task_labels(task: Task) -> Any:
         return load_labels(path)
     names = task.options.get("labels") or []
     if not names:
-        raise UsageError(
-            f"task {task.name} needs labels: --labels FILE (TOML/JSON: [[labels]] name, description, examples), "
-            f"--set labels=a,b,c, or labels_file in [tasks.{task.name}] of unyo.toml"
-        )
+        raise UsageError(Message("task.needs_labels", task=task.name))
     return label_set(list(names))
 
 
@@ -75,7 +73,7 @@ def uses_embeddings(task: Task, client: Any) -> bool:
 
     via = str(task.options.get("via") or "auto")
     if via == "embeddings" and not task.embedding_fields:
-        raise ConfigError(f"task {task.name} has no fields to classify by embeddings (embedding_fields in task.toml)")
+        raise ConfigError(Message("task.no_embedding_fields", task=task.name))
     return bool(task.embedding_fields) and resolve_via(client, via) == "embeddings"
 
 
@@ -102,8 +100,9 @@ def decide_flow(task: Task, client: Any, text: str, labels: Any, tag: str | None
         enum = properties.get(name, {}).get("enum")
         if not enum or sorted(map(str, enum)) != sorted(labels.names):
             raise ConfigError(
-                f"task {task.name}: field {name!r} must be an enum of the labels ({', '.join(labels.names)}); "
-                f"schema.json has {enum!r}"
+                Message(
+                    "task.field_not_label_enum", task=task.name, field=name, labels=", ".join(labels.names), enum=enum
+                )
             )
     values: dict[str, Any] = {name: result.label for name in task.embedding_fields}
     methods = {name: result.method for name in task.embedding_fields}

@@ -18,6 +18,7 @@ from typing import Any
 from unyo._jobs._tasks._spec import Task
 from unyo._types._call import CallInfo, total_cost
 from unyo._types._errors import ConfigError, NotBatchable, UsageError
+from unyo._types._messages import Message
 from unyo._types._money_text import money_text
 
 
@@ -210,7 +211,7 @@ def summarize(task: Task, client: Any, text: str, options: dict[str, Any]) -> An
     final_schema["properties"]["summary"]["maxLength"] = max_chars
     parts = yield Blocking(summary_parts, task, client, text, options, io=False)  # may load a BPE table: not on a loop
     if not parts:
-        raise ConfigError("nothing to summarise: the input is empty")
+        raise ConfigError(Message("task.summarise_empty"))
     calls: list[CallInfo] = []
     if len(parts) == 1:
         parsed = yield from _structured(task, client, parts[0], final_schema, dict(options))
@@ -271,11 +272,7 @@ def generic(task: Task, client: Any, text: str, options: dict[str, Any], schema:
         return TaskResult(task.name, out, calls)
     use = schema if schema is not None else task.output_schema()
     if use is None:
-        raise UsageError(
-            f"task {task.name} needs an output schema: give --schema FILE.json|module:Model"
-            if task.needs_schema
-            else f"task {task.name} has no schema.json"
-        )
+        raise UsageError(Message("schema.needed" if task.needs_schema else "schema.task_has_none", task=task.name))
     parsed = yield from _structured(task, client, text, use, options)
     value = parsed.parsed.model_dump(mode="json") if hasattr(parsed.parsed, "model_dump") else parsed.parsed
     return TaskResult(task.name, value, parsed.calls)
@@ -335,7 +332,7 @@ def task_flow(
     if options:
         task = task.with_options(options)
     if not text or not text.strip():
-        raise ConfigError("the input text is empty")
+        raise ConfigError(Message("task.input_empty"))
     call_options = {"unyo_tag": tag or f"task:{task.name}", **({"unyo_user": user} if user else {}), **call_options}
     special = answer if task.answers_from_kb else SPECIAL.get(task.name)  # a user's copy of a built-in keeps its checks
     if special is not None and schema is None:

@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from unyo._types._errors import ConfigError, UsageError, did_you_mean
+from unyo._types._messages import Message, json_reason
 
 
 def builtin_dir() -> Path:
@@ -72,7 +73,13 @@ class Task:
         for key, value in overrides.items():
             if key not in merged:
                 raise UsageError(
-                    f"task {self.name} has no option {key!r}{did_you_mean(key, merged)}; options: {sorted(merged)}"
+                    Message(
+                        "task.no_option",
+                        task=self.name,
+                        key=key,
+                        suggestion=did_you_mean(key, merged),
+                        options=sorted(merged),
+                    )
                 )
             merged[key] = _convert(key, value, merged[key])
         return replace(self, options=merged)
@@ -89,9 +96,7 @@ class Task:
                 values
             ).strip()
         except (KeyError, ValueError) as exc:
-            raise ConfigError(
-                f"task {self.name}: template refers to an unknown or malformed variable ({exc})"
-            ) from None
+            raise ConfigError(Message("task.template_variable", task=self.name, detail=exc)) from None
 
     def model_for(self, settings: Any) -> str:
         """The model or role this task runs on: a task of the `main` role follows the one default
@@ -107,7 +112,7 @@ def _convert(key: str, value: Any, default: Any) -> Any:
         return value
     if isinstance(default, bool):
         if value.lower() not in ("true", "false", "1", "0", "yes", "no"):
-            raise UsageError(f"option {key} is true or false, got {value!r}")
+            raise UsageError(Message("task.option_bool", key=key, value=value))
         return value.lower() in ("true", "1", "yes")
     if isinstance(default, list):
         return [part.strip() for part in value.split(",") if part.strip()]
@@ -116,7 +121,7 @@ def _convert(key: str, value: Any, default: Any) -> Any:
             try:
                 return kind(value)
             except ValueError:
-                raise UsageError(f"option {key} is a number, got {value!r}") from None
+                raise UsageError(Message("task.option_number", key=key, value=value)) from None
     return value
 
 
@@ -124,7 +129,7 @@ def _fill(node: Any, options: dict[str, Any], name: str) -> Any:
     if isinstance(node, str) and node.startswith("$") and node[1:] in options:
         value = options[node[1:]]
         if not isinstance(value, list) or not value:
-            raise ConfigError(f"task {name}: schema placeholder {node} needs a non-empty list option")
+            raise ConfigError(Message("task.schema_placeholder", task=name, node=node))
         return list(value)
     if isinstance(node, dict):
         return {k: _fill(v, options, name) for k, v in node.items()}
@@ -137,7 +142,7 @@ def _read(directory: Path, filename: str, required: bool = True) -> str | None:
     path = directory / filename
     if not path.exists():
         if required:
-            raise ConfigError(f"task {directory.name}: {path} is missing")
+            raise ConfigError(Message("task.file_missing", task=directory.name, path=path))
         return None
     return path.read_text(encoding="utf-8")
 
@@ -146,13 +151,13 @@ def load(directory: Path) -> Task:
     try:
         meta = tomllib.loads(_read(directory, "task.toml") or "")
     except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"task {directory.name}: task.toml is not valid TOML ({exc})") from None
+        raise ConfigError(Message("task.bad_toml", task=directory.name, detail=exc)) from None
     raw_schema = _read(directory, "schema.json", required=False)
     try:
         schema = json.loads(raw_schema) if raw_schema else None
     except json.JSONDecodeError as exc:
         raise ConfigError(
-            f"task {directory.name}: schema.json is not valid JSON ({exc.msg}, line {exc.lineno})"
+            Message("task.bad_schema_json", task=directory.name, detail=json_reason(exc), line=exc.lineno)
         ) from None
     known = {
         "description",
@@ -168,7 +173,7 @@ def load(directory: Path) -> Task:
     }
     unknown = set(meta) - known
     if unknown:
-        raise ConfigError(f"task {directory.name}: unknown keys in task.toml: {sorted(unknown)}")
+        raise ConfigError(Message("task.unknown_keys", task=directory.name, keys=sorted(unknown)))
     return Task(
         name=directory.name,
         directory=directory,
@@ -190,14 +195,14 @@ def load(directory: Path) -> Task:
 
 def find(name: str, home: Path | None = None) -> Task:
     if not name.replace("-", "_").isidentifier():
-        raise UsageError(f"task names are letters, digits, '_' and '-', got {name!r}")
+        raise UsageError(Message("task.bad_name", name=name))
     for base in search_path(home):
         if (base / name / "task.toml").exists():
             return load(base / name)
     known = {
         d.name for base in search_path(home) if base.is_dir() for d in base.iterdir() if (d / "task.toml").exists()
     }
-    raise UsageError(f"no task named {name!r}{did_you_mean(name, known)}; `unyo tasks list` shows them")
+    raise UsageError(Message("task.unknown", name=name, suggestion=did_you_mean(name, known)))
 
 
 def names(home: Path | None = None) -> dict[str, Path]:

@@ -1,0 +1,592 @@
+"""unyo's own messages, by id, in English and Japanese.
+
+    CATALOGUE["task.unknown"]         Template(en="no task named {name!r}{suggestion}; ...", ja="...")
+    msg("task.unknown", name=...)     the text now, in the current language (`lang()`: UNYO_LANG ...)
+    Message("task.unknown", name=...) the same, kept unrendered: an error holds one, so `str(err)`
+                                      follows the language and `err.message_en` stays English
+
+Templates use str.format with named fields (`{name}`, `{name!r}`); a field whose value is itself
+a `Message` is rendered in the same language, so "did you mean" suffixes and confirmation phrases
+nest. The `argparse.*` ids are argparse's own msgids (printf style, matched verbatim) with their
+Japanese; `_cli/_argparse_ja` hands them to argparse. Text from a provider is never translated.
+"""
+
+from __future__ import annotations
+
+from typing import Any, NamedTuple
+
+from unyo._types._lang import lang as _lang
+
+
+class Template(NamedTuple):
+    en: str
+    ja: str
+
+
+class Message:
+    """A catalogue id and its parameters; `render(lang)` gives the text. `str()` uses the current language."""
+
+    __slots__ = ("id", "params")
+
+    def __init__(self, message_id: str, /, **params: Any) -> None:
+        if message_id not in CATALOGUE:
+            raise KeyError(f"no message {message_id!r} in the catalogue")
+        self.id = message_id
+        self.params = params
+
+    def render(self, lang: str | None = None) -> str:
+        language = lang or _lang()
+        template = CATALOGUE[self.id]
+        text = template.ja if language == "ja" else template.en
+        if self.id.startswith("argparse."):
+            return text  # argparse fills it with `%`
+        values = {k: v.render(language) if isinstance(v, Message) else v for k, v in self.params.items()}
+        return text.format(**values)
+
+    @property
+    def en(self) -> str:
+        return self.render("en")
+
+    def __str__(self) -> str:
+        return self.render()
+
+    def __format__(self, spec: str) -> str:
+        return format(self.render(), spec)
+
+    def __repr__(self) -> str:
+        return f"Message({self.id!r}, {self.params!r})"
+
+
+def msg(message_id: str, /, **params: Any) -> str:
+    """The message `message_id` in the current language."""
+    return Message(message_id, **params).render()
+
+
+def os_reason(exc: OSError) -> Message | str:
+    """Why a file could not be used, in the current language for the common cases, else the OS's text."""
+    import errno
+
+    known = {errno.ENOENT: "os.not_found", errno.EACCES: "os.permission", errno.EISDIR: "os.is_directory"}
+    return Message(known[exc.errno]) if exc.errno in known else str(exc.strerror or exc)
+
+
+_JSON_REASONS = {  # what the json module says, in the catalogue's words
+    "Expecting value": "json.expecting_value",
+    "Expecting property name enclosed in double quotes": "json.expecting_property_name",
+    "Expecting ',' delimiter": "json.expecting_comma",
+    "Expecting ':' delimiter": "json.expecting_colon",
+    "Unterminated string starting at": "json.unterminated_string",
+    "Invalid control character at": "json.invalid_control",
+    "Invalid \\escape": "json.invalid_escape",
+    "Extra data": "json.extra_data",
+}
+
+
+def json_reason(exc: Any) -> Message | str:
+    """What is wrong with a JSON text (a `json.JSONDecodeError`), in the current language when known."""
+    reason = str(getattr(exc, "msg", exc))
+    return Message(_JSON_REASONS[reason]) if reason in _JSON_REASONS else reason
+
+
+_T = Template
+CATALOGUE: dict[str, Template] = {
+    "empty": _T("", ""),
+    # --- suggestions -----------------------------------------------------------------------------------------------
+    "did_you_mean": _T(" (did you mean {word!r}?)", " (もしかして {word!r}?)"),
+    # --- argparse's own messages (its msgids verbatim; printf style) ------------------------------------------------
+    "argparse.error": _T("%(prog)s: error: %(message)s\n", "%(prog)s: エラー: %(message)s\n"),
+    "argparse.argument": _T("argument %(argument_name)s: %(message)s", "引数 %(argument_name)s: %(message)s"),
+    "argparse.invalid_choice": _T(
+        "invalid choice: %(value)r (choose from %(choices)s)", "不正な選択肢です: %(value)r (選べるもの: %(choices)s)"
+    ),
+    "argparse.invalid_value": _T("invalid %(type)s value: %(value)r", "%(type)s として不正な値です: %(value)r"),
+    "argparse.required": _T("the following arguments are required: %s", "次の引数を指定してください: %s"),
+    "argparse.one_of_required": _T("one of the arguments %s is required", "次の引数のどれかを指定してください: %s"),
+    "argparse.unrecognized": _T("unrecognized arguments: %s", "認識できない引数です: %s"),
+    "argparse.not_allowed_with": _T("not allowed with argument %s", "引数 %s と同時には指定できません"),
+    "argparse.ignored_explicit": _T("ignored explicit argument %r", "このオプションは値を取りません: %r"),
+    "argparse.expected_one": _T("expected one argument", "値を 1 つ指定してください"),
+    "argparse.expected_at_most_one": _T("expected at most one argument", "値は 1 つまでです"),
+    "argparse.expected_at_least_one": _T("expected at least one argument", "値を 1 つ以上指定してください"),
+    "argparse.expected_n": _T("expected %s argument", "値を %s 個指定してください"),
+    "argparse.expected_n_plural": _T("expected %s arguments", "値を %s 個指定してください"),
+    "argparse.ambiguous": _T(
+        "ambiguous option: %(option)s could match %(matches)s",
+        "あいまいなオプションです: %(option)s は %(matches)s のどれとも取れます",
+    ),
+    "argparse.unexpected_option": _T("unexpected option string: %s", "想定外のオプションです: %s"),
+    "argparse.cannot_open": _T("can't open '%(filename)s': %(error)s", "'%(filename)s' を開けません: %(error)s"),
+    # --- argument values (argparse types) ---------------------------------------------------------------------------
+    "arg.not_whole_number": _T("{text!r} is not a whole number", "{text!r} は整数ではありません"),
+    "arg.at_least_1": _T("must be at least 1, got {value}", "1 以上にしてください (指定値: {value})"),
+    "arg.not_number": _T("{text!r} is not a number", "{text!r} は数値ではありません"),
+    "arg.temperature_range": _T(
+        "must be between 0 and 2, got {value:g}", "0 から 2 の範囲にしてください (指定値: {value:g})"
+    ),
+    # --- tasks (`unyo run TASK`, task.toml) --------------------------------------------------------------------------
+    "task.unknown": _T(
+        "no task named {name!r}{suggestion}; `unyo tasks list` shows them",
+        "タスク {name!r} はありません{suggestion}。`unyo tasks list` で一覧を表示できます",
+    ),
+    "task.bad_name": _T(
+        "task names are letters, digits, '_' and '-', got {name!r}",
+        "タスク名に使えるのは英数字と '_'、'-' だけです (指定値: {name!r})",
+    ),
+    "task.no_option": _T(
+        "task {task} has no option {key!r}{suggestion}; options: {options}",
+        "タスク {task} にオプション {key!r} はありません{suggestion}。使えるオプション: {options}",
+    ),
+    "task.option_bool": _T(
+        "option {key} is true or false, got {value!r}", "オプション {key} は true か false です (指定値: {value!r})"
+    ),
+    "task.option_number": _T(
+        "option {key} is a number, got {value!r}", "オプション {key} は数値です (指定値: {value!r})"
+    ),
+    "task.template_variable": _T(
+        "task {task}: template refers to an unknown or malformed variable ({detail})",
+        "タスク {task}: テンプレートが未知または不正な変数を参照しています ({detail})",
+    ),
+    "task.schema_placeholder": _T(
+        "task {task}: schema placeholder {node} needs a non-empty list option",
+        "タスク {task}: スキーマのプレースホルダ {node} には空でないリストのオプションが必要です",
+    ),
+    "task.file_missing": _T("task {task}: {path} is missing", "タスク {task}: {path} がありません"),
+    "task.bad_toml": _T(
+        "task {task}: task.toml is not valid TOML ({detail})",
+        "タスク {task}: task.toml が正しい TOML ではありません ({detail})",
+    ),
+    "task.bad_schema_json": _T(
+        "task {task}: schema.json is not valid JSON ({detail}, line {line})",
+        "タスク {task}: schema.json が正しい JSON ではありません ({detail}、{line} 行目)",
+    ),
+    "task.unknown_keys": _T(
+        "task {task}: unknown keys in task.toml: {keys}", "タスク {task}: task.toml に未知のキーがあります: {keys}"
+    ),
+    # --- the json module's reasons -----------------------------------------------------------------------------------
+    "json.expecting_value": _T("Expecting value", "値がありません"),
+    "json.expecting_property_name": _T(
+        "Expecting property name enclosed in double quotes", "ダブルクォートで囲んだプロパティ名がありません"
+    ),
+    "json.expecting_comma": _T("Expecting ',' delimiter", "区切りの ',' がありません"),
+    "json.expecting_colon": _T("Expecting ':' delimiter", "区切りの ':' がありません"),
+    "json.unterminated_string": _T("Unterminated string starting at", "文字列が閉じていません"),
+    "json.invalid_control": _T("Invalid control character at", "不正な制御文字があります"),
+    "json.invalid_escape": _T("Invalid \\escape", "不正なエスケープです"),
+    "json.extra_data": _T("Extra data", "余分なデータがあります"),
+    # --- the OS's reasons, for the common cases ----------------------------------------------------------------------
+    "os.not_found": _T("No such file or directory", "ファイルまたはディレクトリがありません"),
+    "os.permission": _T("Permission denied", "アクセスが拒否されました"),
+    "os.is_directory": _T("Is a directory", "ディレクトリです"),
+    # --- output schemas (--schema, structured output) ---------------------------------------------------------------
+    "schema.wrong_type": _T(
+        "a schema must be a Pydantic model class or a JSON Schema dict, got {got}",
+        "スキーマは Pydantic モデルのクラスか JSON Schema の dict にしてください (指定: {got})",
+    ),
+    "schema.root_not_object": _T(
+        "the root of an output schema must be an object (wrap a list or a value in a property)",
+        "出力スキーマのルートは object にしてください (リストや値はプロパティで包んでください)",
+    ),
+    "schema.invalid": _T("invalid JSON Schema: {detail}", "JSON Schema が不正です: {detail}"),
+    "schema.unreadable": _T("--schema {spec}: {reason}", "--schema {spec}: {reason}"),
+    "schema.bad_json": _T(
+        "--schema {spec}: not valid JSON ({detail}, line {line})",
+        "--schema {spec}: 正しい JSON ではありません ({detail}、{line} 行目)",
+    ),
+    "schema.bad_spec": _T(
+        "--schema {spec}: give a .json file or module:Model",
+        "--schema {spec}: .json ファイルか module:Model を指定してください",
+    ),
+    "schema.cannot_load": _T(
+        "--schema {spec}: cannot load it ({detail})", "--schema {spec}: 読み込めません ({detail})"
+    ),
+    "schema.output_cut": _T(
+        "the output was cut at the cap of {cap} tokens ({error})",
+        "出力が上限の {cap} トークンで切れました ({error})",
+    ),
+    "schema.output_invalid": _T(
+        "the output did not match the schema after {calls} calls ({repairs} repairs): {error}",
+        "{calls} 回の呼び出し (修正 {repairs} 回) の後も出力がスキーマに合いませんでした: {error}",
+    ),
+    "schema.max_repairs": _T("max_repairs must be 0 or more", "max_repairs は 0 以上にしてください"),
+    "schema.needed": _T(
+        "task {task} needs an output schema: give --schema FILE.json|module:Model",
+        "タスク {task} には出力スキーマが必要です。--schema FILE.json|module:Model を指定してください",
+    ),
+    "schema.task_has_none": _T("task {task} has no schema.json", "タスク {task} には schema.json がありません"),
+    "task.summarise_empty": _T("nothing to summarise: the input is empty", "要約するものがありません: 入力が空です"),
+    "task.input_empty": _T("the input text is empty", "入力テキストが空です"),
+    "task.needs_labels": _T(
+        "task {task} needs labels: --labels FILE (TOML/JSON: [[labels]] name, description, examples), "
+        "--set labels=a,b,c, or labels_file in [tasks.{task}] of unyo.toml",
+        "タスク {task} にはラベルが必要です。--labels FILE (TOML/JSON: [[labels]] の name・description・examples)、"
+        "--set labels=a,b,c、または unyo.toml の [tasks.{task}] の labels_file で指定してください",
+    ),
+    "task.no_embedding_fields": _T(
+        "task {task} has no fields to classify by embeddings (embedding_fields in task.toml)",
+        "タスク {task} には埋め込みで分類するフィールドがありません (task.toml の embedding_fields)",
+    ),
+    "task.field_not_label_enum": _T(
+        "task {task}: field {field!r} must be an enum of the labels ({labels}); schema.json has {enum!r}",
+        "タスク {task}: フィールド {field!r} はラベル ({labels}) の enum にしてください。schema.json の値: {enum!r}",
+    ),
+    # --- the prompt and its files (ask, run, image) -----------------------------------------------------------------
+    "prompt.none": _T(
+        "no prompt: pass it as an argument or pipe it on stdin (unyo ask - < file)",
+        "プロンプトがありません。引数で渡すか標準入力から流し込んでください (unyo ask - < file)",
+    ),
+    "prompt.empty": _T("the prompt is empty", "プロンプトが空です"),
+    "input.not_a_file": _T("{path}: not a file", "{path}: ファイルではありません"),
+    "input.file_too_big": _T(
+        "{path}: {size:,} bytes is more than any model reads at once (limit {limit:,})",
+        "{path}: {size:,} バイトはモデルが一度に読める量を超えています (上限 {limit:,})",
+    ),
+    "input.no_such_file": _T(
+        "{path}: no such file (write @@{literal} for a literal '@')",
+        "{path}: そのようなファイルはありません ('@' そのものを書くには @@{literal} と書いてください)",
+    ),
+    "input.unreadable": _T("{path}: {reason}", "{path}: {reason}"),
+    "input.binary": _T(
+        "{where}: binary data, not text (images go with --image)",
+        "{where}: テキストではなくバイナリデータです (画像は --image で渡してください)",
+    ),
+    "input.not_utf8": _T(
+        "{where}: not UTF-8 text (byte {byte}); convert it first, e.g. iconv -f cp932",
+        "{where}: UTF-8 のテキストではありません ({byte} バイト目)。先に変換してください (例: iconv -f cp932)",
+    ),
+    "input.stdin_too_big": _T("stdin: more than {limit:,} bytes", "標準入力: {limit:,} バイトを超えています"),
+    # --- the CLI's frames ---------------------------------------------------------------------------------------------
+    "label.warning": _T("warning", "警告"),
+    # --- --since ----------------------------------------------------------------------------------------------------
+    "since.no_such_week": _T("--since {text!r}: no such ISO week", "--since {text!r}: その ISO 週はありません"),
+    "since.bad": _T(
+        "--since {text!r}: give a duration (90m, 24h, 7d, 2w), today, yesterday, a date (2026-11-01), "
+        "a time (2026-11-01T09:00) or an ISO week (2026-W48)",
+        "--since {text!r}: 期間 (90m, 24h, 7d, 2w)、today、yesterday、日付 (2026-11-01)、"
+        "日時 (2026-11-01T09:00)、ISO 週 (2026-W48) のいずれかを指定してください",
+    ),
+    # --- confirmations (logs prune, conversations rm, keys revoke|rotate) -------------------------------------------
+    "confirm.question": _T("{action}.\nProceed? [y/N] ", "{action}。\n実行しますか? [y/N] "),
+    "confirm.not_a_terminal": _T(
+        "this would {action}; stdin is not a terminal, so {untouched}: pass --yes to confirm",
+        "実行すると次のとおりです: {action}。標準入力が端末ではないため{untouched}。"
+        "実行するには --yes を付けてください",
+    ),
+    "confirm.nothing_deleted": _T("nothing was deleted", "何も削除していません"),
+    "confirm.nothing_changed": _T("nothing was changed", "何も変更していません"),
+    "conversations.rm_action": _T(
+        "delete conversation {id} of user {user} and its turns", "ユーザー {user} の会話 {id} とそのターンを削除します"
+    ),
+    "conversations.needs_id_and_user": _T(
+        "conversations {action} needs an id and --user", "conversations {action} には会話 ID と --user が必要です"
+    ),
+    "conversations.deleted": _T(
+        "deleted conversation {id} ({turns} turns)", "会話 {id} を削除しました ({turns} ターン)"
+    ),
+    "keys.revoke_action": _T("revoke key {id} ({name}, {hint})", "キー {id} ({name}, {hint}) を取り消します"),
+    "keys.rotate_action": _T(
+        "rotate (the old key stops working) key {id} ({name}, {hint})",
+        "キー {id} ({name}, {hint}) を更新します (古いキーは使えなくなります)",
+    ),
+    "logs.prune_action": _T(
+        "delete {calls} audit records, {tool_calls} tool-call records and {conversations} stored conversations "
+        "older than {days:g} days from {location}; records since {kept_from} (the current budget periods) are kept"
+        "{scrubbed}",
+        "{location} から {days:g} 日より古い監査記録 {calls} 件、ツール呼び出し記録 {tool_calls} 件、"
+        "保存済みの会話 {conversations} 件を削除します。{kept_from} 以降の記録 (現在の予算期間) は残します{scrubbed}",
+    ),
+    "logs.prune_scrubbed": _T(
+        ", {count} of them with their prompt and output text cleared",
+        " (うち {count} 件はプロンプトと出力の本文を消去します)",
+    ),
+    "logs.pruned": _T(
+        "removed {removed} audit records older than {days:g} days from {location} "
+        "(records since {kept_from}, which the current budgets count, are kept)",
+        "{location} から {days:g} 日より古い監査記録を {removed} 件削除しました "
+        "({kept_from} 以降の記録は現在の予算が数えるため残しています)",
+    ),
+    "logs.bad_days": _T(
+        "--days {days:g}: give a number of days >= 0", "--days {days:g}: 0 以上の日数を指定してください"
+    ),
+    "logs.export_needs_file": _T("logs export needs a FILE to write", "logs export には書き出す FILE が必要です"),
+    "logs.exported": _T("exported {count} records to {file}", "{count} 件の記録を {file} に書き出しました"),
+    "logs.empty": _T("no calls logged yet ({location})", "まだ呼び出しの記録はありません ({location})"),
+    "logs.empty_filtered": _T(
+        "no calls logged match these filters ({location})", "条件に合う呼び出しの記録はありません ({location})"
+    ),
+    # --- budgets: limits, refusals, warnings -------------------------------------------------------------------------
+    "budget.limit": _T("{who}{period} limit ${usd}", "{who}{period}上限 ${usd}"),
+    "budget.scope_user": _T("per-user ", "ユーザーごとの"),
+    "budget.scope_named": _T("{scope} ", "{scope} の"),
+    "budget.period_request": _T("request", "1 回あたりの"),
+    "budget.period_day": _T("day", "日次"),
+    "budget.period_month": _T("month", "月次"),
+    "budget.period_total": _T("total", "合計の"),
+    "budget.not_an_amount": _T(
+        "{origin}: expected an amount in USD, got {got!r}", "{origin}: USD の金額を指定してください (指定値: {got!r})"
+    ),
+    "budget.negative": _T("budget {limit} is negative", "予算 {limit} が負の値です"),
+    "budget.on_exceeded": _T(
+        "on_budget_exceeded must be 'stop' or 'downgrade', got {got!r}",
+        "on_budget_exceeded は 'stop' か 'downgrade' にしてください (指定値: {got!r})",
+    ),
+    "budget.soft_threshold": _T(
+        "soft_threshold must be in (0, 1], got {got}",
+        "soft_threshold は 0 より大きく 1 以下にしてください (指定値: {got})",
+    ),
+    "budget.tz": _T(
+        "budget_tz {got!r} is not a known time zone (e.g. Asia/Tokyo)",
+        "budget_tz {got!r} は既知のタイムゾーンではありません (例: Asia/Tokyo)",
+    ),
+    "budget.exceeded": _T(
+        "{limit}{when} would be exceeded: spent ${spent}, reserved ${reserved}, "
+        "this call's worst case ${asked} ({model}, {what}); not sent",
+        "{limit}{when}を超えるため送信しませんでした: 使用済み ${spent}、予約中 ${reserved}、"
+        "この呼び出しの最悪ケース ${asked} ({model}, {what})",
+    ),
+    "budget.exceeded_when": _T(" for {period}", " ({period})"),
+    "budget.asked_tokens": _T(
+        "{input} input tokens + {cap} output cap", "入力 {input} トークン + 出力上限 {cap} トークン"
+    ),
+    "budget.warning": _T(
+        "unyo: {limit} ({period}) is {share:.0%} used: ${spent} spent, ${reserved} reserved",
+        "unyo: {limit} ({period}) の {share:.0%} を使いました: 使用済み ${spent}、予約中 ${reserved}",
+    ),
+    "unpriced.audio_length": _T(
+        "{api} ({model}): the audio's length cannot be read before sending (unyo reads WAV headers), "
+        "so its worst case is unknown and a budget is set: not sent. Convert it to WAV, or set "
+        "allow_unpriced = true under [unyo] to run it unbudgeted knowingly (the reported usage is still recorded)",
+        "{api} ({model}): 音声の長さを送信前に読めない (unyo が読めるのは WAV のヘッダー) ため最悪ケースが分からず、"
+        "予算が設定されているので送信しませんでした。WAV に変換するか、予算なしで実行することを承知のうえで "
+        "[unyo] に allow_unpriced = true を設定してください (報告された使用量は記録されます)",
+    ),
+    "unpriced.api": _T(
+        "{what} cannot be priced by unyo, and a budget is set: unyo cannot cap what it cannot price, so it was not "
+        "sent. Set allow_unpriced = true under [unyo] (UNYO_ALLOW_UNPRICED=1) to run it unbudgeted knowingly; "
+        "it is recorded in the audit log either way",
+        "{what} は unyo が価格を計算できず、予算が設定されています。価格の分からない呼び出しには上限をかけられないため"
+        "送信しませんでした。予算なしで実行することを承知のうえなら [unyo] に allow_unpriced = true "
+        "(UNYO_ALLOW_UNPRICED=1) を設定してください。どちらの場合も監査ログに記録されます",
+    ),
+    "unpriced.model": _T(
+        "model {model!r} has no price, and a budget is set: unyo cannot cap what it cannot price. "
+        'Add its price to unyo.toml:  [models."{model}"] input = "0.40"  cached_input = "0.10"  output = "1.60"  '
+        "(USD per 1M tokens), or set allow_unpriced = true under [unyo] to run it unbudgeted knowingly",
+        "モデル {model!r} には価格がなく、予算が設定されています。価格の分からない呼び出しには上限をかけられません。"
+        'unyo.toml に価格を追加するか:  [models."{model}"] input = "0.40"  cached_input = "0.10"  output = "1.60"  '
+        "(100万トークンあたりの USD)、予算なしで実行することを承知のうえで [unyo] に allow_unpriced = true を"
+        "設定してください",
+    ),
+    "unpriced.hosted_tools": _T(
+        "hosted tools {tools} are billed per call, image or session, which unyo cannot price, "
+        "and a budget is set: not sent. Use function tools, or set allow_unpriced = true under [unyo] to run "
+        "them unbudgeted knowingly (the call is recorded either way)",
+        "ホスト型ツール {tools} は呼び出し・画像・セッションごとに課金され、unyo は価格を計算できません。"
+        "予算が設定されているため送信しませんでした。関数ツールを使うか、予算なしで実行することを承知のうえで "
+        "[unyo] に allow_unpriced = true を設定してください (どちらの場合も呼び出しは記録されます)",
+    ),
+    "unpriced.stored_context": _T(
+        "the provider adds stored context (previous_response_id / conversation / prompt) whose size unyo "
+        "cannot see, and a budget is set: not sent. Pass unyo_prior_tokens=N (the stored context's tokens), "
+        "or use unyo.conversation(...), which keeps count; or set allow_unpriced = true",
+        "プロバイダが保存済みのコンテキスト (previous_response_id / conversation / prompt) を加えますが、"
+        "その大きさを unyo は確認できません。予算が設定されているため送信しませんでした。"
+        "unyo_prior_tokens=N (保存済みコンテキストのトークン数) を渡すか、数え続ける unyo.conversation(...) を"
+        "使うか、allow_unpriced = true を設定してください",
+    ),
+    # --- configuration and keys --------------------------------------------------------------------------------------
+    "config.missing_key": _T(
+        "profile {profile!r} needs a key: set {key_env} in the environment or .env (or {key_env}_FILE to a secret "
+        "file)",
+        "プロファイル {profile!r} には API キーが必要です。環境変数か .env で {key_env} を設定してください "
+        "(または {key_env}_FILE に秘密ファイルのパスを設定してください)",
+    ),
+    "config.untrusted_base_url": _T(
+        "{where} points profile {profile!r} at {host}, which would receive {key}. "
+        "A project file may not send a key to a host you have not trusted. If you trust it, run "
+        "`unyo config trust {url}`; or set the base URL in the environment or in your own config ({user_config})",
+        "{where} がプロファイル {profile!r} の送信先を {host} にしており、{key} がそこへ送られます。"
+        "プロジェクトのファイルは、信頼していないホストへキーを送らせることはできません。信頼する場合は "
+        "`unyo config trust {url}` を実行するか、ベース URL を環境変数か自分の設定 ({user_config}) で設定してください",
+    ),
+    "config.the_key": _T("the key", "キー"),
+    "config.project_may_not_set": _T(
+        "{origin}: a project file may not set {name} (a cloned repository could send your calls, prompts or spend "
+        "elsewhere); set it in the environment ({env}) or in your own config ({user_config})",
+        "{origin}: プロジェクトのファイルでは {name} を設定できません (クローンしたリポジトリが呼び出し・プロンプト・"
+        "支出を別の場所へ向けられるため)。環境変数 ({env}) か自分の設定 ({user_config}) で設定してください",
+    ),
+    "config.wrong_type": _T("{origin}: expected {kind}, got {got!r}", "{origin}: {kind} が必要です (指定値: {got!r})"),
+    "config.setting_wrong_type": _T(
+        "setting {name}: expected {kind}, got {got!r}", "設定 {name}: {kind} が必要です (指定値: {got!r})"
+    ),
+    "config.key_file_unreadable": _T(
+        "{origin}: cannot read the key file: {reason}", "{origin}: キーファイルを読めません: {reason}"
+    ),
+    "config.key_file_empty": _T("{origin}: the key file is empty", "{origin}: キーファイルが空です"),
+    "config.profile_needs_base_url": _T(
+        "unyo.toml [profiles.{name}] needs base_url", "unyo.toml の [profiles.{name}] には base_url が必要です"
+    ),
+    "config.unknown_settings": _T(
+        "unknown settings {unknown}; known: {known}", "未知の設定です: {unknown}。使える設定: {known}"
+    ),
+    "config.audit_content": _T(
+        "audit_content must be none, masked or full, got {got!r}",
+        "audit_content は none、masked、full のいずれかにしてください (指定値: {got!r})",
+    ),
+    "config.budget_without_ledger": _T(
+        "a budget is set but db_url = off: budgets need the ledger (unset UNYO_DB_URL to use SQLite in UNYO_HOME)",
+        "予算が設定されていますが db_url = off です。予算には台帳が必要です "
+        "(UNYO_DB_URL を外すと UNYO_HOME の SQLite を使います)",
+    ),
+    "config.bad_toml": _T("{path}: not valid TOML: {detail}", "{path}: 正しい TOML ではありません: {detail}"),
+    "config.file_unreadable": _T(
+        "{path}: cannot read the config file: {reason}", "{path}: 設定ファイルを読めません: {reason}"
+    ),
+    "config.no_such_file": _T(
+        "UNYO_CONFIG / --config: no such file {path}", "UNYO_CONFIG / --config: ファイル {path} がありません"
+    ),
+    "config.not_a_url": _T(
+        "not a URL with a host: {url!r} (e.g. https://llm.example.internal/v1)",
+        "ホストを含む URL ではありません: {url!r} (例: https://llm.example.internal/v1)",
+    ),
+    "config.key_in_toml": _T(
+        "[profiles.{name}] holds a key: keys never go in unyo.toml; set {key_env} in the environment or .env instead",
+        "[profiles.{name}] にキーが書かれています。キーは unyo.toml に書かず、環境変数か .env で {key_env} を"
+        "設定してください",
+    ),
+    "config.key_env_variable": _T("the key_env variable", "key_env の変数"),
+    "config.profile_unknown_keys": _T(
+        "[profiles.{name}]: unknown keys {unknown}; known: {known}",
+        "[profiles.{name}]: 未知のキーです {unknown}。使えるキー: {known}",
+    ),
+    "config.unknown_profile": _T(
+        "unknown profile {name!r}; known: {known}", "プロファイル {name!r} はありません。使えるプロファイル: {known}"
+    ),
+    "unpriced.content_parts": _T(
+        "{model}: this request sends {count} {kinds} part(s), which the provider bills by their content (a PDF's "
+        "pages as text and images, audio by its length); unyo cannot count them before sending, and a budget is set: "
+        "not sent. Send the text (or images) instead, or set allow_unpriced = true to run it unbudgeted knowingly",
+        "{model}: このリクエストは {kinds} のパートを {count} 個送ります。プロバイダはその内容 (PDF "
+        "はページのテキストと"
+        "画像、音声は長さ) で課金しますが、unyo は送信前に数えられません。予算が設定されているため送信しませんでした。"
+        "代わりにテキスト (または画像) を送るか、予算なしで実行することを承知のうえで allow_unpriced = true を"
+        "設定してください",
+    ),
+    "unpriced.image_tokens": _T(
+        "{model}: unyo does not know how this model counts image tokens, and a budget is set: not sent. Use a model "
+        "listed under [vision] in the price table (e.g. gpt-4.1-mini), or set allow_unpriced = true to run it "
+        "unbudgeted knowingly",
+        "{model}: このモデルが画像のトークンをどう数えるか unyo は知りません。"
+        "予算が設定されているため送信しませんでした。"
+        "価格表の [vision] にあるモデル (例: gpt-4.1-mini) を使うか、予算なしで実行することを承知のうえで "
+        "allow_unpriced = true を設定してください",
+    ),
+    "unpriced.estimate": _T(
+        'model {model!r} has no price: add [models."{model}"] input/cached_input/output (USD per 1M tokens) '
+        "to unyo.toml",
+        'モデル {model!r} には価格がありません。unyo.toml に [models."{model}"] の input/cached_input/output '
+        "(100万トークンあたりの USD) を追加してください",
+    ),
+    "images.no_vision": _T(
+        "the {profile} profile's model takes no images ({count} in this request); use a profile with vision: "
+        "{profiles} (--profile / UNYO_PROFILE)",
+        "{profile} プロファイルのモデルは画像を受け付けません (このリクエストには {count} 枚)。画像に対応した"
+        "プロファイルを使ってください: {profiles} (--profile / UNYO_PROFILE)",
+    ),
+    "images.payload_limit": _T(
+        "the images in this request pass the {mib} MiB payload limit",
+        "このリクエストの画像はペイロードの上限 {mib} MiB を超えています",
+    ),
+    "estimate.share_range": _T("--{name} must be between 0 and 1", "--{name} は 0 から 1 の範囲にしてください"),
+    # --- batch input files (run --input) -----------------------------------------------------------------------------
+    "batch.file_type": _T(
+        "{path}: unsupported file type {suffix}; use {formats}",
+        "{path}: 対応していないファイル形式です ({suffix})。使える形式: {formats}",
+    ),
+    "batch.no_such_file": _T("{path}: no such file", "{path}: そのようなファイルはありません"),
+    "batch.bad_encoding": _T(
+        "{name}: cannot be read as {encoding} ({detail})", "{name}: {encoding} として読めません ({detail})"
+    ),
+    "batch.not_cp932": _T(
+        "not Shift_JIS/CP932 either (byte {byte:#04x} at offset {offset:,})",
+        "Shift_JIS/CP932 でもありません (位置 {offset:,} のバイト {byte:#04x})",
+    ),
+    "batch.not_japanese": _T(
+        "read as Shift_JIS/CP932 it does not look like Japanese (only {share:.0%} of its non-ASCII characters "
+        "are kana, common kanji or Japanese punctuation; {needed:.0%} needed)",
+        "Shift_JIS/CP932 として読むと日本語に見えません (ASCII 以外の文字のうち、かな・常用漢字・和文の句読点は "
+        "{share:.0%} だけです。{needed:.0%} 必要です)",
+    ),
+    "batch.unknown_encoding": _T(
+        "{name}: not UTF-8, and {why}. As CP932 it reads {cp932!r}; as cp1252 (Western European) {cp1252!r}. "
+        "Give the file's encoding with --encoding (e.g. --encoding cp1252, latin-1, cp932, euc-jp, utf-16)",
+        "{name}: UTF-8 ではなく、{why}。CP932 として読むと {cp932!r}、cp1252 (西欧) として読むと {cp1252!r} です。"
+        "--encoding でファイルの文字コードを指定してください (例: --encoding cp1252, latin-1, cp932, euc-jp, utf-16)",
+    ),
+    "batch.too_many_rows": _T(
+        "{path}: more than {max_rows:,} rows{detail}; raise the limit with --max-rows N",
+        "{path}: {max_rows:,} 行を超えています{detail}。上限は --max-rows N で引き上げられます",
+    ),
+    "batch.empty_rows_so_far": _T(
+        " (rows {first:,}-{last:,} of the sheet are empty so far)",
+        " (シートの {first:,}〜{last:,} 行目はここまで空です)",
+    ),
+    "batch.cell_too_long": _T(
+        "{path}: {where}, column {column!r}: a cell of {size:,} characters, more than {limit:,}; "
+        "raise the limit with --max-cell-chars N",
+        "{path}: {where}、列 {column!r}: セルが {size:,} 文字あり、上限 {limit:,} を超えています。"
+        "上限は --max-cell-chars N で引き上げられます",
+    ),
+    "batch.where_line": _T("line {line}", "{line} 行目"),
+    "batch.where_row": _T("row {row}", "{row} 行目"),
+    "batch.where_header": _T("the header", "見出し行"),
+    "batch.bad_json_line": _T(
+        "{path}:{line}: not valid JSON ({detail})", "{path}:{line}: 正しい JSON ではありません ({detail})"
+    ),
+    "batch.json_not_object": _T(
+        "{path}:{line}: each line must be a JSON object", "{path}:{line}: 各行は JSON オブジェクトにしてください"
+    ),
+    "batch.bad_csv": _T("{path}: malformed CSV ({detail})", "{path}: CSV の形式が不正です ({detail})"),
+    "batch.csv_no_header": _T("{path}: the CSV has no header row", "{path}: CSV に見出し行がありません"),
+    "batch.zip_bomb": _T(
+        "{path}: its part {part} expands from {packed:,} to {size:,} bytes ({ratio:,}x): refused as a zip bomb; "
+        "if the file is genuine, save it as CSV",
+        "{path}: 中の {part} が {packed:,} バイトから {size:,} バイト ({ratio:,} 倍) に展開されるため、zip 爆弾として"
+        "拒否しました。正当なファイルなら CSV で保存してください",
+    ),
+    "batch.bad_xlsx": _T(
+        "{path}: not a readable .xlsx file ({detail})", "{path}: 読み取れる .xlsx ファイルではありません ({detail})"
+    ),
+    "batch.xlsx_no_header": _T(
+        "{path}: the first sheet has no header row", "{path}: 最初のシートに見出し行がありません"
+    ),
+    "batch.and_more": _T(" and {count} more", " ほか {count} 個"),
+    "batch.uncomputed_formulas": _T(
+        "{path}: formula cells with no computed value: {cells}{more}. The file was saved by a program that "
+        "does not calculate formulas; open and save it in Excel or LibreOffice (or convert it with "
+        "`soffice --headless --convert-to xlsx`), then run again",
+        "{path}: 計算済みの値がない数式セルがあります: {cells}{more}。数式を計算しないプログラムで保存された"
+        "ファイルです。Excel か LibreOffice で開いて保存し直してから (または "
+        "`soffice --headless --convert-to xlsx` で変換してから) もう一度実行してください",
+    ),
+    "batch.id_column_missing": _T(
+        "--id-column {column!r} is not a column; columns: {columns}",
+        "--id-column {column!r} という列はありません。列: {columns}",
+    ),
+    "batch.id_column_not_unique": _T(
+        "--id-column {column!r} must be unique and non-empty; problems: {problems}",
+        "--id-column {column!r} の値は重複なく空でないものにしてください。問題のある値: {problems}",
+    ),
+    "batch.no_column": _T(
+        "{input}: no column {column!r}; columns: {columns}", "{input}: 列 {column!r} がありません。列: {columns}"
+    ),
+    "batch.row_changed": _T(
+        "row {row} of {input} changed since {journal} recorded it; use --restart to start over",
+        "{input} の行 {row} が {journal} に記録された後で変わっています。最初からやり直すには --restart "
+        "を付けてください",
+    ),
+    "batch.max_cost_needs_ledger": _T(
+        "--max-cost needs the ledger database; it is off (UNYO_DB_URL=off)",
+        "--max-cost には台帳のデータベースが必要ですが、無効になっています (UNYO_DB_URL=off)",
+    ),
+}
