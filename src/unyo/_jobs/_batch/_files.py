@@ -196,7 +196,8 @@ def read(
             try:
                 item = json.loads(line)
             except json.JSONDecodeError as exc:
-                raise BadInput(Message("batch.bad_json_line", path=path, line=number, detail=json_reason(exc))) from None
+                reason = json_reason(exc)
+                raise BadInput(Message("batch.bad_json_line", path=path, line=number, detail=reason)) from None
             if not isinstance(item, dict):
                 raise BadInput(Message("batch.json_not_object", path=path, line=number))
             _check_cells(path, Message("batch.where_line", line=number), item.items(), max_cell_chars)
