@@ -41,7 +41,7 @@ def _english_words(template: str) -> list[str]:
 
 
 def test_every_message_has_english_and_japanese_with_the_same_placeholders() -> None:
-    assert len(CATALOGUE) > 150
+    assert len(CATALOGUE) > 100
     for message_id, template in CATALOGUE.items():
         if message_id == "empty":
             continue
@@ -62,7 +62,7 @@ def test_every_id_the_code_names_is_in_the_catalogue() -> None:
             used[message_id] = path
     missing = {i: str(p.relative_to(SRC)) for i, p in used.items() if i not in CATALOGUE}
     assert not missing
-    assert len(used) > 150
+    assert len(used) > 100  # the scan sees the code's ids
 
 
 def test_the_argparse_ids_are_argparse_s_own_msgids() -> None:
