@@ -284,3 +284,48 @@ def test_the_rag_eval_suite_runs_through_unyo_eval_on_a_subset(fault: FaultServe
     assert len(statuses) == len(subset) and all(s in (["pass"], ["fail"]) for s in statuses.values()), statuses
     answerable = [c for c in report["cases"] if c["vars"]["answerable"]]
     assert answerable and all(r["status"] == "pass" for c in answerable for r in c["results"].values())
+
+
+# -- fusion and the citation rubric ----------------------------------------------------------------
+
+
+def test_weighted_rrf_uses_the_shipped_fusion_and_weights_keywords_by_the_questions_script() -> None:
+    from unyo._knowledge._search import Fusion, fuse, fusion
+
+    shipped = fusion()
+    assert shipped.k > 0 and shipped.keyword_weight("料金は?") == shipped.keyword_ja
+    assert shipped.keyword_weight("How is it priced?") == shipped.keyword_en
+    dense, keyword = [(1, 0.9), (2, 0.8)], [(2, 5.0), (3, 4.0)]
+    even = fuse(dense, keyword, 60, 1.0)
+    assert max(even, key=even.get) == 2  # in both lists
+    leaning = fuse(dense, keyword, 1, 4.0)
+    assert sorted(leaning, key=lambda c: -leaning[c]) == [2, 3, 1]  # the keyword list dominates
+    assert Fusion(60, 1, 1).keyword_weight("x") == 1
+
+
+def test_hybrid_search_ranks_by_the_fusion_it_is_given(docs: Path) -> None:
+    from unyo._knowledge._index import Index
+    from unyo._knowledge._search import Fusion, search
+
+    add([str(docs)], "team")
+    question = "宿泊費の上限"
+    dense_led = search(Index(), "team", question, 3, fusion_=Fusion(60, 0.0, 0.0))
+    dense_only = search(Index(), "team", question, 3, mode="dense")
+    assert [h.id for h in dense_led] == [h.id for h in dense_only]  # keyword weight 0: the dense order
+    keyword_led = search(Index(), "team", question, 3, fusion_=Fusion(1, 1000.0, 1000.0))
+    keyword_only = search(Index(), "team", question, 3, mode="keyword")
+    assert [h.id for h in keyword_led][: len(keyword_only)] == [h.id for h in keyword_only]
+
+
+def test_the_citation_rubric_counts_cited_sentences_their_passages_support() -> None:
+    from unyo._knowledge._cite import citation_precision, cited_sentences
+
+    passages = ["APIキーは環境変数に保存します。コードに直接書いてはいけません。", "宿泊費の上限は一泊一万二千円です。"]
+    answer = "APIキーは環境変数に保存します[1]。宿泊費の上限は一泊一万二千円です[1]。\n[2]\n料金は無料です。"
+    assert cited_sentences(answer) == [
+        ("APIキーは環境変数に保存します。", [1]),
+        ("宿泊費の上限は一泊一万二千円です。", [1, 2]),  # the marker on the next line is this sentence's
+    ]
+    assert citation_precision(answer, passages) == (2, 2)  # [2] supports the second sentence
+    assert citation_precision("宿泊費の上限は一泊一万二千円です [1]。", passages) == (0, 1)  # the wrong passage
+    assert citation_precision("料金は無料です。", passages) == (0, 0)  # nothing cited: nothing judged

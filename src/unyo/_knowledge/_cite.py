@@ -11,6 +11,11 @@
 
 Small models rarely cite in a fixed format; the fallback keeps the answer traceable without
 trusting a number the model made up.
+
+Citation precision (`citation_precision`, the rubric bench/rag.py reports): each sentence of an
+answer that cites passages is supported when one of the passages it cites holds at least half
+(SUPPORT_MIN) of the sentence's content terms: CJK character bigrams and Latin words, as the
+keyword index cuts them, particles dropped. Deterministic, so a run can be compared with the last.
 """
 
 from __future__ import annotations
@@ -78,3 +83,42 @@ def extractive(question: str, passages: list[str], limit: int = 2) -> tuple[str,
     best = [b for b in sorted(scored, reverse=True)[:limit] if b[0] > 0]
     best.sort(key=lambda b: -b[1])
     return " ".join(f"{s} [{n}]" for _, _, s, n in best), list(dict.fromkeys(n for *_, n in best))
+
+
+SUPPORT_MIN = 0.5  # the citation-precision rubric: share of a sentence's content terms its passage must hold
+
+
+def cited_sentences(text: str) -> list[tuple[str, list[int]]]:
+    """The answer's sentences that cite passages, each without its markers, with the numbers it
+    cites (a marker alone, as a "[1]" on the next line, belongs to the sentence before it)."""
+    every: list[tuple[str, list[int]]] = []
+    for line in text.split("\n"):
+        for sentence in sentences(line):
+            numbers, prose = cited_numbers(sentence), _BRACKETED.sub("", sentence).strip()
+            if not _CONTENT.search(prose):
+                if every and numbers:
+                    every[-1] = (every[-1][0], list(dict.fromkeys(every[-1][1] + numbers)))
+                continue
+            every.append((prose, numbers))
+    return [(prose, numbers) for prose, numbers in every if numbers]
+
+
+_CONTENT = re.compile(r"[A-Za-z0-9\u3040-\u30ff\u3400-\u9fff]")
+
+
+def support(sentence: str, passage: str) -> float:
+    """How much of the sentence the passage holds: the share of the sentence's keyword terms
+    (CJK bigrams and Latin words, as the keyword index cuts them; particles dropped) found in it."""
+    return overlap(sentence, passage)
+
+
+def citation_precision(text: str, passages: list[str], minimum: float = SUPPORT_MIN) -> tuple[int, int]:
+    """(cited sentences supported by a passage they cite, cited sentences): a sentence is supported
+    when one of the passages it cites holds at least `minimum` of its content terms (`support`)."""
+    judged = cited_sentences(text)
+    supported = sum(
+        1
+        for sentence, numbers in judged
+        if any(1 <= n <= len(passages) and support(sentence, passages[n - 1]) >= minimum for n in numbers)
+    )
+    return supported, len(judged)
