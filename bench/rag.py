@@ -244,7 +244,8 @@ def write_knowledge_toml(refusal: tuple[str, float, int] | None, retrieval: dict
         )
     else:
         lines += [
-            f'"{m}" = {{ min_similarity = {v["min_similarity"]:.4f} }}' for m, v in old.get("refusal", {}).items()
+            f'"{m}" = {{ min_similarity = {v["min_similarity"]:.4f} }}  # fitted by bench/rag.py --calibrate'
+            for m, v in old.get("refusal", {}).items()
         ]
     fusion = retrieval if retrieval is not None else old.get("retrieval")
     if fusion:
@@ -283,6 +284,21 @@ def main() -> None:
         run(args, pg_url)
 
 
+def refresh_terms(index, kb: str) -> int:
+    """Rewrite a kept SQLite base's keyword terms when `_terms` cuts text differently now (the
+    content hash makes a re-add skip unchanged files); the number of chunks rewritten."""
+    from unyo._knowledge._index import index_terms
+
+    conn = index._conn()
+    rows = conn.execute(
+        "SELECT c.id, c.heading, c.text, t.terms FROM kb_chunks c JOIN kb_terms t ON t.rowid = c.id WHERE c.kb=?", (kb,)
+    ).fetchall()
+    stale = [(index_terms(f"{h}\n{x}"), cid) for cid, h, x, terms in rows if terms != index_terms(f"{h}\n{x}")]
+    with index.tx() as db:
+        db.executemany("UPDATE kb_terms SET terms=? WHERE rowid=?", stale)
+    return len(stale)
+
+
 def ingest_rate(index, guide: Path) -> tuple[int, float]:
     """(chunks, seconds) of ingesting one guide into a fresh throwaway base (embedding included)."""
     from unyo._knowledge._ingest import add
@@ -310,6 +326,8 @@ def run(args: argparse.Namespace, pg_url: str | None) -> None:
         report = add(items, kb, index=index)
         if report.failed:
             sys.exit(f"ingest failed: {report.failed}")
+        if refresh_terms(index, kb):
+            print(f"({kb}: keyword terms rewritten for the current unyo/_knowledge/_terms.py)\n")
     sets = {"rag-ja": load_questions("rag_questions.jsonl"), "rag-en": load_questions("rag_questions_en.jsonl")}
     script = {"rag-ja": "ja", "rag-en": "en"}
     stores = {"sqlite": index} if args.backend != "postgresql" else {}

@@ -329,3 +329,10 @@ def test_the_citation_rubric_counts_cited_sentences_their_passages_support() -> 
     assert citation_precision(answer, passages) == (2, 2)  # [2] supports the second sentence
     assert citation_precision("宿泊費の上限は一泊一万二千円です [1]。", passages) == (0, 1)  # the wrong passage
     assert citation_precision("料金は無料です。", passages) == (0, 0)  # nothing cited: nothing judged
+
+
+def test_a_kanji_alone_between_hiragana_is_a_term_so_a_stem_matches_across_forms() -> None:
+    from unyo._knowledge._terms import index_terms, query_terms
+
+    assert "近" in query_terms("0に近づけるとどうなりますか") and "近" in index_terms("0に近いほど安定").split()
+    assert "料" not in index_terms("料金は").split()  # inside a kanji compound: bigrams only

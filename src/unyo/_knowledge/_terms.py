@@ -6,6 +6,11 @@ run of kanji / katakana / hiragana, plus whole Latin words and numbers (lower-ca
 PostgreSQL's `simple` text search) indexes those space-separated terms, and BM25 ranks them.
 A query is turned into terms the same way, minus bigrams made only of hiragana (particles and
 endings such as "には", "ます"), which match nearly everything.
+
+A kanji standing alone between hiragana (近い, 何を, 置く) is also a term by itself: its bigrams all
+carry a kana of its inflection or particle ("近づ" never meets "近い"), so without the unigram
+the word's stem could not match across forms (bench/rag.py, whole Japanese set: BM25-only MRR
+0.744 -> 0.761, hybrid recall@5 0.906 -> 0.938; English has no kanji and is unchanged).
 """
 
 from __future__ import annotations
@@ -16,6 +21,19 @@ _RUNS = re.compile(
     r"[A-Za-z0-9_][A-Za-z0-9_.\-]*[A-Za-z0-9_]|[A-Za-z0-9]|[\u3040-\u30ff\u3400-\u9fff\uf900-\ufaff々ー]+"
 )
 _HIRAGANA = re.compile(r"^[\u3040-\u309fー]+$")
+_KANA = re.compile(r"[\u3040-\u30ffー]")
+_HIRAGANA_CHAR = re.compile(r"[\u3040-\u309f]")
+
+
+def _isolated_kanji(run: str) -> list[str]:
+    """The kanji of a run whose neighbours are hiragana (or the run's ends)."""
+    return [
+        ch
+        for i, ch in enumerate(run)
+        if not _KANA.match(ch)
+        and (i == 0 or _HIRAGANA_CHAR.match(run[i - 1]))
+        and (i == len(run) - 1 or _HIRAGANA_CHAR.match(run[i + 1]))
+    ]
 
 
 def _terms(text: str, query: bool) -> list[str]:
@@ -27,7 +45,7 @@ def _terms(text: str, query: bool) -> list[str]:
         if len(run) == 1:
             grams = [run]
         else:
-            grams = [run[i : i + 2] for i in range(len(run) - 1)]
+            grams = [run[i : i + 2] for i in range(len(run) - 1)] + _isolated_kanji(run)
         out.extend(g for g in grams if not (query and _HIRAGANA.match(g)))
     return out
 
