@@ -157,6 +157,18 @@ TABLE: list[tuple[list[str], dict[str, str], int, str, str]] = [
     (["run", "triage", "--input", "western.csv"], {}, 2, "UTF-8 ではなく", "not UTF-8"),
     (["run", "triage", "--input", "three.csv", "--max-rows", "2"], {}, 2, "2 行を超えています", "more than 2 rows"),
     (["run", "triage", "--input", "notes.txt"], {}, 2, "対応していないファイル形式です", "unsupported file type"),
+    (["run", "triage", "--input", "three.csv", "--max-cost", "lots"], {}, 2,
+     "'lots' は USD の金額ではありません", "is not an amount in USD"),
+    (["run", "triage", "--set", "labels", "x"], {}, 2, "KEY=VALUE の形で指定してください", "use KEY=VALUE"),
+    # knowledge bases, templates, aliases
+    (["kb", "show", "nope"], {}, 2, "ナレッジベース 'nope' はありません", "no knowledge base named 'nope'"),
+    (["kb", "search", "x", "--kb", "nope"], {}, 3, "で文書を追加してください", "add documents with"),
+    (["kb", "add"], {}, 2, "ファイル・フォルダ・glob・URL を指定してください", "kb add needs files"),
+    (["kb", "add", "missing.txt", "--kb", "t"], {}, 2,
+     "1 件中 1 件を追加できませんでした: missing.txt: そのようなファイルはありません", "1 of 1 sources not added"),
+    (["templates", "show", "nope"], {}, 2, "テンプレート 'nope' はありません", "no template named 'nope'"),
+    (["aliases", "rm", "nope"], {}, 2, "エイリアス 'nope' はありません", "no alias named 'nope'"),
+    (["templates", "save", "a/b", "--system", "x"], {}, 2, "テンプレートの名前に使えるのは", "template names are"),
     # confirmations without a terminal
     (["logs", "prune", "--days", "1"], {}, 2, "何も削除していません。実行するには --yes", "nothing was deleted"),
     (["conversations", "rm", "c1", "--user", "alice"], {}, 2,
@@ -267,6 +279,15 @@ CONVERTED = [
     "_jobs/_batch/_runner.py",
     "_quality/_structured.py",
     "_providers/_profiles.py",
+    "_cli/_run.py",
+    "_cli/_kb.py",
+    "_cli/_templates.py",
+    "_knowledge/_read.py",
+    "_knowledge/_fetch.py",
+    "_knowledge/_ingest.py",
+    "_knowledge/_search.py",
+    "_knowledge/_index.py",
+    "_knowledge/_pg_index.py",
 ]
 ERRORS = {name for name in dir(unyo._types._errors) if name[:1].isupper()} | {"ArgumentTypeError"}
 

@@ -9,6 +9,7 @@ from typing import Any
 
 from unyo._cli._shared import clean, table
 from unyo._types._errors import BadInput, UsageError
+from unyo._types._messages import Message, msg
 
 
 def run(args: Namespace) -> int:
@@ -27,7 +28,7 @@ def _add(args: Namespace) -> int:
     from unyo._knowledge._ingest import add
 
     if not args.items:
-        raise UsageError("kb add needs files, folders, globs or URLs")
+        raise UsageError(Message("kb.add_needs_sources"))
 
     def progress(number: int, total: int, result: Any) -> None:
         if not args.json:
@@ -39,12 +40,10 @@ def _add(args: Namespace) -> int:
         print(json.dumps(report.to_dict(), ensure_ascii=False))
     else:
         rate = report.chunks / report.seconds if report.seconds and report.chunks else 0
-        print(f"{args.kb}: {report.chunks} chunks written in {report.seconds:.1f}s ({rate:.1f} chunks/s)")
+        print(msg("kb.added", kb=args.kb, chunks=report.chunks, seconds=report.seconds, rate=rate))
     if report.failed:
-        raise BadInput(
-            f"{len(report.failed)} of {len(report.results)} sources not added: "
-            + "; ".join(r.error or r.source for r in report.failed)
-        )
+        reasons = "; ".join(r.error or r.source for r in report.failed)
+        raise BadInput(Message("kb.not_added", failed=len(report.failed), total=len(report.results), reasons=reasons))
     return 0
 
 
@@ -69,7 +68,7 @@ def _show(args: Namespace) -> int:
     index = shared_index()
     name = args.items[0] if args.items else args.kb
     if index.base(name) is None:
-        raise UsageError(f"no knowledge base named {name!r} (`unyo kb ls` lists them)")
+        raise UsageError(Message("kb.unknown_ls", name=name))
     docs = index.documents(name)
     if args.json:
         print(json.dumps([vars(d) for d in docs], ensure_ascii=False))
@@ -89,15 +88,15 @@ def _rm(args: Namespace) -> int:
     index = shared_index()
     if not args.items:  # the whole knowledge base
         if not index.drop_base(args.kb):
-            raise UsageError(f"no knowledge base named {args.kb!r}")
-        print(f"removed knowledge base {args.kb}")
+            raise UsageError(Message("kb.unknown", name=args.kb))
+        print(msg("kb.removed_base", name=args.kb))
         return 0
     gone = remove(args.items, args.kb, index)
     for source in gone:
-        print(f"removed {clean(source)}")
+        print(msg("kb.removed_source", source=clean(source)))
     missing = len(args.items) - len(gone)
     if missing:
-        raise BadInput(f"{missing} of {len(args.items)} sources were not in knowledge base {args.kb!r}")
+        raise BadInput(Message("kb.not_in_base", missing=missing, total=len(args.items), name=args.kb))
     return 0
 
 
@@ -108,7 +107,7 @@ def _search(args: Namespace) -> int:
 
     query = " ".join(args.items).strip()
     if not query:
-        raise UsageError("kb search needs a query")
+        raise UsageError(Message("kb.search_needs_query"))
     hits = search(shared_index(), args.kb, query, args.k)
     if args.json:
         print(json.dumps([passage_dict(n, h) for n, h in enumerate(hits, 1)], ensure_ascii=False))

@@ -12,6 +12,7 @@ from typing import Any
 
 from unyo._cli._shared import client_for, read_prompt
 from unyo._types._errors import UsageError
+from unyo._types._messages import Message, msg, os_reason
 
 
 def _options(pairs: list[str]) -> dict[str, str]:
@@ -19,7 +20,7 @@ def _options(pairs: list[str]) -> dict[str, str]:
     for pair in pairs:
         key, sep, value = pair.partition("=")
         if not sep or not key.strip():
-            raise UsageError(f"--set {pair!r}: use KEY=VALUE")
+            raise UsageError(Message("run.set_form", pair=pair))
         out[key.strip()] = value
     return out
 
@@ -33,7 +34,7 @@ def _label_options(args: Namespace) -> dict[str, str]:
         out["labels_file"] = str(Path(args.labels).expanduser().resolve())
     if args.embedding_model:
         if args.via != "embeddings":
-            raise UsageError("--embedding-model goes with --via embeddings")
+            raise UsageError(Message("run.embedding_model_needs_via"))
         out["embedding_model"] = args.embedding_model
     return out
 
@@ -61,9 +62,7 @@ def _knowledge_options(args: Namespace, task: Any) -> dict[str, Any]:
     if args.rerank:
         out["rerank"] = True
     if out and not task.answers_from_kb:
-        raise UsageError(
-            f"--kb and --rerank go with a task that answers from a knowledge base (answer), not {task.name}"
-        )
+        raise UsageError(Message("run.kb_needs_answer_task", task=task.name))
     return out
 
 
@@ -78,10 +77,7 @@ def run(args: Namespace) -> int:
     task = find(args.task, client.settings.home)
     labelled = _label_options(args)
     if any(key not in task.options for key in labelled):
-        raise UsageError(
-            f"task {task.name} has no label fields: --via embeddings|llm, --labels and --embedding-model "
-            "work with classify, triage and tasks whose task.toml lists embedding_fields"
-        )
+        raise UsageError(Message("run.no_label_fields", task=task.name))
     task = task.with_options({**_options(args.set), **labelled, **_knowledge_options(args, task)})
     schema = None
     if args.schema:
@@ -90,20 +86,22 @@ def run(args: Namespace) -> int:
         schema = load_schema(args.schema)
     if args.input:
         if args.url:
-            raise UsageError("--url reads one page: give it without --input")
+            raise UsageError(Message("run.url_without_input"))
         return _batch(args, client, task, schema)
     if args.collect or args.job:
-        raise UsageError("--collect and --job are for a batch: give --input FILE")
+        raise UsageError(Message("run.collect_needs_input"))
     source_url = None
     if args.url:
         if args.file or args.text:
-            raise UsageError("give the input once: a text, --file or --url")
+            raise UsageError(Message("run.input_once"))
         text, source_url = _page(args), args.url
     elif args.file:
         try:
             text = Path(args.file).read_text(encoding="utf-8")
-        except (OSError, UnicodeDecodeError) as exc:
-            raise UsageError(f"--file {args.file}: {exc}") from None
+        except OSError as exc:
+            raise UsageError(Message("run.file_unreadable", file=args.file, reason=os_reason(exc))) from None
+        except UnicodeDecodeError as exc:
+            raise UsageError(Message("input.not_utf8", where=f"--file {args.file}", byte=exc.start)) from None
     else:
         text = read_prompt(args.text or "-")
     if args.dry_run:
@@ -146,7 +144,7 @@ def _page(args: Namespace) -> str:
     from unyo._knowledge._page import read_page
 
     if args.fetch_timeout <= 0:
-        raise UsageError("--fetch-timeout must be above 0 seconds")
+        raise UsageError(Message("run.above_zero_seconds", option="--fetch-timeout"))
     allow = True if args.allow_private else None  # None: UNYO_KB_ALLOW_PRIVATE decides
     return read_page(args.url, timeout=args.fetch_timeout, allow_private=allow).text
 
@@ -205,15 +203,15 @@ def _batch(args: Namespace, client: Any, task: Any, schema: Any) -> int:
     source = Path(args.input)
     output = Path(args.output) if args.output else source.with_name(f"{source.stem}.out{source.suffix}")
     if output.resolve() == source.resolve():
-        raise UsageError("--output must not be the input file")
+        raise UsageError(Message("run.output_is_input"))
     try:
         max_cost = Decimal(args.max_cost) if args.max_cost else None
     except InvalidOperation:
-        raise UsageError(f"--max-cost {args.max_cost!r} is not an amount in USD") from None
+        raise UsageError(Message("run.max_cost_not_usd", value=args.max_cost)) from None
     if (args.concurrency is not None and args.concurrency < 1) or (args.rpm is not None and args.rpm <= 0):
-        raise UsageError("--concurrency must be at least 1 and --rpm above 0")
+        raise UsageError(Message("run.concurrency_rpm"))
     if args.max_rows < 1 or args.max_cell_chars < 1:
-        raise UsageError("--max-rows and --max-cell-chars must be at least 1")
+        raise UsageError(Message("run.max_rows_cells"))
     tag = args.tag or f"task:{task.name}"
     call_options = {**_call_options(args), "tag": tag}
     if max_cost is not None and not args.tag:
@@ -239,13 +237,13 @@ def _batch(args: Namespace, client: Any, task: Any, schema: Any) -> int:
     job, loaded = None, None
     if args.via == "sync" and uses_shared_journal(client.settings):  # one job over many hosts
         if args.lease <= 0:
-            raise UsageError("--lease must be above 0 seconds")
+            raise UsageError(Message("run.above_zero_seconds", option="--lease"))
         table, rows, job = job_of(options, args.job)
         loaded = (table, rows)
         if max_cost is not None and not args.tag:  # every worker's calls count against the same cap
             call_options["tag"] = tag = f"job:{job}"
     elif args.job:
-        raise UsageError("--job names a job shared through PostgreSQL: set UNYO_DB_URL=postgresql://...")
+        raise UsageError(Message("run.job_needs_postgresql"))
     if args.collect:
         return _collect(args, client, options, job, loaded)
     if args.review and not args.dry_run:
@@ -290,7 +288,7 @@ def _batch(args: Namespace, client: Any, task: Any, schema: Any) -> int:
         from unyo._jobs._batch._provider import BatchApiRunner
 
         if args.poll <= 0:
-            raise UsageError("--poll must be above 0 seconds")
+            raise UsageError(Message("run.above_zero_seconds", option="--poll"))
         runner: Any = BatchApiRunner(
             options,
             batch_client,
@@ -312,53 +310,41 @@ def _batch(args: Namespace, client: Any, task: Any, schema: Any) -> int:
     if args.json:
         print(json.dumps(summary.to_dict(), ensure_ascii=False))
     if summary.ran == 0 and summary.pending == 0 and not summary.stopped:
-        from unyo._types._lang import pick
-
-        failed = pick(
-            f", {summary.failed} failed (re-run them with --retry-failed)",
-            f"、失敗 {summary.failed} 行 (--retry-failed で再実行できます)",
-        )
-        print(
-            pick(
-                f"nothing to do: {summary.ok} rows already done{failed if summary.failed else ''} · "
-                f"results: {summary.output}",
-                f"実行する行はありません: {summary.ok} 行は完了済み{failed if summary.failed else ''} · "
-                f"結果: {summary.output}",
-            ),
-            file=sys.stderr,
-        )
+        failed = Message("run.nothing_failed", failed=summary.failed) if summary.failed else Message("empty")
+        print(msg("run.nothing_to_do", ok=summary.ok, failed=failed, output=summary.output), file=sys.stderr)
         return FAILED_ROWS if summary.failed and not args.allow_failures else 0
     print(
-        f"{summary.ok} ok, {summary.failed} failed, {summary.pending} pending of {summary.rows} rows · "
-        f"this run: {summary.ran} rows, "
-        f"{usd(summary.spent_usd)}, {summary.elapsed_s:.1f}s, {summary.retries} retries, "
-        f"{summary.rate_limited} rate-limited",
+        msg(
+            "run.summary",
+            ok=summary.ok,
+            failed=summary.failed,
+            pending=summary.pending,
+            rows=summary.rows,
+            ran=summary.ran,
+            spent=usd(summary.spent_usd),
+            elapsed=summary.elapsed_s,
+            retries=summary.retries,
+            rate_limited=summary.rate_limited,
+        ),
         file=sys.stderr,
     )
     if summary.output:
-        print(f"results: {summary.output} (journal {summary.journal})", file=sys.stderr)
+        print(msg("run.results", output=summary.output, journal=summary.journal), file=sys.stderr)
     else:
-        print(
-            f"journal {summary.journal}: other workers are still at it; the last to finish writes the output "
-            "(or run the same command with --collect)",
-            file=sys.stderr,
-        )
+        print(msg("run.others_still_running", journal=summary.journal), file=sys.stderr)
     waiting = [b for b in summary.batches if b["status"] not in ("completed", "failed", "expired", "cancelled")]
     for b in waiting:
-        print(
-            f"batch {b['id']} is {b['status']} at the provider ({b['rows']} rows); run the same command to collect it",
-            file=sys.stderr,
-        )
+        print(msg("run.batch_waiting", id=b["id"], status=b["status"], rows=b["rows"]), file=sys.stderr)
     if summary.stopped:
-        left = f"; {summary.pending} rows left" + (
-            f", about {usd(summary.remaining_estimate_usd)} to finish"
+        about = (
+            Message("run.about_to_finish", usd=usd(summary.remaining_estimate_usd))
             if summary.remaining_estimate_usd is not None
-            else ""
+            else Message("empty")
         )
-        print(f"stopped: {summary.stopped}{left}. Run the same command to continue.", file=sys.stderr)
+        print(msg("run.stopped", reason=summary.stopped, pending=summary.pending, about=about), file=sys.stderr)
         return runner.exit_code or 1
     if summary.failed:
-        print("failed rows carry their error in unyo_error; re-run them with --retry-failed", file=sys.stderr)
+        print(msg("run.failed_rows"), file=sys.stderr)
         if not args.allow_failures:
             return FAILED_ROWS
     return 0
@@ -377,7 +363,7 @@ def _collect(args: Namespace, client: Any, options: Any, job: str | None, loaded
         summary = SharedRunner(options, client, job=job, loaded=loaded).collect()
     else:
         if not options.output.with_name(options.output.name + ".journal").exists():
-            raise UsageError(f"--collect: no journal for {options.output}; run the batch first")
+            raise UsageError(Message("run.collect_no_journal", output=options.output))
         runner = Runner(options, client)
         table, rows, journal, _ = load(options)
         try:
@@ -389,8 +375,14 @@ def _collect(args: Namespace, client: Any, options: Any, job: str | None, loaded
     if args.json:
         print(json.dumps(summary.to_dict(), ensure_ascii=False))
     print(
-        f"collected: {summary.ok} ok, {summary.failed} failed, {summary.pending} pending of {summary.rows} rows "
-        f"-> {summary.output}",
+        msg(
+            "run.collected",
+            ok=summary.ok,
+            failed=summary.failed,
+            pending=summary.pending,
+            rows=summary.rows,
+            output=summary.output,
+        ),
         file=sys.stderr,
     )
     return 0

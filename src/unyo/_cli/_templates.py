@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from unyo._types._errors import UsageError, did_you_mean
+from unyo._types._messages import Message, msg
 
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
 FIELDS = ("system", "prompt", "model", "max_output_tokens", "temperature", "schema")
@@ -35,7 +36,7 @@ def _dir() -> Path:
 
 def _check_name(name: str | None, what: str) -> str:
     if not name or not _NAME.fullmatch(name):
-        raise UsageError(f"{what} names are letters, digits, '.', '_' and '-' (up to 64), got {name!r}")
+        raise UsageError(Message("templates.bad_name", what=Message(f"templates.what_{what}"), name=name))
     return name
 
 
@@ -60,7 +61,7 @@ def _read(path: Path) -> dict[str, Any]:
     except FileNotFoundError:
         return {}
     except tomllib.TOMLDecodeError as exc:
-        raise UsageError(f"{path}: not valid TOML ({exc})") from None
+        raise UsageError(Message("config.bad_toml", path=path, detail=exc)) from None
 
 
 # --- templates -------------------------------------------------------------------------------------
@@ -78,11 +79,13 @@ def template_names() -> list[str]:
 def load_template(name: str) -> dict[str, Any]:
     path = template_path(name)
     if not path.exists():
-        raise UsageError(f"no template named {name!r}{did_you_mean(name, template_names())}; `unyo templates list`")
+        raise UsageError(Message("templates.unknown", name=name, suggestion=did_you_mean(name, template_names())))
     table = _read(path)
     unknown = set(table) - set(FIELDS)
     if unknown:
-        raise UsageError(f"template {path}: unknown keys {sorted(unknown)}; allowed: {', '.join(FIELDS)}")
+        raise UsageError(
+            Message("templates.unknown_keys", path=path, unknown=sorted(unknown), allowed=", ".join(FIELDS))
+        )
     return table
 
 
@@ -93,7 +96,7 @@ def apply_template(table: dict[str, Any], prompt: str) -> str:
     try:
         return string.Template(table["prompt"]).substitute(input=prompt)
     except (KeyError, ValueError) as exc:
-        raise UsageError(f"template prompt: only $input may be used ({exc})") from None
+        raise UsageError(Message("templates.only_input", detail=exc)) from None
 
 
 def run_templates(args: Namespace) -> int:
@@ -102,7 +105,7 @@ def run_templates(args: Namespace) -> int:
     if args.action == "list":
         rows = [[n, _summary(load_template(n))] for n in template_names()]
         if not rows and args.format in (None, "table"):
-            print("no templates yet: unyo templates save NAME --system '...'", file=sys.stderr)
+            print(msg("templates.none_yet"), file=sys.stderr)
             return 0
         emit(args, "templates", ["name", "summary"], rows)
         return 0
@@ -114,12 +117,12 @@ def run_templates(args: Namespace) -> int:
     if args.action == "rm":
         load_template(name)
         path.unlink()
-        print(f"removed template {name}", file=sys.stderr)
+        print(msg("templates.removed", name=name), file=sys.stderr)
         return 0
     if args.action == "edit":
         editor = os.environ.get("VISUAL") or os.environ.get("EDITOR")
         if not editor:
-            raise UsageError("set EDITOR (or VISUAL) to edit a template, or save it again with new options")
+            raise UsageError(Message("templates.no_editor"))
         if not path.exists():
             _write(path, {"system": ""})
         import shlex
@@ -134,15 +137,15 @@ def run_templates(args: Namespace) -> int:
 
         schema = load_schema(args.schema)
         if not isinstance(schema, dict):
-            raise UsageError("a template's --schema must be a JSON Schema file")
+            raise UsageError(Message("templates.schema_file"))
         check_schema(schema)
         table["schema"] = json.dumps(schema, ensure_ascii=False)
     if not any(v is not None for v in table.values()):
-        raise UsageError("templates save needs at least one of --system, --prompt, -m, --max-output-tokens, --schema")
+        raise UsageError(Message("templates.save_needs_option"))
     if table.get("prompt"):
         apply_template(table, "x")  # only $input
     _write(path, table)
-    print(f"saved template {name} ({path})", file=sys.stderr)
+    print(msg("templates.saved", name=name, path=path), file=sys.stderr)
     return 0
 
 
@@ -181,19 +184,19 @@ def run_aliases(args: Namespace) -> int:
     table = aliases()
     if args.action == "list":
         if not table and args.format in (None, "table"):
-            print("no aliases yet: unyo aliases set NAME MODEL", file=sys.stderr)
+            print(msg("aliases.none_yet"), file=sys.stderr)
             return 0
         emit(args, "aliases", ["alias", "model"], [[k, v] for k, v in sorted(table.items())])
         return 0
     name = _check_name(args.name, "alias")
     if args.action == "set":
         if not args.model:
-            raise UsageError("aliases set NAME MODEL: name the model too, e.g. unyo aliases set fast gpt-5-nano")
+            raise UsageError(Message("aliases.needs_model"))
         table[name] = args.model
     else:
         if name not in table:
-            raise UsageError(f"no alias named {name!r}{did_you_mean(name, table)}")
+            raise UsageError(Message("aliases.unknown", name=name, suggestion=did_you_mean(name, table)))
         del table[name]
     _write(aliases_path(), table)
-    print(f"{'set' if args.action == 'set' else 'removed'} alias {name}", file=sys.stderr)
+    print(msg("aliases.set" if args.action == "set" else "aliases.removed", name=name), file=sys.stderr)
     return 0

@@ -14,6 +14,7 @@ import socket
 from urllib.parse import urljoin, urlsplit
 
 from unyo._types._errors import BadInput
+from unyo._types._messages import Message, os_reason
 
 MAX_BYTES = 20_000_000
 TIMEOUT_S = 15.0
@@ -27,22 +28,19 @@ def allowed_private() -> bool:
 def check_url(url: str, allow_private: bool) -> None:
     parts = urlsplit(url)
     if parts.scheme not in ("http", "https"):
-        raise BadInput(f"{url}: only http and https URLs can be added (got {parts.scheme or 'no scheme'})")
+        raise BadInput(Message("kb.url_scheme", url=url, scheme=parts.scheme or Message("kb.no_scheme")))
     if not parts.hostname:
-        raise BadInput(f"{url}: no host")
+        raise BadInput(Message("kb.url_no_host", url=url))
     if allow_private:
         return
     try:
         infos = socket.getaddrinfo(parts.hostname, parts.port or 443, proto=socket.IPPROTO_TCP)
     except socket.gaierror as exc:
-        raise BadInput(f"{url}: cannot resolve {parts.hostname} ({exc.strerror})") from None
+        raise BadInput(Message("kb.url_unresolved", url=url, host=parts.hostname, reason=os_reason(exc))) from None
     for info in infos:
         address = ipaddress.ip_address(info[4][0])
         if not address.is_global:
-            raise BadInput(
-                f"{url}: {parts.hostname} is a private, loopback or reserved address ({address}); "
-                "set UNYO_KB_ALLOW_PRIVATE=1 to allow it"
-            )
+            raise BadInput(Message("kb.url_private", url=url, host=parts.hostname, address=address))
 
 
 def fetch(
@@ -61,18 +59,18 @@ def fetch(
                         url = urljoin(url, response.headers["location"])
                         continue
                     if response.status_code >= 400:
-                        raise BadInput(f"{url}: the server answered {response.status_code}")
+                        raise BadInput(Message("kb.url_status", url=url, status=response.status_code))
                     declared = int(response.headers.get("content-length") or 0)
                     if declared > max_bytes:
-                        raise BadInput(f"{url}: {declared} bytes is over the {max_bytes}-byte cap")
+                        raise BadInput(Message("kb.url_too_big", url=url, size=declared, limit=max_bytes))
                     body = bytearray()
                     for piece in response.iter_bytes():
                         body.extend(piece)
                         if len(body) > max_bytes:
-                            raise BadInput(f"{url}: more than the {max_bytes}-byte cap")
+                            raise BadInput(Message("kb.url_over_cap", url=url, limit=max_bytes))
                     return bytes(body), response.headers.get("content-type", "")
             except httpx.TimeoutException:
-                raise BadInput(f"{url}: no answer within {timeout:g}s (timeout)") from None
+                raise BadInput(Message("kb.url_timeout", url=url, timeout=timeout)) from None
             except httpx.HTTPError as exc:
-                raise BadInput(f"{url}: cannot fetch ({type(exc).__name__}: {exc})") from None
-    raise BadInput(f"{url}: more than {MAX_REDIRECTS} redirects")
+                raise BadInput(Message("kb.url_failed", url=url, detail=f"{type(exc).__name__}: {exc}")) from None
+    raise BadInput(Message("kb.url_redirects", url=url, count=MAX_REDIRECTS))

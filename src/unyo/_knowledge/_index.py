@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 from unyo._knowledge._chunk import Chunk
 from unyo._knowledge._terms import index_terms, query_terms
 from unyo._types._errors import ConfigError
+from unyo._types._messages import Message
 
 if TYPE_CHECKING:
     import numpy as np
@@ -177,10 +178,7 @@ class Index:
                     (name, model, dims, time.time()),
                 )
         elif known[0] != model:
-            raise ConfigError(
-                f"knowledge base {name!r} was built with the embedding model {known[0]}, not {model}: "
-                f"use --embed-model {known[0]}, another --kb, or `unyo kb rm {name}` first"
-            )
+            raise ConfigError(Message("kb.other_embedding_model", name=name, known=known[0], model=model))
 
     def bases(self) -> list[dict[str, Any]]:
         rows = self._conn().execute(

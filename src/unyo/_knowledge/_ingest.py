@@ -20,6 +20,7 @@ from unyo._knowledge._embed import Embedder
 from unyo._knowledge._index import Storage, shared_index
 from unyo._knowledge._read import SUFFIXES, read_blocks
 from unyo._types._errors import BadInput
+from unyo._types._messages import Message
 
 MAX_FILE_BYTES = 50_000_000
 
@@ -87,10 +88,10 @@ def _load(source: str, max_bytes: int) -> tuple[bytes, str, str]:
         return body, suffix_for(source, ctype), source
     path = Path(source)
     if not path.is_file():
-        raise BadInput(f"{source}: no such file")
+        raise BadInput(Message("kb.no_such_file", source=source))
     size = path.stat().st_size
     if size > max_bytes:
-        raise BadInput(f"{source}: {size / 1e6:.0f} MB is over the {max_bytes / 1e6:.0f} MB limit per file")
+        raise BadInput(Message("kb.file_too_big", source=source, size=size / 1e6, limit=max_bytes / 1e6))
     return path.read_bytes(), path.suffix.lower(), str(path.resolve())
 
 
@@ -102,7 +103,7 @@ def add_one(index: Storage, kb: str, source: str, embedder: Embedder, max_bytes:
         return Added(name, "unchanged")
     chunks = chunk(read_blocks(data, source, suffix))
     if not chunks:
-        raise BadInput(f"{source}: no text found (an empty document, or a scanned PDF without a text layer)")
+        raise BadInput(Message("kb.no_text", source=source))
     vectors = embedder.passages([f"{c.heading}\n{c.text}" if c.heading else c.text for c in chunks])
     index.ensure_base(kb, embedder.model, int(vectors.shape[1]))
     index.put_document(kb, name, digest, sum(len(c.text) for c in chunks), chunks, vectors)
@@ -129,7 +130,7 @@ def add(
     started = time.perf_counter()
     sources = expand(items)
     if not sources:
-        raise BadInput("nothing to add: give files, folders, globs or URLs")
+        raise BadInput(Message("kb.nothing_to_add"))
     for number, source in enumerate(sources, 1):
         try:
             result = add_one(index, kb, source, embedder, max_bytes)

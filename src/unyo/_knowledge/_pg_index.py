@@ -45,6 +45,7 @@ from unyo._knowledge._chunk import Chunk
 from unyo._knowledge._index import Document, Hit
 from unyo._knowledge._terms import index_terms, query_terms
 from unyo._types._errors import ConfigError
+from unyo._types._messages import Message
 
 if TYPE_CHECKING:
     import numpy as np
@@ -69,12 +70,6 @@ CREATE TABLE IF NOT EXISTS kb_chunks (
 CREATE INDEX IF NOT EXISTS kb_chunks_doc ON kb_chunks (doc_id);
 CREATE INDEX IF NOT EXISTS kb_chunks_terms ON kb_chunks USING gin (terms);
 """
-
-NO_EXTENSION = (
-    "the PostgreSQL server at {where} has no pgvector extension, which knowledge bases need there: "
-    "install it on the database host (Debian/Ubuntu: `apt-get install postgresql-{major}-pgvector`; "
-    "or `.ci/pgvector.sh` from the unyo repository), or unset UNYO_DB_URL to keep knowledge bases in SQLite"
-)
 
 
 def vector_type(dims: int) -> str:
@@ -126,15 +121,12 @@ class PgIndex:
         try:
             import psycopg
         except ImportError:
-            raise ConfigError(
-                "UNYO_DB_URL is postgresql:// but psycopg is not installed: pip install 'unyo[postgres]'"
-            ) from None
+            raise ConfigError(Message("store.no_psycopg")) from None
         try:
             return psycopg.connect(self.url, autocommit=True, connect_timeout=10)
         except psycopg.OperationalError as exc:
-            raise ConfigError(
-                f"cannot connect to PostgreSQL at {self.location}: {str(exc).strip().splitlines()[0]}"
-            ) from None
+            detail = str(exc).strip().splitlines()[0]
+            raise ConfigError(Message("store.pg_unreachable", where=self.location, detail=detail)) from None
 
     def _conn(self) -> Any:
         """This thread's connection (a forked child opens its own), with the extension's schema on
@@ -182,15 +174,12 @@ class PgIndex:
         available = conn.execute("SELECT 1 FROM pg_available_extensions WHERE name='vector'").fetchone()
         if not available:
             major = conn.info.server_version // 10000
-            raise ConfigError(NO_EXTENSION.format(where=self.location, major=major))
+            raise ConfigError(Message("kb.pg_no_extension", where=self.location, major=major))
         try:
             with conn.transaction():
                 conn.execute("CREATE EXTENSION IF NOT EXISTS vector")
         except psycopg.errors.InsufficientPrivilege:
-            raise ConfigError(
-                f"pgvector is installed on {self.location} but not enabled in this database, and this user "
-                "may not enable it: ask its owner to run `CREATE EXTENSION vector`"
-            ) from None
+            raise ConfigError(Message("kb.pg_extension_not_enabled", where=self.location)) from None
         return str(
             conn.execute("SELECT extnamespace::regnamespace::text FROM pg_extension WHERE extname='vector'").fetchone()[
                 0
@@ -233,10 +222,7 @@ class PgIndex:
                         f" ((embedding::{vector_type(dims)}) {kind}_cosine_ops) WHERE kb_id = {int(base_id)}"
                     )
         elif known[0] != model:
-            raise ConfigError(
-                f"knowledge base {name!r} was built with the embedding model {known[0]}, not {model}: "
-                f"use --embed-model {known[0]}, another --kb, or `unyo kb rm {name}` first"
-            )
+            raise ConfigError(Message("kb.other_embedding_model", name=name, known=known[0], model=model))
 
     def bases(self) -> list[dict[str, Any]]:
         rows = self._conn().execute(
@@ -289,7 +275,7 @@ class PgIndex:
         with self.tx() as db:
             base_id = self._lock_base(db, kb)
             if base_id is None:
-                raise ConfigError(f"no knowledge base named {kb!r}")
+                raise ConfigError(Message("kb.unknown", name=kb))
             self._delete(db, base_id, source)
             doc = db.execute(
                 "INSERT INTO kb_documents (kb_id, source, sha256, chars, chunks, added)"

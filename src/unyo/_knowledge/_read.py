@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from unyo._types._errors import BadInput, ConfigError
+from unyo._types._messages import Message
 
 TEXT_SUFFIXES = {".txt", ".md", ".markdown", ".text"}
 SUFFIXES = TEXT_SUFFIXES | {".html", ".htm", ".pdf", ".docx", ".csv", ".xlsx"}
@@ -94,7 +95,7 @@ def _decode(data: bytes, name: str) -> str:
             return data.decode(encoding)
         except UnicodeDecodeError:
             continue
-    raise BadInput(f"{name}: not UTF-8 or Shift_JIS text")
+    raise BadInput(Message("kb.not_text", name=name))
 
 
 def html_blocks(data: bytes | str, name: str) -> list[Block]:
@@ -102,7 +103,7 @@ def html_blocks(data: bytes | str, name: str) -> list[Block]:
     try:
         import trafilatura
     except ImportError:
-        raise ConfigError(f"{name}: HTML needs the knowledge extra: pip install 'unyo[knowledge]'") from None
+        raise ConfigError(Message("kb.needs_extra", name=name, kind="HTML")) from None
     html = data if isinstance(data, str) else _decode(data, name)
     text = trafilatura.extract(html, output_format="markdown", include_tables=True, favor_recall=True)
     return text_blocks(text or "")
@@ -113,11 +114,11 @@ def pdf_blocks(data: bytes, name: str) -> list[Block]:
         from pypdf import PdfReader
         from pypdf.errors import PdfReadError
     except ImportError:
-        raise ConfigError(f"{name}: PDF needs the knowledge extra: pip install 'unyo[knowledge]'") from None
+        raise ConfigError(Message("kb.needs_extra", name=name, kind="PDF")) from None
     try:
         reader = PdfReader(io.BytesIO(data))
         if reader.is_encrypted:
-            raise BadInput(f"{name}: the PDF is encrypted; decrypt it first (e.g. qpdf --decrypt)")
+            raise BadInput(Message("kb.pdf_encrypted", name=name))
         blocks = []
         for number, page in enumerate(reader.pages, 1):
             for block in text_blocks(page.extract_text() or ""):
@@ -127,18 +128,18 @@ def pdf_blocks(data: bytes, name: str) -> list[Block]:
     except BadInput:
         raise
     except (PdfReadError, ValueError, KeyError, TypeError, OSError) as exc:
-        raise BadInput(f"{name}: not a readable PDF ({type(exc).__name__}: {exc})") from None
+        raise BadInput(Message("kb.unreadable", name=name, kind="PDF", detail=f"{type(exc).__name__}: {exc}")) from None
 
 
 def docx_blocks(data: bytes, name: str) -> list[Block]:
     try:
         import docx
     except ImportError:
-        raise ConfigError(f"{name}: DOCX needs the knowledge extra: pip install 'unyo[knowledge]'") from None
+        raise ConfigError(Message("kb.needs_extra", name=name, kind="DOCX")) from None
     try:
         document = docx.Document(io.BytesIO(data))
     except Exception as exc:  # noqa: BLE001 - python-docx raises zipfile, lxml and KeyError alike
-        raise BadInput(f"{name}: not a readable .docx ({type(exc).__name__})") from None
+        raise BadInput(Message("kb.unreadable", name=name, kind=".docx", detail=type(exc).__name__)) from None
     blocks = []
     for para in document.paragraphs:
         text = para.text.strip()
@@ -176,7 +177,7 @@ def csv_blocks(data: bytes, name: str) -> list[Block]:
     try:
         rows = list(csv.reader(io.StringIO(_decode(data, name))))
     except csv.Error as exc:
-        raise BadInput(f"{name}: not a readable CSV ({exc})") from None
+        raise BadInput(Message("kb.unreadable", name=name, kind="CSV", detail=exc)) from None
     return _rows(rows, "")
 
 
@@ -186,7 +187,7 @@ def xlsx_blocks(data: bytes, name: str) -> list[Block]:
     try:
         book = openpyxl.load_workbook(io.BytesIO(data), read_only=True, data_only=True)
     except Exception as exc:  # noqa: BLE001 - zipfile / openpyxl errors
-        raise BadInput(f"{name}: not a readable .xlsx ({type(exc).__name__})") from None
+        raise BadInput(Message("kb.unreadable", name=name, kind=".xlsx", detail=type(exc).__name__)) from None
     blocks = []
     for sheet in book.worksheets:
         rows = [["" if v is None else str(v) for v in row] for row in sheet.iter_rows(values_only=True)]
@@ -208,7 +209,9 @@ def read_blocks(data: bytes, name: str, suffix: str) -> list[Block]:
         ".xlsx": xlsx_blocks,
     }
     if suffix not in readers:
-        raise BadInput(f"{name}: unsupported file type {suffix or '(none)'} (use {', '.join(sorted(SUFFIXES))})")
+        raise BadInput(
+            Message("kb.file_type", name=name, suffix=suffix or "(none)", formats=", ".join(sorted(SUFFIXES)))
+        )
     return readers[suffix](data, name)  # type: ignore[operator]
 
 

@@ -24,6 +24,7 @@ from typing import Any, Literal
 
 from unyo._knowledge._embed import Embedder
 from unyo._knowledge._index import Hit, Storage
+from unyo._types._messages import Message
 
 CANDIDATES = 50
 _CJK = re.compile(r"[\u3040-\u30ff\u3400-\u9fff]")
@@ -86,7 +87,7 @@ def search(
     if known is None:
         from unyo._types._errors import ConfigError
 
-        raise ConfigError(f"no knowledge base named {kb!r}: add documents with `unyo kb add PATH --kb {kb}`")
+        raise ConfigError(Message("kb.unknown_add", name=kb))
     if mode != "keyword" and vector is None:
         vector = (embedder or Embedder(known[0])).query(question)
     dense = index.dense(kb, vector, CANDIDATES) if mode != "keyword" else []

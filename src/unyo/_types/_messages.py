@@ -589,4 +589,243 @@ CATALOGUE: dict[str, Template] = {
         "--max-cost needs the ledger database; it is off (UNYO_DB_URL=off)",
         "--max-cost には台帳のデータベースが必要ですが、無効になっています (UNYO_DB_URL=off)",
     ),
+    # --- unyo run ---------------------------------------------------------------------------------------------------
+    "run.set_form": _T("--set {pair!r}: use KEY=VALUE", "--set {pair!r}: KEY=VALUE の形で指定してください"),
+    "run.embedding_model_needs_via": _T(
+        "--embedding-model goes with --via embeddings", "--embedding-model は --via embeddings と一緒に使います"
+    ),
+    "run.kb_needs_answer_task": _T(
+        "--kb and --rerank go with a task that answers from a knowledge base (answer), not {task}",
+        "--kb と --rerank はナレッジベースから答えるタスク (answer) で使います。{task} では使えません",
+    ),
+    "run.no_label_fields": _T(
+        "task {task} has no label fields: --via embeddings|llm, --labels and --embedding-model "
+        "work with classify, triage and tasks whose task.toml lists embedding_fields",
+        "タスク {task} にはラベルのフィールドがありません。--via embeddings|llm、--labels、--embedding-model は "
+        "classify、triage、および task.toml に embedding_fields があるタスクで使えます",
+    ),
+    "run.url_without_input": _T(
+        "--url reads one page: give it without --input", "--url は 1 ページを読みます。--input と一緒には使えません"
+    ),
+    "run.collect_needs_input": _T(
+        "--collect and --job are for a batch: give --input FILE",
+        "--collect と --job はバッチ用です。--input FILE を指定してください",
+    ),
+    "run.input_once": _T(
+        "give the input once: a text, --file or --url",
+        "入力は 1 つだけ指定してください: テキスト、--file、--url のどれか",
+    ),
+    "run.file_unreadable": _T("--file {file}: {reason}", "--file {file}: {reason}"),
+    "run.above_zero_seconds": _T("{option} must be above 0 seconds", "{option} は 0 秒より大きくしてください"),
+    "run.output_is_input": _T("--output must not be the input file", "--output に入力ファイルは指定できません"),
+    "run.max_cost_not_usd": _T(
+        "--max-cost {value!r} is not an amount in USD", "--max-cost {value!r} は USD の金額ではありません"
+    ),
+    "run.concurrency_rpm": _T(
+        "--concurrency must be at least 1 and --rpm above 0",
+        "--concurrency は 1 以上、--rpm は 0 より大きくしてください",
+    ),
+    "run.max_rows_cells": _T(
+        "--max-rows and --max-cell-chars must be at least 1", "--max-rows と --max-cell-chars は 1 以上にしてください"
+    ),
+    "run.job_needs_postgresql": _T(
+        "--job names a job shared through PostgreSQL: set UNYO_DB_URL=postgresql://...",
+        "--job は PostgreSQL で共有するジョブの名前です。UNYO_DB_URL=postgresql://... を設定してください",
+    ),
+    "run.collect_no_journal": _T(
+        "--collect: no journal for {output}; run the batch first",
+        "--collect: {output} のジャーナルがありません。先にバッチを実行してください",
+    ),
+    "run.nothing_to_do": _T(
+        "nothing to do: {ok} rows already done{failed} · results: {output}",
+        "実行する行はありません: {ok} 行は完了済み{failed} · 結果: {output}",
+    ),
+    "run.nothing_failed": _T(
+        ", {failed} failed (re-run them with --retry-failed)", "、失敗 {failed} 行 (--retry-failed で再実行できます)"
+    ),
+    "run.summary": _T(
+        "{ok} ok, {failed} failed, {pending} pending of {rows} rows · this run: {ran} rows, {spent}, {elapsed:.1f}s, "
+        "{retries} retries, {rate_limited} rate-limited",
+        "{rows} 行中 成功 {ok}・失敗 {failed}・未処理 {pending} · 今回: {ran} 行、{spent}、{elapsed:.1f} 秒、"
+        "再試行 {retries} 回、レート制限 {rate_limited} 回",
+    ),
+    "run.results": _T("results: {output} (journal {journal})", "結果: {output} (ジャーナル {journal})"),
+    "run.others_still_running": _T(
+        "journal {journal}: other workers are still at it; the last to finish writes the output "
+        "(or run the same command with --collect)",
+        "ジャーナル {journal}: ほかのワーカーがまだ処理中です。最後に終えたワーカーが出力を書きます "
+        "(または同じコマンドを --collect 付きで実行してください)",
+    ),
+    "run.batch_waiting": _T(
+        "batch {id} is {status} at the provider ({rows} rows); run the same command to collect it",
+        "バッチ {id} はプロバイダで {status} です ({rows} 行)。同じコマンドを実行すると結果を回収します",
+    ),
+    "run.stopped": _T(
+        "stopped: {reason}; {pending} rows left{about}. Run the same command to continue.",
+        "停止しました: {reason}。残り {pending} 行{about}。同じコマンドを実行すると続きから再開します。",
+    ),
+    "run.about_to_finish": _T(", about {usd} to finish", "、完了まで約 {usd}"),
+    "run.failed_rows": _T(
+        "failed rows carry their error in unyo_error; re-run them with --retry-failed",
+        "失敗した行は unyo_error にエラーが入っています。--retry-failed で再実行できます",
+    ),
+    "run.collected": _T(
+        "collected: {ok} ok, {failed} failed, {pending} pending of {rows} rows -> {output}",
+        "回収しました: {rows} 行中 成功 {ok}・失敗 {failed}・未処理 {pending} -> {output}",
+    ),
+    # --- knowledge bases (unyo kb, ask --kb) -------------------------------------------------------------------------
+    "kb.add_needs_sources": _T(
+        "kb add needs files, folders, globs or URLs", "kb add にはファイル・フォルダ・glob・URL を指定してください"
+    ),
+    "kb.added": _T(
+        "{kb}: {chunks} chunks written in {seconds:.1f}s ({rate:.1f} chunks/s)",
+        "{kb}: {chunks} チャンクを {seconds:.1f} 秒で書き込みました (毎秒 {rate:.1f} チャンク)",
+    ),
+    "kb.not_added": _T(
+        "{failed} of {total} sources not added: {reasons}", "{total} 件中 {failed} 件を追加できませんでした: {reasons}"
+    ),
+    "kb.unknown_ls": _T(
+        "no knowledge base named {name!r} (`unyo kb ls` lists them)",
+        "ナレッジベース {name!r} はありません (`unyo kb ls` で一覧を表示できます)",
+    ),
+    "kb.unknown": _T("no knowledge base named {name!r}", "ナレッジベース {name!r} はありません"),
+    "kb.unknown_add": _T(
+        "no knowledge base named {name!r}: add documents with `unyo kb add PATH --kb {name}`",
+        "ナレッジベース {name!r} はありません。`unyo kb add PATH --kb {name}` で文書を追加してください",
+    ),
+    "kb.removed_base": _T("removed knowledge base {name}", "ナレッジベース {name} を削除しました"),
+    "kb.removed_source": _T("removed {source}", "{source} を削除しました"),
+    "kb.not_in_base": _T(
+        "{missing} of {total} sources were not in knowledge base {name!r}",
+        "{total} 件中 {missing} 件はナレッジベース {name!r} にありませんでした",
+    ),
+    "kb.search_needs_query": _T("kb search needs a query", "kb search には検索語が必要です"),
+    "kb.other_embedding_model": _T(
+        "knowledge base {name!r} was built with the embedding model {known}, not {model}: "
+        "use --embed-model {known}, another --kb, or `unyo kb rm {name}` first",
+        "ナレッジベース {name!r} は埋め込みモデル {known} で作られています ({model} ではありません)。"
+        "--embed-model {known} を指定するか、別の --kb を使うか、先に `unyo kb rm {name}` を実行してください",
+    ),
+    "kb.nothing_to_add": _T(
+        "nothing to add: give files, folders, globs or URLs",
+        "追加するものがありません。ファイル・フォルダ・glob・URL を指定してください",
+    ),
+    "kb.no_such_file": _T("{source}: no such file", "{source}: そのようなファイルはありません"),
+    "kb.file_too_big": _T(
+        "{source}: {size:.0f} MB is over the {limit:.0f} MB limit per file",
+        "{source}: {size:.0f} MB はファイルごとの上限 {limit:.0f} MB を超えています",
+    ),
+    "kb.no_text": _T(
+        "{source}: no text found (an empty document, or a scanned PDF without a text layer)",
+        "{source}: テキストが見つかりません (空の文書か、テキスト層のないスキャン PDF です)",
+    ),
+    "kb.not_text": _T("{name}: not UTF-8 or Shift_JIS text", "{name}: UTF-8 でも Shift_JIS でもないテキストです"),
+    "kb.needs_extra": _T(
+        "{name}: {kind} needs the knowledge extra: pip install 'unyo[knowledge]'",
+        "{name}: {kind} を読むには knowledge extra が必要です: pip install 'unyo[knowledge]'",
+    ),
+    "kb.pdf_encrypted": _T(
+        "{name}: the PDF is encrypted; decrypt it first (e.g. qpdf --decrypt)",
+        "{name}: PDF が暗号化されています。先に復号してください (例: qpdf --decrypt)",
+    ),
+    "kb.unreadable": _T(
+        "{name}: not a readable {kind} ({detail})",
+        "{name}: 読み取れる {kind} ではありません ({detail})",
+    ),
+    "kb.file_type": _T(
+        "{name}: unsupported file type {suffix} (use {formats})",
+        "{name}: 対応していないファイル形式です ({suffix})。使える形式: {formats}",
+    ),
+    "kb.url_scheme": _T(
+        "{url}: only http and https URLs can be added (got {scheme})",
+        "{url}: 追加できるのは http と https の URL だけです (指定: {scheme})",
+    ),
+    "kb.no_scheme": _T("no scheme", "スキームなし"),
+    "kb.url_no_host": _T("{url}: no host", "{url}: ホストがありません"),
+    "kb.url_unresolved": _T(
+        "{url}: cannot resolve {host} ({reason})", "{url}: {host} の名前解決ができません ({reason})"
+    ),
+    "kb.url_private": _T(
+        "{url}: {host} is a private, loopback or reserved address ({address}); set UNYO_KB_ALLOW_PRIVATE=1 to allow it",
+        "{url}: {host} はプライベート・ループバック・予約済みのアドレスです ({address})。"
+        "許可するには UNYO_KB_ALLOW_PRIVATE=1 を設定してください",
+    ),
+    "kb.url_status": _T("{url}: the server answered {status}", "{url}: サーバーが {status} を返しました"),
+    "kb.url_too_big": _T(
+        "{url}: {size} bytes is over the {limit}-byte cap", "{url}: {size} バイトは上限の {limit} バイトを超えています"
+    ),
+    "kb.url_over_cap": _T("{url}: more than the {limit}-byte cap", "{url}: 上限の {limit} バイトを超えています"),
+    "kb.url_timeout": _T(
+        "{url}: no answer within {timeout:g}s (timeout)", "{url}: {timeout:g} 秒以内に応答がありません (タイムアウト)"
+    ),
+    "kb.url_failed": _T("{url}: cannot fetch ({detail})", "{url}: 取得できません ({detail})"),
+    "kb.url_redirects": _T("{url}: more than {count} redirects", "{url}: リダイレクトが {count} 回を超えました"),
+    "kb.pg_no_extension": _T(
+        "the PostgreSQL server at {where} has no pgvector extension, which knowledge bases need there: "
+        "install it on the database host (Debian/Ubuntu: `apt-get install postgresql-{major}-pgvector`; "
+        "or `.ci/pgvector.sh` from the unyo repository), or unset UNYO_DB_URL to keep knowledge bases in SQLite",
+        "{where} の PostgreSQL サーバーには、ナレッジベースに必要な pgvector 拡張がありません。データベースのホストに"
+        "インストールするか (Debian/Ubuntu: `apt-get install postgresql-{major}-pgvector`、または unyo リポジトリの "
+        "`.ci/pgvector.sh`)、UNYO_DB_URL を外してナレッジベースを SQLite に置いてください",
+    ),
+    "kb.pg_extension_not_enabled": _T(
+        "pgvector is installed on {where} but not enabled in this database, and this user "
+        "may not enable it: ask its owner to run `CREATE EXTENSION vector`",
+        "{where} に pgvector はインストールされていますが、このデータベースでは有効になっておらず、このユーザーには"
+        "有効にする権限がありません。所有者に `CREATE EXTENSION vector` の実行を依頼してください",
+    ),
+    "store.no_psycopg": _T(
+        "UNYO_DB_URL is postgresql:// but psycopg is not installed: pip install 'unyo[postgres]'",
+        "UNYO_DB_URL が postgresql:// ですが psycopg がインストールされていません: pip install 'unyo[postgres]'",
+    ),
+    "store.pg_unreachable": _T(
+        "cannot connect to PostgreSQL at {where}: {detail}", "{where} の PostgreSQL に接続できません: {detail}"
+    ),
+    # --- templates and aliases ---------------------------------------------------------------------------------------
+    "templates.bad_name": _T(
+        "{what} names are letters, digits, '.', '_' and '-' (up to 64), got {name!r}",
+        "{what}の名前に使えるのは英数字と '.'、'_'、'-' (64 文字まで) です (指定値: {name!r})",
+    ),
+    "templates.what_template": _T("template", "テンプレート"),
+    "templates.what_alias": _T("alias", "エイリアス"),
+    "templates.unknown": _T(
+        "no template named {name!r}{suggestion}; `unyo templates list`",
+        "テンプレート {name!r} はありません{suggestion}。`unyo templates list` で一覧を表示できます",
+    ),
+    "templates.unknown_keys": _T(
+        "template {path}: unknown keys {unknown}; allowed: {allowed}",
+        "テンプレート {path}: 未知のキーです {unknown}。使えるキー: {allowed}",
+    ),
+    "templates.only_input": _T(
+        "template prompt: only $input may be used ({detail})",
+        "テンプレートのプロンプト: 使える変数は $input だけです ({detail})",
+    ),
+    "templates.none_yet": _T(
+        "no templates yet: unyo templates save NAME --system '...'",
+        "テンプレートはまだありません: unyo templates save NAME --system '...'",
+    ),
+    "templates.removed": _T("removed template {name}", "テンプレート {name} を削除しました"),
+    "templates.no_editor": _T(
+        "set EDITOR (or VISUAL) to edit a template, or save it again with new options",
+        "テンプレートを編集するには EDITOR (または VISUAL) を設定するか、新しいオプションで保存し直してください",
+    ),
+    "templates.schema_file": _T(
+        "a template's --schema must be a JSON Schema file",
+        "テンプレートの --schema は JSON Schema のファイルにしてください",
+    ),
+    "templates.save_needs_option": _T(
+        "templates save needs at least one of --system, --prompt, -m, --max-output-tokens, --schema",
+        "templates save には --system、--prompt、-m、--max-output-tokens、--schema のどれかが必要です",
+    ),
+    "templates.saved": _T("saved template {name} ({path})", "テンプレート {name} を保存しました ({path})"),
+    "aliases.none_yet": _T(
+        "no aliases yet: unyo aliases set NAME MODEL", "エイリアスはまだありません: unyo aliases set NAME MODEL"
+    ),
+    "aliases.needs_model": _T(
+        "aliases set NAME MODEL: name the model too, e.g. unyo aliases set fast gpt-5-nano",
+        "aliases set NAME MODEL: モデルも指定してください (例: unyo aliases set fast gpt-5-nano)",
+    ),
+    "aliases.unknown": _T("no alias named {name!r}{suggestion}", "エイリアス {name!r} はありません{suggestion}"),
+    "aliases.set": _T("set alias {name}", "エイリアス {name} を設定しました"),
+    "aliases.removed": _T("removed alias {name}", "エイリアス {name} を削除しました"),
 }
