@@ -209,3 +209,12 @@ def test_a_hop_the_breaker_skips_is_an_attempt(served: Served, fault: FaultServe
         ("gpt-4.1-mini", "ok", "closed"),
     ]
     assert len(rows(served)) == 4  # one row per request, however many hops
+
+
+def test_a_dropped_connection_is_a_broken_connection_not_a_timeout(served: Served, fault: FaultServer) -> None:
+    key = served.new_key(name="resets")
+    fault.script("reset", "reset")  # the upstream resets the connection on both hops
+    answer = call(served, key)
+    assert answer.status_code == 502 and answer.json()["error"]["code"] == "upstream_unavailable"
+    (row,) = rows(served)
+    assert [a["outcome"] for a in row["detail"]["attempts"]] == ["ConnectionFailed", "ConnectionFailed"]

@@ -76,13 +76,12 @@ def _lift_extra_body(method: Any, kwargs: dict[str, Any]) -> dict[str, Any]:
     """The SDK merges `extra_body` over the request body, so a key there that names one of the
     method's own arguments (model, input, messages, n, tools, stream, the output cap ...) would
     override what unyo priced and checked. Such keys become arguments, checked like any other."""
-    import inspect
     from collections.abc import Mapping
 
     extra = kwargs.get("extra_body")
     if not isinstance(extra, Mapping):
         return kwargs
-    known = set(inspect.signature(method).parameters) - {"extra_headers", "extra_query", "extra_body", "timeout"}
+    known = _arguments(_unbound(method))
     kwargs = {**kwargs, **{k: v for k, v in extra.items() if k in known}}
     rest = {k: v for k, v in extra.items() if k not in known}
     if rest:
@@ -90,6 +89,26 @@ def _lift_extra_body(method: Any, kwargs: dict[str, Any]) -> dict[str, Any]:
     else:
         kwargs.pop("extra_body")
     return kwargs
+
+
+def _unbound(method: Any) -> Any:
+    """The SDK's function behind a method, its raw-response wrapper or its bound instance: one
+    object per SDK method, whichever client it was reached through."""
+    import inspect
+
+    inner = inspect.unwrap(method)
+    return getattr(inner, "__func__", inner)
+
+
+@functools.lru_cache(maxsize=256)
+def _arguments(function: Any) -> frozenset[str]:
+    """The named arguments of an SDK method (its signature, read once per method: the gateway
+    lifts every request's body through here)."""
+    import inspect
+
+    return frozenset(inspect.signature(function).parameters) - {
+        "self", "extra_headers", "extra_query", "extra_body", "timeout",
+    }  # fmt: skip
 
 
 class _Node:

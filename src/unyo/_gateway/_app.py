@@ -35,6 +35,7 @@ from unyo._gateway._fallback import Fallbacks, Hops, hop_cost
 from unyo._gateway._keys import KeyStore, VirtualKey
 from unyo._gateway._metrics import Metrics
 from unyo._gateway._rate import KeyRates
+from unyo._gateway._upstream import upstream_client_options
 from unyo._money._settle import settle
 from unyo._records._store import store_for
 from unyo._types._call import call_info
@@ -96,7 +97,7 @@ class Gateway:
         traced = (span_finisher(tracer),) if tracer is not None else ()
         finishers = tuple(f for f in DEFAULT_FINISHERS if f is not settle)
         pipeline = Pipeline(DEFAULT_STEPS, (*finishers, hop_cost, settle, self._observe, *traced))
-        self.client = AsyncOpenAI(settings=settings, pipeline=pipeline)
+        self.client = AsyncOpenAI(settings=settings, pipeline=pipeline, **upstream_client_options(settings))
         self._settings: dict[tuple[Any, ...], Settings] = {}
 
     def _observe(self, call: Any) -> None:
