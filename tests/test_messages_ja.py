@@ -169,6 +169,16 @@ TABLE: list[tuple[list[str], dict[str, str], int, str, str]] = [
     (["templates", "show", "nope"], {}, 2, "テンプレート 'nope' はありません", "no template named 'nope'"),
     (["aliases", "rm", "nope"], {}, 2, "エイリアス 'nope' はありません", "no alias named 'nope'"),
     (["templates", "save", "a/b", "--system", "x"], {}, 2, "テンプレートの名前に使えるのは", "template names are"),
+    # other commands
+    (["chat", "--conversation", "c1"], {}, 2, "--conversation には --user が必要です", "--conversation needs --user"),
+    (["ask", "--conversation", "c1", "--user", "bob", "--schema", "s.json", "hi"], {}, 2,
+     "--schema は -c/--conversation と一緒に使えません", "--schema cannot be combined"),
+    (["eval"], {}, 2, "スイートのファイル", "give a suite file"),
+    (["eval", "--task", "triage", "--fail-under", "7"], {}, 2, "0 から 1 の合格率です", "a pass rate between 0 and 1"),
+    (["finetune", "create"], {}, 2, "データセットを指定してください", "give the dataset"),
+    (["review", "approve"], {}, 2, "には項目の ID が必要です", "needs an item id"),
+    (["tasks", "show"], {}, 2, "tasks show にはタスク名が必要です", "tasks show needs a task name"),
+    (["config", "trust"], {}, 2, "エンドポイントを指定してください", "name the endpoint"),
     # confirmations without a terminal
     (["logs", "prune", "--days", "1"], {}, 2, "何も削除していません。実行するには --yes", "nothing was deleted"),
     (["conversations", "rm", "c1", "--user", "alice"], {}, 2,
@@ -177,9 +187,14 @@ TABLE: list[tuple[list[str], dict[str, str], int, str, str]] = [
 # fmt: on
 
 
+COMMANDS = "ask|image|chat|conversations|run|kb|tasks|models|config|eval|finetune|review|keys|templates|aliases"
+
+
 def _english_sentence(line: str) -> str | None:
-    """Three English words in a row, once quoted names, `code`, options, paths and URLs are taken out."""
-    text = re.sub(r"`[^`]*`|'[^']*'|\"[^\"]*\"|\[[^\]]*\]|--[\w-]+|\S*[/\\.]\S*|\{[^}]*\}", " ", line)
+    """Three English words in a row, once quoted names, `code`, options, paths, URLs and commands
+    (`unyo config trust URL`) are taken out."""
+    text = re.sub(rf"\bunyo (?:{COMMANDS})(?: [\w./|-]+)*", " ", line)
+    text = re.sub(r"`[^`]*`|'[^']*'|\"[^\"]*\"|\[[^\]]*\]|--[\w-]+|\S*[/\\.]\S*|\{[^}]*\}", " ", text)
     found = re.search(r"\b[A-Za-z]{2,}(?:[ ,]+[A-Za-z]{2,}){2,}\b", text)
     return found.group(0) if found else None
 
@@ -288,6 +303,16 @@ CONVERTED = [
     "_knowledge/_search.py",
     "_knowledge/_index.py",
     "_knowledge/_pg_index.py",
+    "_cli/_ask.py",
+    "_cli/_chat.py",
+    "_cli/_config.py",
+    "_cli/_serve.py",
+    "_cli/_tasks.py",
+    "_cli/_keys.py",
+    "_cli/_review.py",
+    "_cli/_eval.py",
+    "_cli/_finetune.py",
+    "_quality/_conversations.py",
 ]
 ERRORS = {name for name in dir(unyo._types._errors) if name[:1].isupper()} | {"ArgumentTypeError"}
 

@@ -9,6 +9,7 @@ from typing import Any
 
 from unyo._cli._shared import clean, client_for, status_line
 from unyo._types._errors import UsageError
+from unyo._types._messages import Message
 
 
 def _shown(text: str) -> str:
@@ -40,10 +41,10 @@ def run(args: Namespace) -> int:
     )
     images = getattr(args, "image", None) or []
     if (schema or args.continue_ or args.conversation) and images:
-        raise UsageError("--image cannot be combined with --schema or -c/--conversation yet; nothing was sent")
+        raise UsageError(Message("ask.image_combination"))
     if args.continue_ or args.conversation:
         if schema:
-            raise UsageError("--schema cannot be combined with -c/--conversation")
+            raise UsageError(Message("ask.schema_with_conversation"))
         return _in_conversation(args, prompt, options)
     if schema:
         return _structured(args, prompt, options, schema)

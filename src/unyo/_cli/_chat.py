@@ -69,9 +69,10 @@ class _Stored:
 
 def run(args: Namespace) -> int:
     from unyo._types._errors import UnyoError, UsageError
+    from unyo._types._messages import Message
 
     if args.conversation and not args.user:
-        raise UsageError("--conversation needs --user (a conversation belongs to one user)")
+        raise UsageError(Message("chat.conversation_needs_user"))
     client = client_for(args.profile, user=args.user)
     session: Any = _Memory(client, args)
     where = ""

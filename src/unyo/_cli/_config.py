@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from unyo._types._errors import UsageError
+from unyo._types._messages import Message, msg
 
 
 def run(args: Namespace) -> int:
@@ -110,7 +111,7 @@ def _trust(args: Namespace) -> int:
     from unyo._core._config_files import trust
 
     if not args.url:
-        raise UsageError("unyo config trust URL: name the endpoint, e.g. https://llm.example.internal/v1")
+        raise UsageError(Message("config.trust_needs_url"))
     entry, path = trust(args.url, os.environ)
-    print(f"trusted {entry} with keys (recorded in {path})")
+    print(msg("config.trusted", entry=entry, path=path))
     return 0

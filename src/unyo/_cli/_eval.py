@@ -12,6 +12,7 @@ from typing import Any
 
 from unyo._cli._shared import clean, client_for, table
 from unyo._types._errors import BadInput, UsageError
+from unyo._types._messages import Message
 
 GATE_FAILED = 10  # --fail-under or --fail-on-regression (documented in the command's epilog)
 MARK = {"pass": "✓", "fail": "✗", "error": "!"}
@@ -23,9 +24,9 @@ def _money(text: str | None, flag: str) -> Decimal | None:
     try:
         value = Decimal(text)
     except InvalidOperation:
-        raise UsageError(f"{flag} {text!r} is not an amount in USD") from None
+        raise UsageError(Message("eval.not_usd", flag=flag, text=text)) from None
     if value < 0:
-        raise UsageError(f"{flag} must be 0 or more")
+        raise UsageError(Message("eval.not_negative", flag=flag))
     return value
 
 
@@ -35,7 +36,7 @@ def _suite_source(args: Namespace) -> Any:
 
         return task_suite(args.task)
     if not args.target:
-        raise BadInput("give a suite file (unyo eval SUITE.yaml) or a built-in task (unyo eval --task triage)")
+        raise BadInput(Message("eval.needs_suite"))
     return args.target
 
 
@@ -48,7 +49,7 @@ def run(args: Namespace) -> int:
     from unyo._evals._evaluate import as_suite
 
     if args.fail_under is not None and not 0 <= args.fail_under <= 1:
-        raise UsageError("--fail-under is a pass rate between 0 and 1 (e.g. 0.9)")
+        raise UsageError(Message("eval.fail_under"))
     client = client_for(args.profile, user=args.user)
     suite = as_suite(_suite_source(args), args.model)
     if args.limit:
@@ -61,7 +62,7 @@ def run(args: Namespace) -> int:
 
         baseline = load_baseline(args.baseline)
     elif args.fail_on_regression:
-        raise UsageError("--fail-on-regression needs --baseline PREVIOUS.json")
+        raise UsageError(Message("eval.regression_needs_baseline"))
     progress = _progress(f"eval {suite.name}")
     try:
         report = evaluate(suite, client=client, concurrency=args.concurrency, rpm=args.rpm,
@@ -193,7 +194,7 @@ def _compare(args: Namespace) -> int:
     from unyo._types._prices import usd
 
     if not args.model or len(args.model) < 2:
-        raise UsageError("compare needs at least two models: -m main -m bulk -m local")
+        raise UsageError(Message("eval.compare_needs_models"))
     client = client_for(args.profile, user=args.user)
     suite = _suite_source(args)
     progress = _progress("eval compare")

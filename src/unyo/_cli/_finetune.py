@@ -50,12 +50,13 @@ def add_parser(sub: Any, common: Any) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from unyo._types._errors import UsageError
+    from unyo._types._messages import Message
 
-    needs = {"validate": "the dataset", "create": "the dataset"}.get(args.action, "the job id")
+    needs = "finetune.the_dataset" if args.action in ("validate", "create") else "finetune.the_job_id"
     if args.action != "list" and not args.target:
-        raise UsageError(f"unyo finetune {args.action}: give {needs}")
+        raise UsageError(Message("finetune.give", action=args.action, needs=Message(needs)))
     if args.epochs is not None and not 1 <= args.epochs <= 50:
-        raise UsageError(f"--epochs {args.epochs}: the provider trains 1 to 50 epochs")
+        raise UsageError(Message("finetune.epochs", epochs=args.epochs))
     if args.action == "validate":
         return _validate(args)
     from unyo._cli._shared import client_for
@@ -96,13 +97,14 @@ def _create(client: Any, args: argparse.Namespace) -> int:
 
     from unyo._jobs._finetune import _jobs
     from unyo._types._errors import DatasetInvalid, UsageError
+    from unyo._types._messages import Message
 
     try:
         max_cost = Decimal(args.max_cost) if args.max_cost is not None else None
     except InvalidOperation:
-        raise UsageError(f"--max-cost {args.max_cost!r}: give USD, e.g. 2.50") from None
+        raise UsageError(Message("finetune.max_cost", value=args.max_cost)) from None
     if args.suffix is not None and not 1 <= len(args.suffix) <= 64:
-        raise UsageError("--suffix: 1 to 64 characters")
+        raise UsageError(Message("finetune.suffix"))
     try:
         job = _jobs.create(
             client, args.target, args.model, args.epochs or 3, args.validation, args.suffix, max_cost, _say
@@ -256,9 +258,10 @@ def _use(client: Any, args: argparse.Namespace) -> int:
     from unyo._cli._shared import clean
     from unyo._jobs._finetune import _jobs
     from unyo._types._errors import UsageError
+    from unyo._types._messages import Message
 
     if not args.role:
-        raise UsageError("unyo finetune use JOB --role ROLE: which role should the tuned model serve?")
+        raise UsageError(Message("finetune.use_needs_role"))
     explicit = Path(args.config) if args.config else None
     model, path = _jobs.use(client, args.target, args.role, explicit)
     print(f"{clean(path)}: [profiles.{client.settings.profile.name}.models] {args.role} = {clean(model)}")

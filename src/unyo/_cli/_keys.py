@@ -11,6 +11,7 @@ from typing import Any
 
 from unyo._cli._shared import settings_for, table
 from unyo._types._errors import UsageError
+from unyo._types._messages import Message, msg
 
 
 def _store() -> Any:
@@ -33,7 +34,7 @@ def _print_key(key: str, record: Any, as_json: bool) -> None:
         print(json.dumps({"key": key, "id": record.id, "name": record.name}))
         return
     print(key)
-    print(f"key {record.id} ({record.name}) created. This is the only time it is shown: store it now.", file=sys.stderr)
+    print(msg("keys.created", id=record.id, name=record.name), file=sys.stderr)
 
 
 def run(args: Namespace) -> int:
@@ -42,7 +43,7 @@ def run(args: Namespace) -> int:
         from unyo._gateway._keys import parse_duration
 
         if not args.name:
-            raise UsageError("keys create needs --name")
+            raise UsageError(Message("keys.create_needs_name"))
         key, record = keys.create(
             args.name,
             models=(args.models or "").split(","),
@@ -70,20 +71,19 @@ def run(args: Namespace) -> int:
         table("unyo keys", ["id", "name", "key", "state", "models", "monthly", "rpm", "expires"], rows)
         return 0
     if not args.ref:
-        raise UsageError(f"keys {args.action} needs a key id or name")
+        raise UsageError(Message("keys.needs_ref", action=args.action))
     if args.action == "show":
         print(json.dumps(keys.get(args.ref).to_dict(), ensure_ascii=False, indent=None if args.json else 2))
         return 0
     record = keys.get(args.ref)
     from unyo._cli._shared import confirm
-    from unyo._types._messages import Message
 
     action = "keys.revoke_action" if args.action == "revoke" else "keys.rotate_action"
     if not confirm(Message(action, id=record.id, name=record.name, hint=record.hint), args.yes):
         return 0
     if args.action == "revoke":
         done = keys.revoke(record.id)
-        print(f"key {done.id} ({done.name}) revoked", file=sys.stderr)
+        print(msg("keys.revoked", id=done.id, name=done.name), file=sys.stderr)
         return 0
     key, new = keys.rotate(record.id)
     _print_key(key, new, args.json)

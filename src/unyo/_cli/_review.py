@@ -17,6 +17,7 @@ from typing import Any
 
 from unyo._cli._shared import settings_for, table
 from unyo._types._errors import ConfigError, UsageError
+from unyo._types._messages import Message, msg, os_reason
 
 
 def queue(profile: str | None = None) -> Any:
@@ -49,7 +50,7 @@ def post_webhook(url: str, records: list[dict[str, Any]]) -> None:
     import urllib.request
 
     if not url.startswith(("http://", "https://")):
-        raise UsageError(f"webhook {url!r}: use an http:// or https:// URL")
+        raise UsageError(Message("review.webhook_scheme", url=url))
     body = json.dumps({"items": records}, ensure_ascii=False).encode("utf-8")
     post = urllib.request.Request(url, body, {"content-type": "application/json"}, method="POST")
     try:
@@ -58,9 +59,9 @@ def post_webhook(url: str, records: list[dict[str, Any]]) -> None:
     except urllib.error.HTTPError as exc:
         status = exc.code
     except (urllib.error.URLError, OSError) as exc:
-        raise ConfigError(f"webhook {url}: {exc}; nothing marked exported") from None
+        raise ConfigError(Message("review.webhook_failed", url=url, detail=exc)) from None
     if status >= 300:
-        raise ConfigError(f"webhook {url} answered HTTP {status}; nothing marked exported")
+        raise ConfigError(Message("review.webhook_status", url=url, status=status))
 
 
 def run(args: Namespace) -> int:
@@ -86,16 +87,16 @@ def run(args: Namespace) -> int:
             path = Path(args.out)
             write_private(path, render_export(items, path))
             q.mark_exported(items, who, str(path))
-            print(f"{len(items)} approved item(s) written to {path}", file=sys.stderr)
+            print(msg("review.exported_file", count=len(items), path=path), file=sys.stderr)
         elif webhook:
             post_webhook(webhook, [export_record(i) for i in items])
             q.mark_exported(items, who, webhook)
-            print(f"{len(items)} approved item(s) posted to the webhook", file=sys.stderr)
+            print(msg("review.exported_webhook", count=len(items)), file=sys.stderr)
         else:
-            raise UsageError("review export: give --out FILE.csv|FILE.jsonl or --webhook URL (or UNYO_REVIEW_WEBHOOK)")
+            raise UsageError(Message("review.export_needs_target"))
         return 0
     if not args.id:
-        raise UsageError(f"review {args.action} needs an item id (`unyo review list`)")
+        raise UsageError(Message("review.needs_id", action=args.action))
     if args.action == "show":
         item = q.get(args.id)
         record = {**item.to_dict(), "history": q.history(item.id)}
@@ -104,16 +105,20 @@ def run(args: Namespace) -> int:
     edited = None
     if args.action == "edit":
         if args.output is None:
-            raise UsageError("review edit needs --output JSON (or --output @FILE)")
+            raise UsageError(Message("review.edit_needs_output"))
         text = args.output
         if text.startswith("@"):
             try:
                 text = Path(text[1:]).read_text(encoding="utf-8")
-            except (OSError, UnicodeDecodeError) as exc:
-                raise UsageError(f"--output {args.output}: {exc}") from None
+            except OSError as exc:
+                raise UsageError(
+                    Message("review.output_unreadable", output=args.output, reason=os_reason(exc))
+                ) from None
+            except UnicodeDecodeError as exc:
+                raise UsageError(Message("input.not_utf8", where=f"--output {args.output}", byte=exc.start)) from None
         edited = parse_output(text)
     item = q.decide(args.id, args.action, who, edited, args.note or "")
-    print(f"review item {item.id}: {item.status} by {item.decided_by}", file=sys.stderr)
+    print(msg("review.decided", id=item.id, status=item.status, who=item.decided_by), file=sys.stderr)
     return 0
 
 

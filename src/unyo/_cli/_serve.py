@@ -6,6 +6,7 @@ import sys
 from argparse import Namespace
 
 from unyo._types._errors import ConfigError
+from unyo._types._messages import Message, msg
 
 _NEEDS = ("fastapi", "uvicorn", "prometheus_client")
 
@@ -17,9 +18,9 @@ def run(args: Namespace) -> int:
         try:
             importlib.import_module(name)
         except ModuleNotFoundError:
-            raise ConfigError(f"unyo serve needs {name}: pip install 'unyo[gateway]'") from None
+            raise ConfigError(Message("serve.needs", name=name)) from None
     from unyo._gateway._serve import serve
 
-    print(f"unyo gateway on http://{args.host}:{args.port}/v1 (Ctrl-C stops)", file=sys.stderr)
+    print(msg("serve.listening", host=args.host, port=args.port), file=sys.stderr)
     serve(args.host, args.port, args.log_level, args.workers)
     return 0

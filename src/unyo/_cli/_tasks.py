@@ -7,6 +7,7 @@ from argparse import Namespace
 
 from unyo._cli._shared import settings_for, table
 from unyo._types._errors import UsageError
+from unyo._types._messages import Message
 
 
 def run(args: Namespace) -> int:
@@ -30,7 +31,7 @@ def run(args: Namespace) -> int:
             )
         return 0
     if not args.name:
-        raise UsageError("tasks show needs a task name")
+        raise UsageError(Message("tasks.show_needs_name"))
     task = find(args.name, home)
     record = {
         "name": task.name,

@@ -23,6 +23,7 @@ from typing import Any, Literal
 
 from unyo._records._store import Store, store_for
 from unyo._types._errors import ConfigError, ConversationDenied
+from unyo._types._messages import Message
 
 Strategy = Literal["history", "previous_response", "conversation"]
 STRATEGIES = ("history", "previous_response", "conversation")
@@ -124,7 +125,7 @@ class Conversation:
                 history, _ = yield Blocking(self.context)
             return api, history + [{"role": "user", "content": text}], extra
         if api != "responses":
-            raise ConfigError(f"the {self.strategy} strategy needs the Responses API; this profile uses {api}")
+            raise ConfigError(Message("conversations.needs_responses_api", strategy=self.strategy, api=api))
         if self.strategy == "previous_response" and self.last_response_id:
             extra.update(previous_response_id=self.last_response_id, unyo_prior_tokens=self.chain_tokens)
         if self.strategy == "conversation":
@@ -187,7 +188,7 @@ class Conversation:
                 f"SELECT user_id FROM unyo_conversations WHERE id = ?{self._store.lock_rows()}", [self.id]
             )
             if not locked or locked[0][0] != self.user:
-                raise ConversationDenied(f"conversation {self.id!r} is not available to user {self.user!r}")
+                raise ConversationDenied(Message("conversations.denied", id=self.id, user=self.user))
             seq = int(
                 tx.execute("SELECT COALESCE(MAX(seq), 0) FROM unyo_turns WHERE conversation_id = ?", [self.id])[0][0]
             )
@@ -242,17 +243,17 @@ def owned_row(store: Store, conversation_id: str, user: str) -> tuple[Any, ...] 
     with store.tx(write=False) as tx:
         rows = tx.execute(f"SELECT {_COLUMNS} FROM unyo_conversations WHERE id = ?", [conversation_id])
     if rows and rows[0][1] != user:
-        raise ConversationDenied(f"conversation {conversation_id!r} is not available to user {user!r}")
+        raise ConversationDenied(Message("conversations.denied", id=conversation_id, user=user))
     return rows[0] if rows else None
 
 
 def _check(user: str, strategy: str, trim: str) -> None:
     if not user or not isinstance(user, str):
-        raise ConfigError("a conversation needs a user id")
+        raise ConfigError(Message("conversations.needs_user"))
     if strategy not in STRATEGIES:
-        raise ConfigError(f"strategy must be one of {STRATEGIES}, got {strategy!r}")
+        raise ConfigError(Message("conversations.bad_strategy", strategies=STRATEGIES, got=strategy))
     if trim not in ("drop", "summarize"):
-        raise ConfigError("trim must be 'drop' or 'summarize'")
+        raise ConfigError(Message("conversations.bad_trim"))
 
 
 def _open(
@@ -260,23 +261,22 @@ def _open(
 ) -> tuple[Store, tuple[Any, ...]]:
     """(the store, the conversation's row), created if missing and `create`: blocking (storage)."""
     if client.settings.db_url == "off":
-        raise ConfigError("conversations are stored in the ledger database; it is off (UNYO_DB_URL=off)")
+        raise ConfigError(Message("conversations.needs_ledger"))
     if strategy != "history" and not client.settings.profile.server_state:
         raise ConfigError(
-            f"profile {client.settings.profile.name!r} keeps no server-side state: "
-            f"the {strategy} strategy needs a provider; use history"
+            Message("conversations.no_server_state", profile=client.settings.profile.name, strategy=strategy)
         )
     store = store_for(client.settings)
     conversation_id = conversation_id or f"conv-{uuid.uuid4().hex[:16]}"
     row = owned_row(store, conversation_id, user)
     if row is None:
         if not create:
-            raise ConversationDenied(f"conversation {conversation_id!r} is not available to user {user!r}")
+            raise ConversationDenied(Message("conversations.denied", id=conversation_id, user=user))
         now = time.time()
         row = (conversation_id, user, strategy, system, None, None, None, 0, now, now)
         with store.tx() as tx:
             if tx.execute("SELECT user_id FROM unyo_conversations WHERE id = ?", [conversation_id]):
-                raise ConversationDenied(f"conversation {conversation_id!r} is not available to user {user!r}")
+                raise ConversationDenied(Message("conversations.denied", id=conversation_id, user=user))
             tx.execute(f"INSERT INTO unyo_conversations ({_COLUMNS}) VALUES ({', '.join('?' * 10)})", list(row))
     return store, row
 
@@ -348,7 +348,7 @@ def delete_conversation(store: Store, user: str, conversation_id: str, client: A
     the number of turns deleted."""
     row = owned_row(store, conversation_id, user)
     if row is None:
-        raise ConversationDenied(f"conversation {conversation_id!r} is not available to user {user!r}")
+        raise ConversationDenied(Message("conversations.denied", id=conversation_id, user=user))
     provider_id = row[6]
     with store.tx() as tx:
         count = tx.execute("SELECT COUNT(*) FROM unyo_turns WHERE conversation_id = ?", [conversation_id])[0][0]

@@ -828,4 +828,130 @@ CATALOGUE: dict[str, Template] = {
     "aliases.unknown": _T("no alias named {name!r}{suggestion}", "エイリアス {name!r} はありません{suggestion}"),
     "aliases.set": _T("set alias {name}", "エイリアス {name} を設定しました"),
     "aliases.removed": _T("removed alias {name}", "エイリアス {name} を削除しました"),
+    # --- ask, chat, conversations ------------------------------------------------------------------------------------
+    "ask.image_combination": _T(
+        "--image cannot be combined with --schema or -c/--conversation yet; nothing was sent",
+        "--image はまだ --schema や -c/--conversation と一緒に使えません。何も送信していません",
+    ),
+    "ask.schema_with_conversation": _T(
+        "--schema cannot be combined with -c/--conversation", "--schema は -c/--conversation と一緒に使えません"
+    ),
+    "chat.conversation_needs_user": _T(
+        "--conversation needs --user (a conversation belongs to one user)",
+        "--conversation には --user が必要です (会話は 1 人のユーザーのものです)",
+    ),
+    "conversations.denied": _T(
+        "conversation {id!r} is not available to user {user!r}",
+        "会話 {id!r} はユーザー {user!r} には使えません",
+    ),
+    "conversations.needs_responses_api": _T(
+        "the {strategy} strategy needs the Responses API; this profile uses {api}",
+        "{strategy} 方式には Responses API が必要ですが、このプロファイルは {api} を使います",
+    ),
+    "conversations.needs_user": _T("a conversation needs a user id", "会話にはユーザー ID が必要です"),
+    "conversations.bad_strategy": _T(
+        "strategy must be one of {strategies}, got {got!r}",
+        "strategy は {strategies} のどれかにしてください (指定値: {got!r})",
+    ),
+    "conversations.bad_trim": _T("trim must be 'drop' or 'summarize'", "trim は 'drop' か 'summarize' にしてください"),
+    "conversations.needs_ledger": _T(
+        "conversations are stored in the ledger database; it is off (UNYO_DB_URL=off)",
+        "会話は台帳のデータベースに保存されますが、無効になっています (UNYO_DB_URL=off)",
+    ),
+    "conversations.no_server_state": _T(
+        "profile {profile!r} keeps no server-side state: the {strategy} strategy needs a provider; use history",
+        "プロファイル {profile!r} はサーバー側に状態を持ちません。{strategy} 方式にはプロバイダが必要です。history "
+        "を使ってください",
+    ),
+    # --- config, serve, tasks, keys ----------------------------------------------------------------------------------
+    "config.trust_needs_url": _T(
+        "unyo config trust URL: name the endpoint, e.g. https://llm.example.internal/v1",
+        "unyo config trust URL: エンドポイントを指定してください (例: https://llm.example.internal/v1)",
+    ),
+    "config.trusted": _T(
+        "trusted {entry} with keys (recorded in {path})",
+        "{entry} にキーを送ることを信頼しました ({path} に記録)",
+    ),
+    "serve.needs": _T(
+        "unyo serve needs {name}: pip install 'unyo[gateway]'",
+        "unyo serve には {name} が必要です: pip install 'unyo[gateway]'",
+    ),
+    "serve.listening": _T(
+        "unyo gateway on http://{host}:{port}/v1 (Ctrl-C stops)",
+        "unyo ゲートウェイを http://{host}:{port}/v1 で起動しました (Ctrl-C で停止)",
+    ),
+    "tasks.show_needs_name": _T("tasks show needs a task name", "tasks show にはタスク名が必要です"),
+    "keys.create_needs_name": _T("keys create needs --name", "keys create には --name が必要です"),
+    "keys.needs_ref": _T("keys {action} needs a key id or name", "keys {action} にはキーの ID か名前が必要です"),
+    "keys.created": _T(
+        "key {id} ({name}) created. This is the only time it is shown: store it now.",
+        "キー {id} ({name}) を作成しました。表示されるのはこの一度だけです。今すぐ保管してください。",
+    ),
+    "keys.revoked": _T("key {id} ({name}) revoked", "キー {id} ({name}) を取り消しました"),
+    # --- review, eval, finetune ---------------------------------------------------------------------------------------
+    "review.webhook_scheme": _T(
+        "webhook {url!r}: use an http:// or https:// URL",
+        "webhook {url!r}: http:// か https:// の URL を指定してください",
+    ),
+    "review.webhook_failed": _T(
+        "webhook {url}: {detail}; nothing marked exported",
+        "webhook {url}: {detail}。何もエクスポート済みにしていません",
+    ),
+    "review.webhook_status": _T(
+        "webhook {url} answered HTTP {status}; nothing marked exported",
+        "webhook {url} が HTTP {status} を返しました。何もエクスポート済みにしていません",
+    ),
+    "review.exported_file": _T(
+        "{count} approved item(s) written to {path}", "承認済みの項目 {count} 件を {path} に書き出しました"
+    ),
+    "review.exported_webhook": _T(
+        "{count} approved item(s) posted to the webhook", "承認済みの項目 {count} 件を webhook に送りました"
+    ),
+    "review.export_needs_target": _T(
+        "review export: give --out FILE.csv|FILE.jsonl or --webhook URL (or UNYO_REVIEW_WEBHOOK)",
+        "review export: --out FILE.csv|FILE.jsonl か --webhook URL (または UNYO_REVIEW_WEBHOOK) を指定してください",
+    ),
+    "review.needs_id": _T(
+        "review {action} needs an item id (`unyo review list`)",
+        "review {action} には項目の ID が必要です (`unyo review list`)",
+    ),
+    "review.edit_needs_output": _T(
+        "review edit needs --output JSON (or --output @FILE)",
+        "review edit には --output JSON (または --output @FILE) が必要です",
+    ),
+    "review.output_unreadable": _T("--output {output}: {reason}", "--output {output}: {reason}"),
+    "review.decided": _T("review item {id}: {status} by {who}", "レビュー項目 {id}: {who} が {status}"),
+    "eval.not_usd": _T("{flag} {text!r} is not an amount in USD", "{flag} {text!r} は USD の金額ではありません"),
+    "eval.not_negative": _T("{flag} must be 0 or more", "{flag} は 0 以上にしてください"),
+    "eval.needs_suite": _T(
+        "give a suite file (unyo eval SUITE.yaml) or a built-in task (unyo eval --task triage)",
+        "スイートのファイル (unyo eval SUITE.yaml) か組み込みのタスク (unyo eval --task triage) を指定してください",
+    ),
+    "eval.fail_under": _T(
+        "--fail-under is a pass rate between 0 and 1 (e.g. 0.9)", "--fail-under は 0 から 1 の合格率です (例: 0.9)"
+    ),
+    "eval.regression_needs_baseline": _T(
+        "--fail-on-regression needs --baseline PREVIOUS.json",
+        "--fail-on-regression には --baseline PREVIOUS.json が必要です",
+    ),
+    "eval.compare_needs_models": _T(
+        "compare needs at least two models: -m main -m bulk -m local",
+        "compare には 2 つ以上のモデルが必要です: -m main -m bulk -m local",
+    ),
+    "finetune.give": _T("unyo finetune {action}: give {needs}", "unyo finetune {action}: {needs}を指定してください"),
+    "finetune.the_dataset": _T("the dataset", "データセット"),
+    "finetune.the_job_id": _T("the job id", "ジョブ ID"),
+    "finetune.epochs": _T(
+        "--epochs {epochs}: the provider trains 1 to 50 epochs",
+        "--epochs {epochs}: プロバイダが学習できるのは 1 から 50 エポックです",
+    ),
+    "finetune.max_cost": _T(
+        "--max-cost {value!r}: give USD, e.g. 2.50",
+        "--max-cost {value!r}: USD で指定してください (例: 2.50)",
+    ),
+    "finetune.suffix": _T("--suffix: 1 to 64 characters", "--suffix: 1 から 64 文字にしてください"),
+    "finetune.use_needs_role": _T(
+        "unyo finetune use JOB --role ROLE: which role should the tuned model serve?",
+        "unyo finetune use JOB --role ROLE: 学習済みモデルをどのロールに使うか指定してください",
+    ),
 }
