@@ -123,3 +123,69 @@ def test_logprob_shapes() -> None:
     check(chat, "CreateChatCompletionResponse")
     check(chat["choices"][0]["logprobs"]["content"][0], "ChatCompletionTokenLogprob")
     assert _shapes.chat_json({}, "m", g)["choices"][0]["logprobs"] is None  # only when asked
+
+
+HOSTED_EVENTS = {
+    "response.file_search_call.in_progress": "ResponseFileSearchCallInProgressEvent",
+    "response.file_search_call.searching": "ResponseFileSearchCallSearchingEvent",
+    "response.file_search_call.completed": "ResponseFileSearchCallCompletedEvent",
+    "response.web_search_call.in_progress": "ResponseWebSearchCallInProgressEvent",
+    "response.web_search_call.searching": "ResponseWebSearchCallSearchingEvent",
+    "response.web_search_call.completed": "ResponseWebSearchCallCompletedEvent",
+    "response.output_text.annotation.added": "ResponseOutputTextAnnotationAddedEvent",
+}
+
+
+def test_hosted_tool_shapes_and_events() -> None:
+    found = [
+        {"file_id": "file_1", "filename": "a.txt", "text": "Refunds take 14 days.", "score": 0.9, "attributes": {}}
+    ]
+    hosted = [
+        _shapes.file_search_item("refunds?", found),
+        _shapes.web_search_item("refunds?", [{"url": "https://example.com/a"}]),
+    ]
+    notes = [
+        {"type": "file_citation", "file_id": "file_1", "filename": "a.txt", "index": 5},
+        {"type": "url_citation", "url": "https://example.com/a", "title": "A", "start_index": 0, "end_index": 5},
+    ]
+    g = _shapes.Generated("hello", 10, 1, hosted=hosted, annotations=notes)
+    obj = _shapes.response_json({"input": "hi"}, "m", g)
+    check(obj, "Response")
+    assert [o["type"] for o in obj["output"]] == ["file_search_call", "web_search_call", "message"]
+    check(obj["output"][0], "FileSearchToolCall")
+    check(obj["output"][1], "WebSearchToolCall")
+    check(obj["output"][1]["action"], "WebSearchActionSearch")
+    check(notes[0], "FileCitationBody")
+    check(notes[1], "UrlCitationBody")
+    assert obj["output"][2]["content"][0]["annotations"] == notes
+    events = list(_shapes.response_events({"input": "hi"}, "m", iter(["hel", "lo"]), lambda: g, hosted))
+    kinds = [e["type"] for e in events]
+    for event in events:
+        check(event, {**EVENT_SCHEMAS, **HOSTED_EVENTS}[event["type"]])
+    assert [e["sequence_number"] for e in events] == list(range(len(events)))
+    assert kinds.index("response.file_search_call.completed") < kinds.index("response.web_search_call.in_progress")
+    assert kinds.count("response.output_text.annotation.added") == 2
+    assert kinds.index("response.output_text.annotation.added") < kinds.index("response.output_text.done")
+    message_events = [e for e in events if e.get("item_id") == obj["output"][2]["id"] or "part" in e]
+    assert {e["output_index"] for e in message_events if "output_index" in e} <= {2}
+
+
+def test_vector_store_and_file_shapes() -> None:
+    from unyo.testing._vector_stores import VectorStores
+
+    files = {"file_1": {"id": "file_1", "filename": "a.txt", "_content": b"Refunds take 14 days."}}
+    stores = VectorStores()
+    status, store = stores.serve(files, "POST", "/vector_stores", "", {"name": "kb"})
+    assert status == 200
+    check(store, "VectorStoreObject")
+    assert set(store["file_counts"]) == {"in_progress", "completed", "failed", "cancelled", "total"}
+    status, attached = stores.serve(files, "POST", f"/vector_stores/{store['id']}/files", "", {"file_id": "file_1"})
+    check(attached, "VectorStoreFileObject")
+    assert attached["status"] == "in_progress"
+    _, listed = stores.serve(files, "GET", f"/vector_stores/{store['id']}/files", "", {})
+    check(listed, "ListVectorStoreFilesResponse")
+    assert listed["data"][0]["status"] == "completed"
+    check(stores.serve(files, "GET", "/vector_stores", "", {})[1], "ListVectorStoresResponse")
+    deleted = stores.serve(files, "DELETE", f"/vector_stores/{store['id']}/files/file_1", "", {})[1]
+    check(deleted, "DeleteVectorStoreFileResponse")
+    check(stores.serve(files, "DELETE", f"/vector_stores/{store['id']}", "", {})[1], "DeleteVectorStoreResponse")

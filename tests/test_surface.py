@@ -316,9 +316,12 @@ def test_nested_wrappers_extra_body_and_hosted_tools_cannot_pass_a_budget(fault:
         )
     with pytest.raises(unyo.BudgetExceeded):
         client.responses.create(input="hi", max_output_tokens=16, extra_body={"input": "x" * 400_000})
-    for tool in ("web_search", "image_generation", "code_interpreter", "file_search"):
+    for tool in ("image_generation", "code_interpreter", "mcp"):
         with pytest.raises(unyo.UnpricedModel, match="hosted tools"):
             client.responses.create(input="hi", max_output_tokens=16, tools=[{"type": tool}])
+    for tool in ("web_search", "web_search_preview", "file_search"):  # priced per call: max_tool_calls x price
+        with pytest.raises(unyo.BudgetExceeded, match=f"up to 4 {tool} calls"):
+            client.responses.create(input="hi", max_output_tokens=16, tools=[{"type": tool, "vector_store_ids": []}])
     assert generations(fault) == 0
     r = client.responses.create(input="hi", max_output_tokens=16, extra_body={"metadata": {"k": "v"}, "novel_field": 1})
     sent = fault.requests[-1]["body"]

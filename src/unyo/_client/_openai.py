@@ -286,10 +286,14 @@ class _BaseClient:
     def _prepare_unpriced(self, path: tuple[str, ...], kwargs: dict[str, Any]) -> Call:
         """An SDK method unyo cannot price: refused while a budget is set (unless allow_unpriced),
         recorded in the audit log either way."""
+        from unyo._client._surface import classify
         from unyo._money._budget import reserve_budget
         from unyo._money._fine_tuning import CREATE, reserve_training
 
         call = self._unpriced_call(path, _given(kwargs))
+        if classify(path) == "recorded":  # nothing billed per request: allowed under a budget, audited
+            call.request_free, call.info.budget = True, "not billed per request"
+            return call
         try:
             reserve_training(call, kwargs) if call.api == CREATE else reserve_budget(call)
         except Exception as exc:
@@ -339,6 +343,10 @@ class _BaseClient:
         else:
             info.usage = Usage.from_api(getattr(parsed, "usage", None))
         info.response_id = getattr(parsed, "id", None)
+        if not info.cache_hit and getattr(parsed, "object", None) == "response":
+            from unyo._providers._hosted_tools import count_calls
+
+            info.tool_calls = count_calls(parsed.output)  # web_search_call / file_search_call: billed per call
         call.output_text = response_text(parsed)
         if call.quote and not info.cache_hit:  # Images / Audio: what the provider reported and returned
             call.quote.observe(parsed, call)

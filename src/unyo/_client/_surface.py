@@ -6,6 +6,9 @@
                on the guarded `create`, so the helper's events and final response are the SDK's
     priced     priced and reserved by unyo outside the token pipeline, then sent as the SDK
                sends it: `fine_tuning.jobs.create` (training tokens x epochs, `_money._fine_tuning`)
+    recorded   management that stores but bills nothing per request (creating a vector store,
+               attaching files to it): sent as the SDK sends it, allowed under a budget at $0,
+               recorded in the audit log; the storage is billed per GB-day (`unyo estimate --storage-gb`)
     free       passed through: reads, deletes, cancels, management; nothing here generates
     unpriced   anything else that may spend money (image edits, fine-tuning, batches, vector
                stores, containers, videos, realtime, raw HTTP, ...): recorded in the audit log,
@@ -19,7 +22,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-Kind = Literal["guarded", "stream", "priced", "free", "unpriced"]
+Kind = Literal["guarded", "stream", "priced", "recorded", "free", "unpriced"]
 
 GUARDED: dict[tuple[str, ...], str] = {  # method path -> the pipeline's api
     ("responses", "create"): "responses",
@@ -42,6 +45,20 @@ STREAMS: dict[tuple[str, ...], str] = {
     ("beta", "chat", "completions", "stream"): "chat",
 }
 PRICED = frozenset({("fine_tuning", "jobs", "create")})
+# Vector stores: creating one and attaching files cost nothing per request (storage is billed by
+# size and day); the hosted knowledge base (`unyo kb add --via openai`) needs them under a budget.
+RECORDED = frozenset(
+    {
+        ("vector_stores", "create"),
+        ("vector_stores", "files", "create"),
+        ("vector_stores", "files", "create_and_poll"),
+        ("vector_stores", "files", "upload"),
+        ("vector_stores", "files", "upload_and_poll"),
+        ("vector_stores", "file_batches", "create"),
+        ("vector_stores", "file_batches", "create_and_poll"),
+        ("vector_stores", "file_batches", "upload_and_poll"),
+    }
+)
 # Resources that only manage things (accounts, uploads, stored items) and never generate.
 FREE_RESOURCES = frozenset(
     {"admin", "webhooks", "files", "uploads", "conversations", "skills", "safety", "models", "moderations"}
@@ -93,6 +110,8 @@ def classify(path: tuple[str, ...]) -> Kind:
         return "stream"
     if path in PRICED:
         return "priced"
+    if path in RECORDED:
+        return "recorded"
     if path in UNPRICED:
         return "unpriced"
     if len(path) == 1:

@@ -42,6 +42,8 @@ class Call:
     limiter_ticket: Any = None
     image_tokens: int = 0  # image input tokens (counted by the provider's rules; `_providers._vision`)
     quote: Any = None  # an Images / Audio call's price (`_money._media.Quote`); False: none known
+    tools: Any = None  # the hosted tools' part of the worst case (`_providers._hosted_tools.ToolQuote`)
+    request_free: bool = False  # a recorded management call (vector stores): no per-request charge
 
     def end(self, status: str) -> None:
         """Mark the call finished: status and latency (limiter wait, attempts and waits included)."""

@@ -111,6 +111,23 @@ def apply_output_cap(call: Call) -> None:
     call.info.max_output_tokens = cap
     if call.api == "chat" and call.stream and call.settings.profile.stream_usage:
         call.params.setdefault("stream_options", {"include_usage": True})
+    if call.api == "responses":
+        cap_tool_calls(call)
+
+
+def cap_tool_calls(call: Call) -> None:
+    """With hosted tools (web_search, file_search) on a profile that prices them, always send
+    `max_tool_calls` (the caller's, else data/tools.toml's default): each call is billed, so
+    without it the worst case has no bound."""
+    from unyo._providers._hosted_tools import default_max_tool_calls, requested
+
+    if not call.settings.profile.hosted_tools or not requested(call.params):
+        return
+    given = call.params.get("max_tool_calls")
+    if given is None:
+        call.params["max_tool_calls"] = default_max_tool_calls()
+    elif not isinstance(given, int) or isinstance(given, bool) or given <= 0:
+        raise _refuse(call, f"max_tool_calls must be a positive integer, got {given!r}")
 
 
 def model_counter(settings: Settings, model: ModelInfo) -> Counter:

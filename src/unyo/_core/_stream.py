@@ -24,6 +24,7 @@ from typing import Any
 from unyo._core._call import Call
 from unyo._core._offload import offload
 from unyo._core._steps import count_exactly, counter_for
+from unyo._providers._hosted_tools import ITEM_TYPES, count_calls
 from unyo._types._call import CallInfo, Usage, attach
 from unyo._types._errors import StreamInterrupted, UnyoError, from_sdk
 from unyo._types._money_text import money_text
@@ -68,12 +69,18 @@ class _State:
                 info.ttft_s = time.monotonic() - self._began
             self._parts.append(delta)
         kind = getattr(event, "type", None)
+        if kind == "response.output_item.added":  # a hosted tool call is billed once it starts
+            item = getattr(event.item, "type", None)
+            if item in ITEM_TYPES:
+                info.tool_calls[item] = info.tool_calls.get(item, 0) + 1
+            return
         if kind in _TERMINAL or kind == "response.created":
             response = event.response
             info.response_id = response.id
             if kind in _TERMINAL:
                 self.ended = _TERMINAL[kind]
                 info.usage = Usage.from_api(response.usage) or info.usage
+                info.tool_calls = count_calls(response.output) or info.tool_calls
             return
         if getattr(event, "object", None) == "chat.completion.chunk":
             info.response_id = info.response_id or event.id

@@ -45,7 +45,11 @@ def worst_case(call: Call, price: Price) -> Decimal:
     info = call.info
     choices = max(1, int(call.params.get("n") or 1)) if call.api == "chat" else 1
     exact = info.input_tokens_exact or info.input_tokens_bound  # a byte bound already covers any tokenizer
-    return price.worst_case(margin_tokens(info.input_tokens or 0, exact), (info.max_output_tokens or 0) * choices)
+    added = call.tools.content_tokens if call.tools else 0  # search results / chunks the tools add as input
+    tokens = price.worst_case(
+        margin_tokens(info.input_tokens or 0, exact) + added, (info.max_output_tokens or 0) * choices
+    )
+    return tokens + (call.tools.worst_usd if call.tools else 0)
 
 
 def price_of(call: Call) -> Price | None:
@@ -84,13 +88,18 @@ def _downgrade(call: Call) -> bool:
 
 
 def hosted_tools(call: Call) -> list[str]:
-    """The provider-run tools a request asks for (web_search, file_search, image_generation, ...):
-    billed per use on top of tokens. Function (and custom) tools run here and cost only tokens."""
-    tools = call.params.get("tools") or []
-    kinds = {
-        str(t.get("type")) for t in tools if isinstance(t, dict) and t.get("type") not in (None, "function", "custom")
-    }
-    return sorted(kinds)
+    """The provider-run tools a request asks for that unyo cannot price (image_generation,
+    code_interpreter, ..., or any on a profile without `hosted_tools`). web_search and file_search
+    on such a profile are priced per call (`_providers._hosted_tools`) and set `call.tools`."""
+    from unyo._providers._hosted_tools import ToolQuote, is_priced, requested
+
+    kinds = requested(call.params)
+    if call.api != "responses" or not call.settings.profile.hosted_tools:
+        return kinds
+    unpriced = [k for k in kinds if not is_priced(k)]
+    if kinds and not unpriced:
+        call.tools = ToolQuote.of(call.params, call.info.model)
+    return unpriced
 
 
 def reserve_budget(call: Call) -> None:
@@ -186,7 +195,12 @@ def hold(
 def _asked(call: Call) -> Message | str:
     if call.quote:
         return str(call.quote.what)
-    return Message("budget.asked_tokens", input=call.info.input_tokens, cap=call.info.max_output_tokens)
+    info = call.info
+    if call.tools:
+        t = call.tools
+        return Message("budget.asked_tools", input=info.input_tokens, cap=info.max_output_tokens, calls=t.max_calls,
+                       tools=t.names, usd=t.worst_usd, tokens=t.content_tokens)  # fmt: skip
+    return Message("budget.asked_tokens", input=info.input_tokens, cap=info.max_output_tokens)
 
 
 def _exceeded(

@@ -24,6 +24,9 @@ def price_call(call: Call) -> Decimal | None:
         info.cost_usd = price.cost(info.usage)
     elif info.usage is None:
         info.cost_usd = ZERO if price is not None else None  # nothing was billed
+    if call.request_free:  # a recorded management call (vector stores): nothing billed per request
+        info.cost_usd = ZERO
+    _add_tool_cost(call)
     return info.cost_usd
 
 
@@ -51,3 +54,18 @@ def release(call: Call) -> None:
     keys = counter_keys(call.info.user, call.info.tag, periods)
     ledger_for(call.settings).settle(call.info.call_id, None, keys, None)
     call.reserved_usd = None
+
+
+def _add_tool_cost(call: Call) -> None:
+    """Hosted tool calls the response made (web_search_call / file_search_call items), billed
+    per call on top of the tokens (their results are in the reported input tokens)."""
+    from unyo._providers._hosted_tools import cost
+
+    info = call.info
+    if info.cache_hit or not info.tool_calls:
+        info.tool_cost_usd = ZERO if call.tools else None
+        return
+    priced = call.settings.profile.hosted_tools  # data/tools.toml holds that provider's prices only
+    info.tool_cost_usd = cost(info.tool_calls, call.params, info.model) if priced else None
+    if info.cost_usd is not None:
+        info.cost_usd = None if info.tool_cost_usd is None else info.cost_usd + info.tool_cost_usd

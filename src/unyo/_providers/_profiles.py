@@ -17,6 +17,8 @@ declares its capabilities, and the rest of unyo asks it.
     server_state         the provider keeps responses / conversations (previous_response_id)
     batch_price          the Batch API's discount; None: no Batch API
     fine_tuning          the fine-tuning API is offered (`unyo finetune`)
+    hosted_tools         the Responses API's web_search / file_search tools and vector stores are
+                         served, at the prices in data/tools.toml (`unyo ask --web`, `kb add --via`)
     env_aliases          the provider's own variable names (OPENAI_BASE_URL, OPENAI_MODEL)
     vision               the models take image input (input_image / image_url parts)
     media                the Images and Audio APIs are served (generation, transcription, speech)
@@ -55,6 +57,7 @@ class Profile:
     vision: bool = True  # image input parts are accepted
     media: bool = True  # the Images and Audio APIs are served
     fine_tuning: bool = False  # the endpoint offers OpenAI's /v1/fine_tuning/jobs
+    hosted_tools: bool = False  # web_search / file_search / vector stores, priced by data/tools.toml
 
     @property
     def free(self) -> bool:
@@ -155,6 +158,15 @@ def profiles_with(capability: str) -> list[str]:
     return sorted(name for name, p in _REGISTRY.items() if getattr(p, capability, False))
 
 
+def require(profile: Profile, capability: str, what: str) -> None:
+    """Raise a ConfigError naming the profile when it lacks `capability` (e.g. "hosted_tools")."""
+    if not getattr(profile, capability, False):
+        others = ", ".join(profiles_with(capability)) or "-"
+        raise ConfigError(
+            Message("config.profile_lacks", what=what, capability=capability, name=profile.name, others=others)
+        )
+
+
 _LOCAL_ROLES = {"main": "smollm2-135m-instruct", "premium": "smollm2-135m-instruct", "bulk": "smollm2-135m-instruct"}
 
 for _profile in (
@@ -168,6 +180,7 @@ for _profile in (
         logprobs=True,  # compatible endpoints differ; llama.cpp needs logits_all, which slows every call
         env_aliases={"base_url": "OPENAI_BASE_URL", "model": "OPENAI_MODEL"},
         fine_tuning=True,
+        hosted_tools=True,
     ),
     Profile(
         "gemini",

@@ -24,6 +24,8 @@ class Generated:
     cached_tokens: int = 0
     tool_calls: list[dict[str, str]] = field(default_factory=list)  # {"call_id", "name", "arguments" (JSON text)}
     logprobs: list[dict[str, Any]] | None = None  # {"token", "logprob", "top_logprobs": [{"token", "logprob"}]}
+    hosted: list[dict[str, Any]] = field(default_factory=list)  # web_search_call / file_search_call items
+    annotations: list[dict[str, Any]] = field(default_factory=list)  # the text's file / url citations
 
 
 def new_id(prefix: str) -> str:
@@ -157,16 +159,33 @@ def _response_usage(g: Generated) -> dict[str, Any]:
     }
 
 
-def _message_item(item_id: str, text: str, status: str, logprobs: list[dict[str, Any]] | None = None) -> dict[str, Any]:
-    return {
-        "id": item_id,
-        "type": "message",
-        "role": "assistant",
-        "status": status,
-        "content": [
-            {"type": "output_text", "text": text, "annotations": [], "logprobs": _wire_logprobs(logprobs or [])}
-        ],
+def _message_item(
+    item_id: str,
+    text: str,
+    status: str,
+    logprobs: list[dict[str, Any]] | None = None,
+    annotations: list[dict[str, Any]] | None = None,
+) -> dict[str, Any]:
+    part = {
+        "type": "output_text",
+        "text": text,
+        "annotations": annotations or [],
+        "logprobs": _wire_logprobs(logprobs or []),
     }
+    return {"id": item_id, "type": "message", "role": "assistant", "status": status, "content": [part]}
+
+
+def file_search_item(query: str, results: list[dict[str, Any]] | None, status: str = "completed") -> dict[str, Any]:
+    """A `file_search_call` output item (results only when the request includes them)."""
+    return {"id": new_id("fs"), "type": "file_search_call", "status": status, "queries": [query], "results": results}
+
+
+def web_search_item(query: str, sources: list[dict[str, Any]] | None, status: str = "completed") -> dict[str, Any]:
+    """A `web_search_call` output item: a search action (its sources only when included)."""
+    action: dict[str, Any] = {"type": "search", "query": query, "queries": [query]}
+    if sources is not None:
+        action["sources"] = [{"type": "url", "url": s["url"]} for s in sources]
+    return {"id": new_id("ws"), "type": "web_search_call", "status": status, "action": action}
 
 
 def _wire_logprobs(logprobs: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -189,8 +208,8 @@ def _output_items(g: Generated, item_id: str, status: str, logprobs: bool) -> li
         for c in g.tool_calls
     ]
     if g.text or not items:
-        items.insert(0, _message_item(item_id, g.text, status, g.logprobs if logprobs else None))
-    return items
+        items.insert(0, _message_item(item_id, g.text, status, g.logprobs if logprobs else None, g.annotations))
+    return [*g.hosted, *items]  # the hosted tools ran before the model wrote
 
 
 def response_object(
@@ -228,19 +247,49 @@ def response_json(body: dict[str, Any], model: str, g: Generated) -> dict[str, A
     return response_object(body, model, g, resp_id=new_id("resp"), item_id=new_id("msg"), created=int(time.time()))
 
 
-def response_events(body: dict[str, Any], model: str, deltas: Iterable[str], finish: Any) -> Iterator[dict[str, Any]]:
+_TOOL_EVENTS = {"file_search_call": "response.file_search_call", "web_search_call": "response.web_search_call"}
+
+
+def _hosted_events(items: list[dict[str, Any]], seq: Iterator[int]) -> Iterator[dict[str, Any]]:
+    """A hosted tool call as it runs: added (in progress), in_progress, searching, completed, done."""
+    for index, item in enumerate(items):
+        prefix = _TOOL_EVENTS[item["type"]]
+        start = {**item, "status": "in_progress"}
+        if "results" in start:
+            start["results"] = None
+        yield {"type": "response.output_item.added", "sequence_number": next(seq), "output_index": index, "item": start}
+        for stage in ("in_progress", "searching", "completed"):
+            yield {
+                "type": f"{prefix}.{stage}",
+                "sequence_number": next(seq),
+                "output_index": index,
+                "item_id": item["id"],
+            }
+        yield {"type": "response.output_item.done", "sequence_number": next(seq), "output_index": index, "item": item}
+
+
+def response_events(
+    body: dict[str, Any],
+    model: str,
+    deltas: Iterable[str],
+    finish: Any,
+    hosted: list[dict[str, Any]] | None = None,
+) -> Iterator[dict[str, Any]]:
     """Responses SSE events for text arriving in `deltas`; `finish()` is called after the last
-    delta and returns the Generated record (usage, finish reason)."""
+    delta and returns the Generated record (usage, finish reason). `hosted`: the tool call items
+    that run first (file_search_call, web_search_call), each with its progress events."""
     resp_id, item_id, created = new_id("resp"), new_id("msg"), int(time.time())
     seq = iter(range(1_000_000))
     start = response_object(body, model, None, resp_id=resp_id, item_id=item_id, created=created)
     yield {"type": "response.created", "sequence_number": next(seq), "response": start}
     yield {"type": "response.in_progress", "sequence_number": next(seq), "response": start}
+    yield from _hosted_events(hosted or [], seq)
+    at = len(hosted or [])
     empty = _message_item(item_id, "", "in_progress")
     empty["content"] = []
-    yield {"type": "response.output_item.added", "sequence_number": next(seq), "output_index": 0, "item": empty}
+    yield {"type": "response.output_item.added", "sequence_number": next(seq), "output_index": at, "item": empty}
     part = {"type": "output_text", "text": "", "annotations": [], "logprobs": []}
-    where = {"item_id": item_id, "output_index": 0, "content_index": 0}
+    where = {"item_id": item_id, "output_index": at, "content_index": 0}
     yield {"type": "response.content_part.added", "sequence_number": next(seq), **where, "part": part}
     for delta in deltas:
         yield {
@@ -251,19 +300,27 @@ def response_events(body: dict[str, Any], model: str, deltas: Iterable[str], fin
             "logprobs": [],
         }
     g: Generated = finish()
+    for number, annotation in enumerate(g.annotations):
+        yield {
+            "type": "response.output_text.annotation.added",
+            "sequence_number": next(seq),
+            **where,
+            "annotation_index": number,
+            "annotation": annotation,
+        }
     yield {"type": "response.output_text.done", "sequence_number": next(seq), **where, "text": g.text, "logprobs": []}
     yield {
         "type": "response.content_part.done",
         "sequence_number": next(seq),
         **where,
-        "part": {**part, "text": g.text},
+        "part": {**part, "text": g.text, "annotations": g.annotations},
     }
     final = response_object(body, model, g, resp_id=resp_id, item_id=item_id, created=created)
     yield {
         "type": "response.output_item.done",
         "sequence_number": next(seq),
-        "output_index": 0,
-        "item": final["output"][0],
+        "output_index": at,
+        "item": final["output"][at],
     }
     kind = "response.incomplete" if final["status"] == "incomplete" else "response.completed"
     yield {"type": kind, "sequence_number": next(seq), "response": final}

@@ -84,6 +84,9 @@ def record_for(call: Call, periods: dict[str, str]) -> dict[str, Any]:
         "budget_warning": info.budget_warning,
         "error_message": _content("masked", info.error_message),
     }
+    if info.tool_calls or info.tool_cost_usd is not None:  # hosted tools: calls made, their cost (in `cost`)
+        detail["tool_calls"] = dict(info.tool_calls)
+        detail["tool_cost_usd"] = None if info.tool_cost_usd is None else str(info.tool_cost_usd)
     return {
         "id": info.call_id,
         "ts": info.started_at,

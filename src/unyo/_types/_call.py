@@ -105,6 +105,8 @@ class CallInfo:
     budget: str | None = None  # the budget decision: reserved / no budget set / downgraded from X / refused / cache hit
     budget_warning: str | None = None
     cache_hit: bool = False
+    tool_calls: dict[str, int] = field(default_factory=dict)  # hosted tool calls made: {"web_search_call": 2}
+    tool_cost_usd: Decimal | None = None  # what those calls cost (included in cost_usd)
 
     @property
     def attempts(self) -> int:
@@ -128,7 +130,7 @@ class CallInfo:
         data["attempt_count"] = self.attempts
         for attempt in data["attempt_log"]:
             attempt["cost_usd"] = money_text(attempt["cost_usd"])
-        for key in ("cost_usd", "worst_case_usd"):
+        for key in ("cost_usd", "worst_case_usd", "tool_cost_usd"):
             data[key] = money_text(data[key])
         return data
 

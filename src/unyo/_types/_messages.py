@@ -347,6 +347,16 @@ CATALOGUE: dict[str, Template] = {
     "budget.asked_tokens": _T(
         "{input} input tokens + {cap} output cap", "入力 {input} トークン + 出力上限 {cap} トークン"
     ),
+    "config.profile_lacks": _T(
+        "{what} needs a profile with {capability}; profile {name!r} has none (profiles that do: {others}); "
+        "nothing was sent",
+        "{what} には {capability} のあるプロファイルが必要ですが、プロファイル {name!r} にはありません "
+        "(あるプロファイル: {others})。何も送信していません",
+    ),
+    "budget.asked_tools": _T(
+        "{input} input tokens + {cap} output cap + up to {calls} {tools} calls (${usd} + {tokens} result tokens)",
+        "入力 {input} トークン + 出力上限 {cap} トークン + {tools} の呼び出し最大 {calls} 回 (${usd} + 結果 {tokens} トークン)",
+    ),
     "budget.warning": _T(
         "unyo: {limit} ({period}) is {share:.0%} used: ${spent} spent, ${reserved} reserved",
         "unyo: {limit} ({period}) の {share:.0%} を使いました: 使用済み ${spent}、予約中 ${reserved}",

@@ -48,6 +48,9 @@ next action of `script_batch(...)`, else "ok"; error actions go to the error fil
 "completed"; with `batch_expire_after=N` only N lines run and the rest expire with `batch_expired`;
 with `batch_fail="why"` the batch fails validation.
 
+Hosted knowledge: `GET /files`, `DELETE /files/{id}`, `/vector_stores` and their files, and the
+`file_search` / `web_search` tools in `/responses` with citations (see _vector_stores.py).
+
 Fine-tuning: `/fine_tuning/jobs` (create, list, retrieve, events, cancel) with scripted progress
 and failure, reporting `trained_tokens` (`fine_tuning`, see _fine_tuning.py).
 """
@@ -68,6 +71,7 @@ from unyo._providers import _shapes
 from unyo.testing._fine_tuning import FineTuning
 from unyo.testing._images import MEDIA_PATHS, image_input_tokens, serve_media
 from unyo.testing._org_usage import OrgUsage
+from unyo.testing._vector_stores import VectorStores, tool_answer
 
 DEFAULT_TEXT = "Hello from the fault server. This reply has several words in it."
 _ERROR_KINDS = {
@@ -122,6 +126,7 @@ class FaultServer:
         self.org = OrgUsage()  # the organization usage/costs API: admin key, prices, billed entries (see _org_usage)
         self.media_bill: list[dict[str, Any]] = []  # Images / Audio answers billed (see _images)
         self.generated: dict[str, bytes] = {}  # image id -> PNG served at /_generated/ID.png
+        self.vector_stores = VectorStores()  # /vector_stores and the file_search / web_search tools
         self._httpd = _QuietServer((host, port), _handler_for(self))
         self._httpd.daemon_threads = True
         self._thread: threading.Thread | None = None
@@ -178,6 +183,7 @@ class FaultServer:
             self.media_bill, self.generated = [], {}
         self.org.reset()
         self.fine_tuning.reset()
+        self.vector_stores.reset()
 
     def limit(self, requests: int, per_s: float = 60.0) -> None:
         """Allow at most `requests` generation requests in any sliding `per_s` window."""
@@ -486,6 +492,10 @@ class _Handler(BaseHTTPRequestHandler):
             return self._send_json(
                 *self.fault.fine_tuning.serve(self.fault.files, method, path, self.path.partition("?")[2], body or {})
             )
+        if path.startswith("/vector_stores"):
+            return self._send_json(
+                *self.fault.vector_stores.serve(self.fault.files, method, path, self.path.partition("?")[2], body or {})
+            )
         if path.startswith(("/files", "/batches")):
             return self._send_json(*_batch_api(self.fault, method, path, self.path.partition("?")[2], body or {}))
         if method == "POST" and path in ("/responses", "/chat/completions"):
@@ -569,7 +579,8 @@ class _Handler(BaseHTTPRequestHandler):
             if action.get("delay"):
                 time.sleep(float(action["delay"]))
             return self._send_json(200, answer.payload(), headers)
-        self._stream(responses, body, answer.model, answer.words, answer.generated, action, headers)
+        self._stream(responses, body, answer.model, answer.words, answer.generated, action, headers,
+                     answer.hosted.items if answer.hosted else None)  # fmt: skip
 
     def _stream(
         self,
@@ -580,6 +591,7 @@ class _Handler(BaseHTTPRequestHandler):
         generated: Any,
         action: dict[str, Any],
         headers: dict[str, str] | None = None,
+        hosted: list[dict[str, Any]] | None = None,
     ) -> None:
         kind = action["action"]
         delay = float(action.get("delay", 0))
@@ -597,9 +609,10 @@ class _Handler(BaseHTTPRequestHandler):
                 sent.append(word)
                 yield word
 
-        events = (_shapes.response_events if responses else _shapes.chat_events)(
-            body, model, deltas(), lambda: generated(sent)
-        )
+        if responses:
+            events = _shapes.response_events(body, model, deltas(), lambda: generated(sent), hosted)
+        else:
+            events = _shapes.chat_events(body, model, deltas(), lambda: generated(sent))
         self._start_stream(headers)
         try:
             for data in _shapes.sse(events, done_marker=not responses):
@@ -643,6 +656,10 @@ class _Answer:
         default = (
             json.dumps(_shapes.example_of(schema), ensure_ascii=False) if schema else DEFAULT_TEXT
         )  # asked for JSON: valid JSON
+        plain = responses and "text" not in action and not self.tool_calls
+        self.hosted = tool_answer(fault, body, action) if plain else None  # file_search / web_search
+        if self.hosted is not None:
+            default = self.hosted.text
         text = str(
             action.get(
                 "text",
@@ -675,10 +692,13 @@ class _Answer:
             if prior
             else count_input("responses" if responses else "chat", body, counter)
         ) + image_input_tokens(body, responses)  # images billed by the model's rule, as the provider does
+        if self.hosted is not None:  # the search results are read by the model: billed as input
+            self.input_tokens += counter.count_text(self.hosted.content)
 
     def generated(self, parts: list[str]) -> _shapes.Generated:
         out = "".join(parts)
         calls_text = "".join(c["arguments"] for c in self.tool_calls)
+        hosted = self.hosted
         return _shapes.Generated(
             out,
             self.input_tokens,
@@ -686,6 +706,10 @@ class _Answer:
             self.finish,
             tool_calls=self.tool_calls,
             logprobs=self.logprobs,
+            hosted=hosted.items if hosted else [],
+            annotations=[a for a in hosted.annotations if a.get("index", a.get("end_index", 0)) <= len(out)]
+            if hosted
+            else [],
         )
 
     def payload(self) -> dict[str, Any]:
@@ -747,9 +771,15 @@ def _batch_api(
             "created_at": now,
             "filename": upload["filename"],
             "purpose": body["purpose"],
+            "status": "processed",
         }
         fault.files[file_id] = {**obj, "_content": upload["content"]}
         return 200, obj
+    if method == "GET" and parts == ["files"]:
+        from unyo.testing._vector_stores import list_page
+
+        listed = [{k: v for k, v in f.items() if not k.startswith("_")} for f in list(fault.files.values())[::-1]]
+        return 200, list_page(listed, query)
     if parts[0] == "files" and len(parts) >= 2:
         stored = fault.files.get(parts[1])
         if stored is None:

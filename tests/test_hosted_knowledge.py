@@ -1,0 +1,127 @@
+"""Hosted tools against the fault server: web_search / file_search priced per call and budgeted
+(reserved before sending, settled from the response's tool call items), vector stores recorded
+at $0 per request, hosted knowledge bases synced from local files, `ask --web` with URL citations."""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+import unyo
+from unyo.testing import FaultServer
+
+from .conftest import FAKE_KEY, fast_settings
+
+
+def audit_rows() -> list[dict[str, Any]]:
+    with sqlite3.connect(Path(os.environ["UNYO_HOME"]) / "unyo.db") as conn:
+        conn.row_factory = sqlite3.Row
+        rows = conn.execute("SELECT api, status, model, error, cost, worst_case, detail FROM unyo_calls ORDER BY ts")
+        return [{**dict(r), "detail": json.loads(r["detail"] or "{}")} for r in rows]
+
+
+def generations(fault: FaultServer) -> int:
+    return sum(1 for r in fault.requests if r["path"] == "/responses")
+
+
+def token_cost(model: str, usage: Any) -> Decimal:
+    from unyo._providers._catalog import model_info
+
+    return model_info(model).price.cost(unyo.Usage.from_api(usage))  # type: ignore[union-attr]
+
+
+# --- pricing and budgets (the library) ---------------------------------------------------------------
+
+
+def test_web_search_is_priced_per_call_reserved_before_and_settled_after(fault: FaultServer) -> None:
+    client = unyo.OpenAI(settings=fast_settings(fault, budget_daily_usd="5"))
+    r = client.responses.create(input="How do rate limits and 429 work?", tools=[{"type": "web_search"}])
+    info = unyo.call_info(r)
+    sent = fault.requests[-1]["body"]
+    assert sent["max_tool_calls"] == 4  # always sent: the worst case has a bound
+    assert info.tool_calls == {"web_search_call": 1} and info.tool_cost_usd == Decimal("0.01")
+    assert info.cost_usd == token_cost("gpt-4o-mini", r.usage) + Decimal("0.01")
+    plain = client.responses.create(input="How do rate limits and 429 work?")
+    assert r.usage.input_tokens > plain.usage.input_tokens + 10  # the search results were billed as input
+    # worst case: (counted input + margin + 4 x 8000 result tokens) at the input price + cap + 4 x $0.01
+    assert (
+        info.worst_case_usd is not None
+        and info.worst_case_usd > Decimal("0.04") + Decimal(32000) * Decimal("0.15") / 10**6
+    )
+    row = audit_rows()[0]
+    assert Decimal(row["cost"]) == info.cost_usd and Decimal(row["worst_case"]) == info.worst_case_usd
+    assert row["detail"]["tool_calls"] == {"web_search_call": 1} and row["detail"]["tool_cost_usd"] == "0.01"
+    assert Decimal(info.to_dict()["tool_cost_usd"]) == Decimal("0.01")
+
+
+def test_a_budget_that_cannot_cover_the_tool_calls_is_refused_before_sending(fault: FaultServer) -> None:
+    client = unyo.OpenAI(settings=fast_settings(fault, max_request_usd="0.03"))  # tokens fit, 4 searches do not
+    assert unyo.call_info(client.responses.create(input="hi", max_output_tokens=50)).status == "completed"
+    with pytest.raises(unyo.BudgetExceeded, match="up to 4 web_search calls"):
+        client.responses.create(input="hi", max_output_tokens=50, tools=[{"type": "web_search"}])
+    assert generations(fault) == 1
+    r = client.responses.create(input="hi", max_output_tokens=50, tools=[{"type": "web_search"}], max_tool_calls=1)
+    assert unyo.call_info(r).tool_calls == {"web_search_call": 1} and generations(fault) == 2
+    assert audit_rows()[1]["error"] == "BudgetExceeded"
+
+
+def test_tool_prices_follow_the_table_by_tool_and_model(fault: FaultServer) -> None:
+    client = unyo.OpenAI(settings=fast_settings(fault, budget_daily_usd="5", model="gpt-4.1-mini"))
+    fault.script({"action": "ok", "searches": 3})
+    r = client.responses.create(input="Batch API price?", tools=[{"type": "web_search_preview"}], max_tool_calls=2)
+    info = unyo.call_info(r)
+    assert info.tool_calls == {"web_search_call": 2}  # the server honours max_tool_calls
+    assert info.tool_cost_usd == Decimal("0.050")  # web_search_preview on gpt-4.1*: $25 per 1k calls
+    store = client.vector_stores.create(name="kb")
+    upload = client.files.create(file=("faq.txt", b"Refunds are paid within 14 days."), purpose="assistants")
+    client.vector_stores.files.create(vector_store_id=store.id, file_id=upload.id)
+    r = client.responses.create(input="refunds days?", tools=[{"type": "file_search", "vector_store_ids": [store.id]}])
+    assert unyo.call_info(r).tool_cost_usd == Decimal("0.0025")  # file_search: $2.50 per 1k calls
+
+
+def test_vector_store_writes_are_recorded_at_no_request_cost_under_a_budget(fault: FaultServer) -> None:
+    client = unyo.OpenAI(settings=fast_settings(fault, budget_daily_usd="5"))
+    store = client.vector_stores.create(name="kb")
+    upload = client.files.create(file=("a.txt", b"text"), purpose="assistants")
+    attached = client.vector_stores.files.create(vector_store_id=store.id, file_id=upload.id)
+    assert attached.status == "in_progress" and unyo.call_info(attached).cost_usd == 0
+    assert client.vector_stores.files.retrieve(upload.id, vector_store_id=store.id).status == "completed"
+    rows = [(r["api"], r["status"], r["cost"]) for r in audit_rows()]
+    assert rows == [("vector_stores.create", "completed", "0"), ("vector_stores.files.create", "completed", "0")]
+    with pytest.raises(unyo.UnpricedModel):  # searching a store directly is not priced: still refused
+        client.vector_stores.search(store.id, query="x")
+
+
+def test_a_profile_without_hosted_tools_gets_no_prices_and_no_tool_cap(fault: FaultServer) -> None:
+    xai = unyo.load_settings(profile="xai", api_key=FAKE_KEY, base_url=fault.url, model="gpt-4o-mini",
+                             budget_daily_usd="5")  # fmt: skip
+    with pytest.raises(unyo.UnpricedModel, match="hosted tools web_search"):
+        unyo.OpenAI(settings=xai).responses.create(input="hi", tools=[{"type": "web_search"}])
+    free = unyo.OpenAI(settings=unyo.load_settings(profile="xai", api_key=FAKE_KEY, base_url=fault.url))
+    r = free.responses.create(input="hi", tools=[{"type": "web_search"}])
+    assert "max_tool_calls" not in fault.requests[-1]["body"] and unyo.call_info(r).cost_usd is None
+    from unyo._providers._profiles import get_profile, require
+
+    with pytest.raises(unyo.ConfigError, match="profile 'xai' has none"):
+        require(get_profile("xai"), "hosted_tools", "ask --web")
+
+
+def test_streamed_tool_calls_are_counted_and_settled(fault: FaultServer) -> None:
+    client = unyo.OpenAI(settings=fast_settings(fault, budget_daily_usd="5"))
+    with client.responses.stream(model="gpt-4o-mini", input="rate limits?", tools=[{"type": "web_search"}]) as stream:
+        kinds = [event.type for event in stream]
+        final = stream.get_final_response()
+    assert kinds[:3] == ["response.created", "response.in_progress", "response.output_item.added"]
+    searching = [k.rsplit(".", 1)[1] for k in kinds if k.startswith("response.web_search_call")]
+    assert searching == ["in_progress", "searching", "completed"]
+    assert "response.output_text.annotation.added" in kinds
+    assert final.output[-1].content[0].annotations[0].type == "url_citation"
+    row = audit_rows()[-1]
+    assert row["detail"]["tool_calls"] == {"web_search_call": 1}
+    assert Decimal(row["cost"]) == token_cost("gpt-4o-mini", final.usage) + Decimal("0.01")
