@@ -16,7 +16,7 @@ import pytest
 import unyo
 from unyo.testing import FaultServer
 
-from .conftest import FAKE_KEY, fast_settings
+from .conftest import FAKE_KEY, fast_settings, run_cli
 
 
 def audit_rows() -> list[dict[str, Any]]:
@@ -125,3 +125,123 @@ def test_streamed_tool_calls_are_counted_and_settled(fault: FaultServer) -> None
     row = audit_rows()[-1]
     assert row["detail"]["tool_calls"] == {"web_search_call": 1}
     assert Decimal(row["cost"]) == token_cost("gpt-4o-mini", final.usage) + Decimal("0.01")
+
+
+# --- hosted knowledge bases and web search (the CLI, as a user runs it) --------------------------------
+
+
+def env_for(fault: FaultServer, **extra: str) -> dict[str, str]:
+    return {"OPENAI_API_KEY": FAKE_KEY, "OPENAI_BASE_URL": fault.url, "UNYO_MODEL": "gpt-4o-mini",
+            "UNYO_BACKOFF_BASE_S": "0.01", **extra}  # fmt: skip
+
+
+def seen(fault: FaultServer, method: str, prefix: str) -> list[str]:
+    return [r["path"] for r in fault.requests if r["method"] == method and r["path"].startswith(prefix)]
+
+
+@pytest.fixture
+def docs(clean_env: Path) -> Path:
+    folder = clean_env / "docs"
+    folder.mkdir()
+    (folder / "faq.txt").write_text(
+        "Refunds are paid within 14 days of the request.\n\nShipping takes 3 business days.\n"
+    )
+    (folder / "travel.md").write_text("# Travel\n\nHotel costs are capped at 12000 yen per night.\n")
+    return folder
+
+
+def stored_files(fault: FaultServer) -> list[str]:
+    (store,) = fault.vector_stores.attached.values()
+    return sorted(fault.files[f]["filename"] for f in store)
+
+
+def test_cli_hosted_kb_add_sync_and_rm_round_trip(fault: FaultServer, docs: Path) -> None:
+    env = env_for(fault, UNYO_BUDGET_DAILY_USD="5")
+    added = run_cli("kb", "add", str(docs), "--kb", "help", "--via", "openai", env=env)
+    assert added.returncode == 0, added.stderr
+    assert "indexed 2/2 completed" in added.stderr and "2 added" in added.stdout
+    assert len(seen(fault, "POST", "/files")) == 2 and len(seen(fault, "POST", "/vector_stores")) == 3  # store + 2
+    assert stored_files(fault) == ["faq.txt", "travel.md"]
+    uploads = [r["body"] for r in fault.requests if r["path"] == "/files"]
+    assert {u["purpose"] for u in uploads} == {"assistants"}
+    (listed,) = json.loads(run_cli("kb", "ls", "--json", env=env).stdout)
+    assert (
+        listed["name"] == "help" and listed["where"].startswith("openai vector store vs_") and listed["documents"] == 2
+    )
+    again = run_cli("kb", "add", str(docs), "--kb", "help", "--json", env=env)  # sync: nothing changed
+    assert again.returncode == 0, again.stderr
+    assert {r["status"] for r in json.loads(again.stdout)["results"]} == {"unchanged"}
+    assert len(seen(fault, "POST", "/files")) == 2
+    (docs / "faq.txt").write_text("Refunds are paid within 30 days of the request.\n")  # changed: replaced
+    old_id = next(f for f, o in fault.files.items() if o["filename"] == "faq.txt")
+    (docs / "travel.md").unlink()  # gone from disk: removed from the store
+    synced = run_cli("kb", "add", str(docs), "--kb", "help", "--json", env=env)
+    statuses = {Path(r["source"]).name: r["status"] for r in json.loads(synced.stdout)["results"]}
+    assert statuses == {"faq.txt": "updated", "travel.md": "removed"}, synced.stderr
+    assert len(seen(fault, "POST", "/files")) == 3 and old_id not in fault.files
+    assert stored_files(fault) == ["faq.txt"]
+    assert run_cli("kb", "rm", str(docs / "faq.txt"), "--kb", "help", env=env).returncode == 0
+    assert stored_files(fault) == []
+    gone = run_cli("kb", "rm", "--kb", "help", env=env)
+    assert gone.returncode == 0 and fault.vector_stores.stores == {} and "vector store" in gone.stdout
+    assert json.loads(run_cli("kb", "ls", "--json", env=env).stdout) == []
+    rows = {r["api"] for r in audit_rows()}
+    assert {"vector_stores.create", "vector_stores.files.create"} <= rows  # audited, at $0, under the budget
+
+
+def test_cli_ask_a_hosted_kb_maps_file_citations_and_refuses_without_evidence(fault: FaultServer, docs: Path) -> None:
+    env = env_for(fault)
+    assert run_cli("kb", "add", str(docs), "--kb", "help", "--via", "openai", env=env).returncode == 0
+    asked = run_cli("ask", "--kb", "help", "How many days until refunds are paid?", "--json", env=env)
+    assert asked.returncode == 0, asked.stderr
+    record = json.loads(asked.stdout)
+    (tool,) = fault.requests[-1]["body"]["tools"]
+    assert tool["type"] == "file_search" and tool["vector_store_ids"] == [record["vector_store_id"]]
+    assert record["refused"] is False and "[1]" in record["text"] and "14 days" in record["text"]
+    (citation,) = record["citations"]
+    assert citation["n"] == 1 and citation["source"] == str((docs / "faq.txt").resolve())
+    assert "14 days" in citation["snippet"] and record["passages"][0]["source"] == citation["source"]
+    assert record["tool_calls"] == {"file_search_call": 1} and Decimal(record["tool_cost_usd"]) == Decimal("0.0025")
+    plain = run_cli("ask", "--kb", "help", "How many days until refunds are paid?", env=env)
+    assert f"[1] {citation['source']}" in plain.stdout and "「Refunds are paid within 14 days" in plain.stdout
+    assert "tool calls: 1 file_search" in plain.stderr
+    unknown = json.loads(run_cli("ask", "--kb", "help", "What is the capital of Peru?", "--json", env=env).stdout)
+    assert unknown["refused"] is True and unknown["text"] == "The documents don't say" and unknown["citations"] == []
+    assert unknown["refusal_reason"] == "retrieval"
+
+
+def test_cli_ask_web_cites_urls_and_prices_the_tool_calls(fault: FaultServer) -> None:
+    env = env_for(fault, UNYO_BUDGET_DAILY_USD="5")
+    asked = run_cli("ask", "--web", "How do rate limits and 429 retries work?", "--max-tool-calls", "2", "--json",
+                    env=env)  # fmt: skip
+    assert asked.returncode == 0, asked.stderr
+    record = json.loads(asked.stdout)
+    sent = fault.requests[-1]["body"]
+    assert sent["tools"] == [{"type": "web_search"}] and sent["max_tool_calls"] == 2
+    (citation,) = record["citations"]
+    assert citation["source"] == "https://example.com/rate-limits" and citation["heading"] == "Rate limits explained"
+    assert citation["snippet"] in record["text"] and record["text"].endswith("[1]")
+    assert record["tool_calls"] == {"web_search_call": 1} and Decimal(record["tool_cost_usd"]) == Decimal("0.01")
+    (row,) = audit_rows()
+    assert Decimal(row["cost"]) == Decimal(record["cost_usd"]) > Decimal("0.01")  # tokens + the search
+    assert row["detail"]["tool_calls"] == {"web_search_call": 1}
+
+
+def test_cli_ask_web_over_budget_is_refused_before_sending(fault: FaultServer) -> None:
+    env = env_for(fault, UNYO_MAX_REQUEST_USD="0.02")
+    refused = run_cli("ask", "--web", "rate limits?", env=env)
+    assert refused.returncode == 4 and "up to 4 web_search calls" in refused.stderr
+    assert generations(fault) == 0
+    fits = run_cli("ask", "--web", "rate limits?", "--max-tool-calls", "1", env=env)
+    assert fits.returncode == 0, fits.stderr
+    assert generations(fault) == 1
+
+
+def test_cli_profiles_without_hosted_tools_get_a_clear_error(fault: FaultServer, docs: Path) -> None:
+    web = run_cli("ask", "--web", "rate limits?", "--profile", "local")
+    assert web.returncode == 3 and "profile 'local' has none" in web.stderr and "hosted_tools" in web.stderr
+    kb = run_cli("kb", "add", str(docs), "--kb", "help", "--via", "openai", "--profile", "local")
+    assert kb.returncode == 3 and "profile 'local' has none" in kb.stderr
+    assert fault.requests == [] and json.loads(run_cli("kb", "ls", "--json").stdout) == []
+    both = run_cli("ask", "--web", "--kb", "x", "hi", env=env_for(fault))
+    assert both.returncode == 2 and "choose one" in both.stderr

@@ -152,6 +152,13 @@ def build_parser() -> argparse.ArgumentParser:
     ask.add_argument(
         "--rerank", action="store_true", help="with --kb: the model first picks the relevant passages of the top 8"
     )
+    ask.add_argument("--web", action="store_true", help="answer with the provider's web_search tool, citing the pages")
+    ask.add_argument(
+        "--max-tool-calls",
+        type=int,
+        metavar="N",
+        help="--web / hosted --kb: tool calls allowed, each billed (default 4)",
+    )
     _common(ask)
     ask.set_defaults(handler="unyo._cli._ask:run")
 
@@ -363,6 +370,9 @@ def build_parser() -> argparse.ArgumentParser:
     kb.add_argument("--kb", default="default", help="which knowledge base (default: default)")
     kb.add_argument("-k", type=int, default=5, help="search: passages to show (default 5)")
     kb.add_argument("--embed-model", help="add: a provider embedding model (default: the bundled local e5)")
+    kb.add_argument(
+        "--via", choices=["openai"], help="add: keep the base in the provider's vector store (file_search), synced"
+    )
     kb.add_argument("--json", action="store_true")
     _common(kb)
     kb.set_defaults(handler="unyo._cli._kb:run")

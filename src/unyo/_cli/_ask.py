@@ -48,6 +48,14 @@ def run(args: Namespace) -> int:
         return _in_conversation(args, prompt, options)
     if schema:
         return _structured(args, prompt, options, schema)
+    if args.max_tool_calls is not None and not (args.web or args.kb):
+        from unyo._types._messages import Message
+
+        raise UsageError(Message("ask.max_tool_calls_alone"))
+    if args.web:
+        from unyo._cli._kb import ask_web
+
+        return ask_web(args, prompt, client)
     if args.kb:
         from unyo._cli._kb import ask as ask_kb
 

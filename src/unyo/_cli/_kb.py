@@ -24,11 +24,19 @@ def _client(args: Namespace) -> Any:
     return client_for(args.profile)
 
 
+def _hosted(name: str) -> dict[str, Any] | None:
+    from unyo._knowledge._hosted import hosted_base
+
+    return hosted_base(name)
+
+
 def _add(args: Namespace) -> int:
     from unyo._knowledge._ingest import add
 
     if not args.items:
         raise UsageError(Message("kb.add_needs_sources"))
+    if args.via or _hosted(args.kb):
+        return _add_hosted(args)
 
     def progress(number: int, total: int, result: Any) -> None:
         if not args.json:
@@ -47,17 +55,54 @@ def _add(args: Namespace) -> int:
     return 0
 
 
+def _add_hosted(args: Namespace) -> int:
+    """`kb add FILES --kb NAME --via openai`: sync the files into the provider's vector store."""
+    from unyo._cli._shared import client_for
+    from unyo._knowledge._hosted import add_hosted, hosted_base
+
+    known = hosted_base(args.kb)
+    via = args.via or (known or {}).get("via", "openai")
+    if known and known["via"] != via:
+        raise UsageError(Message("kb.hosted_elsewhere", name=args.kb, where=known["via"], via=via))
+    say = (lambda line: None) if args.json else (lambda line: print(clean(line), file=sys.stderr))
+    report = add_hosted(args.items, args.kb, client_for(args.profile), via=via, on_progress=say)
+    store = (hosted_base(args.kb) or {}).get("store_id")
+    if args.json:
+        print(json.dumps({**report.to_dict(), "via": via, "vector_store_id": store}, ensure_ascii=False))
+    else:
+        counts = {
+            s: sum(1 for r in report.results if r.status == s) for s in ("added", "updated", "unchanged", "removed")
+        }
+        done = ", ".join(f"{n} {s}" for s, n in counts.items() if n) or "nothing changed"
+        print(f"{args.kb}: {done} ({via} vector store {store}, {report.seconds:.1f}s)")
+    if report.failed:
+        reasons = "; ".join(f"{r.source}: {r.error}" for r in report.failed)
+        raise BadInput(Message("kb.not_added", failed=len(report.failed), total=len(report.results), reasons=reasons))
+    return 0
+
+
 def _ls(args: Namespace) -> int:
+    from unyo._knowledge._hosted import listing
     from unyo._knowledge._index import shared_index
 
-    bases = shared_index().bases()
+    bases = [{**b, "where": "local"} for b in shared_index().bases()] + listing()
     if args.json:
         print(json.dumps(bases, ensure_ascii=False))
         return 0
     table(
         "knowledge bases",
-        ["name", "documents", "chunks", "chars", "embedding model"],
-        [[b["name"], b["documents"], b["chunks"], b["chars"], b["embed_model"]] for b in bases],
+        ["name", "where", "documents", "chunks", "chars", "embedding model"],
+        [
+            [
+                b["name"],
+                b["where"],
+                b["documents"],
+                b.get("chunks", "-"),
+                b.get("chars", "-"),
+                b.get("embed_model", "-"),
+            ]
+            for b in bases
+        ],  # fmt: skip
     )
     return 0
 
@@ -67,6 +112,16 @@ def _show(args: Namespace) -> int:
 
     index = shared_index()
     name = args.items[0] if args.items else args.kb
+    hosted = _hosted(name)
+    if hosted is not None:
+        files = [{"source": s, **f} for s, f in hosted["files"].items()]
+        if args.json:
+            print(json.dumps(files, ensure_ascii=False))
+            return 0
+        table(f"knowledge base {name} ({hosted['via']} vector store {hosted['store_id']})",
+              ["source", "file id", "bytes", "status", "sha256"],
+              [[f["source"], f["file_id"], f["bytes"], f["status"], f["sha256"][:12]] for f in files])  # fmt: skip
+        return 0
     if index.base(name) is None:
         raise UsageError(Message("kb.unknown_ls", name=name))
     docs = index.documents(name)
@@ -85,6 +140,19 @@ def _rm(args: Namespace) -> int:
     from unyo._knowledge._index import shared_index
     from unyo._knowledge._ingest import remove
 
+    if _hosted(args.kb) is not None:
+        from unyo._cli._shared import client_for
+        from unyo._knowledge._hosted import remove_hosted
+
+        gone = remove_hosted(args.items, args.kb, client_for(args.profile))
+        for source in gone:
+            print(msg("kb.removed_source", source=clean(source)))
+        if not args.items:
+            print(msg("kb.removed_hosted_base", name=args.kb))
+        elif len(gone) < len(args.items):
+            raise BadInput(Message("kb.not_in_base", missing=len(args.items) - len(gone), total=len(args.items),
+                                   name=args.kb))  # fmt: skip
+        return 0
     index = shared_index()
     if not args.items:  # the whole knowledge base
         if not index.drop_base(args.kb):
@@ -108,6 +176,8 @@ def _search(args: Namespace) -> int:
     query = " ".join(args.items).strip()
     if not query:
         raise UsageError(Message("kb.search_needs_query"))
+    if _hosted(args.kb) is not None:
+        raise UsageError(Message("kb.search_hosted", name=args.kb))
     hits = search(shared_index(), args.kb, query, args.k)
     if args.json:
         print(json.dumps([passage_dict(n, h) for n, h in enumerate(hits, 1)], ensure_ascii=False))
@@ -123,6 +193,15 @@ def ask(args: Namespace, question: str, client: Any) -> int:
     """`unyo ask --kb NAME QUESTION`: the answer, then its sources; --json: one record."""
     from unyo._knowledge._answer import answer
 
+    if _hosted(args.kb) is not None:
+        from unyo._knowledge._hosted_answer import answer_hosted
+
+        cap, calls = args.max_output_tokens or 300, args.max_tool_calls
+        hosted = answer_hosted(question, args.kb, client=client, model=args.model, max_output_tokens=cap,
+                               max_tool_calls=calls)  # fmt: skip
+        return show_answer(args, hosted)
+    if getattr(args, "max_tool_calls", None) is not None:
+        raise UsageError(Message("ask.max_tool_calls_alone"))
     result = answer(
         question,
         args.kb,
@@ -133,6 +212,22 @@ def ask(args: Namespace, question: str, client: Any) -> int:
         rerank=getattr(args, "rerank", False),
         client=client,
     )
+    return show_answer(args, result)
+
+
+def ask_web(args: Namespace, question: str, client: Any) -> int:
+    """`unyo ask --web QUESTION`: the provider's web_search tool, citing the pages it used."""
+    from unyo._knowledge._hosted_answer import answer_web
+
+    if args.kb:
+        raise UsageError(Message("ask.web_and_kb"))
+    result = answer_web(question, client=client, model=args.model, max_output_tokens=args.max_output_tokens or 400,
+                        max_tool_calls=args.max_tool_calls)  # fmt: skip
+    return show_answer(args, result)
+
+
+def show_answer(args: Namespace, result: Any) -> int:
+    """The answer, then its sources (local passages, hosted files or web pages); --json: one record."""
     if args.json:
         print(json.dumps(result.to_dict(), ensure_ascii=False))
         return 0
@@ -147,4 +242,12 @@ def ask(args: Namespace, question: str, client: Any) -> int:
         )
     if result.invalid_citations:
         print(f"dropped citations to passages that were not given: {result.invalid_citations}", file=sys.stderr)
+    info = result.calls[-1] if result.calls else None
+    if info is not None and info.tool_calls:
+        from unyo._cli._shared import status_line
+        from unyo._types._prices import usd
+
+        calls = ", ".join(f"{n} {kind.removesuffix('_call')}" for kind, n in info.tool_calls.items())
+        print(f"{status_line(info)} · tool calls: {calls} ({usd(info.tool_cost_usd)}) · cost {usd(info.cost_usd)}",
+              file=sys.stderr)  # fmt: skip
     return 0

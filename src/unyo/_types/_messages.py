@@ -355,7 +355,8 @@ CATALOGUE: dict[str, Template] = {
     ),
     "budget.asked_tools": _T(
         "{input} input tokens + {cap} output cap + up to {calls} {tools} calls (${usd} + {tokens} result tokens)",
-        "入力 {input} トークン + 出力上限 {cap} トークン + {tools} の呼び出し最大 {calls} 回 (${usd} + 結果 {tokens} トークン)",
+        "入力 {input} トークン + 出力上限 {cap} トークン + {tools} の呼び出し最大 {calls} 回 "
+        "(${usd} + 結果 {tokens} トークン)",
     ),
     "budget.warning": _T(
         "unyo: {limit} ({period}) is {share:.0%} used: ${spent} spent, ${reserved} reserved",
@@ -684,6 +685,26 @@ CATALOGUE: dict[str, Template] = {
         "回収しました: {rows} 行中 成功 {ok}・失敗 {failed}・未処理 {pending} -> {output}",
     ),
     # --- knowledge bases (unyo kb, ask --kb) -------------------------------------------------------------------------
+    "kb.hosted_elsewhere": _T(
+        "knowledge base {name!r} lives in {where}, not {via}",
+        "ナレッジベース {name!r} は {via} ではなく {where} にあります",
+    ),
+    "kb.removed_hosted_base": _T(
+        "removed knowledge base {name} and its vector store", "ナレッジベース {name} とそのベクトルストアを削除しました"
+    ),
+    "kb.search_hosted": _T(
+        "{name!r} is a hosted knowledge base: the provider searches its passages; use `unyo ask --kb {name} QUESTION`",
+        "{name!r} はホスト型のナレッジベースで、検索はプロバイダーが行います。"
+        "`unyo ask --kb {name} 質問` を使ってください",
+    ),
+    "ask.max_tool_calls_alone": _T(
+        "--max-tool-calls applies to --web and hosted knowledge bases; nothing was sent",
+        "--max-tool-calls は --web とホスト型のナレッジベースにだけ使えます。何も送信していません",
+    ),
+    "ask.web_and_kb": _T(
+        "--web and --kb answer from different places; choose one (nothing was sent)",
+        "--web と --kb は別々の情報源から答えます。どちらか一方を選んでください (何も送信していません)",
+    ),
     "kb.add_needs_sources": _T(
         "kb add needs files, folders, globs or URLs", "kb add にはファイル・フォルダ・glob・URL を指定してください"
     ),
