@@ -98,6 +98,20 @@ def test_vector_store_writes_are_recorded_at_no_request_cost_under_a_budget(faul
         client.vector_stores.search(store.id, query="x")
 
 
+def test_recorded_methods_still_exist_in_the_sdk() -> None:
+    """A renamed SDK method would make a RECORDED entry dead (and the new name unpriced)."""
+    import openai
+
+    from unyo._client._surface import RECORDED, classify
+
+    sdk = openai.OpenAI(api_key="unused", base_url="http://127.0.0.1:9/v1")
+    for path in RECORDED:
+        target: Any = sdk
+        for name in path:
+            target = getattr(target, name)
+        assert callable(target) and classify(path) == "recorded", path
+
+
 def test_a_profile_without_hosted_tools_gets_no_prices_and_no_tool_cap(fault: FaultServer) -> None:
     xai = unyo.load_settings(profile="xai", api_key=FAKE_KEY, base_url=fault.url, model="gpt-4o-mini",
                              budget_daily_usd="5")  # fmt: skip
@@ -245,3 +259,27 @@ def test_cli_profiles_without_hosted_tools_get_a_clear_error(fault: FaultServer,
     assert fault.requests == [] and json.loads(run_cli("kb", "ls", "--json").stdout) == []
     both = run_cli("ask", "--web", "--kb", "x", "hi", env=env_for(fault))
     assert both.returncode == 2 and "choose one" in both.stderr
+
+
+def test_estimate_adds_tool_call_and_storage_lines() -> None:
+    base = ("estimate", "-m", "gpt-4o-mini", "--requests-per-day", "1000", "--input-tokens", "800",
+            "--output-tokens", "200", "--retry-rate", "0")  # fmt: skip
+    plain = json.loads(run_cli(*base, "--json").stdout)
+    tools = ("--tool-calls", "web_search=1", "--tool-calls", "file_search=2", "--storage-gb", "3")
+    result = run_cli(*base, *tools, "--json")
+    assert result.returncode == 0, result.stderr
+    data = json.loads(result.stdout)
+    normal_tools = 30000 * (Decimal("0.01") + 2 * Decimal("0.0025"))  # calls per request x price per call
+    per_million = Decimal("0.15") / 10**6  # worst: 4 calls each, and the result tokens they may add as input
+    worst_tools = 30000 * 4 * (Decimal("0.01") + 8000 * per_million + Decimal("0.0025") + 16000 * per_million)
+    storage = (3 - 1) * Decimal("0.10") * 30  # the first GB is free
+    assert Decimal(data["monthly_tools_normal"]) == normal_tools and Decimal(data["monthly_storage"]) == storage
+    assert Decimal(data["monthly_tools_worst"]) == worst_tools
+    assert Decimal(data["monthly_normal"]) == Decimal(plain["monthly_normal"]) + normal_tools + storage
+    assert Decimal(data["monthly_worst"]) == Decimal(plain["monthly_worst"]) + worst_tools + storage
+    text = run_cli(*base, "--tool-calls", "web_search=1", "--storage-gb", "0.5")
+    assert "web_search = 1 calls/request × $0.01 per call" in text.stdout
+    assert "vector-store storage = max(0, 0.5 GB − 1 free)" in text.stdout and "= $0" in text.stdout
+    for bad in (("--tool-calls", "image_generation=1"), ("--tool-calls", "web_search"), ("--storage-gb", "-1")):
+        refused = run_cli(*base, *bad)
+        assert refused.returncode == 2 and "UsageError" in refused.stderr, bad

@@ -533,6 +533,16 @@ def build_parser() -> argparse.ArgumentParser:
         help="share of input the provider's prompt cache bills at the cached price",
     )
     est.add_argument(
+        "--tool-calls",
+        action="append",
+        metavar="TOOL=N",
+        help="hosted tool calls per request, priced per call (repeatable): web_search=1, file_search=2",
+    )
+    est.add_argument(
+        "--max-tool-calls", type=_positive_int, help="the tool-call cap per request (the worst case; default 4)"
+    )
+    est.add_argument("--storage-gb", type=float, help="vector-store storage kept all month (first GB free)")
+    est.add_argument(
         "--via",
         choices=["sync", "batch-api"],
         default="sync",

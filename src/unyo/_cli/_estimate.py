@@ -95,6 +95,7 @@ def run(args: Namespace) -> int:
         f"/ 1M = {usd(result['per_request_worst'])}",  # type: ignore[arg-type]
         f"worst month = requests × (1 + retry {args.retry_rate:g}) × worst per request = ${result['monthly_worst']}",
     ]
+    hosted = _hosted_lines(args, model_id, p, result, formula)
     if args.json:
         print(
             json.dumps(
@@ -105,6 +106,7 @@ def run(args: Namespace) -> int:
                     "output_cap": cap,
                     "via": args.via,
                     **{k: str(v) for k, v in result.items()},
+                    **hosted,
                     "formula": formula,
                 },
                 ensure_ascii=False,
@@ -118,3 +120,70 @@ def run(args: Namespace) -> int:
         "\n  Set UNYO_BUDGET_MONTHLY_USD to the worst case (or lower) and unyo refuses calls before the bill passes it."
     )
     return 0
+
+
+def _tool_counts(given: list[str]) -> dict[str, float]:
+    """`--tool-calls web_search=2 --tool-calls file_search=1` -> {tool: calls per request}."""
+    from unyo._providers._hosted_tools import is_priced
+    from unyo._types._errors import UsageError
+
+    counts: dict[str, float] = {}
+    for item in given:
+        tool, _, number = item.partition("=")
+        try:
+            counts[tool.strip()] = float(number)
+        except ValueError:
+            raise UsageError(
+                f"--tool-calls takes TOOL=N (calls per request), e.g. web_search=2; got {item!r}"
+            ) from None
+        if not is_priced(tool.strip()) or counts[tool.strip()] < 0:
+            raise UsageError(f"--tool-calls {item!r}: a priced hosted tool (web_search, web_search_preview, "
+                             "file_search) and a number of calls ≥ 0")  # fmt: skip
+    return counts
+
+
+def _hosted_lines(
+    args: Namespace, model: str, p: Price, result: dict[str, object], formula: list[str]
+) -> dict[str, str]:
+    """Tool calls (per call, by tool and model) and vector-store storage (per GB-day after the
+    free GB): added to both months, with their formula lines."""
+    from unyo._providers._hosted_tools import default_max_tool_calls, price, prices_as_of, storage_cost
+    from unyo._types._errors import UsageError
+    from unyo._types._prices import usd
+
+    if args.storage_gb is not None and args.storage_gb < 0:
+        raise UsageError(f"--storage-gb must be 0 or more, got {args.storage_gb:g}")
+    counts = _tool_counts(args.tool_calls or [])
+    if not counts and not args.storage_gb:
+        return {}
+    extra: dict[str, Decimal] = {"monthly_tools_normal": Decimal(0), "monthly_tools_worst": Decimal(0)}
+    cap = args.max_tool_calls or default_max_tool_calls()
+    for tool, per_request in counts.items():
+        found = price(tool, model)
+        assert found is not None  # checked by _tool_counts
+        normal = Decimal(str(per_request)) * found.per_call * result["billed_requests_normal"]  # type: ignore[operator]
+        worst_one = cap * (found.per_call + found.content_tokens * p.input / 1_000_000)
+        worst = worst_one * result["billed_requests_worst"]  # type: ignore[operator]
+        extra["monthly_tools_normal"] += normal
+        extra["monthly_tools_worst"] += worst
+        formula.append(
+            f"{tool} = {per_request:g} calls/request × ${found.per_call} per call × billed requests = {usd(normal)}; "
+            f"worst {cap} calls × (${found.per_call} + {found.content_tokens} result tokens × {p.input}/1M) "
+            f"per request × billed requests = {usd(worst)} (OpenAI's tool prices as of {prices_as_of()})"
+        )
+    per_day, free, storage = storage_cost(args.storage_gb or 0, args.days)
+    if args.storage_gb:
+        formula.append(f"vector-store storage = max(0, {args.storage_gb:g} GB − {free} free) × ${per_day} per GB-day "
+                       f"× {args.days:g} days = {usd(storage)}")  # fmt: skip
+    cent = Decimal("0.01")
+    for key in ("normal", "worst"):
+        total = Decimal(str(result[f"monthly_{key}"])) + extra[f"monthly_tools_{key}"] + storage
+        result[f"monthly_{key}"] = total.quantize(cent)
+    out = {k: str(v.quantize(cent)) for k, v in extra.items()}
+    out["monthly_storage"] = str(storage.quantize(cent))
+    out["tool_calls_per_request"] = counts  # type: ignore[assignment]
+    out["max_tool_calls"] = cap  # type: ignore[assignment]
+    formula.append(
+        f"months with tools and storage: normal ${result['monthly_normal']}, worst ${result['monthly_worst']}"
+    )
+    return out
