@@ -126,6 +126,7 @@ def _tool_counts(given: list[str]) -> dict[str, float]:
     """`--tool-calls web_search=2 --tool-calls file_search=1` -> {tool: calls per request}."""
     from unyo._providers._hosted_tools import is_priced
     from unyo._types._errors import UsageError
+    from unyo._types._messages import Message
 
     counts: dict[str, float] = {}
     for item in given:
@@ -133,12 +134,9 @@ def _tool_counts(given: list[str]) -> dict[str, float]:
         try:
             counts[tool.strip()] = float(number)
         except ValueError:
-            raise UsageError(
-                f"--tool-calls takes TOOL=N (calls per request), e.g. web_search=2; got {item!r}"
-            ) from None
+            raise UsageError(Message("estimate.tool_calls_form", got=item)) from None
         if not is_priced(tool.strip()) or counts[tool.strip()] < 0:
-            raise UsageError(f"--tool-calls {item!r}: a priced hosted tool (web_search, web_search_preview, "
-                             "file_search) and a number of calls ≥ 0")  # fmt: skip
+            raise UsageError(Message("estimate.tool_calls_unknown", got=item))
     return counts
 
 
@@ -149,10 +147,11 @@ def _hosted_lines(
     free GB): added to both months, with their formula lines."""
     from unyo._providers._hosted_tools import default_max_tool_calls, price, prices_as_of, storage_cost
     from unyo._types._errors import UsageError
+    from unyo._types._messages import Message
     from unyo._types._prices import usd
 
     if args.storage_gb is not None and args.storage_gb < 0:
-        raise UsageError(f"--storage-gb must be 0 or more, got {args.storage_gb:g}")
+        raise UsageError(Message("estimate.storage_gb", got=args.storage_gb))
     counts = _tool_counts(args.tool_calls or [])
     if not counts and not args.storage_gb:
         return {}

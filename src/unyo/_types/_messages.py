@@ -508,6 +508,19 @@ CATALOGUE: dict[str, Template] = {
         "the images in this request pass the {mib} MiB payload limit",
         "このリクエストの画像はペイロードの上限 {mib} MiB を超えています",
     ),
+    "estimate.tool_calls_form": _T(
+        "--tool-calls takes TOOL=N (calls per request), e.g. web_search=2; got {got!r}",
+        "--tool-calls は TOOL=N (1 リクエストあたりの呼び出し回数) の形で指定します (例: web_search=2)。指定: {got!r}",
+    ),
+    "estimate.tool_calls_unknown": _T(
+        "--tool-calls {got!r}: name a priced hosted tool (web_search, web_search_preview, file_search) "
+        "and a number of calls of 0 or more",
+        "--tool-calls {got!r}: 料金の分かるホスト型ツール (web_search, web_search_preview, file_search) と "
+        "0 以上の呼び出し回数を指定してください",
+    ),
+    "estimate.storage_gb": _T(
+        "--storage-gb must be 0 or more, got {got:g}", "--storage-gb は 0 以上で指定してください。指定: {got:g}"
+    ),
     "estimate.share_range": _T("--{name} must be between 0 and 1", "--{name} は 0 から 1 の範囲にしてください"),
     # --- batch input files (run --input) -----------------------------------------------------------------------------
     "batch.file_type": _T(
