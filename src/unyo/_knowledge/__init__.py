@@ -12,6 +12,8 @@
     _search    hybrid retrieval: dense + keyword, fused by reciprocal rank (RRF)
     _rerank    optional: the model picks the relevant passages out of the top 8
     _answer    numbered passages -> prompt -> answer with checked citations, or a refusal
+    _hosted    hosted bases: the provider's vector store, synced from local files by content hash
+    _hosted_answer  file_search / web_search answers, their annotations mapped to the same citations
 
 It sits above `_quality` (it asks through the same flows) and below `_jobs`.
 """
