@@ -49,8 +49,6 @@ def run(args: Namespace) -> int:
     if schema:
         return _structured(args, prompt, options, schema)
     if args.max_tool_calls is not None and not (args.web or args.kb):
-        from unyo._types._messages import Message
-
         raise UsageError(Message("ask.max_tool_calls_alone"))
     if args.web:
         from unyo._cli._kb import ask_web
