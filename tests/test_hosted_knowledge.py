@@ -283,3 +283,32 @@ def test_estimate_adds_tool_call_and_storage_lines() -> None:
     for bad in (("--tool-calls", "image_generation=1"), ("--tool-calls", "web_search"), ("--storage-gb", "-1")):
         refused = run_cli(*base, *bad)
         assert refused.returncode == 2 and "UsageError" in refused.stderr, bad
+
+
+def test_cli_hosted_kb_add_reports_what_it_cannot_upload_and_adds_the_rest(fault: FaultServer, docs: Path) -> None:
+    (docs / "empty.txt").write_text("")
+    result = run_cli("kb", "add", str(docs / "faq.txt"), str(docs / "empty.txt"), "https://example.com/page",
+                     "--kb", "help", "--via", "openai", env=env_for(fault))  # fmt: skip
+    assert result.returncode == 2, result.stderr
+    assert "2 of 3 sources not added" in result.stderr and "empty.txt: an empty file" in result.stderr
+    assert "add URLs to a local one" in result.stderr
+    assert stored_files(fault) == ["faq.txt"] and len(seen(fault, "POST", "/files")) == 1
+    local = run_cli("kb", "add", str(docs / "travel.md"), "--kb", "team")  # a local base of another name
+    assert local.returncode == 0, local.stderr
+    clash = run_cli("kb", "add", str(docs / "faq.txt"), "--kb", "team", "--via", "openai", env=env_for(fault))
+    assert clash.returncode == 2 and "is a local one" in clash.stderr
+    search = run_cli("kb", "search", "refunds", "--kb", "help")
+    assert search.returncode == 2 and "hosted knowledge base" in search.stderr
+
+
+def test_unyo_answer_routes_a_hosted_base_to_file_search(fault: FaultServer, docs: Path) -> None:
+    from unyo._knowledge._hosted import add_hosted
+
+    client = unyo.OpenAI(settings=fast_settings(fault, budget_daily_usd="5"))
+    report = add_hosted([str(docs)], "help", client, on_progress=lambda line: None)
+    assert [r.status for r in report.results] == ["added", "added"]
+    result = unyo.answer("How many days until refunds are paid?", kb="help", client=client)
+    assert result.refused is False and result.citations[0].source == str((docs / "faq.txt").resolve())
+    assert result.cost_usd == result.calls[-1].cost_usd and result.cost_usd > Decimal("0.0025")  # tokens + the call
+    assert result.calls[-1].tool_calls == {"file_search_call": 1}
+    assert fault.requests[-1]["body"]["tools"][0]["type"] == "file_search"

@@ -296,6 +296,8 @@ CONVERTED = [
     "_providers/_profiles.py",
     "_cli/_run.py",
     "_cli/_kb.py",
+    "_knowledge/_hosted.py",
+    "_knowledge/_hosted_answer.py",
     "_cli/_templates.py",
     "_knowledge/_read.py",
     "_knowledge/_fetch.py",

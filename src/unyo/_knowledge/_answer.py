@@ -286,8 +286,16 @@ def answer(
 ) -> KnowledgeAnswer:
     """Answer `question` from the knowledge base `kb` with citations [n] checked against the
     passages given, or refuse (「資料には記載がありません」 / "The documents don't say").
-    `rerank=True`: the model first picks the relevant passages out of the top 8 (one more call)."""
+    `rerank=True`: the model first picks the relevant passages out of the top 8 (one more call).
+    A hosted base (`unyo kb add --via openai`) is answered by the provider's file_search tool."""
     client = client or default_client(profile)
+    if index is None:
+        from unyo._knowledge._hosted import hosted_base
+
+        if hosted_base(kb) is not None:
+            from unyo._knowledge._hosted_answer import answer_hosted
+
+            return answer_hosted(question, kb, client=client, model=model, max_output_tokens=max_output_tokens)
     flow = answer_flow(
         client,
         question,

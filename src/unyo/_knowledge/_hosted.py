@@ -28,6 +28,7 @@ from typing import Any
 
 from unyo._knowledge._ingest import Added, AddReport, expand, is_url
 from unyo._types._errors import BadInput, UsageError
+from unyo._types._messages import Message, msg
 
 MAX_UPLOAD_BYTES = 512_000_000  # the Files API's limit per file
 POLL_S = 0.2
@@ -46,9 +47,7 @@ def load() -> dict[str, Any]:
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, json.JSONDecodeError) as exc:
-        raise BadInput(
-            f"{path}: unreadable ({exc}); fix or remove it (the vector stores stay at the provider)"
-        ) from exc
+        raise BadInput(Message("hosted.registry_unreadable", path=str(path), error=str(exc))) from exc
     return data if isinstance(data, dict) else {}
 
 
@@ -101,10 +100,10 @@ def add_hosted(
 
     _require(client, f"kb add --via {via}")
     if shared_index().base(kb) is not None:
-        raise UsageError(f"knowledge base {kb!r} is a local one; choose another --kb name for the hosted one")
+        raise UsageError(Message("hosted.name_is_local", name=kb))
     sources = expand(items)
     if not sources:
-        raise BadInput("nothing to add: give files, folders or globs")
+        raise BadInput(Message("kb.nothing_to_add"))
     bases = load()
     base = bases.setdefault(kb, {"via": via, "profile": client.settings.profile.name, "store_id": None, "files": {}})
     progress, report, started = Progress(on_progress), AddReport(kb), time.perf_counter()
@@ -131,15 +130,17 @@ def add_hosted(
 
 def _sync_one(client: Any, base: dict[str, Any], source: str) -> Added:
     if is_url(source):
-        return Added(source, "failed", error="a hosted knowledge base takes files; add URLs to a local one")
+        return Added(source, "failed", error=msg("hosted.no_urls"))
     path = Path(source)
     if not path.is_file():
-        return Added(source, "failed", error="no such file")
+        return Added(source, "failed", error=msg("kb.no_such_file", source=source))
     size = path.stat().st_size
     if size > MAX_UPLOAD_BYTES:
-        return Added(source, "failed", error=f"{size / 1e6:.0f} MB is over the provider's 512 MB limit")
+        return Added(
+            source, "failed", error=msg("kb.file_too_big", source=source, size=size / 1e6, limit=MAX_UPLOAD_BYTES / 1e6)
+        )
     if size == 0:
-        return Added(source, "failed", error="an empty file")
+        return Added(source, "failed", error=msg("hosted.empty_file", source=source))
     data = path.read_bytes()
     name, digest = str(path.resolve()), hashlib.sha256(data).hexdigest()
     known = base["files"].get(name)
@@ -201,12 +202,11 @@ def _wait(client: Any, base: dict[str, Any], pending: list[str], report: AddRepo
             if state.status != "completed":
                 for result in report.results:
                     if result.source == source:
-                        result.status, result.error = "failed", f"indexing {state.status}{error}"
+                        result.status, result.error = "failed", msg("hosted.indexing_failed", status=state.status,
+                                                                    detail=error)  # fmt: skip
         if waiting and time.monotonic() > deadline:
-            raise BadInput(
-                f"{len(waiting)} files still indexing after {timeout_s:.0f}s (the store keeps them; "
-                f"run `unyo kb add` again to check): " + ", ".join(waiting)
-            )
+            raise BadInput(Message("hosted.still_indexing", count=len(waiting), seconds=timeout_s,
+                                   sources=", ".join(waiting)))  # fmt: skip
         if waiting:
             time.sleep(POLL_S)
 
@@ -216,7 +216,7 @@ def remove_hosted(sources: list[str], kb: str, client: Any) -> list[str]:
     bases = load()
     base = bases.get(kb)
     if base is None:
-        raise UsageError(f"no hosted knowledge base named {kb!r} (`unyo kb ls` lists them)")
+        raise UsageError(Message("hosted.unknown", name=kb))
     _require(client, "kb rm on a hosted knowledge base")
     if not sources:
         for entry in base["files"].values():

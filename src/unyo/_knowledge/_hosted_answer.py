@@ -21,6 +21,7 @@ from unyo._knowledge import _cite
 from unyo._knowledge._answer import _MODEL_REFUSES, Citation, KnowledgeAnswer, refusal_text
 from unyo._knowledge._index import Hit
 from unyo._types._errors import UsageError
+from unyo._types._messages import Message
 from unyo._types._money_text import money_text
 
 KB_SYSTEM = "Answer the question using only the files you can search. If they do not answer it, reply only: {refusal}"
@@ -105,7 +106,7 @@ def answer_hosted(
 
     base = hosted_base(kb)
     if base is None or not base.get("store_id"):
-        raise UsageError(f"no hosted knowledge base named {kb!r} (`unyo kb add FILES --kb {kb} --via openai`)")
+        raise UsageError(Message("hosted.unknown_add", name=kb))
     tool = {"type": "file_search", "vector_store_ids": [base["store_id"]], "max_num_results": k}
     options = {"model": model, "max_output_tokens": max_output_tokens, "max_tool_calls": max_tool_calls}
     system = KB_SYSTEM.format(refusal=refusal_text(question))

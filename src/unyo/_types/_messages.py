@@ -718,6 +718,34 @@ CATALOGUE: dict[str, Template] = {
         "--web and --kb answer from different places; choose one (nothing was sent)",
         "--web と --kb は別々の情報源から答えます。どちらか一方を選んでください (何も送信していません)",
     ),
+    "hosted.registry_unreadable": _T(
+        "{path}: unreadable ({error}); fix or remove it (the vector stores stay at the provider)",
+        "{path} を読めません ({error})。修正するか削除してください (ベクトルストアはプロバイダーに残ります)",
+    ),
+    "hosted.name_is_local": _T(
+        "knowledge base {name!r} is a local one; choose another --kb name for the hosted one",
+        "ナレッジベース {name!r} はローカルのものです。ホスト型には別の --kb 名を選んでください",
+    ),
+    "hosted.no_urls": _T(
+        "a hosted knowledge base takes files; add URLs to a local one",
+        "ホスト型のナレッジベースにはファイルを追加します。URL はローカルのナレッジベースに追加してください",
+    ),
+    "hosted.empty_file": _T("{source}: an empty file", "{source}: 空のファイルです"),
+    "hosted.indexing_failed": _T("indexing {status}{detail}", "インデックス作成が {status} になりました{detail}"),
+    "hosted.still_indexing": _T(
+        "{count} files still indexing after {seconds:.0f}s (the store keeps them; run `unyo kb add` again to check): "
+        "{sources}",
+        "{seconds:.0f} 秒たっても {count} 件のファイルがインデックス作成中です (ストアには残ります。"
+        "`unyo kb add` をもう一度実行すると確認できます): {sources}",
+    ),
+    "hosted.unknown": _T(
+        "no hosted knowledge base named {name!r} (`unyo kb ls` lists them)",
+        "ホスト型のナレッジベース {name!r} はありません (`unyo kb ls` で一覧を表示できます)",
+    ),
+    "hosted.unknown_add": _T(
+        "no hosted knowledge base named {name!r} (`unyo kb add FILES --kb {name} --via openai`)",
+        "ホスト型のナレッジベース {name!r} はありません (`unyo kb add ファイル --kb {name} --via openai`)",
+    ),
     "kb.add_needs_sources": _T(
         "kb add needs files, folders, globs or URLs", "kb add にはファイル・フォルダ・glob・URL を指定してください"
     ),
