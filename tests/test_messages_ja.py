@@ -108,6 +108,7 @@ def env_for(fault: FaultServer, **extra: str) -> dict[str, str]:
 
 
 def _files(work: Path) -> None:
+    (work / "one.toml").write_text('[[labels]]\nname = "only"\ndescription = "one"\n', encoding="utf-8")
     (work / "bad-schema.json").write_text("{not json", encoding="utf-8")
     (work / "bad.jsonl").write_text('{"text": "a"}\nnot json\n', encoding="utf-8")
     (work / "western.csv").write_bytes("id,text\n1,caf\xe9 cr\xe8me br\xfbl\xe9e na\xefve\n".encode("cp1252"))
@@ -179,6 +180,8 @@ TABLE: list[tuple[list[str], dict[str, str], int, str, str]] = [
     (["review", "approve"], {}, 2, "には項目の ID が必要です", "needs an item id"),
     (["tasks", "show"], {}, 2, "tasks show にはタスク名が必要です", "tasks show needs a task name"),
     (["config", "trust"], {}, 2, "エンドポイントを指定してください", "name the endpoint"),
+    (["ask", "--image", "nope.png", "hi"], {}, 2, "そのような画像ファイルはありません", "no such image file"),
+    (["run", "classify", "--labels", "one.toml", "x"], {}, 3, "ラベルが 2 つ以上必要です", "at least two labels"),
     # confirmations without a terminal
     (["logs", "prune", "--days", "1"], {}, 2, "何も削除していません。実行するには --yes", "nothing was deleted"),
     (["conversations", "rm", "c1", "--user", "alice"], {}, 2,
@@ -315,6 +318,9 @@ CONVERTED = [
     "_cli/_eval.py",
     "_cli/_finetune.py",
     "_quality/_conversations.py",
+    "_quality/_labels.py",
+    "_money/_fine_tuning.py",
+    "_providers/_image_files.py",
 ]
 ERRORS = {name for name in dir(unyo._types._errors) if name[:1].isupper()} | {"ArgumentTypeError"}
 

@@ -31,6 +31,7 @@ from unyo._providers._catalog import ModelInfo
 from unyo._providers._fine_tuning import training_cost, training_price
 from unyo._types._call import CallInfo, Usage
 from unyo._types._errors import BudgetExceeded, UnpricedModel
+from unyo._types._messages import Message
 from unyo._types._prices import Price, usd
 
 CREATE = "fine_tuning.jobs.create"
@@ -81,11 +82,7 @@ def reserve_training(call: Call, options: dict[str, Any]) -> None:
         if config.allow_unpriced:
             info.budget = "unpriced, allowed"
             return
-        raise UnpricedModel(
-            f"{CREATE}: {problem}, and a budget is set: unyo cannot cap what it cannot price, so it was not sent. "
-            "Or set allow_unpriced = true under [unyo] to run it unbudgeted knowingly",
-            model=base,
-        )
+        raise UnpricedModel(Message("unpriced.fine_tuning", api=CREATE, problem=problem), model=base)
     refusal = _try_reserve(call, call.model.price)  # type: ignore[arg-type]
     if refusal is not None:
         info.budget = "refused"
@@ -95,33 +92,34 @@ def reserve_training(call: Call, options: dict[str, Any]) -> None:
 
 def _unpriceable(
     params: dict[str, Any], base: str, price: Decimal | None, tokens: Any, epochs: int | None
-) -> str | None:
+) -> Message | None:
     if (params.get("method") or {}).get("type") == "reinforcement":
-        return "reinforcement fine-tuning is billed per hour of training, which unyo cannot estimate"
+        return Message("unpriced.reinforcement")
     if price is None:
-        return (
-            f"fine-tuning {base!r} has no training price in unyo's table; add it to unyo.toml: "
-            f'[models."{base}"] training = "5.00" (USD per 1M trained tokens)'
-        )
+        return Message("unpriced.no_training_price", model=base)
     if not isinstance(tokens, int):
-        return (
-            "the training file's size is unknown: pass unyo_training_tokens=N (its tokens per epoch, "
-            "as `unyo finetune validate` reports), or use `unyo finetune create`, which counts them"
-        )
+        return Message("unpriced.training_size")
     if epochs is None:
-        return (
-            'n_epochs is "auto": give method={"type": "supervised", "supervised": {"hyperparameters": {"n_epochs": N}}}'
-        )
+        return Message("unpriced.auto_epochs")
     return None
 
 
 def _training_refused(call: Call, refusal: BudgetExceeded) -> BudgetExceeded:
     info = call.info
-    when = f" for {refusal.period.partition(':')[2] or refusal.period}" if refusal.period != "request" else ""
+    period = refusal.period.partition(":")[2] or refusal.period
+    when = Message("budget.exceeded_when", period=period) if refusal.period != "request" else Message("empty")
     return BudgetExceeded(
-        f"the {refusal.scope} budget of ${refusal.limit}{when} would be exceeded: spent ${refusal.spent}, "
-        f"reserved ${refusal.reserved}, this job's estimate {usd(refusal.asked)} ({info.model}, "
-        f"{info.input_tokens:,} trained tokens with a 2 % margin); not created",
+        Message(
+            "budget.training_refused",
+            scope=refusal.scope,
+            limit=refusal.limit,
+            when=when,
+            spent=refusal.spent,
+            reserved=refusal.reserved,
+            asked=usd(refusal.asked),
+            model=info.model,
+            tokens=info.input_tokens,
+        ),
         limit=refusal.limit,
         spent=refusal.spent,
         reserved=refusal.reserved,

@@ -23,6 +23,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from unyo._types._errors import BadInput
+from unyo._types._messages import Message
 
 MAX_IMAGE_BYTES = 20 * 1024 * 1024  # the provider's per-image limit
 MAX_REQUEST_IMAGE_BYTES = 50 * 1024 * 1024  # and its limit on a request's payload
@@ -82,18 +83,18 @@ def dimensions(data: bytes) -> tuple[int, int] | None:
 def check_image(data: bytes, name: str, max_side: tuple[int, int] | None = None) -> CheckedImage:
     """Check an image's bytes (see the module docstring); `name` is what errors call it."""
     if len(data) > MAX_IMAGE_BYTES:
-        raise BadInput(f"{name}: {len(data) / 2**20:.1f} MiB is over the {MAX_IMAGE_BYTES // 2**20} MiB image limit")
+        raise BadInput(Message("image.too_big", name=name, mib=len(data) / 2**20, limit=MAX_IMAGE_BYTES // 2**20))
     kind = sniff(data)
     if kind is None:
-        what = "an SVG (vector) image" if _looks_like_svg(data) else "not a PNG, JPEG, WEBP or GIF image"
-        raise BadInput(f"{name}: {what}; convert it to PNG or JPEG (the type is read from the bytes, not the name)")
+        what = Message("image.svg" if _looks_like_svg(data) else "image.not_raster")
+        raise BadInput(Message("image.unsupported", name=name, what=what))
     from PIL import Image, UnidentifiedImageError
 
     try:
         with _quiet(), Image.open(io.BytesIO(data)) as img:
             original = (int(img.width), int(img.height))
             if getattr(img, "is_animated", False):
-                raise BadInput(f"{name}: an animated {kind.upper()}; the provider takes still images only")
+                raise BadInput(Message("image.animated", name=name, kind=kind.upper()))
             if kind != "jpeg" and original[0] * original[1] > MAX_PIXELS:
                 raise _too_many_pixels(name, original)
             if kind == "jpeg":  # decode every byte at a reduced scale: 10x faster, as strict, bounded memory
@@ -105,7 +106,7 @@ def check_image(data: bytes, name: str, max_side: tuple[int, int] | None = None)
     except Image.DecompressionBombError:
         raise _too_many_pixels(name, None) from None
     except (UnidentifiedImageError, OSError, ValueError, SyntaxError) as exc:
-        raise BadInput(f"{name}: a damaged or truncated {kind.upper()} image ({exc})") from None
+        raise BadInput(Message("image.damaged", name=name, kind=kind.upper(), detail=exc)) from None
 
 
 @contextlib.contextmanager
@@ -121,11 +122,8 @@ def _quiet() -> Iterator[None]:
 
 
 def _too_many_pixels(name: str, size: tuple[int, int] | None) -> BadInput:
-    what = f"{size[0]}x{size[1]} pixels" if size else "too many pixels"
-    return BadInput(
-        f"{name}: {what}, over the {MAX_PIXELS // 1_000_000} megapixels unyo decodes (a decompression bomb, or a "
-        "scan far larger than the model can use); scale it down first"
-    )
+    what = Message("image.pixels", width=size[0], height=size[1]) if size else Message("image.too_many_pixels")
+    return BadInput(Message("image.over_megapixels", name=name, what=what, limit=MAX_PIXELS // 1_000_000))
 
 
 def _scaled(img: Any, kind: str, size: tuple[int, int], original: tuple[int, int]) -> CheckedImage:
@@ -148,20 +146,18 @@ def read_image_file(path: str | Path) -> bytes:
     try:
         info = p.stat()
         if not stat.S_ISREG(info.st_mode):  # a device (/dev/zero), a FIFO: reading it may never end
-            raise BadInput(f"{p}: not a regular file (a device, pipe or socket); give an image file")
+            raise BadInput(Message("image.not_regular", path=p))
         if info.st_size > MAX_IMAGE_BYTES:
-            raise BadInput(
-                f"{p}: {info.st_size / 2**20:.1f} MiB is over the {MAX_IMAGE_BYTES // 2**20} MiB image limit"
-            )
+            raise BadInput(Message("image.too_big", name=p, mib=info.st_size / 2**20, limit=MAX_IMAGE_BYTES // 2**20))
         with p.open("rb") as f:
             data = f.read(MAX_IMAGE_BYTES + 1)  # a file that grew since: still bounded
         if len(data) > MAX_IMAGE_BYTES:
-            raise BadInput(f"{p}: over the {MAX_IMAGE_BYTES // 2**20} MiB image limit")
+            raise BadInput(Message("image.over_limit", path=p, limit=MAX_IMAGE_BYTES // 2**20))
         return data
     except FileNotFoundError:
-        raise BadInput(f"{p}: no such image file") from None
+        raise BadInput(Message("image.no_such_file", path=p)) from None
     except IsADirectoryError:
-        raise BadInput(f"{p}: is a directory, not an image file") from None
+        raise BadInput(Message("image.directory", path=p)) from None
 
 
 def is_url(value: str) -> bool:
@@ -173,10 +169,10 @@ def check_url(url: str, allow_hosts: Iterable[str] = ()) -> str:
     if "\\" in url or any(ord(c) <= 0x20 or ord(c) == 0x7F for c in url):
         # WHATWG parsers (the fetcher's) read `\` as `/` and drop tabs: `http://127.0.0.1\@example.com/`
         # is example.com to Python and 127.0.0.1 to them
-        raise BadInput(f"{_short(url)}: an image URL may not hold a backslash, a space or a control character")
+        raise BadInput(Message("image.url_characters", url=_short(url)))
     parts = urlsplit(url)
     if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise BadInput(f"{_short(url)}: image URLs must be http:// or https:// with a host")
+        raise BadInput(Message("image.url_scheme", url=_short(url)))
     host = parts.hostname
     if host in set(allow_hosts):
         return url
@@ -186,15 +182,11 @@ def check_url(url: str, allow_hosts: Iterable[str] = ()) -> str:
         try:
             infos = socket.getaddrinfo(host, parts.port or 443, proto=socket.IPPROTO_TCP)
         except OSError:
-            raise BadInput(f"{_short(url)}: the host {host} does not resolve") from None
+            raise BadInput(Message("image.url_unresolved", url=_short(url), host=host)) from None
         addresses = {ipaddress.ip_address(info[4][0]) for info in infos}
     private = sorted(str(a) for a in addresses if not all(b.is_global for b in _and_embedded(a)))
     if private:
-        raise BadInput(
-            f"{_short(url)}: {host} is a private, loopback or link-local address ({', '.join(private)}); "
-            "refused so a request cannot reach into a private network. Allow it explicitly "
-            "(allow_hosts / image_hosts) if this is intended"
-        )
+        raise BadInput(Message("image.url_private", url=_short(url), host=host, addresses=", ".join(private)))
     return url
 
 

@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from unyo._types._errors import ConfigError
+from unyo._types._messages import Message, json_reason, os_reason
 
 
 @dataclass(frozen=True)
@@ -88,7 +89,7 @@ def label_set(labels: LabelSet | Sequence[str] | Mapping[str, str] | str | Path)
         found = LabelSet(tuple(Label(str(n)) for n in labels))
     names = found.names
     if len(names) < 2 or len(set(names)) != len(names):
-        raise ConfigError("classify needs at least two distinct labels")
+        raise ConfigError(Message("labels.two_distinct"))
     return found
 
 
@@ -102,17 +103,17 @@ def _lines(raw: str, toml_header: str, json_key: str, count: int, json_file: boo
     return found if len(found) == count else [0] * count
 
 
-def _where(path: Path, line: int) -> str:
-    return f"{path}, line {line}" if line else str(path)
+def _where(path: Path, line: int) -> Message | str:
+    return Message("labels.where", path=path, line=line) if line else str(path)
 
 
 def _parse(path: Path, raw: str) -> Any:
     try:
         return json.loads(raw) if path.suffix == ".json" else tomllib.loads(raw)
     except json.JSONDecodeError as exc:
-        raise ConfigError(f"labels file {path}, line {exc.lineno}: not valid JSON ({exc.msg})") from None
+        raise ConfigError(Message("labels.bad_json", path=path, line=exc.lineno, detail=json_reason(exc))) from None
     except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"labels file {path}: not valid TOML ({exc})") from None
+        raise ConfigError(Message("labels.bad_toml", path=path, detail=exc)) from None
 
 
 def _example(item: Any, where: str) -> Example:
@@ -120,7 +121,7 @@ def _example(item: Any, where: str) -> Example:
         return Example(item.strip())
     if isinstance(item, dict) and isinstance(item.get("text"), str) and item["text"].strip():
         return Example(item["text"].strip(), {k: v for k, v in item.items() if k not in ("text", "label")})
-    raise ConfigError(f"labels file {where}: an example is a non-empty string or a table with `text`")
+    raise ConfigError(Message("labels.bad_example", where=where))
 
 
 def load_labels(path: str | Path) -> LabelSet:
@@ -129,28 +130,25 @@ def load_labels(path: str | Path) -> LabelSet:
     try:
         raw = file.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"labels file {file}: {getattr(exc, 'strerror', None) or exc}") from None
+        raise ConfigError(Message("labels.unreadable", file=file, reason=os_reason(exc))) from None
     data = _parse(file, raw) if raw.strip() else {}
     items = data.get("labels") if isinstance(data, dict) else data
     if not items:
-        raise ConfigError(
-            f"labels file {file} is empty: add [[labels]] tables with name, description and examples "
-            "(see `unyo tasks show classify`)"
-        )
+        raise ConfigError(Message("labels.empty", file=file))
     if not isinstance(items, list) or not all(isinstance(i, dict) for i in items):
-        raise ConfigError(f"labels file {file}: expected labels = [{{name, description, examples}}, ...]")
+        raise ConfigError(Message("labels.shape", file=file))
     is_json = file.suffix == ".json"
     labels: dict[str, Label] = {}
     for item, line in zip(items, _lines(raw, "[[labels]]", "name", len(items), is_json), strict=True):
         where = _where(file, line)
         name = str(item.get("name") or "").strip()
         if not name:
-            raise ConfigError(f"labels file {where}: a label without a name")
+            raise ConfigError(Message("labels.no_name", where=where))
         if name in labels:
-            raise ConfigError(f"labels file {where}: label {name!r} is defined twice")
+            raise ConfigError(Message("labels.twice", where=where, name=name))
         description = str(item.get("description") or item.get("definition") or "").strip()
         if not description:
-            raise ConfigError(f'labels file {where}: label {name!r} has no description (description = "...")')
+            raise ConfigError(Message("labels.no_description", where=where, name=name))
         examples = tuple(_example(e, where) for e in item.get("examples", []) or [])
         labels[name] = Label(name, description, examples)
     extra = data.get("examples", []) if isinstance(data, dict) else []
@@ -159,12 +157,10 @@ def load_labels(path: str | Path) -> LabelSet:
         where = _where(file, line)
         label = str(item.get("label", "")) if isinstance(item, dict) else ""
         if label not in labels:
-            raise ConfigError(
-                f"labels file {where}: an example of unknown label {label!r}; labels: {', '.join(labels)}"
-            )
+            raise ConfigError(Message("labels.unknown_label", where=where, label=label, labels=", ".join(labels)))
         old = labels[label]
         labels[label] = Label(old.name, old.description, (*old.examples, _example(item, where)))
     found = LabelSet(tuple(labels.values()), str(file))
     if len(found.labels) < 2:
-        raise ConfigError(f"labels file {file}: classification needs at least two labels")
+        raise ConfigError(Message("labels.at_least_two", file=file))
     return found

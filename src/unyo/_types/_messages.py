@@ -1026,4 +1026,170 @@ CATALOGUE: dict[str, Template] = {
         "unyo finetune use JOB --role ROLE: which role should the tuned model serve?",
         "unyo finetune use JOB --role ROLE: 学習済みモデルをどのロールに使うか指定してください",
     ),
+    "finetune.what": _T(
+        "fine-tuning {model} on {trained:,} tokens ({tokens:,} x {epochs} epochs)",
+        "{model} のファインチューニング ({trained:,} トークン: {tokens:,} x {epochs} エポック)",
+    ),
+    "unpriced.training": _T(
+        "{what}: {model!r} has no training price, and a cost limit is set: nothing uploaded. "
+        'Add it to unyo.toml: [models."{model}"] training = "5.00" (USD per 1M trained tokens)',
+        "{what}: {model!r} には学習の価格がなく、費用の上限が設定されているため何もアップロードしていません。"
+        'unyo.toml に追加してください: [models."{model}"] training = "5.00" (学習 100万トークンあたりの USD)',
+    ),
+    "finetune.over_max_cost": _T(
+        "{what} is estimated at {estimate} ({worst} with the 2 % margin reserved), over --max-cost {max_cost}: "
+        "nothing uploaded",
+        "{what} の見積もりは {estimate} (2 % の余裕を含めて {worst} を予約) で、--max-cost {max_cost} を超えるため"
+        "何もアップロードしていません",
+    ),
+    "finetune.over_request_limit": _T(
+        "{what}: {worst} reserved is over the {limit}: nothing uploaded",
+        "{what}: 予約する {worst} が{limit}を超えるため何もアップロードしていません",
+    ),
+    "finetune.over_period_limit": _T(
+        "{what}: {worst} to reserve, but the {limit} ({period}) has spent ${spent} and reserved ${reserved}: "
+        "nothing uploaded",
+        "{what}: {worst} を予約しようとしましたが、{limit} ({period}) は使用済み ${spent}、予約中 ${reserved} のため"
+        "何もアップロードしていません",
+    ),
+    "unpriced.fine_tuning": _T(
+        "{api}: {problem}, and a budget is set: unyo cannot cap what it cannot price, so it was not sent. "
+        "Or set allow_unpriced = true under [unyo] to run it unbudgeted knowingly",
+        "{api}: {problem}。予算が設定されており、価格の分からない呼び出しには上限をかけられないため送信しませんでした。"
+        "予算なしで実行することを承知のうえなら [unyo] に allow_unpriced = true を設定してください",
+    ),
+    "unpriced.reinforcement": _T(
+        "reinforcement fine-tuning is billed per hour of training, which unyo cannot estimate",
+        "強化学習のファインチューニングは学習時間ごとに課金され、unyo には見積もれません",
+    ),
+    "unpriced.no_training_price": _T(
+        "fine-tuning {model!r} has no training price in unyo's table; add it to unyo.toml: "
+        '[models."{model}"] training = "5.00" (USD per 1M trained tokens)',
+        "{model!r} のファインチューニングには unyo の価格表に学習の価格がありません。unyo.toml に追加してください: "
+        '[models."{model}"] training = "5.00" (学習 100万トークンあたりの USD)',
+    ),
+    "unpriced.training_size": _T(
+        "the training file's size is unknown: pass unyo_training_tokens=N (its tokens per epoch, "
+        "as `unyo finetune validate` reports), or use `unyo finetune create`, which counts them",
+        "学習ファイルの大きさが分かりません。unyo_training_tokens=N (`unyo finetune validate` が示す 1 エポックあたりの"
+        "トークン数) を渡すか、トークンを数える `unyo finetune create` を使ってください",
+    ),
+    "unpriced.auto_epochs": _T(
+        'n_epochs is "auto": give method={{"type": "supervised", "supervised": {{"hyperparameters": '
+        '{{"n_epochs": N}}}}}}',
+        'n_epochs が "auto" です。method={{"type": "supervised", "supervised": {{"hyperparameters": '
+        '{{"n_epochs": N}}}}}} を指定してください',
+    ),
+    "budget.training_refused": _T(
+        "the {scope} budget of ${limit}{when} would be exceeded: spent ${spent}, reserved ${reserved}, "
+        "this job's estimate {asked} ({model}, {tokens:,} trained tokens with a 2 % margin); not created",
+        "{scope} の予算 ${limit}{when}を超えるためジョブを作成しませんでした: 使用済み ${spent}、予約中 ${reserved}、"
+        "このジョブの見積もり {asked} ({model}, 2 % の余裕を含めて学習 {tokens:,} トークン)",
+    ),
+    "batch.unpriced": _T(
+        "a budget is set but {task}'s model has no price: unyo cannot cap what it cannot price",
+        "予算が設定されていますが {task} のモデルには価格がありません。"
+        "価格の分からない呼び出しには上限をかけられません",
+    ),
+    # --- labels files (classify, triage) -----------------------------------------------------------------------------
+    "labels.where": _T("{path}, line {line}", "{path} の {line} 行目"),
+    "labels.two_distinct": _T(
+        "classify needs at least two distinct labels", "classify には異なるラベルが 2 つ以上必要です"
+    ),
+    "labels.bad_json": _T(
+        "labels file {path}, line {line}: not valid JSON ({detail})",
+        "ラベルファイル {path} の {line} 行目: 正しい JSON ではありません ({detail})",
+    ),
+    "labels.bad_toml": _T(
+        "labels file {path}: not valid TOML ({detail})", "ラベルファイル {path}: 正しい TOML ではありません ({detail})"
+    ),
+    "labels.bad_example": _T(
+        "labels file {where}: an example is a non-empty string or a table with `text`",
+        "ラベルファイル {where}: 例は空でない文字列か `text` を持つテーブルにしてください",
+    ),
+    "labels.unreadable": _T("labels file {file}: {reason}", "ラベルファイル {file}: {reason}"),
+    "labels.empty": _T(
+        "labels file {file} is empty: add [[labels]] tables with name, description and examples "
+        "(see `unyo tasks show classify`)",
+        "ラベルファイル {file} が空です。name・description・examples を持つ [[labels]] テーブルを追加してください "
+        "(`unyo tasks show classify` を参照)",
+    ),
+    "labels.shape": _T(
+        "labels file {file}: expected labels = [{{name, description, examples}}, ...]",
+        "ラベルファイル {file}: labels = [{{name, description, examples}}, ...] の形にしてください",
+    ),
+    "labels.no_name": _T(
+        "labels file {where}: a label without a name",
+        "ラベルファイル {where}: 名前のないラベルがあります",
+    ),
+    "labels.twice": _T(
+        "labels file {where}: label {name!r} is defined twice",
+        "ラベルファイル {where}: ラベル {name!r} が 2 回定義されています",
+    ),
+    "labels.no_description": _T(
+        'labels file {where}: label {name!r} has no description (description = "...")',
+        'ラベルファイル {where}: ラベル {name!r} に説明がありません (description = "...")',
+    ),
+    "labels.unknown_label": _T(
+        "labels file {where}: an example of unknown label {label!r}; labels: {labels}",
+        "ラベルファイル {where}: 未知のラベル {label!r} の例があります。ラベル: {labels}",
+    ),
+    "labels.at_least_two": _T(
+        "labels file {file}: classification needs at least two labels",
+        "ラベルファイル {file}: 分類にはラベルが 2 つ以上必要です",
+    ),
+    # --- images (ask --image, the Images API) ------------------------------------------------------------------------
+    "image.too_big": _T(
+        "{name}: {mib:.1f} MiB is over the {limit} MiB image limit",
+        "{name}: {mib:.1f} MiB は画像の上限 {limit} MiB を超えています",
+    ),
+    "image.over_limit": _T("{path}: over the {limit} MiB image limit", "{path}: 画像の上限 {limit} MiB を超えています"),
+    "image.svg": _T("an SVG (vector) image", "SVG (ベクター) 画像です"),
+    "image.not_raster": _T("not a PNG, JPEG, WEBP or GIF image", "PNG・JPEG・WEBP・GIF の画像ではありません"),
+    "image.unsupported": _T(
+        "{name}: {what}; convert it to PNG or JPEG (the type is read from the bytes, not the name)",
+        "{name}: {what}。PNG か JPEG に変換してください (形式は名前ではなく中身のバイトから判定します)",
+    ),
+    "image.animated": _T(
+        "{name}: an animated {kind}; the provider takes still images only",
+        "{name}: アニメーションの {kind} です。プロバイダが受け付けるのは静止画だけです",
+    ),
+    "image.damaged": _T(
+        "{name}: a damaged or truncated {kind} image ({detail})",
+        "{name}: 壊れているか途中で切れた {kind} 画像です ({detail})",
+    ),
+    "image.pixels": _T("{width}x{height} pixels", "{width}x{height} ピクセル"),
+    "image.too_many_pixels": _T("too many pixels", "ピクセル数が多すぎます"),
+    "image.over_megapixels": _T(
+        "{name}: {what}, over the {limit} megapixels unyo decodes (a decompression bomb, or a "
+        "scan far larger than the model can use); scale it down first",
+        "{name}: {what}。unyo がデコードする {limit} メガピクセルを超えています (展開爆弾か、モデルが使えるより"
+        "はるかに大きいスキャンです)。先に縮小してください",
+    ),
+    "image.not_regular": _T(
+        "{path}: not a regular file (a device, pipe or socket); give an image file",
+        "{path}: 通常のファイルではありません (デバイス・パイプ・ソケット)。画像ファイルを指定してください",
+    ),
+    "image.no_such_file": _T("{path}: no such image file", "{path}: そのような画像ファイルはありません"),
+    "image.directory": _T("{path}: is a directory, not an image file", "{path}: 画像ファイルではなくディレクトリです"),
+    "image.url_characters": _T(
+        "{url}: an image URL may not hold a backslash, a space or a control character",
+        "{url}: 画像の URL にバックスラッシュ・空白・制御文字は使えません",
+    ),
+    "image.url_scheme": _T(
+        "{url}: image URLs must be http:// or https:// with a host",
+        "{url}: 画像の URL はホストを含む http:// か https:// にしてください",
+    ),
+    "image.url_unresolved": _T(
+        "{url}: the host {host} does not resolve",
+        "{url}: ホスト {host} の名前解決ができません",
+    ),
+    "image.url_private": _T(
+        "{url}: {host} is a private, loopback or link-local address ({addresses}); "
+        "refused so a request cannot reach into a private network. Allow it explicitly "
+        "(allow_hosts / image_hosts) if this is intended",
+        "{url}: {host} はプライベート・ループバック・リンクローカルのアドレスです ({addresses})。リクエストが"
+        "内部ネットワークに届かないよう拒否しました。意図したものなら明示的に許可してください (allow_hosts / "
+        "image_hosts)",
+    ),
 }

@@ -40,6 +40,7 @@ from unyo._core._steps import SHAPING_STEPS
 from unyo._jobs._batch._journal import Journal
 from unyo._jobs._batch._runner import Runner, _Row, load, to_do
 from unyo._types._errors import ConfigError, ErrorContext, NotBatchable, UnpricedModel, UnyoError
+from unyo._types._messages import Message
 
 ENDPOINTS = {"responses": "/v1/responses", "chat": "/v1/chat/completions"}
 MAX_LINES = 50_000  # OpenAI's limits per batch input file
@@ -325,9 +326,7 @@ class BatchApiRunner(Runner):
         if any(p.worst_usd is None for p in plans):
             if config.allow_unpriced:
                 return plans, None
-            raise UnpricedModel(
-                f"a budget is set but {self.o.task.name}'s model has no price: unyo cannot cap what it cannot price"
-            )
+            raise UnpricedModel(Message("batch.unpriced", task=self.o.task.name))
         worst: list[Decimal] = [p.worst_usd for p in plans]  # type: ignore[misc]
         per_request = min((lim.usd for lim in config.limits if lim.period == "request"), default=None)
         if per_request is not None and max(worst) > per_request:

@@ -29,6 +29,7 @@ from unyo._types._errors import (
     UnpricedModel,
     UnyoError,
 )
+from unyo._types._messages import Message
 from unyo._types._prices import usd
 
 TERMINAL = ("succeeded", "failed", "cancelled")
@@ -69,21 +70,22 @@ def refuse_over_budget(
     from unyo._records._ledger import ledger_for
 
     worst, config = worst_case(report), settings.budget
-    name = (
-        f"fine-tuning {report.model} on {report.trained_tokens:,} tokens ({report.tokens:,} x {report.epochs} epochs)"
+    name = Message(
+        "finetune.what", model=report.model, trained=report.trained_tokens, tokens=report.tokens, epochs=report.epochs
     )
     if worst is None and (max_cost is not None or (config.limits and not config.allow_unpriced)):
-        raise UnpricedModel(
-            f"{name}: {report.model!r} has no training price, and a cost limit is set: nothing uploaded. "
-            f'Add it to unyo.toml: [models."{report.model}"] training = "5.00" (USD per 1M trained tokens)',
-            model=report.model,
-        )
+        raise UnpricedModel(Message("unpriced.training", what=name, model=report.model), model=report.model)
     if worst is None:
         return
     if max_cost is not None and worst > max_cost:
         raise BudgetExceeded(
-            f"{name} is estimated at {usd(report.estimate_usd)} ({usd(worst)} with the 2 % margin reserved), "
-            f"over --max-cost {usd(max_cost)}: nothing uploaded",
+            Message(
+                "finetune.over_max_cost",
+                what=name,
+                estimate=usd(report.estimate_usd),
+                worst=usd(worst),
+                max_cost=usd(max_cost),
+            ),
             limit=max_cost, spent=Decimal(0), reserved=Decimal(0), asked=worst, scope="request", period="request",
         )  # fmt: skip
     if not config.limits or settings.db_url == "off":
@@ -91,7 +93,7 @@ def refuse_over_budget(
     for limit in config.limits:
         if limit.period == "request" and worst > limit.usd:
             raise BudgetExceeded(
-                f"{name}: {usd(worst)} reserved is over the {limit.describe()}: nothing uploaded",
+                Message("finetune.over_request_limit", what=name, worst=usd(worst), limit=limit.label()),
                 limit=limit.usd, spent=Decimal(0), reserved=Decimal(0), asked=worst, scope=limit.scope,
                 period="request",
             )  # fmt: skip
@@ -101,8 +103,15 @@ def refuse_over_budget(
         spent, reserved = counters.get((c.scope, c.period), (Decimal(0), Decimal(0)))
         if spent + reserved + worst > c.limit.usd:
             raise BudgetExceeded(
-                f"{name}: {usd(worst)} to reserve, but the {c.limit.describe()} ({c.period}) has spent ${spent} "
-                f"and reserved ${reserved}: nothing uploaded",
+                Message(
+                    "finetune.over_period_limit",
+                    what=name,
+                    worst=usd(worst),
+                    limit=c.limit.label(),
+                    period=c.period,
+                    spent=spent,
+                    reserved=reserved,
+                ),
                 limit=c.limit.usd, spent=spent, reserved=reserved, asked=worst, scope=c.limit.scope, period=c.period,
             )  # fmt: skip
 
