@@ -187,6 +187,8 @@ def test_cli_ask_kb_rerank_makes_the_extra_call(docs: Path, fault: FaultServer) 
     record = json.loads(done.stdout)
     assert record["refused"] is False and len(fault.requests) == 2
     assert "Helpful passages" in fault.requests[0]["body"]["input"]
+    alone = run_cli("ask", "--rerank", "APIキーはどこに保存しますか?", env=env_for(fault))
+    assert alone.returncode == 2 and "--rerank goes with --kb NAME" in alone.stderr and len(fault.requests) == 2
 
 
 # -- unyo run summarize --url ----------------------------------------------------------------------

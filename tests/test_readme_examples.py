@@ -105,6 +105,8 @@ def _workdir(tmp_path: Path) -> Path:
         encoding="utf-8",
     )
     (work / "rows.csv").write_text("text\n返金してほしい\n画面が固まる\n", encoding="utf-8")
+    questions = "question\nAPIキーはどこに保存しますか?\n京都のおすすめ観光地は?\n"
+    (work / "questions.csv").write_text(questions, encoding="utf-8")
     examples = [
         {"messages": [{"role": "user", "content": f"質問{i}"}, {"role": "assistant", "content": f"回答{i}です。"}]}
         for i in range(12)

@@ -48,6 +48,8 @@ def run(args: Namespace) -> int:
         return _in_conversation(args, prompt, options)
     if schema:
         return _structured(args, prompt, options, schema)
+    if getattr(args, "rerank", False) and not args.kb:
+        raise UsageError(Message("ask.rerank_needs_kb"))
     if args.max_tool_calls is not None and not (args.web or args.kb):
         raise UsageError(Message("ask.max_tool_calls_alone"))
     if args.web:

@@ -278,7 +278,9 @@ class Index:
         ids, matrix = self._matrix(kb)
         if not len(ids):
             return []
-        scores = matrix @ vector.astype(np.float32)
+        # einsum, not BLAS (`@`): one thread, no worker threads left spinning on a busy machine
+        # (measured on 2 shared cores: 10 000 x 384 in ~3 ms against ~8 ms, and no stall of the keyword query after it)
+        scores = np.einsum("ij,j->i", matrix, vector.astype(np.float32))
         k = min(k, len(ids))
         top = np.argpartition(-scores, k - 1)[:k]
         top = top[np.argsort(-scores[top])]

@@ -710,6 +710,10 @@ CATALOGUE: dict[str, Template] = {
         "{name!r} はホスト型のナレッジベースで、検索はプロバイダーが行います。"
         "`unyo ask --kb {name} 質問` を使ってください",
     ),
+    "ask.rerank_needs_kb": _T(
+        "--rerank goes with --kb NAME: it reorders a knowledge base's passages; nothing was sent",
+        "--rerank は --kb NAME と一緒に使います (ナレッジベースの文書の順を並べ替えます)。何も送信していません",
+    ),
     "ask.max_tool_calls_alone": _T(
         "--max-tool-calls applies to --web and hosted knowledge bases; nothing was sent",
         "--max-tool-calls は --web とホスト型のナレッジベースにだけ使えます。何も送信していません",
