@@ -151,6 +151,7 @@ TABLE: list[tuple[list[str], dict[str, str], int, str, str]] = [
      "API キーが必要です", "needs a key"),
     (["ask", "hi"], {"UNYO_AUDIT_CONTENT": "everything"}, 3,
      "のいずれかにしてください", "must be none, masked or full"),
+    (["logs"], {"UNYO_DB_URL": "mysql://db/x"}, 3, "sqlite:/// で始めてください", "must start with postgresql://"),
     # input files
     (["ask", "hi", "@no-such-file.txt"], {}, 2, "そのようなファイルはありません", "no such file"),
     (["run", "triage", "--input", "bad.jsonl"], {}, 2,
@@ -321,6 +322,9 @@ CONVERTED = [
     "_quality/_labels.py",
     "_money/_fine_tuning.py",
     "_providers/_image_files.py",
+    "_records/_store/__init__.py",
+    "_records/_store/_postgres.py",
+    "_records/_store/_sqlite.py",
 ]
 ERRORS = {name for name in dir(unyo._types._errors) if name[:1].isupper()} | {"ArgumentTypeError"}
 

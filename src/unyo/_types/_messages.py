@@ -1196,4 +1196,18 @@ CATALOGUE: dict[str, Template] = {
         "内部ネットワークに届かないよう拒否しました。意図したものなら明示的に許可してください (allow_hosts / "
         "image_hosts)",
     ),
+    "batch.interrupted": _T("interrupted (Ctrl-C)", "中断しました (Ctrl-C)"),
+    "batch.max_cost_reached": _T(
+        "--max-cost ${max_cost} reached (spent ${spent}, reserved ${reserved})",
+        "--max-cost ${max_cost} に達しました (使用済み ${spent}、予約中 ${reserved})",
+    ),
+    # --- the ledger database ------------------------------------------------------------------------------------------
+    "store.bad_url": _T(
+        "UNYO_DB_URL must start with postgresql:// or sqlite:///, got {scheme}://...",
+        "UNYO_DB_URL は postgresql:// か sqlite:/// で始めてください (指定: {scheme}://...)",
+    ),
+    "store.sqlite_unwritable": _T(
+        "cannot create the unyo database at {path}: {reason} (set UNYO_HOME to a writable directory)",
+        "{path} に unyo のデータベースを作成できません: {reason} (UNYO_HOME を書き込めるディレクトリにしてください)",
+    ),
 }

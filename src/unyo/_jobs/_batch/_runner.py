@@ -44,7 +44,7 @@ from unyo._types._errors import (
     RateLimited,
     UnyoError,
 )
-from unyo._types._messages import Message
+from unyo._types._messages import Message, msg
 
 STATUS_COLUMNS = ("unyo_status", "unyo_error", "unyo_cost_usd")
 DEFAULT_CONCURRENCY = 64  # the cap on rows in flight when `--concurrency` is not given
@@ -355,7 +355,7 @@ class Runner:
             self._dispatch(journal)
         except KeyboardInterrupt:
             self.stop.set()
-            self.summary.stopped, self.exit_code = "interrupted (Ctrl-C)", 130
+            self.summary.stopped, self.exit_code = msg("batch.interrupted"), 130
             self._drain()
         finally:
             unlisten()
@@ -439,7 +439,7 @@ class Runner:
         with self._lock:
             if self.summary.stopped is None:
                 self.summary.stopped, self.exit_code = (
-                    f"--max-cost ${self.o.max_cost} reached (spent ${spent}, reserved ${reserved})",
+                    msg("batch.max_cost_reached", max_cost=self.o.max_cost, spent=spent, reserved=reserved),
                     4,
                 )
         self.stop.set()

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING
 
 from unyo._records._store._base import Store, Tx
 from unyo._types._errors import ConfigError
+from unyo._types._messages import Message
 
 if TYPE_CHECKING:
     from unyo._core._config import Settings
@@ -41,9 +42,7 @@ def open_store(url: str) -> Store:
 
                 store = SqliteStore(Path(url.removeprefix("sqlite:///")))
             else:
-                raise ConfigError(
-                    f"UNYO_DB_URL must start with postgresql:// or sqlite:///, got {url.split(':', 1)[0]}://..."
-                )
+                raise ConfigError(Message("store.bad_url", scheme=url.split(":", 1)[0]))
             store.migrate()
             _stores[url] = store
         return store

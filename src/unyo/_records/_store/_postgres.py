@@ -14,6 +14,7 @@ from typing import Any
 
 from unyo._records._store._base import Store, Tx
 from unyo._types._errors import ConfigError
+from unyo._types._messages import Message
 
 MIGRATION_LOCK = 7_311_975_101  # pg_advisory_xact_lock key: one migrator at a time
 _names = itertools.count()  # server-side cursors of one connection need distinct names
@@ -41,9 +42,8 @@ class PostgresStore(Store):
         try:
             return psycopg.connect(self.url, autocommit=True, connect_timeout=10)
         except psycopg.OperationalError as exc:
-            raise ConfigError(
-                f"cannot connect to PostgreSQL at {self.location}: {str(exc).strip().splitlines()[0]}"
-            ) from None
+            detail = str(exc).strip().splitlines()[0]
+            raise ConfigError(Message("store.pg_unreachable", where=self.location, detail=detail)) from None
 
     @contextmanager
     def tx(self, write: bool = True) -> Iterator[Tx]:

@@ -18,6 +18,7 @@ from typing import Any
 
 from unyo._records._store._base import Store, Tx
 from unyo._types._errors import ConfigError
+from unyo._types._messages import Message, os_reason
 
 BUSY_TIMEOUT_S = 60.0
 
@@ -48,9 +49,7 @@ def _private_file(path: Path) -> None:
         os.close(fd)
         os.chmod(path, 0o600)
     except OSError as exc:
-        raise ConfigError(
-            f"cannot create the unyo database at {path}: {exc.strerror} (set UNYO_HOME to a writable directory)"
-        ) from None
+        raise ConfigError(Message("store.sqlite_unwritable", path=path, reason=os_reason(exc))) from None
 
 
 def _money_add(a: str | None, b: str | None) -> str:
