@@ -94,6 +94,23 @@ def test_an_error_follows_the_language_and_keeps_its_english(monkeypatch: pytest
         Message("no.such.id")
 
 
+def test_an_api_error_with_a_message_is_still_the_sdk_s_and_keeps_its_facts(monkeypatch: pytest.MonkeyPatch) -> None:
+    import openai
+
+    from unyo._types._errors import ContextTooLong, ErrorContext, adopt_sdk_bases
+
+    adopt_sdk_bases()
+    text = Message("context.too_long", input=9000, cap=1024, needed=10024, model="m", window=8192)
+    err = ContextTooLong(text, ErrorContext(model="m", status=None))
+    monkeypatch.setenv("UNYO_LANG", "ja")
+    assert str(err).startswith("入力 9000 トークン + 出力上限 1024 = 10024 トークンが m のコンテキスト長")
+    assert str(err).endswith("(送信していません) [model=m]") and err.message_id == "context.too_long"
+    assert err.text("en").startswith("9000 input tokens + 1024 output cap") and err.text("en").endswith("[model=m]")
+    with pytest.raises(openai.BadRequestError):
+        raise err
+    assert type(err).__module__ == "unyo" and err.exit_code == 7
+
+
 def test_a_message_with_a_key_in_it_is_redacted_in_both_languages(monkeypatch: pytest.MonkeyPatch) -> None:
     err = unyo.ConfigError(Message("config.wrong_type", origin="env X", kind="int", got=FAKE_KEY))
     monkeypatch.setenv("UNYO_LANG", "ja")
@@ -325,6 +342,9 @@ CONVERTED = [
     "_records/_store/__init__.py",
     "_records/_store/_postgres.py",
     "_records/_store/_sqlite.py",
+    "_core/_steps.py",
+    "_core/_stream.py",
+    "_jobs/_finetune/_jobs.py",
 ]
 ERRORS = {name for name in dir(unyo._types._errors) if name[:1].isupper()} | {"ArgumentTypeError"}
 

@@ -19,6 +19,7 @@ from unyo._core._limiter import limiter_for
 from unyo._providers._catalog import ModelInfo, model_info
 from unyo._providers._tokens import BYTE_BOUND, Counter, count_input
 from unyo._types._errors import BadRequest, ContextTooLong
+from unyo._types._messages import Message
 
 CONTENT_APIS = ("responses", "chat")
 # the model the provider uses when a media call names none (the Images API defaults to dall-e-2)
@@ -174,8 +175,14 @@ def check_context_window(call: Call) -> None:
     if needed > window:
         ctx = call.error_context()
         raise ContextTooLong(
-            f"{call.info.input_tokens} input tokens + {call.info.max_output_tokens or 0} output cap = {needed} "
-            f"exceeds {call.info.model}'s context window of {window} tokens (not sent)",
+            Message(
+                "context.too_long",
+                input=call.info.input_tokens,
+                cap=call.info.max_output_tokens or 0,
+                needed=needed,
+                model=call.info.model,
+                window=window,
+            ),
             ctx,
         )
 

@@ -27,6 +27,7 @@ from unyo._core._steps import count_exactly, counter_for
 from unyo._providers._hosted_tools import ITEM_TYPES, count_calls
 from unyo._types._call import CallInfo, Usage, attach
 from unyo._types._errors import StreamInterrupted, UnyoError, from_sdk
+from unyo._types._messages import Message
 from unyo._types._money_text import money_text
 
 _TERMINAL = {"response.completed": "completed", "response.incomplete": "incomplete", "response.failed": "interrupted"}
@@ -140,7 +141,7 @@ class _State:
         if status == "interrupted":
             ctx = self.call.error_context()
             ctx.partial_text = self.text
-            raise StreamInterrupted(f"stream ended without a final event after {len(self.text)} characters", ctx)
+            raise StreamInterrupted(Message("stream.no_final_event", chars=len(self.text)), ctx)
 
 
 def _shutdown_socket(response: Any) -> None:

@@ -1210,4 +1210,30 @@ CATALOGUE: dict[str, Template] = {
         "cannot create the unyo database at {path}: {reason} (set UNYO_HOME to a writable directory)",
         "{path} に unyo のデータベースを作成できません: {reason} (UNYO_HOME を書き込めるディレクトリにしてください)",
     ),
+    # --- the call itself ----------------------------------------------------------------------------------------------
+    "context.too_long": _T(
+        "{input} input tokens + {cap} output cap = {needed} exceeds {model}'s context window of {window} tokens "
+        "(not sent)",
+        "入力 {input} トークン + 出力上限 {cap} = {needed} トークンが {model} のコンテキスト長 {window} トークンを"
+        "超えています (送信していません)",
+    ),
+    "stream.no_final_event": _T(
+        "stream ended without a final event after {chars} characters",
+        "ストリームが {chars} 文字の後、最後のイベントなしに終わりました",
+    ),
+    "finetune.dataset_problems": _T(
+        "{count} problem(s) in the dataset: {shown}{more}; nothing uploaded",
+        "データセットに問題が {count} 件あります: {shown}{more}。何もアップロードしていません",
+    ),
+    "finetune.not_ready": _T(
+        "job {job} is {status}: there is no tuned model to use yet",
+        "ジョブ {job} は {status} です。使える学習済みモデルはまだありません",
+    ),
+    "finetune.and_more": _T(" (and {count} more)", " (ほか {count} 件)"),
+    "finetune.no_api": _T(
+        "profile {profile!r} has no fine-tuning API known to unyo. If its endpoint offers "
+        "OpenAI's /v1/fine_tuning/jobs, set fine_tuning = true under [profiles.{profile}]",
+        "プロファイル {profile!r} には unyo の知るファインチューニング API がありません。エンドポイントが OpenAI の "
+        "/v1/fine_tuning/jobs を提供しているなら、[profiles.{profile}] に fine_tuning = true を設定してください",
+    ),
 }

@@ -44,9 +44,9 @@ def check(
     bad = [(report.path, f) for f in report.errors] + [(checked.path, f) for f in (checked.errors if checked else [])]
     if bad:
         shown = "; ".join(f"{name} {f}" for name, f in bad[:5])
-        more = f" (and {len(bad) - 5} more)" if len(bad) > 5 else ""
+        more = Message("finetune.and_more", count=len(bad) - 5) if len(bad) > 5 else Message("empty")
         raise DatasetInvalid(
-            f"{len(bad)} problem(s) in the dataset: {shown}{more}; nothing uploaded", findings=[f for _, f in bad]
+            Message("finetune.dataset_problems", count=len(bad), shown=shown, more=more), findings=[f for _, f in bad]
         )
     return report, checked
 
@@ -129,10 +129,7 @@ def create(
     """Validate, estimate, refuse or upload, create; returns the job (not waiting for it)."""
     settings = client.settings
     if not settings.profile.fine_tuning:
-        raise ConfigError(
-            f"profile {settings.profile.name!r} has no fine-tuning API known to unyo. If its endpoint offers "
-            f"OpenAI's /v1/fine_tuning/jobs, set fine_tuning = true under [profiles.{settings.profile.name}]"
-        )
+        raise ConfigError(Message("finetune.no_api", profile=settings.profile.name))
     report, checked = check(path, model, epochs, validation, settings)
     say(estimate_line(report))
     refuse_over_budget(settings, report, max_cost, client.user, client.tag)
@@ -290,5 +287,5 @@ def use(client: Any, job_id: str, role: str, config: Path | None = None) -> tupl
 
     job = retrieve(client, job_id)
     if job.status != "succeeded" or not job.fine_tuned_model:
-        raise ConfigError(f"job {job_id} is {job.status}: there is no tuned model to use yet")
+        raise ConfigError(Message("finetune.not_ready", job=job_id, status=job.status))
     return job.fine_tuned_model, bind_role(client.settings.profile.name, role, job.fine_tuned_model, config)
