@@ -218,3 +218,25 @@ def test_a_dropped_connection_is_a_broken_connection_not_a_timeout(served: Serve
     assert answer.status_code == 502 and answer.json()["error"]["code"] == "upstream_unavailable"
     (row,) = rows(served)
     assert [a["outcome"] for a in row["detail"]["attempts"]] == ["ConnectionFailed", "ConnectionFailed"]
+
+
+def test_a_proxy_in_the_environment_keeps_the_upstream_on_httpx(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The aiohttp transport would skip HTTPS_PROXY: with a proxy set, the upstream stays on httpx2."""
+    from unyo._gateway._upstream import _behind_proxy
+
+    for name in (
+        "HTTPS_PROXY",
+        "https_proxy",
+        "HTTP_PROXY",
+        "http_proxy",
+        "ALL_PROXY",
+        "all_proxy",
+        "NO_PROXY",
+        "no_proxy",
+    ):
+        monkeypatch.delenv(name, raising=False)
+    assert not _behind_proxy("api.openai.com")
+    monkeypatch.setenv("HTTPS_PROXY", "http://proxy.internal:3128")
+    assert _behind_proxy("api.openai.com") and _behind_proxy("api.openai.com:443")
+    monkeypatch.setenv("NO_PROXY", "api.openai.com")
+    assert not _behind_proxy("api.openai.com")

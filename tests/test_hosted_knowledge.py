@@ -312,3 +312,51 @@ def test_unyo_answer_routes_a_hosted_base_to_file_search(fault: FaultServer, doc
     assert result.cost_usd == result.calls[-1].cost_usd and result.cost_usd > Decimal("0.0025")  # tokens + the call
     assert result.calls[-1].tool_calls == {"file_search_call": 1}
     assert fault.requests[-1]["body"]["tools"][0]["type"] == "file_search"
+
+
+# --- review fixes: every way of asking for a search is reserved and settled ------------------------
+
+
+def test_sdk_tool_objects_are_priced_capped_and_settled_like_dicts(fault: FaultServer) -> None:
+    from openai.types.responses import WebSearchToolParam
+    from openai.types.responses.web_search_tool import WebSearchTool
+
+    client = unyo.OpenAI(settings=fast_settings(fault, budget_daily_usd="5"))
+    for tools in ([WebSearchTool(type="web_search")], [WebSearchToolParam(type="web_search")]):
+        r = client.responses.create(input="How do rate limits work?", tools=tools)  # type: ignore[arg-type]
+        info = unyo.call_info(r)
+        assert fault.requests[-1]["body"]["max_tool_calls"] == 4  # the bound is sent for an SDK object too
+        assert info.tool_calls == {"web_search_call": 1} and info.tool_cost_usd == Decimal("0.01")
+        assert info.cost_usd == token_cost("gpt-4o-mini", r.usage) + Decimal("0.01")  # tokens are not dropped
+    over = unyo.OpenAI(settings=fast_settings(fault, max_request_usd="0.03"))
+    with pytest.raises(unyo.BudgetExceeded, match="up to 4 web_search calls"):
+        over.responses.create(input="hi", max_output_tokens=50, tools=[WebSearchTool(type="web_search")])
+
+
+def test_a_call_the_request_did_not_name_is_still_priced_by_its_item() -> None:
+    from unyo._providers._hosted_tools import cost
+
+    assert cost({"web_search_call": 2}, {}, "gpt-4o-mini") == Decimal("0.02")
+    assert cost({"file_search_call": 1}, {"tools": []}, "gpt-4o-mini") == Decimal("0.0025")
+
+
+def test_chat_search_models_reserve_and_settle_one_search(fault: FaultServer) -> None:
+    client = unyo.OpenAI(settings=fast_settings(fault, budget_daily_usd="5"))
+    r = client.chat.completions.create(
+        model="gpt-4o-search-preview", messages=[{"role": "user", "content": "news?"}], max_tokens=30
+    )
+    info = unyo.call_info(r)
+    assert info.tool_calls == {"web_search_call": 1} and info.tool_cost_usd == Decimal("0.025")  # $25 per 1k
+    assert info.worst_case_usd is not None and info.worst_case_usd >= Decimal("0.025")
+    assert audit_rows()[-1]["detail"]["tool_cost_usd"] == "0.025"
+    r = client.chat.completions.create(
+        messages=[{"role": "user", "content": "news?"}], max_tokens=30, web_search_options={}
+    )
+    assert unyo.call_info(r).tool_cost_usd == Decimal("0.025")  # gpt-4o-mini with web_search_options
+    tight = unyo.OpenAI(settings=fast_settings(fault, max_request_usd="0.02"))
+    sent = len(fault.requests)
+    with pytest.raises(unyo.BudgetExceeded):
+        tight.chat.completions.create(
+            model="gpt-4o-search-preview", messages=[{"role": "user", "content": "news?"}], max_tokens=30
+        )
+    assert len(fault.requests) == sent  # refused before sending

@@ -280,6 +280,9 @@ def test_json_error_has_the_message_in_japanese_and_in_english(fault: FaultServe
     assert set(error) >= {"type", "message", "message_en", "hint", "status", "request_id", "exit_code"}
     assert error["message"].startswith("タスク 'triag' はありません") and JAPANESE.search(error["hint"])
     assert error["message_en"] == "no task named 'triag' (did you mean 'triage'?); `unyo tasks list` shows them"
+    from unyo._types._messages import CATALOGUE
+
+    assert error["message_id"] in CATALOGUE  # the catalogue id, for scripts
     refused = run_cli("ask", "--json", "hi", env=env_for(fault, UNYO_LANG="ja", UNYO_MAX_REQUEST_USD="0.0000001"))
     record = json.loads(refused.stdout)["error"]
     assert refused.returncode == 4 and record["type"] == "BudgetExceeded"

@@ -743,6 +743,7 @@ def report(exc: BaseException, args: argparse.Namespace | None = None, parser: A
             "type": kind,
             "message": message,
             "message_en": message_en,  # the same in English whatever UNYO_LANG, for scripts to match on
+            "message_id": getattr(exc, "message_id", None),  # the catalogue id, stabler still than the text
             "hint": hint,
             "status": getattr(exc, "status", None),
             "request_id": getattr(exc, "request_id", None),

@@ -174,8 +174,8 @@ class Hops:
             _mark(call, first, self.hop, breaker, Decimal(0))
             if isinstance(exc, FALLBACK_ON):
                 _give_up(call, exc)
-                await offload(release, call)
-                self.pending = call  # the next hop goes on from here; `abandon` settles it if none does
+                self.pending = call  # first: a disconnect during the release still leaves it to `abandon`
+                await offload(release, call)  # the next hop goes on from here; `abandon` settles it if none does
             else:
                 await client._aabandoned(call, exc)
             raise

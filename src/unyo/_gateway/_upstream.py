@@ -31,11 +31,21 @@ def upstream_client_options(settings: Any) -> dict[str, Any]:
     import openai
 
     limits = httpx2.Limits(max_connections=UPSTREAM_CONNECTIONS, max_keepalive_connections=UPSTREAM_CONNECTIONS)
+    if _behind_proxy(settings.host):  # httpx2 honours HTTPS_PROXY / NO_PROXY; the aiohttp transport would not
+        return {"http_client": openai.DefaultAsyncHttpxClient(limits=limits)}
     try:
         transport = _aiohttp_transport(limits)
     except ImportError:  # aiohttp is optional: httpx2, every connection kept alive
         return {"http_client": openai.DefaultAsyncHttpxClient(limits=limits)}
     return {"http_client": openai.DefaultAsyncHttpxClient(transport=transport, limits=limits)}
+
+
+def _behind_proxy(host: str) -> bool:
+    """Whether the environment sends requests to `host` through a proxy (HTTPS_PROXY and the rest,
+    unless NO_PROXY names it): a corporate proxy is never skipped by the faster transport."""
+    import urllib.request
+
+    return bool(urllib.request.getproxies()) and not urllib.request.proxy_bypass(host.split(":")[0])
 
 
 def _aiohttp_transport(limits: Any) -> Any:

@@ -91,9 +91,11 @@ def hosted_tools(call: Call) -> list[str]:
     """The provider-run tools a request asks for that unyo cannot price (image_generation,
     code_interpreter, ..., or any on a profile without `hosted_tools`). web_search and file_search
     on such a profile are priced per call (`_providers._hosted_tools`) and set `call.tools`."""
-    from unyo._providers._hosted_tools import ToolQuote, is_priced, requested
+    from unyo._providers._hosted_tools import ToolQuote, chat_search, is_priced, requested
 
     kinds = requested(call.params)
+    if call.api == "chat" and call.settings.profile.hosted_tools:
+        call.tools = chat_search(call.params, call.info.model)
     if call.api != "responses" or not call.settings.profile.hosted_tools:
         return kinds
     unpriced = [k for k in kinds if not is_priced(k)]
@@ -130,6 +132,7 @@ def reserve_budget(call: Call) -> None:
             call.info.budget = call.info.budget or "reserved"
             return
         if config.on_exceed == "downgrade" and not call.quote and _downgrade(call):
+            hosted_tools(call)  # the tools' price follows the model
             continue
         call.info.budget = "refused"
         raise refusal

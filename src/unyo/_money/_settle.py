@@ -62,6 +62,12 @@ def _add_tool_cost(call: Call) -> None:
     from unyo._providers._hosted_tools import cost
 
     info = call.info
+    if call.api == "chat" and call.tools and not info.cache_hit:  # a chat search model searched first
+        info.tool_calls = info.tool_calls or {"web_search_call": 1}
+        info.tool_cost_usd = call.tools.worst_usd
+        if info.cost_usd is not None:
+            info.cost_usd += info.tool_cost_usd
+        return
     if info.cache_hit or not info.tool_calls:
         info.tool_cost_usd = ZERO if call.tools else None
         return

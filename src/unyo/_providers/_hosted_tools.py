@@ -25,6 +25,8 @@ from typing import Any
 THOUSAND = Decimal(1000)
 _DATED = re.compile(r"_\d{4}_\d{2}_\d{2}$")  # web_search_preview_2025_03_11 -> web_search_preview
 ITEM_TYPES = ("web_search_call", "file_search_call")
+_TOOL_OF_ITEM = {"web_search_call": "web_search", "file_search_call": "file_search"}
+CHAT_SEARCH = re.compile(r"-search-(preview|api)\b")  # gpt-4o-search-preview, gpt-5-search-api: a search each
 
 
 @cache
@@ -41,15 +43,24 @@ def base_name(kind: str) -> str:
     return _DATED.sub("", kind)
 
 
+def _field(obj: Any, name: str) -> Any:
+    return obj.get(name) if isinstance(obj, Mapping) else getattr(obj, name, None)
+
+
 def requested(params: Mapping[str, Any]) -> list[str]:
     """The provider-run tools a request asks for (function and custom tools run here)."""
     tools = params.get("tools") or []
-    kinds = {
-        str(t.get("type"))
-        for t in tools
-        if isinstance(t, Mapping) and t.get("type") not in (None, "function", "custom")
-    }
-    return sorted(kinds)
+    kinds = {str(kind) for kind in (_field(t, "type") for t in tools) if kind not in (None, "function", "custom")}
+    return sorted(kinds)  # dicts and the SDK's tool objects (WebSearchTool, a previous response's tools) alike
+
+
+def chat_search(params: Mapping[str, Any], model: str) -> ToolQuote | None:
+    """Chat Completions' search models search the web before every answer (`web_search_options`
+    or a `-search-` model): one web search call, priced like web_search_preview for that model."""
+    if "web_search_options" not in params and not CHAT_SEARCH.search(model):
+        return None
+    found = price("web_search_preview", model)
+    return ToolQuote((found,), 1) if found is not None else None
 
 
 def is_priced(kind: str) -> bool:
@@ -113,10 +124,6 @@ class ToolQuote:
         return "/".join(t.tool for t in self.tools)
 
 
-def _field(obj: Any, name: str) -> Any:
-    return obj.get(name) if isinstance(obj, Mapping) else getattr(obj, name, None)
-
-
 def count_calls(output: Iterable[Any] | None) -> dict[str, int]:
     """{item type: count} of the hosted tool calls in a response's output items."""
     counts: dict[str, int] = {}
@@ -138,9 +145,10 @@ def cost(calls: Mapping[str, int], params: Mapping[str, Any], model: str) -> Dec
             by_item[found.item] = found
     total = Decimal(0)
     for item, n in calls.items():
-        if item not in by_item:
+        found = by_item.get(item) or price(_TOOL_OF_ITEM.get(item, item), model)  # a call it did not ask for
+        if found is None:
             return None
-        total += n * by_item[item].per_call
+        total += n * found.per_call
     return total
 
 
