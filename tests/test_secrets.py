@@ -89,3 +89,14 @@ def test_key_never_leaks_from_the_cli(fault: FaultServer, clean_env: Path) -> No
     assert any("Incorrect API key provided: [REDACTED]" in o for o in outputs)
     for text in outputs:
         assert FAKE_KEY not in text
+
+
+def test_url_credentials_and_secret_query_values_are_redacted() -> None:
+    from unyo._types._redact import redact
+
+    text = "GET https://alice:s3cret-pw@docs.example/p?api_key=abcd1234&page=2&Access_Token=zzzzzzzz#top"
+    out = redact(text)
+    assert "s3cret-pw" not in out and "abcd1234" not in out and "zzzzzzzz" not in out
+    assert "docs.example/p?api_key=" in out and "&page=2" in out and "#top" in out  # the rest stays readable
+    plain = "see https://example.com/a?q=rate+limits and git@github.com:org/repo and http://[::1]:80/"
+    assert redact(plain) == plain

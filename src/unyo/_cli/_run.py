@@ -94,7 +94,9 @@ def run(args: Namespace) -> int:
     if args.url:
         if args.file or args.text:
             raise UsageError(Message("run.input_once"))
-        text, source_url = _page(args), args.url
+        from unyo._types._redact import redact
+
+        text, source_url = _page(args), redact(args.url)  # the citation never carries the URL's credentials
     elif args.file:
         try:
             text = Path(args.file).read_text(encoding="utf-8")

@@ -8,7 +8,8 @@ echoing a key in an error body, a key pasted into a prompt):
     (AKIA…, ASIA…), GitHub tokens (ghp_/gho_/ghu_/ghs_/ghr_…, github_pat_…), Slack tokens
     (xoxa-/xoxb-/xoxp-/xoxr-/xoxs-…, xapp-…), JSON Web Tokens (eyJ….eyJ….…), the credential
     of an `Authorization:` header (Basic / Bearer / Token) and of a free-standing `Bearer …`,
-    and PEM private-key blocks (-----BEGIN … PRIVATE KEY----- … -----END … PRIVATE KEY-----,
+    the password of a URL (`https://user:pw@host`) and secret-looking query values
+    (`?api_key=…`, `&access_token=…`, `&sig=…`), and PEM private-key blocks (-----BEGIN … PRIVATE KEY----- … -----END … PRIVATE KEY-----,
     also when the end line is cut off).
 
 Where a pattern has a label and a credential (`Authorization: Bearer …`), only the credential
@@ -53,6 +54,14 @@ _PATTERNS: tuple[tuple[bool, re.Pattern[str]], ...] = tuple(
         # a free-standing bearer token that looks like one (a digit, an inner . _ ~ + /, or
         # 20+ characters), so that "bearer authentication." in prose stays
         (True, rf"bearer\s+(?P<bearer>(?=[A-Za-z0-9\-]*(?:[0-9]|[._~+/][A-Za-z0-9])|{_TOKEN}{{20}}){_TOKEN}{{8,}}=*)"),
+        # the credentials of a URL: user:password@ (what a fetched or cited URL may carry) ...
+        (False, r"://(?P<userinfo>[^/\s:@\[\]]{1,256}:[^/\s@]{1,256})@"),
+        # ... and secret-looking query values (?api_key=…, &access_token=…, &sig=…)
+        (
+            True,
+            r"(?<=[?&])(?:api[_-]?key|access[_-]?token|token|secret|password|sig|signature|key)="
+            r"(?P<query>[^&\s#\"'<>]{4,})",
+        ),  # fmt: skip
         # PEM private keys: the whole block, or, if the end line is cut off, the begin line
         # with the header and base64 lines that follow (raw or JSON-escaped newlines)
         # (the scan for the end line stops at the next begin line: linear in repeated ones)
