@@ -9,8 +9,8 @@ echoing a key in an error body, a key pasted into a prompt):
     (xoxa-/xoxb-/xoxp-/xoxr-/xoxs-…, xapp-…), JSON Web Tokens (eyJ….eyJ….…), the credential
     of an `Authorization:` header (Basic / Bearer / Token) and of a free-standing `Bearer …`,
     the password of a URL (`https://user:pw@host`) and secret-looking query values
-    (`?api_key=…`, `&access_token=…`, `&sig=…`), and PEM private-key blocks (-----BEGIN … PRIVATE KEY----- … -----END … PRIVATE KEY-----,
-    also when the end line is cut off).
+    (`?api_key=…`, `&access_token=…`, `&sig=…`), and PEM private-key blocks
+    (-----BEGIN … PRIVATE KEY----- … -----END … PRIVATE KEY-----, also when the end line is cut off).
 
 Where a pattern has a label and a credential (`Authorization: Bearer …`), only the credential
 is replaced, so a log still says which header carried it.
