@@ -360,3 +360,19 @@ def test_chat_search_models_reserve_and_settle_one_search(fault: FaultServer) ->
             model="gpt-4o-search-preview", messages=[{"role": "user", "content": "news?"}], max_tokens=30
         )
     assert len(fault.requests) == sent  # refused before sending
+
+
+def test_a_base_whose_files_all_vanished_keeps_them_in_the_store(fault: FaultServer, docs: Path) -> None:
+    """An unmounted share or a moved folder must not empty the vector store: only `kb rm` does."""
+    import shutil
+
+    env = env_for(fault, UNYO_BUDGET_DAILY_USD="5")
+    assert run_cli("kb", "add", str(docs / "faq.txt"), str(docs / "travel.md"), "--kb", "h", "--via", "openai",
+                   env=env).returncode == 0  # fmt: skip
+    moved = docs.parent / "moved"
+    shutil.move(str(docs), str(moved))
+    moved.joinpath("other.txt").write_text("Something else entirely.\n")
+    synced = run_cli("kb", "add", str(moved / "other.txt"), "--kb", "h", env=env)
+    assert synced.returncode == 0, synced.stderr
+    assert "none of the 2 files of this base is on disk now" in synced.stderr
+    assert stored_files(fault) == ["faq.txt", "other.txt", "travel.md"]

@@ -113,6 +113,7 @@ def add_hosted(
         save(bases)
         progress.say(f"{kb}: created vector store {store.id}")
     pending: list[str] = []
+    before = set(base["files"])  # what the store held before this run
     for number, source in enumerate(sources, 1):
         result = _sync_one(client, base, source)
         save(bases)
@@ -120,7 +121,7 @@ def add_hosted(
         if result.status in ("added", "updated"):
             pending.append(result.source)
         progress.say(f"[{number}/{len(sources)}] {result.status:9} {result.source} {result.error or ''}".rstrip())
-    report.results += _drop_missing(client, base, progress)
+    report.results += _drop_missing(client, base, before, progress)
     save(bases)
     _wait(client, base, pending, report, progress, timeout_s)
     save(bases)
@@ -175,8 +176,11 @@ def _not_found() -> tuple[type[Exception], ...]:
     return (openai.NotFoundError, NotFound)
 
 
-def _drop_missing(client: Any, base: dict[str, Any], progress: Progress) -> list[Added]:
+def _drop_missing(client: Any, base: dict[str, Any], before: set[str], progress: Progress) -> list[Added]:
     gone = [source for source in base["files"] if not Path(source).exists()]
+    if len(before) > 1 and before <= set(gone):  # every file it held gone at once: the disk, not the user
+        progress.say(msg("hosted.kept_all_missing", count=len(gone)))
+        return []
     for source in gone:
         _detach(client, base["store_id"], base["files"].pop(source)["file_id"])
         progress.say(f"removed   {source} (no longer on disk)")

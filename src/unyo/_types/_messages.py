@@ -735,6 +735,13 @@ CATALOGUE: dict[str, Template] = {
         "ホスト型のナレッジベースにはファイルを追加します。URL はローカルのナレッジベースに追加してください",
     ),
     "hosted.empty_file": _T("{source}: an empty file", "{source}: 空のファイルです"),
+    "hosted.kept_all_missing": _T(
+        "none of the {count} files of this base is on disk now (an unmounted share or a moved folder?):"
+        " kept in the store; `unyo kb rm --kb NAME SOURCE…` removes files explicitly",
+        "このナレッジベースの {count} 個のファイルがどれもディスク上にありません"
+        "（共有の未マウントやフォルダの移動？）。ストアには残しました。"
+        "削除するには `unyo kb rm --kb NAME SOURCE…` を使ってください",
+    ),
     "hosted.indexing_failed": _T("indexing {status}{detail}", "インデックス作成が {status} になりました{detail}"),
     "hosted.still_indexing": _T(
         "{count} files still indexing after {seconds:.0f}s (the store keeps them; run `unyo kb add` again to check): "
