@@ -376,3 +376,39 @@ def test_a_base_whose_files_all_vanished_keeps_them_in_the_store(fault: FaultSer
     assert synced.returncode == 0, synced.stderr
     assert "none of the 2 files of this base is on disk now" in synced.stderr
     assert stored_files(fault) == ["faq.txt", "other.txt", "travel.md"]
+
+
+def test_two_concurrent_adds_to_one_base_keep_every_file(fault: FaultServer, docs: Path) -> None:
+    """The registry has one writer at a time: neither run's uploads are lost (and billed unknown)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    env = env_for(fault, UNYO_BUDGET_DAILY_USD="5")
+    groups = []
+    for g in ("a", "b"):
+        paths = []
+        for i in range(3):
+            path = docs / f"{g}{i}.txt"
+            path.write_text(f"Document {g}{i}: the office opens at {i + 8} o'clock.\n")
+            paths.append(str(path))
+        groups.append(paths)
+    with ThreadPoolExecutor(2) as pool:
+        runs = list(pool.map(lambda paths: run_cli("kb", "add", *paths, "--kb", "team", "--via", "openai", env=env),
+                             groups))  # fmt: skip
+    assert [r.returncode for r in runs] == [0, 0], [r.stderr for r in runs]
+    assert len(fault.vector_stores.stores) == 1  # one store, not one per racing run
+    assert stored_files(fault) == sorted(Path(p).name for paths in groups for p in paths)
+    registry = json.loads((Path(os.environ["UNYO_HOME"]) / "knowledge-hosted.json").read_text())
+    assert sorted(Path(s).name for s in registry["team"]["files"]) == stored_files(fault)
+
+
+def test_file_search_with_more_results_reserves_their_chunks() -> None:
+    from unyo._providers._hosted_tools import ToolQuote
+
+    default = ToolQuote.of({"tools": [{"type": "file_search", "vector_store_ids": ["vs_1"]}]}, "gpt-4o-mini")
+    more = ToolQuote.of(
+        {"tools": [{"type": "file_search", "vector_store_ids": ["vs_1"], "max_num_results": 50}], "max_tool_calls": 2},
+        "gpt-4o-mini",
+    )
+    assert default is not None and more is not None
+    assert default.content_tokens == 4 * 16000  # 20 results of 800 tokens, 4 calls
+    assert more.content_tokens == 2 * 50 * 800

@@ -16,12 +16,14 @@ content hash, file id, size and indexing status.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import os
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -54,12 +56,37 @@ def load() -> dict[str, Any]:
 def save(bases: dict[str, Any]) -> None:
     """Write the registry atomically (a crash leaves the previous version whole), owner-only."""
     path = registry_path()
-    path.parent.mkdir(parents=True, exist_ok=True)
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)  # UNYO_HOME: private, as the stores make it
     tmp = path.with_suffix(f".{os.getpid()}.tmp")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "w", encoding="utf-8") as out:
         json.dump(bases, out, ensure_ascii=False, indent=1)
     os.replace(tmp, path)
+
+
+@contextmanager
+def registry_lock() -> Iterator[None]:
+    """One writer of the registry at a time: a second `kb add` / `kb rm` waits for the first, so
+    neither's uploads are lost from the registry (and left billed for storage, unknown to unyo)."""
+    import fcntl
+
+    path = registry_path().with_suffix(".lock")
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)  # UNYO_HOME: private, as the stores make it
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)  # closing releases the lock
+
+
+def _exclusive(fn: Callable[..., Any]) -> Callable[..., Any]:
+    @functools.wraps(fn)
+    def locked(*args: Any, **kwargs: Any) -> Any:
+        with registry_lock():
+            return fn(*args, **kwargs)
+
+    return locked
 
 
 def hosted_base(name: str) -> dict[str, Any] | None:
@@ -85,6 +112,7 @@ class Progress:
         (self.on_line or (lambda text: print(text, file=sys.stderr)))(line)
 
 
+@_exclusive
 def add_hosted(
     items: list[str],
     kb: str,
@@ -215,6 +243,7 @@ def _wait(client: Any, base: dict[str, Any], pending: list[str], report: AddRepo
             time.sleep(POLL_S)
 
 
+@_exclusive
 def remove_hosted(sources: list[str], kb: str, client: Any) -> list[str]:
     """Detach and delete these sources (none: every file and the store itself); the removed ones."""
     bases = load()

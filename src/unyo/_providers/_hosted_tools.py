@@ -16,7 +16,7 @@ from __future__ import annotations
 import re
 import tomllib
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from decimal import Decimal
 from functools import cache
 from importlib import resources
@@ -89,6 +89,18 @@ def price(kind: str, model: str) -> ToolPrice | None:
                      int(facts.get("content_tokens", 0)), str(facts["item"]))  # fmt: skip
 
 
+FILE_SEARCH_RESULTS, CHUNK_TOKENS = 20, 800  # file_search's default result count and chunk size
+
+
+def _scaled(found: ToolPrice, params: Mapping[str, Any]) -> ToolPrice:
+    """file_search with `max_num_results` above the default adds more chunks per call: reserve them."""
+    if found.tool != "file_search":
+        return found
+    asked = [_field(t, "max_num_results") for t in params.get("tools") or () if _field(t, "type") == "file_search"]
+    most = max((n for n in asked if isinstance(n, int) and not isinstance(n, bool)), default=FILE_SEARCH_RESULTS)
+    return replace(found, content_tokens=max(found.content_tokens, most * CHUNK_TOKENS))
+
+
 @dataclass(frozen=True)
 class ToolQuote:
     """The tool part of a request's worst case."""
@@ -107,7 +119,7 @@ class ToolQuote:
             found = price(kind, model)
             if found is None:
                 raise KeyError(kind)
-            prices.append(found)
+            prices.append(_scaled(found, params))
         calls = params.get("max_tool_calls")
         return cls(tuple(prices), int(calls) if calls is not None else default_max_tool_calls())
 
