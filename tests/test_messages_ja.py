@@ -169,6 +169,12 @@ TABLE: list[tuple[list[str], dict[str, str], int, str, str]] = [
     (["ask", "hi"], {"UNYO_AUDIT_CONTENT": "everything"}, 3,
      "のいずれかにしてください", "must be none, masked or full"),
     (["logs"], {"UNYO_DB_URL": "mysql://db/x"}, 3, "sqlite:/// で始めてください", "must start with postgresql://"),
+    (["keys", "create", "--name", "t", "--expires", "soon"], {"UNYO_GATEWAY_SECRET": "s" * 20}, 2,
+     "のような期間を指定してください", "expected a duration like 90d"),
+    (["keys", "show", "nobody"], {"UNYO_GATEWAY_SECRET": "s" * 20}, 3,
+     "仮想キー 'nobody' はありません", "no virtual key 'nobody'"),
+    (["keys", "list"], {"UNYO_GATEWAY_SECRET": ""}, 3,
+     "16 文字以上のサーバーシークレットが必要です", "at least 16 characters"),
     # input files
     (["ask", "hi", "@no-such-file.txt"], {}, 2, "そのようなファイルはありません", "no such file"),
     (["run", "triage", "--input", "bad.jsonl"], {}, 2,
@@ -348,6 +354,7 @@ CONVERTED = [
     "_core/_steps.py",
     "_core/_stream.py",
     "_jobs/_finetune/_jobs.py",
+    "_gateway/_keys.py",
 ]
 ERRORS = {name for name in dir(unyo._types._errors) if name[:1].isupper()} | {"ArgumentTypeError"}
 

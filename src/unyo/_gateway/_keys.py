@@ -30,6 +30,7 @@ from typing import Any
 from unyo._records._store import Store
 from unyo._records._store._base import money
 from unyo._types._errors import ConfigError, UsageError
+from unyo._types._messages import Message, os_reason
 from unyo._types._redact import register_secret
 
 PREFIX = "uk-"
@@ -48,14 +49,9 @@ def server_secret(env: Mapping[str, str] | None = None) -> bytes:
         try:
             value = path.read_text(encoding="utf-8").strip()
         except OSError as exc:
-            raise ConfigError(f"UNYO_GATEWAY_SECRET_FILE {path}: cannot read it: {exc.strerror}") from None
+            raise ConfigError(Message("gw.secret_file_unreadable", path=str(path), reason=os_reason(exc))) from None
     if len(value) < 16:
-        raise ConfigError(
-            "the gateway needs a server secret of at least 16 characters to hash virtual keys: set "
-            "UNYO_GATEWAY_SECRET (or UNYO_GATEWAY_SECRET_FILE to a file holding it), e.g. "
-            '`export UNYO_GATEWAY_SECRET="$(python -c "import secrets; print(secrets.token_urlsafe(32))")"`; '
-            "every replica and `unyo keys` must use the same one"
-        )
+        raise ConfigError(Message("gw.secret_missing"))
     register_secret(value)
     return value.encode("utf-8")
 
@@ -68,7 +64,7 @@ def parse_duration(text: str) -> float:
     """`--expires 90d` / `12h` / `30m` in seconds."""
     m = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([smhd])\s*", text or "")
     if not m:
-        raise UsageError(f"expected a duration like 90d, 12h or 30m, got {text!r}")
+        raise UsageError(Message("gw.bad_duration", text=repr(text)))
     return float(m.group(1)) * {"s": 1, "m": 60, "h": 3600, "d": 86400}[m.group(2)]
 
 
@@ -160,15 +156,15 @@ class KeyStore:
     ) -> tuple[str, VirtualKey]:
         """A new key: (the key, shown once; its record)."""
         if not name or not name.strip():
-            raise ConfigError("a key needs a --name")
+            raise ConfigError(Message("gw.key_needs_name"))
         for label, amount in (("request", budget_request), ("daily", budget_daily), ("monthly", budget_monthly)):
             if amount is not None and amount < 0:
-                raise ConfigError(f"the {label} budget is negative ({amount})")
+                raise ConfigError(Message("gw.negative_budget", label=label, amount=amount))
         for label, rate in (("rpm", rpm), ("tpm", tpm)):
             if rate is not None and rate <= 0:
-                raise ConfigError(f"--{label} must be positive, got {rate}")
+                raise ConfigError(Message("gw.rate_not_positive", label=label, rate=rate))
         if any(k.name == name.strip() for k in self.list(include_revoked=False)):
-            raise ConfigError(f"an active key is already named {name.strip()!r}: rotate it, or pick another name")
+            raise ConfigError(Message("gw.key_name_taken", name=repr(name.strip())))
         key = PREFIX + secrets.token_urlsafe(32)
         now = time.time()
         record = VirtualKey(
@@ -227,9 +223,9 @@ class KeyStore:
             if not rows:
                 rows = tx.execute(f"SELECT {_COLUMNS} FROM unyo_keys WHERE name = ? AND revoked_at IS NULL", [ref])
         if not rows:
-            raise ConfigError(f"no virtual key {ref!r} (see `unyo keys list`)")
+            raise ConfigError(Message("gw.no_such_key", ref=repr(ref)))
         if len(rows) > 1:
-            raise ConfigError(f"{len(rows)} active keys are named {ref!r}: use the id (see `unyo keys list`)")
+            raise ConfigError(Message("gw.key_name_ambiguous", count=len(rows), ref=repr(ref)))
         return _from_row(rows[0])
 
     def list(self, include_revoked: bool = True) -> list[VirtualKey]:
@@ -249,7 +245,7 @@ class KeyStore:
         """A new key with the old one's scope and expiry; the old one is revoked."""
         old = self.get(ref)
         if old.revoked_at is not None:
-            raise ConfigError(f"key {old.id} ({old.name}) is revoked; create a new one instead")
+            raise ConfigError(Message("gw.key_revoked", id=old.id, name=old.name))
         key = PREFIX + secrets.token_urlsafe(32)
         from dataclasses import replace
 

@@ -965,6 +965,44 @@ CATALOGUE: dict[str, Template] = {
     ),
     "tasks.show_needs_name": _T("tasks show needs a task name", "tasks show にはタスク名が必要です"),
     "keys.create_needs_name": _T("keys create needs --name", "keys create には --name が必要です"),
+    "gw.secret_file_unreadable": _T(
+        "UNYO_GATEWAY_SECRET_FILE {path}: cannot read it: {reason}",
+        "UNYO_GATEWAY_SECRET_FILE {path} を読めません: {reason}",
+    ),
+    "gw.secret_missing": _T(
+        "the gateway needs a server secret of at least 16 characters to hash virtual keys: set "
+        "UNYO_GATEWAY_SECRET (or UNYO_GATEWAY_SECRET_FILE to a file holding it), e.g. "
+        '`export UNYO_GATEWAY_SECRET="$(python -c "import secrets; print(secrets.token_urlsafe(32))")"`; '
+        "every replica and `unyo keys` must use the same one",
+        "ゲートウェイが仮想キーをハッシュするには 16 文字以上のサーバーシークレットが必要です。"
+        "UNYO_GATEWAY_SECRET（またはそれを収めたファイルを UNYO_GATEWAY_SECRET_FILE）を設定してください。例: "
+        '`export UNYO_GATEWAY_SECRET="$(python -c "import secrets; print(secrets.token_urlsafe(32))")"`。'
+        "すべてのレプリカと `unyo keys` で同じ値を使ってください",
+    ),
+    "gw.bad_duration": _T(
+        "expected a duration like 90d, 12h or 30m, got {text}",
+        "90d・12h・30m のような期間を指定してください（指定値: {text}）",
+    ),
+    "gw.key_needs_name": _T("a key needs a --name", "キーには --name が必要です"),
+    "gw.negative_budget": _T("the {label} budget is negative ({amount})", "{label} の予算が負の値です（{amount}）"),
+    "gw.rate_not_positive": _T(
+        "--{label} must be positive, got {rate}", "--{label} は正の値にしてください（指定値: {rate}）"
+    ),
+    "gw.key_name_taken": _T(
+        "an active key is already named {name}: rotate it, or pick another name",
+        "有効なキー {name} がすでにあります。ローテーションするか、別の名前を付けてください",
+    ),
+    "gw.no_such_key": _T(
+        "no virtual key {ref} (see `unyo keys list`)", "仮想キー {ref} はありません（`unyo keys list` を参照）"
+    ),
+    "gw.key_name_ambiguous": _T(
+        "{count} active keys are named {ref}: use the id (see `unyo keys list`)",
+        "{ref} という名前の有効なキーが {count} 個あります。ID で指定してください（`unyo keys list` を参照）",
+    ),
+    "gw.key_revoked": _T(
+        "key {id} ({name}) is revoked; create a new one instead",
+        "キー {id}（{name}）は取り消し済みです。新しいキーを作成してください",
+    ),
     "keys.needs_ref": _T("keys {action} needs a key id or name", "keys {action} にはキーの ID か名前が必要です"),
     "keys.created": _T(
         "key {id} ({name}) created. This is the only time it is shown: store it now.",
