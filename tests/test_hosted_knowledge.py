@@ -336,8 +336,8 @@ def test_sdk_tool_objects_are_priced_capped_and_settled_like_dicts(fault: FaultS
 def test_a_call_the_request_did_not_name_is_still_priced_by_its_item() -> None:
     from unyo._providers._hosted_tools import cost
 
-    assert cost({"web_search_call": 2}, {}, "gpt-4o-mini") == Decimal("0.02")
-    assert cost({"file_search_call": 1}, {"tools": []}, "gpt-4o-mini") == Decimal("0.0025")
+    assert cost({"web_search_call": 2}, (), "gpt-4o-mini") == Decimal("0.02")
+    assert cost({"file_search_call": 1}, [], "gpt-4o-mini") == Decimal("0.0025")
 
 
 def test_chat_search_models_reserve_and_settle_one_search(fault: FaultServer) -> None:

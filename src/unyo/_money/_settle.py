@@ -62,16 +62,13 @@ def _add_tool_cost(call: Call) -> None:
     from unyo._providers._hosted_tools import cost
 
     info = call.info
-    if call.api == "chat" and call.tools and not info.cache_hit:  # a chat search model searched first
+    if call.api == "chat" and call.tools and not info.cache_hit:  # a chat search model searches every time
         info.tool_calls = info.tool_calls or {"web_search_call": 1}
-        info.tool_cost_usd = call.tools.worst_usd
-        if info.cost_usd is not None:
-            info.cost_usd += info.tool_cost_usd
-        return
     if info.cache_hit or not info.tool_calls:
         info.tool_cost_usd = ZERO if call.tools else None
         return
     priced = call.settings.profile.hosted_tools  # data/tools.toml holds that provider's prices only
-    info.tool_cost_usd = cost(info.tool_calls, call.params, info.model) if priced else None
+    quoted = call.tools.tools if call.tools else ()
+    info.tool_cost_usd = cost(info.tool_calls, quoted, info.model) if priced else None
     if info.cost_usd is not None:
         info.cost_usd = None if info.tool_cost_usd is None else info.cost_usd + info.tool_cost_usd

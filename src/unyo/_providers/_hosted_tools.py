@@ -4,7 +4,7 @@
     ToolQuote.of(...)        the request's tool worst case: max_tool_calls x the dearest call, and
                              the input tokens those calls may add (search results, retrieved chunks)
     count_calls(output)      the tool calls a response made: web_search_call / file_search_call items
-    cost(...)                what those calls cost (per call, by tool and model)
+    cost(calls, tools, model) what those calls cost, at the quote's prices (per call, by tool and model)
     storage_cost(gb, days)   vector-store storage: per GB-day after the free GB
 
 Only a profile that declares `hosted_tools` is priced from this table (it holds OpenAI's prices);
@@ -146,14 +146,14 @@ def count_calls(output: Iterable[Any] | None) -> dict[str, int]:
     return counts
 
 
-def cost(calls: Mapping[str, int], params: Mapping[str, Any], model: str) -> Decimal | None:
-    """What the tool calls a response made cost; None if one of them has no price."""
+def cost(calls: Mapping[str, int], tools: Iterable[ToolPrice], model: str) -> Decimal | None:
+    """What the tool calls a response made cost, at the prices of the request's quote (`tools`,
+    as the budget step priced them for the model that ran); None if one of them has no price."""
     if not calls:
         return Decimal(0)
     by_item: dict[str, ToolPrice] = {}
-    for kind in requested(params):
-        found = price(kind, model)
-        if found is not None and (found.item not in by_item or found.per_call > by_item[found.item].per_call):
+    for found in tools:
+        if found.item not in by_item or found.per_call > by_item[found.item].per_call:
             by_item[found.item] = found
     total = Decimal(0)
     for item, n in calls.items():
