@@ -5,16 +5,15 @@ citations, refusals, and bad input that changes nothing. Embeddings are the bund
 from __future__ import annotations
 
 import asyncio
-import http.server
 import io
 import json
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 import unyo
+from tests._pages import serve_pages
 from tests.conftest import fast_settings, run_cli
 from unyo._knowledge import _cite
 from unyo._knowledge._answer import REFUSAL_EN, REFUSAL_JA, min_similarity
@@ -253,43 +252,21 @@ def test_a_failure_while_writing_rolls_the_document_back(docs: Path, monkeypatch
     assert "追記" not in " ".join(h.heading for h in search(index, "ja", "追記 新しい段落", 10))
 
 
-class _Pages(http.server.BaseHTTPRequestHandler):
-    def do_GET(self) -> None:  # noqa: N802
-        if self.path == "/slow":
-            threading.Event().wait(3)
-        if self.path == "/redirect":
-            self.send_response(302)
-            self.send_header("Location", "file:///etc/passwd")
-            self.end_headers()
-            return
-        body = (
-            "<html><body><article><h1>営業時間</h1><p>窓口の営業時間は平日の十時から十七時までです。"
-            "土日祝日はお休みをいただいております。ご了承ください。</p></article></body></html>"
-        )
-        if self.path == "/big":
-            body = "<p>" + "大" * 300_000 + "</p>"
-        data = body.encode()
-        self.send_response(200)
-        self.send_header("Content-Type", "text/html; charset=utf-8")
-        self.send_header("Content-Length", str(len(data)))
-        self.end_headers()
-        try:
-            self.wfile.write(data)
-        except OSError:
-            pass
-
-    def log_message(self, *args: object) -> None:
-        pass
+def _page(path: str) -> str:
+    if path == "/redirect":
+        return "->file:///etc/passwd"
+    if path == "/big":
+        return "<p>" + "大" * 300_000 + "</p>"
+    return (
+        "<html><body><article><h1>営業時間</h1><p>窓口の営業時間は平日の十時から十七時までです。"
+        "土日祝日はお休みをいただいております。ご了承ください。</p></article></body></html>"
+    )
 
 
 @pytest.fixture
 def pages() -> Iterator[str]:
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Pages)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_address[1]}"
-    server.shutdown()
-    server.server_close()
+    with serve_pages(_page) as url:
+        yield url
 
 
 def test_urls_http_only_private_refused_unless_allowed_with_timeout_and_cap(

@@ -6,15 +6,14 @@ model (real, offline); answers come from the fault server; the CLI runs as a sub
 from __future__ import annotations
 
 import csv
-import http.server
 import json
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 import unyo
+from tests._pages import serve_pages
 from tests.conftest import FAKE_KEY, fast_settings, run_cli
 from unyo._knowledge._ingest import add
 from unyo._knowledge._rerank import picked, reorder
@@ -202,31 +201,10 @@ ARTICLE = (
 )
 
 
-class _Site(http.server.BaseHTTPRequestHandler):
-    def do_GET(self) -> None:  # noqa: N802
-        if self.path == "/slow":
-            threading.Event().wait(3)
-        data = ARTICLE.encode()
-        self.send_response(200)
-        self.send_header("Content-Type", "text/html; charset=utf-8")
-        self.send_header("Content-Length", str(len(data)))
-        self.end_headers()
-        try:
-            self.wfile.write(data)
-        except OSError:
-            pass
-
-    def log_message(self, *args: object) -> None:
-        pass
-
-
 @pytest.fixture
 def site() -> Iterator[str]:
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Site)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    yield f"http://127.0.0.1:{server.server_address[1]}"
-    server.shutdown()
-    server.server_close()
+    with serve_pages(lambda path: ARTICLE) as url:
+        yield url
 
 
 def test_run_summarize_url_summarises_the_main_text_and_keeps_the_url(site: str, fault: FaultServer) -> None:
